@@ -1,0 +1,425 @@
+"""Settings: the one source of configuration, loaded from YAML with env overrides.
+
+``load_settings(path)`` reads one YAML file; any key can be overridden by an
+environment variable ``EDGED_<SECTION>__<KEY>`` (nested with ``__``), and secrets
+(MQTT password, API key) may come from files, e.g. systemd ``LoadCredential=``.
+Unknown keys, wrong types and impossible values are errors that name the key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from edged.errors import ConfigError
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------- cameras
+
+
+class NuisanceConfig(_Section):
+    """Per-frame variation a synthetic line adds, like a real one."""
+
+    shift_px: float = Field(default=4.0, ge=0, le=64)
+    rotation_deg: float = Field(default=1.0, ge=0, le=45)
+    gain: float = Field(default=0.08, ge=0, le=0.9, description="relative, e.g. 0.08 = ±8 %")
+    offset: float = Field(default=6.0, ge=0, le=64, description="grey levels, ±")
+    noise_sigma: float = Field(default=2.0, ge=0, le=32)
+
+
+class SyntheticConfig(_Section):
+    """A procedural part on a line: runs anywhere, carries ground truth."""
+
+    scene: Literal["label", "pcb"] = "label"
+    width: int = Field(default=1280, ge=64, le=8192)
+    height: int = Field(default=1024, ge=64, le=8192)
+    pixel_format: Literal[
+        "Mono8", "BGR8", "RGB8", "BayerRG8", "BayerGR8", "BayerGB8", "BayerBG8"
+    ] = "BGR8"
+    defect_rate: float = Field(default=0.1, ge=0, le=1)
+    seed: int = 0
+    nuisance: NuisanceConfig = Field(default_factory=NuisanceConfig)
+    frames: int | None = Field(default=None, ge=1, description="stop after N frames")
+
+
+class GenicamConfig(_Section):
+    """A GenICam camera through harvesters and a GenTL producer."""
+
+    cti: list[Path] = Field(default_factory=list, description="GenTL producer files")
+    serial: str | None = None
+    user_name: str | None = None
+    model: str | None = None
+    index: int = Field(default=0, ge=0)
+    features: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    buffer_handling: Literal["NewestOnly", "OldestFirst", "OldestFirstOverwrite"] = "NewestOnly"
+    trigger: Literal["off", "software", "hardware"] = "off"
+    timeout_s: PositiveFloat = 2.0
+    max_consecutive_timeouts: int = Field(default=3, ge=1)
+    ring_slots: int = Field(default=4, ge=2, le=64)
+
+
+class OpenCVConfig(_Section):
+    """A USB/UVC camera, video file, image folder or network stream through OpenCV."""
+
+    device: int | str = Field(
+        default=0, description="index, /dev/v4l/by-id/... path, file, folder or URL"
+    )
+    width: int | None = Field(default=None, ge=1)
+    height: int | None = Field(default=None, ge=1)
+    fourcc: str | None = Field(default=None, min_length=4, max_length=4)
+    exposure: float | None = None
+    loop: bool = False
+    reconnect_s: PositiveFloat = 2.0
+
+
+class CameraConfig(_Section):
+    """One camera line: a source, the recipe its frames run, and queueing policy."""
+
+    source: Literal["synthetic", "genicam", "opencv"] = "synthetic"
+    recipe: Name
+    enabled: bool = True
+    fps: PositiveFloat = Field(default=5.0, le=1000)
+    queue_size: int = Field(default=4, ge=1, le=1024)
+    on_full: Literal["drop_oldest", "block"] = Field(
+        default="drop_oldest",
+        description="free-running lines drop the oldest frame; triggered lines block",
+    )
+    demosaic: Literal["bilinear", "ea", "vng"] = "bilinear"
+    bayer_pattern: Literal["RG", "GR", "GB", "BG"] | None = Field(
+        default=None, description="real sensor pattern of a camera that reports Mono8"
+    )
+    synthetic: SyntheticConfig | None = None
+    genicam: GenicamConfig | None = None
+    opencv: OpenCVConfig | None = None
+
+    @model_validator(mode="after")
+    def _source_section(self) -> CameraConfig:
+        if self.source == "synthetic" and self.synthetic is None:
+            self.synthetic = SyntheticConfig()
+        if self.source == "genicam" and self.genicam is None:
+            msg = "source is 'genicam': expected a 'genicam' section, got none"
+            raise ValueError(msg)
+        if self.source == "opencv" and self.opencv is None:
+            msg = "source is 'opencv': expected an 'opencv' section, got none"
+            raise ValueError(msg)
+        return self
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+class RecipeConfig(_Section):
+    """Which checks run and the limits that turn their figures into a verdict.
+
+    ``checks`` maps a check name (``quality``, ``mask``, ``difference`` ...) to its
+    options. ``limits`` are expressions over the checks' figures, e.g.
+    ``"quality.brightness.over_per <= 2"`` or ``"mask.area_px in [1000, 50000]"``.
+    """
+
+    description: str = ""
+    checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    limits: list[str] = Field(default_factory=list)
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, checks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from edged.checks import validate_options
+
+        for name, options in checks.items():
+            try:
+                validate_options(name, options)
+            except KeyError as exc:
+                raise ValueError(exc.args[0]) from exc
+            except ValidationError as exc:
+                parts = [
+                    f"{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} "
+                    f"(got {e.get('input')!r})"
+                    for e in exc.errors()
+                ]
+                raise ValueError("; ".join(parts)) from exc
+        return checks
+
+    @field_validator("limits")
+    @classmethod
+    def _parse_limits(cls, limits: list[str]) -> list[str]:
+        from edged.limits import parse_limit
+
+        for text in limits:
+            parse_limit(text)  # raises ValueError with the reason
+        return limits
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class MqttTopicsConfig(_Section):
+    result: bool = True
+    verdict: bool = True
+    state: bool = True
+
+
+class MqttConfig(_Section):
+    """The broker edged publishes verdicts to (see README, MQTT)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    protocol: Literal["5", "3.1.1"] = "5"
+    client_id: str | None = Field(default=None, description="default: edged-<node_id>")
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    tls_insecure: bool = False
+    prefix: str = Field(default="edged", pattern=r"^[^#+\s]+$")
+    qos: Literal[0, 1, 2] = 1
+    topics: MqttTopicsConfig = Field(default_factory=MqttTopicsConfig)
+    reconnect_min_s: PositiveFloat = 0.5
+    reconnect_max_s: PositiveFloat = 30.0
+    inflight: int = Field(default=32, ge=1, le=65535)
+    drain_rate_per_s: PositiveFloat = Field(default=5000.0)
+    outbox_max_messages: int = Field(default=1_000_000, ge=1)
+    outbox_max_age_s: PositiveFloat = Field(default=7 * 24 * 3600.0)
+    commands: bool = True
+    command_cameras: list[str] | None = Field(
+        default=None, description="cameras that accept commands; default all"
+    )
+
+    @model_validator(mode="after")
+    def _secret_once(self) -> MqttConfig:
+        if self.password is not None and self.password_file is not None:
+            msg = "expected one of 'password' or 'password_file', got both"
+            raise ValueError(msg)
+        if self.reconnect_max_s < self.reconnect_min_s:
+            msg = (
+                f"reconnect_max_s ({self.reconnect_max_s}) must be >= "
+                f"reconnect_min_s ({self.reconnect_min_s})"
+            )
+            raise ValueError(msg)
+        return self
+
+
+class HttpConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_key: str | None = None
+    api_key_file: Path | None = None
+    default_recipe: Name | None = Field(
+        default=None, description="recipe for analyze requests without recipe=; default: first"
+    )
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(default=50_000_000, ge=1, description="decoded pixel limit")
+    max_concurrent: int = Field(default=4, ge=1, le=256)
+    request_timeout_s: PositiveFloat = 30.0
+    url_fetch_hosts: list[str] = Field(
+        default_factory=list, description="hosts LTU services may fetch images from; none"
+    )
+
+    @model_validator(mode="after")
+    def _secret_once(self) -> HttpConfig:
+        if self.api_key is not None and self.api_key_file is not None:
+            msg = "expected one of 'api_key' or 'api_key_file', got both"
+            raise ValueError(msg)
+        return self
+
+
+class MetricsConfig(_Section):
+    enabled: bool = True
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="separate port; default: on the HTTP port"
+    )
+    host: str = "127.0.0.1"
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+    repeat_window_s: PositiveFloat = Field(
+        default=60.0, description="identical errors are logged once per window"
+    )
+
+
+class PipelineConfig(_Section):
+    """Inspection workers and shutdown."""
+
+    workers: int = Field(default=2, ge=1, le=64, description="inspection worker threads")
+    shutdown_grace_s: PositiveFloat = Field(default=10.0, le=600)
+    restart_backoff_min_s: PositiveFloat = 0.5
+    restart_backoff_max_s: PositiveFloat = 30.0
+    watchdog_stall_s: PositiveFloat = Field(
+        default=30.0, description="no progress for this long stops the systemd watchdog"
+    )
+
+
+# --------------------------------------------------------------------------- root
+
+
+class Settings(BaseSettings):
+    """The whole daemon's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EDGED_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+        case_sensitive=False,
+    )
+
+    node_id: Name = "edge-1"
+    cameras: dict[Name, CameraConfig] = Field(default_factory=dict)
+    recipes: dict[Name, RecipeConfig] = Field(default_factory=dict)
+    references_dir: Path = Path("/var/lib/edged/references")
+    state_dir: Path = Path("/var/lib/edged")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> Settings:
+        for cam_id, cam in self.cameras.items():
+            if cam.recipe not in self.recipes:
+                msg = (
+                    f"cameras.{cam_id}.recipe: expected one of {sorted(self.recipes)}, "
+                    f"got {cam.recipe!r}"
+                )
+                raise ValueError(msg)
+        if self.http.default_recipe is not None and self.http.default_recipe not in self.recipes:
+            msg = (
+                f"http.default_recipe: expected one of {sorted(self.recipes)}, "
+                f"got {self.http.default_recipe!r}"
+            )
+            raise ValueError(msg)
+        for cam_id in self.mqtt.command_cameras or []:
+            if cam_id not in self.cameras:
+                msg = (
+                    f"mqtt.command_cameras: expected camera ids from {sorted(self.cameras)}, "
+                    f"got {cam_id!r}"
+                )
+                raise ValueError(msg)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest priority first: explicit arguments, environment, the YAML file.
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def http_recipe(self) -> str | None:
+        """The recipe analyze requests use without ``recipe=``."""
+        return self.http.default_recipe or next(iter(self.recipes), None)
+
+    def mqtt_password(self) -> str | None:
+        return _secret(self.mqtt.password, self.mqtt.password_file, "mqtt.password_file")
+
+    def http_api_key(self) -> str | None:
+        return _secret(self.http.api_key, self.http.api_key_file, "http.api_key_file")
+
+
+def _secret(value: str | None, path: Path | None, key: str) -> str | None:
+    """A secret given inline or in a file; a bare file name is looked up in systemd's
+    ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``) when that is set."""
+    if value is not None:
+        return value
+    if path is None:
+        return None
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds and not path.is_absolute() and len(path.parts) == 1:
+        path = Path(creds) / path
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        msg = f"{key}: expected a readable file, got {str(path)!r} ({exc.strerror})"
+        raise ConfigError(msg) from exc
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    """One line per error: ``key.path: message (got value)``."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) or err["type"] == "missing" else f" (got {got!r})"
+        lines.append(f"{loc}: {msg}{shown}")
+    return lines
+
+
+def load_settings(path: str | os.PathLike[str] | None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (YAML) with environment overrides.
+
+    Raises ConfigError whose message has one line per problem, each with its key path.
+    """
+    yaml_file: Path | None = None
+    if path is not None:
+        yaml_file = Path(path)
+        if not yaml_file.is_file():
+            msg = f"config file: expected a readable YAML file, got {str(yaml_file)!r}"
+            raise ConfigError(msg)
+        _check_yaml(yaml_file)
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(yaml_file=yaml_file, yaml_file_encoding="utf-8")
+
+    try:
+        return _FileSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(format_validation_error(exc))) from exc
+
+
+def _check_yaml(path: Path) -> None:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        msg = f"config file {str(path)!r}: expected valid YAML, got a syntax error: {exc}"
+        raise ConfigError(msg) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"config file {str(path)!r}: cannot be read ({exc})"
+        raise ConfigError(msg) from exc
+    if doc is not None and not isinstance(doc, dict):
+        msg = f"config file {str(path)!r}: expected a mapping at the top, got {type(doc).__name__}"
+        raise ConfigError(msg)

@@ -1,0 +1,137 @@
+"""The Inspector: one recipe's checks on one image, turned into a verdict. No I/O.
+
+``Inspector.inspect(image, context=...)`` runs each check of the recipe in order,
+times it, evaluates the recipe's limits over the figures and returns an
+:class:`Inspection`. A check that raises makes the verdict ``error`` (with the
+reason) instead of crashing the caller; :func:`build_result` wraps an Inspection
+and frame metadata into the published :class:`~edged.result.Result`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edged.checks import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region, registry
+from edged.config import RecipeConfig
+from edged.errors import EdgedError
+from edged.limits import Limit, parse_limit
+from edged.result import FrameInfo, RegionModel, Result, Verdict, iso_utc, new_result_id
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """What one recipe found on one image.
+
+    ``figures`` maps check name -> that check's JSON figures; ``timings_ms`` maps
+    check name -> milliseconds; ``heatmap`` is the first heatmap a check produced.
+    """
+
+    recipe: str
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    figures: Mapping[str, Mapping[str, Any]]
+    regions: tuple[Region, ...]
+    timings_ms: Mapping[str, float]
+    heatmap: np.ndarray | None = field(default=None, compare=False)
+
+
+class Inspector:
+    """Runs one recipe. Build it once per recipe (options are validated here)."""
+
+    def __init__(
+        self,
+        name: str,
+        recipe: RecipeConfig,
+        *,
+        specs: Mapping[str, CheckSpec] | None = None,
+    ) -> None:
+        known = registry() if specs is None else specs
+        self.name = name
+        self.recipe = recipe
+        self._steps: list[tuple[CheckSpec, CheckOptions]] = []
+        for check_name, options in recipe.checks.items():
+            if check_name not in known:
+                msg = f"recipe {name!r}: unknown check: expected one of {sorted(known)}, got {check_name!r}"
+                raise EdgedError(msg)
+            spec = known[check_name]
+            self._steps.append((spec, spec.options.model_validate(options or {})))
+        self._limits: tuple[Limit, ...] = tuple(parse_limit(t) for t in recipe.limits)
+
+    @property
+    def needs_reference(self) -> bool:
+        return any(spec.needs_reference for spec, _ in self._steps)
+
+    @property
+    def check_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec, _ in self._steps)
+
+    def inspect(self, image: np.ndarray, *, context: CheckContext) -> Inspection:
+        """Run the recipe on ``image``: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR."""
+        figures: dict[str, Mapping[str, Any]] = {}
+        regions: list[Region] = []
+        timings: dict[str, float] = {}
+        heatmap: np.ndarray | None = None
+        errors: list[str] = []
+        for spec, options in self._steps:
+            t0 = time.perf_counter()
+            try:
+                outcome: CheckOutcome = spec.run(image, options, context)
+            except EdgedError as exc:
+                errors.append(f"{spec.name}: {exc}")
+                continue
+            except Exception as exc:  # a check bug must not take the line down
+                errors.append(f"{spec.name}: internal error: {type(exc).__name__}: {exc}")
+                continue
+            finally:
+                timings[spec.name] = round((time.perf_counter() - t0) * 1000.0, 3)
+            figures[spec.name] = outcome.figures
+            regions.extend(outcome.regions)
+            if heatmap is None and outcome.heatmap is not None:
+                heatmap = outcome.heatmap
+        if errors:
+            return Inspection(
+                self.name, "error", tuple(errors), figures, tuple(regions), timings, heatmap
+            )
+        broken = tuple(r for lim in self._limits if (r := lim.check(figures)) is not None)
+        verdict: Verdict = "fail" if broken else "pass"
+        return Inspection(self.name, verdict, broken, figures, tuple(regions), timings, heatmap)
+
+
+def build_result(
+    inspection: Inspection,
+    *,
+    node: str,
+    camera: str,
+    seq: int,
+    frame: FrameInfo,
+    timings_ms: Mapping[str, float] | None = None,
+    ground_truth: Mapping[str, Any] | None = None,
+) -> Result:
+    """Wrap an Inspection and frame metadata into a Result (schema edged.result.v1)."""
+    all_timings = dict(timings_ms or {})
+    all_timings.update({f"check.{k}": v for k, v in inspection.timings_ms.items()})
+    return Result(
+        id=new_result_id(),
+        seq=seq,
+        node=node,
+        camera=camera,
+        recipe=inspection.recipe,
+        ts=iso_utc(time.time_ns()),
+        frame=frame,
+        verdict=inspection.verdict,
+        reasons=list(inspection.reasons),
+        checks={k: dict(v) for k, v in inspection.figures.items()},
+        regions=[RegionModel(**r.to_dict()) for r in inspection.regions],
+        timings_ms=all_timings,
+        ground_truth=dict(ground_truth) if ground_truth is not None else None,
+    )
+
+
+def error_inspection(recipe: str, reason: str) -> Inspection:
+    """An ``error`` Inspection for a frame that could not be inspected (e.g. undecodable)."""
+    return Inspection(recipe, "error", (reason,), {}, (), {})

@@ -1,0 +1,129 @@
+"""Limits: the expressions a recipe uses to turn figures into a verdict.
+
+Grammar (one limit per string)::
+
+    PATH OP VALUE          quality.brightness.over_per <= 2
+    PATH in [LOW, HIGH]    mask.area_px in [1000, 50000]     (inclusive)
+    PATH OP "TEXT"         quality.encoding == "OK"
+
+``PATH`` is a dotted path into the Result's ``checks`` mapping; ``OP`` is one of
+``<= < >= > == !=``; ``VALUE`` is a number, ``true``/``false`` or a quoted string.
+A broken limit reads as one line a PLC operator can follow, e.g.
+``quality.brightness.over_per = 7.5, limit <= 2``.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_PATH = r"(?P<path>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+)"
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_CMP_RE = re.compile(
+    rf"^\s*{_PATH}\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>{_NUM}|true|false|\"[^\"]*\"|'[^']*')\s*$"
+)
+_IN_RE = re.compile(
+    rf"^\s*{_PATH}\s+in\s*\[\s*(?P<low>{_NUM})\s*,\s*(?P<high>{_NUM})\s*\]\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A parsed limit. ``value`` is a number, bool or str; ``high`` is set for ``in``."""
+
+    text: str
+    path: tuple[str, ...]
+    op: str
+    value: float | bool | str
+    high: float | None = None
+
+    def check(self, figures: Mapping[str, Any]) -> str | None:
+        """None when the limit holds, else the reason it is broken."""
+        name = ".".join(self.path)
+        found = lookup(figures, self.path)
+        if found is _MISSING:
+            return f"{name} was not computed (limit {self.describe()})"
+        if self.op == "in":
+            if not _is_number(found):
+                return f"{name} = {found!r} is not a number (limit {self.describe()})"
+            assert isinstance(self.value, float) and self.high is not None
+            if self.value <= float(found) <= self.high:
+                return None
+            return f"{name} = {_fmt(found)}, limit {self.describe()}"
+        if isinstance(self.value, float) and not _is_number(found):
+            return f"{name} = {found!r} is not a number (limit {self.describe()})"
+        if _OPS[self.op](found, self.value):
+            return None
+        return f"{name} = {_fmt(found)}, limit {self.describe()}"
+
+    def describe(self) -> str:
+        if self.op == "in":
+            return f"in [{_fmt(self.value)}, {_fmt(self.high)}]"
+        return f"{self.op} {_fmt(self.value)}"
+
+
+_MISSING = object()
+
+
+def lookup(figures: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = figures
+    for part in path:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    if isinstance(x, str):
+        return f'"{x}"'
+    return str(x).lower() if isinstance(x, bool) else str(x)
+
+
+def parse_limit(text: str) -> Limit:
+    """Parse one limit; raises ValueError saying what was expected and what came."""
+    if m := _IN_RE.match(text):
+        low, high = float(m["low"]), float(m["high"])
+        if low > high:
+            msg = f"limit {text!r}: expected LOW <= HIGH in [LOW, HIGH], got [{low}, {high}]"
+            raise ValueError(msg)
+        return Limit(text, tuple(m["path"].split(".")), "in", low, high)
+    if m := _CMP_RE.match(text):
+        raw = m["value"]
+        value: float | bool | str
+        if raw in ("true", "false"):
+            value = raw == "true"
+        elif raw[0] in "\"'":
+            value = raw[1:-1]
+        else:
+            value = float(raw)
+        if isinstance(value, str | bool) and m["op"] not in ("==", "!="):
+            msg = f"limit {text!r}: expected == or != with a text or true/false, got {m['op']}"
+            raise ValueError(msg)
+        return Limit(text, tuple(m["path"].split(".")), m["op"], value)
+    msg = (
+        f"limit {text!r}: expected 'check.figure OP value' (OP one of <= < >= > == !=) "
+        "or 'check.figure in [low, high]'"
+    )
+    raise ValueError(msg)
