@@ -34,9 +34,7 @@ _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _CMP_RE = re.compile(
     rf"^\s*{_PATH}\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>{_NUM}|true|false|\"[^\"]*\"|'[^']*')\s*$"
 )
-_IN_RE = re.compile(
-    rf"^\s*{_PATH}\s+in\s*\[\s*(?P<low>{_NUM})\s*,\s*(?P<high>{_NUM})\s*\]\s*$"
-)
+_IN_RE = re.compile(rf"^\s*{_PATH}\s+in\s*\[\s*(?P<low>{_NUM})\s*,\s*(?P<high>{_NUM})\s*\]\s*$")
 
 
 @dataclass(frozen=True, slots=True)
