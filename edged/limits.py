@@ -56,8 +56,8 @@ class Limit:
         if self.op == "in":
             if not _is_number(found):
                 return f"{name} = {found!r} is not a number (limit {self.describe()})"
-            assert isinstance(self.value, float) and self.high is not None
-            if self.value <= float(found) <= self.high:
+            low, high = float(self.value), float(self.high or 0.0)
+            if low <= float(found) <= high:
                 return None
             return f"{name} = {_fmt(found)}, limit {self.describe()}"
         if isinstance(self.value, float) and not _is_number(found):
