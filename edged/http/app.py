@@ -18,6 +18,7 @@ from aiohttp import web
 from edged._version import __version__
 from edged.errors import BusyError, EdgedError
 from edged.http._keys import RUNTIME
+from edged.http.ltu import setup_ltu
 from edged.metrics import CONTENT_TYPE
 from edged.runtime import Runtime
 
@@ -121,3 +122,4 @@ def create_metrics_app(runtime: Runtime) -> web.Application:
 
 def _add_routes(app: web.Application) -> None:
     """Each HTTP area registers its routes here."""
+    setup_ltu(app)
