@@ -116,6 +116,14 @@ class Channel:
         return is_hue(self.color_space, self.index)
 
 
+def smooth_channel(channel: Channel) -> np.ndarray:
+    """A 5×5 denoised copy: Gaussian, or median for hue (averaging angles across the
+    179 -> 0 wrap would invent hues in between)."""
+    if channel.hue:
+        return np.asarray(cv2.medianBlur(channel.data, 5), np.uint8)
+    return np.asarray(cv2.GaussianBlur(channel.data, (5, 5), 0), np.uint8)
+
+
 def convert(image: np.ndarray, color_space: str) -> list[np.ndarray]:
     """All channels of ``image`` (``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR) in
     ``color_space``, each ``(H, W)`` uint8, in the table's index order."""

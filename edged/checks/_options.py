@@ -48,7 +48,7 @@ class QualityOptions(_Options):
 
 class _ChannelOptions(_Options):
     color_space: ColorSpace = "RGB"
-    channel: int | str = "auto"
+    channel: int | str | None = "auto"
     polarity: Polarity = "auto"
     max_side_px: int = Field(
         default=1280, ge=0, le=65_536, description="longest side worked on; 0 = full"
@@ -59,13 +59,15 @@ class _ChannelOptions(_Options):
 
     @model_validator(mode="after")
     def _channel_exists(self) -> _ChannelOptions:
-        resolve_channel(self.color_space, self.channel)  # ValueError says what exists
+        if self.channel is not None:
+            resolve_channel(self.color_space, self.channel)  # ValueError says what exists
         return self
 
 
 class MaskOptions(_ChannelOptions):
     """objectMaskDetection (:func:`edged.checks.mask.object_mask`)."""
 
+    channel: int | str = "auto"
     algorithm: Algorithm = "OTSU_BIN_THRESHOLD"
     only_biggest: bool = True
     bins: int = Field(default=16, ge=2, le=64, description="BINNING bins")
@@ -77,7 +79,7 @@ class ContoursOptions(_ChannelOptions):
     """contours (:func:`edged.checks.contours.find_contours`)."""
 
     color_space: ColorSpace = "HSV"
-    channel: int | str = "V"
+    channel: int | str | None = Field(default=None, description="None: V for HSV, else auto")
     level: float | None = Field(default=None, ge=0, le=255, description="None: Otsu")
     min_area_px: float = Field(default=16.0, ge=0)
     max_contours: int = Field(default=100, ge=1, le=10_000)

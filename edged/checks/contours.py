@@ -1,7 +1,7 @@
 """contours: the outlines of the objects in one channel, largest first.
 
-One channel (default V of HSV; any colour space and channel of
-:mod:`edged.checks._channels`) is smoothed (Gaussian 5×5) and split at ``level``
+One channel (default V of HSV, as LTU; any colour space and channel of
+:mod:`edged.checks._channels`) is smoothed 5×5 (Gaussian; median for hue) and split at ``level``
 (default: Otsu's threshold) into object and background, with ``polarity`` saying
 which side is object (``auto``: the side covering less of the image border).
 The outer outline of every object region (holes are not reported) is simplified
@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from edged.checks._box import Box
-from edged.checks._channels import otsu_separability, pick_channel
+from edged.checks._channels import otsu_separability, pick_channel, smooth_channel
 from edged.checks._image import reduce, require_image
 from edged.checks._segment import Polarity, threshold
 
@@ -84,7 +84,7 @@ def find_contours(
     image: np.ndarray,
     *,
     color_space: str = "HSV",
-    channel: int | str = "V",
+    channel: int | str | None = None,
     level: float | None = None,
     polarity: Polarity = "auto",
     min_area_px: float = 16.0,
@@ -95,7 +95,8 @@ def find_contours(
     """Outer outlines of the objects in ``image``, largest first.
 
     image: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR.
-    color_space, channel: the channel to split (``channel="auto"``: most bimodal).
+    color_space, channel: the channel to split (``channel="auto"``: most bimodal;
+        None: V for HSV, as LTU, else "auto").
     level: threshold in channel units 0..255; None: Otsu's.
     polarity: ``auto``, ``bright`` or ``dark`` objects.
     min_area_px: smaller outlines are ignored (input pixels², polygon area).
@@ -118,8 +119,10 @@ def find_contours(
         )
         raise ValueError(msg)
     work = reduce(image, max_side_px=max_side_px)
+    if channel is None:
+        channel = "V" if color_space == "HSV" else "auto"
     chan = pick_channel(work.image, color_space, channel)
-    smooth = cv2.GaussianBlur(chan.data, (5, 5), 0)
+    smooth = smooth_channel(chan)
     used = otsu_separability(smooth)[0] if level is None else float(level)
     binary = threshold(smooth, used, polarity)
     found, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

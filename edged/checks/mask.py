@@ -3,8 +3,11 @@
 One channel of the image in a chosen colour space (see :mod:`edged.checks._channels`)
 is split into object and background by one of three algorithms:
 
+The channel is first smoothed 5×5 (Gaussian; median for hue, which is an angle
+that must not be averaged across its 179 -> 0 wrap).
+
 ``OTSU_BIN_THRESHOLD``
-    Gaussian-smoothed channel, Otsu's threshold; which side is the object is set by
+    Otsu's threshold of the smoothed channel; which side is the object is set by
     ``polarity`` (``auto``: the side covering less of the image border).
 ``BINNING``
     The channel is quantised into ``bins`` equal bins (hue wraps around). The
@@ -17,7 +20,8 @@ is split into object and background by one of three algorithms:
     Canny-style non-maximum suppression and hysteresis, so outlines are one pixel
     thick; outlines are closed by one 3×3 dilation, the regions they enclose are
     filled and the dilation is undone. Finds objects whose outline is closed within
-    the image; ``polarity`` does not apply.
+    the image; ``polarity`` does not apply. On a hue channel the 179 -> 0 wrap
+    reads as an edge.
 
 Speed: the work runs on an area-averaged copy reduced by an integer factor so that
 its longest side is at most ``max_side_px`` (0 = full resolution); the mask is
@@ -34,7 +38,13 @@ import cv2
 import numpy as np
 
 from edged.checks._box import Box
-from edged.checks._channels import HUE_PERIOD, Channel, otsu_separability, pick_channel
+from edged.checks._channels import (
+    HUE_PERIOD,
+    Channel,
+    otsu_separability,
+    pick_channel,
+    smooth_channel,
+)
 from edged.checks._image import reduce, require_image
 from edged.checks._png import mask_png_base64
 from edged.checks._segment import Polarity, fill_outer_contours, threshold
@@ -119,7 +129,7 @@ def object_mask(
         raise ValueError(msg)
     work = reduce(image, max_side_px=max_side_px)
     chan = pick_channel(work.image, color_space, channel)
-    smooth = cv2.GaussianBlur(chan.data, (5, 5), 0)
+    smooth = smooth_channel(chan)
     if algorithm == "OTSU_BIN_THRESHOLD":
         level, _ = otsu_separability(smooth)
         small = threshold(smooth, level, polarity)
