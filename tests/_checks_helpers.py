@@ -18,12 +18,12 @@ def disk_scene(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A BGR image with one filled disk, and the disk's true 0/1 mask."""
     w, h = size_wh
-    img = np.empty((h, w, 3), np.float64)
+    img = np.empty((h, w, 3), np.float32)
     img[:] = background_bgr
     truth = np.zeros((h, w), np.uint8)
     cv2.circle(truth, center_xy, radius_px, 1, -1)
     img[truth == 1] = disk_bgr
-    img += np.random.default_rng(seed).normal(0.0, noise_sigma, img.shape)
+    img += noise_sigma * np.random.default_rng(seed).standard_normal(img.shape, np.float32)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), truth
 
 

@@ -43,7 +43,6 @@ from edged.http._keys import RUNTIME
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
-_FORM_KEY = "edged.http.form"
 _NOT_OPTIONS = frozenset({"api_key"})
 _DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
 _CHUNK = 1 << 16
@@ -92,6 +91,14 @@ class RequestForm:
 
     files: Mapping[str, bytes] = field(default_factory=dict)
     fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+# aiohttp >= 3.12 wants typed request keys; older versions take a string.
+_FORM_KEY: Any = (
+    web.RequestKey("edged.http.form", RequestForm)
+    if hasattr(web, "RequestKey")
+    else "edged.http.form"
+)
 
 
 async def read_form(request: web.Request) -> RequestForm:
