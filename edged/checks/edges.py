@@ -81,9 +81,9 @@ def detect_edges(
     if edge_thickness > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (edge_thickness, edge_thickness))
         edges = cv2.dilate(edges, kernel)
-    edges01 = cv2.threshold(edges, 0, 1, cv2.THRESH_BINARY)[1]
+    edges01 = np.asarray(cv2.threshold(edges, 0, 1, cv2.THRESH_BINARY, dst=edges)[1], np.uint8)
     return Edges(
-        edges=np.asarray(edges01, np.uint8),
+        edges=edges01,
         edge_px=int(cv2.countNonZero(edges01)),
         threshold_min=float(threshold_min),
         threshold_max=float(threshold_max),
