@@ -77,7 +77,12 @@ def test_mask_area_limit_and_object_region() -> None:
     img, truth = disk_scene()
     area = int(truth.sum())
     checks = {"mask": {"algorithm": "OTSU_BIN_THRESHOLD"}}
-    ok = _inspect(checks, [f"mask.area_px in [{area - 1500}, {area + 1500}]"], img)
+    limits = [
+        f"mask.area_px in [{area - 1500}, {area + 1500}]",
+        "mask.components == 1",
+        "mask.boundingBox.width in [238, 244]",
+    ]
+    ok = _inspect(checks, limits, img)
     assert ok.verdict == "pass", ok.reasons
     (region,) = ok.regions
     assert (region.label, region.check) == ("object", "mask")
@@ -102,7 +107,12 @@ def test_contours_regions_and_count_limit() -> None:
     img = np.zeros((200, 300), np.uint8)
     cv2.rectangle(img, (20, 20), (79, 59), 255, -1)
     cv2.rectangle(img, (150, 100), (259, 179), 255, -1)
-    out = _inspect({"contours": {}}, ["contours.count == 2"], img)
+    limits = [
+        "contours.count == 2",
+        "contours.contours.0.area_px >= 8000",  # list items by index
+        "contours.contours.1.boundingBox.width == 60",
+    ]
+    out = _inspect({"contours": {}}, limits, img)
     assert out.verdict == "pass", out.reasons
     boxes = [(r.x, r.y, r.width, r.height) for r in out.regions]
     assert boxes == [(150, 100, 110, 80), (20, 20, 60, 40)]  # largest first
