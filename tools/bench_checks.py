@@ -1,10 +1,12 @@
 """Benchmark the image checks on full camera frames; print a Markdown table.
 
-Each case runs ``--repeats`` times on the same frame after one warm-up call; the
-table gives the median in milliseconds next to a floor measured in the same run
-(``cv2.mean`` over the frame: one read of every pixel) and the ratio to it, so
-figures from different machines compare. Frames come from edged's synthetic line
-(a printed label on a part, BGR), at each ``--sizes`` resolution.
+Each case runs ``--repeats`` times on the same frame after one warm-up call, the
+cases interleaved round by round; the table gives the median in milliseconds
+next to a floor measured in the same rounds (``cv2.mean`` over the frame: one
+read of every pixel) and the ratio to it, so figures from different machines
+compare. The machine's load average is printed with the table. Frames come from
+edged's synthetic line (a printed label on a part, BGR), at each ``--sizes``
+resolution.
 
     python tools/bench_checks.py                       # 2448x2048 and 1280x1024
     python tools/bench_checks.py --sizes 2448x2048 --repeats 31 --json out.json
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -67,23 +70,29 @@ def frame(width: int, height: int) -> np.ndarray:
     return SyntheticLine(cfg).render(0, defect=True).image
 
 
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: first-call allocations, lazy OpenCV init
-    times = []
+def medians_ms(calls: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Median milliseconds of each call. Calls are interleaved (one round runs
+    each once) so that load from other processes hits every case alike."""
+    for call in calls:
+        call()  # warm-up: first-call allocations, lazy OpenCV init
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times)
+        for call, out in zip(calls, times, strict=True):
+            t0 = time.perf_counter()
+            call()
+            out.append((time.perf_counter() - t0) * 1000.0)
+    return [statistics.median(t) for t in times]
 
 
 def run(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
+    load_before = os.getloadavg()[0]
     for w, h in sizes:
         image = frame(w, h)
-        floor = median_ms(functools.partial(cv2.mean, image), repeats)
-        for name, fn in CASES:
-            ms = median_ms(functools.partial(fn, image), repeats)
+        calls = [functools.partial(cv2.mean, image)]
+        calls += [functools.partial(fn, image) for _, fn in CASES]
+        floor, *cases = medians_ms(calls, repeats)
+        for (name, _), ms in zip(CASES, cases, strict=True):
             rows.append({"check": name, "size": f"{w}x{h}", "median_ms": ms, "floor_ms": floor})
     return {
         "repeats": repeats,
@@ -92,6 +101,8 @@ def run(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "rows": rows,
     }
 
@@ -115,7 +126,9 @@ def table(report: dict[str, Any]) -> str:
     lines.append(
         f"median of {report['repeats']} runs; OpenCV {report['cv2']} "
         f"({report['cv2_threads']} threads), NumPy {report['numpy']}, "
-        f"Python {report['python']}, {report['machine']}"
+        f"Python {report['python']}, {report['machine']}, {report['cpus']} CPUs; "
+        f"1-min load average {report['load_avg_1min'][0]} before, "
+        f"{report['load_avg_1min'][1]} after"
     )
     return "\n".join(lines)
 
