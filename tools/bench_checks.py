@@ -4,9 +4,11 @@ Each case runs ``--repeats`` times on the same frame after one warm-up call, the
 cases interleaved round by round; the table gives the median in milliseconds
 next to a floor measured in the same rounds (``cv2.mean`` over the frame: one
 read of every pixel) and the ratio to it, so figures from different machines
-compare. The machine's load average is printed with the table. Frames come from
-edged's synthetic line (a printed label on a part, BGR), at each ``--sizes``
-resolution.
+compare, and the median CPU time of the process (all threads; with OpenCV's
+threads on an idle machine the wall time is at most that). The machine's load
+average is printed with the table: on a shared machine both figures grow with
+it. Frames come from edged's synthetic line (a printed label on a part, BGR),
+at each ``--sizes`` resolution.
 
     python tools/bench_checks.py                       # 2448x2048 and 1280x1024
     python tools/bench_checks.py --sizes 2448x2048 --repeats 31 --json out.json
@@ -70,18 +72,24 @@ def frame(width: int, height: int) -> np.ndarray:
     return SyntheticLine(cfg).render(0, defect=True).image
 
 
-def medians_ms(calls: list[Callable[[], object]], repeats: int) -> list[float]:
-    """Median milliseconds of each call. Calls are interleaved (one round runs
-    each once) so that load from other processes hits every case alike."""
+def medians_ms(calls: list[Callable[[], object]], repeats: int) -> list[tuple[float, float]]:
+    """Median wall-clock and process-CPU milliseconds of each call.
+
+    Calls are interleaved (one round runs each once) so that load from other
+    processes hits every case alike. CPU time counts every thread of this process
+    (OpenCV's pool included).
+    """
     for call in calls:
         call()  # warm-up: first-call allocations, lazy OpenCV init
-    times: list[list[float]] = [[] for _ in calls]
+    wall: list[list[float]] = [[] for _ in calls]
+    cpu: list[list[float]] = [[] for _ in calls]
     for _ in range(repeats):
-        for call, out in zip(calls, times, strict=True):
-            t0 = time.perf_counter()
+        for i, call in enumerate(calls):
+            c0, t0 = time.process_time(), time.perf_counter()
             call()
-            out.append((time.perf_counter() - t0) * 1000.0)
-    return [statistics.median(t) for t in times]
+            wall[i].append((time.perf_counter() - t0) * 1000.0)
+            cpu[i].append((time.process_time() - c0) * 1000.0)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu, strict=True)]
 
 
 def run(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
@@ -91,9 +99,18 @@ def run(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
         image = frame(w, h)
         calls = [functools.partial(cv2.mean, image)]
         calls += [functools.partial(fn, image) for _, fn in CASES]
-        floor, *cases = medians_ms(calls, repeats)
-        for (name, _), ms in zip(CASES, cases, strict=True):
-            rows.append({"check": name, "size": f"{w}x{h}", "median_ms": ms, "floor_ms": floor})
+        (floor, floor_cpu), *cases = medians_ms(calls, repeats)
+        for (name, _), (ms, cpu_ms) in zip(CASES, cases, strict=True):
+            rows.append(
+                {
+                    "check": name,
+                    "size": f"{w}x{h}",
+                    "median_ms": ms,
+                    "cpu_ms": cpu_ms,
+                    "floor_ms": floor,
+                    "floor_cpu_ms": floor_cpu,
+                }
+            )
     return {
         "repeats": repeats,
         "cv2": cv2.__version__,
@@ -110,21 +127,23 @@ def run(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
 def table(report: dict[str, Any]) -> str:
     sizes = list(dict.fromkeys(r["size"] for r in report["rows"]))
     by = {(r["check"], r["size"]): r for r in report["rows"]}
-    head = "| check | " + " | ".join(f"{s} ms (× floor)" for s in sizes) + " |"
-    lines = [head, "|---|" + "---:|" * len(sizes)]
-    floors = [by[(CASES[0][0], s)]["floor_ms"] for s in sizes]
-    lines.append(
-        "| floor: `cv2.mean` over the frame | " + " | ".join(f"{f:.2f}" for f in floors) + " |"
-    )
+    head = "| check | " + " | ".join(f"{s}: wall ms (× floor) | CPU ms" for s in sizes) + " |"
+    lines = [head, "|---|" + "---:|---:|" * len(sizes)]
+    first = CASES[0][0]
+    floors = [
+        f"{by[(first, s)]['floor_ms']:.2f} | {by[(first, s)]['floor_cpu_ms']:.2f}" for s in sizes
+    ]
+    lines.append("| floor: `cv2.mean` over the frame | " + " | ".join(floors) + " |")
     for name, _ in CASES:
         cells = []
         for s in sizes:
             r = by[(name, s)]
-            cells.append(f"{r['median_ms']:.1f} ({r['median_ms'] / r['floor_ms']:.0f}×)")
+            ratio = r["median_ms"] / r["floor_ms"]
+            cells.append(f"{r['median_ms']:.1f} ({ratio:.0f}×) | {r['cpu_ms']:.1f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
-        f"median of {report['repeats']} runs; OpenCV {report['cv2']} "
+        f"median of {report['repeats']} interleaved runs; OpenCV {report['cv2']} "
         f"({report['cv2_threads']} threads), NumPy {report['numpy']}, "
         f"Python {report['python']}, {report['machine']}, {report['cpus']} CPUs; "
         f"1-min load average {report['load_avg_1min'][0]} before, "
