@@ -125,17 +125,18 @@ def _rectangle() -> np.ndarray:
 
 def test_edges_of_a_drawn_rectangle_trace_its_outline() -> None:
     e = detect_edges(_rectangle())
+    assert set(np.unique(e.edges)) == {0, 255}
     # Canny marks one pixel per step: x = 19 and 79, y = 29 and 59; it cuts each
     # corner diagonally (one pixel fewer per corner).
     outline = np.zeros((100, 100), np.uint8)
     cv2.rectangle(outline, (19, 29), (79, 59), 1, 1)
     assert e.edge_px == int(outline.sum()) - 4 == 176
     near = cv2.dilate(outline, np.ones((3, 3), np.uint8))
-    assert np.all(near[e.edges == 1] == 1)
+    assert np.all(near[e.edges == 255] == 1)
     corners = np.zeros_like(outline)
     for x, y in [(19, 29), (79, 29), (19, 59), (79, 59)]:
         cv2.rectangle(corners, (x - 1, y - 1), (x + 1, y + 1), 1, -1)
-    assert np.all(e.edges[(outline == 1) & (corners == 0)] == 1)
+    assert np.all(e.edges[(outline == 1) & (corners == 0)] == 255)
     assert e.edge_fraction == pytest.approx(176 / 10_000)
 
 
@@ -143,7 +144,7 @@ def test_edge_thickness_widens_the_edges() -> None:
     thin = detect_edges(_rectangle())
     thick = detect_edges(_rectangle(), edge_thickness=3)
     assert thick.edge_px > 2.5 * thin.edge_px
-    assert np.all(thick.edges[thin.edges == 1] == 1)
+    assert np.all(thick.edges[thin.edges == 255] == 255)
 
 
 def test_thresholds_decide_which_steps_are_edges() -> None:
@@ -156,7 +157,7 @@ def test_thresholds_decide_which_steps_are_edges() -> None:
 def test_edges_to_dict_has_the_png_and_fraction() -> None:
     e = detect_edges(cv2.cvtColor(_rectangle(), cv2.COLOR_GRAY2BGR))
     d = e.to_dict()
-    assert np.array_equal(decode_png_b64(d["edges"]) > 0, e.edges == 1)
+    assert np.array_equal(decode_png_b64(d["edges"]) > 0, e.edges == 255)
     assert d["edge_px"] == 176
     assert d["resolution_wh"] == [100, 100]
     assert d["edge_fraction"] == pytest.approx(0.0176)

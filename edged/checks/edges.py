@@ -24,7 +24,8 @@ THRESHOLD_MAX = 500.0
 
 @dataclass(frozen=True, slots=True)
 class Edges:
-    """The edge map ``(H, W)`` uint8 (1 = edge, 0 = not) and its measures."""
+    """The edge map ``(H, W)`` uint8 (255 = edge, 0 = not, as OpenCV's Canny) and its
+    measures. The PNG in ``to_dict()`` is 1-bit (samples 1 = edge)."""
 
     edges: np.ndarray = field(compare=False, repr=False)
     edge_px: int
@@ -81,10 +82,9 @@ def detect_edges(
     if edge_thickness > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (edge_thickness, edge_thickness))
         edges = cv2.dilate(edges, kernel)
-    edges01 = np.asarray(cv2.threshold(edges, 0, 1, cv2.THRESH_BINARY, dst=edges)[1], np.uint8)
     return Edges(
-        edges=edges01,
-        edge_px=int(cv2.countNonZero(edges01)),
+        edges=np.asarray(edges, np.uint8),
+        edge_px=int(cv2.countNonZero(edges)),
         threshold_min=float(threshold_min),
         threshold_max=float(threshold_max),
         edge_thickness=edge_thickness,
