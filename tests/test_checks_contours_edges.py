@@ -140,6 +140,15 @@ def test_edges_of_a_drawn_rectangle_trace_its_outline() -> None:
     assert e.edge_fraction == pytest.approx(176 / 10_000)
 
 
+@pytest.mark.parametrize("size_hw", [(2, 3), (127, 50), (129, 61), (300, 257), (2048, 2448)])
+def test_edges_equal_opencv_canny_exactly(size_hw: tuple[int, int]) -> None:
+    rng = np.random.default_rng(9)
+    img = cv2.GaussianBlur(rng.integers(0, 256, size_hw, dtype=np.uint8), (0, 0), 1.5)
+    for lo, hi in [(20, 60), (100, 200), (0, 0), (500, 500)]:
+        e = detect_edges(img, threshold_min=lo, threshold_max=hi)
+        assert np.array_equal(e.edges, cv2.Canny(img, lo, hi)), (lo, hi)
+
+
 def test_edge_thickness_widens_the_edges() -> None:
     thin = detect_edges(_rectangle())
     thick = detect_edges(_rectangle(), edge_thickness=3)

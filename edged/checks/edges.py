@@ -1,7 +1,9 @@
 """edges: the Canny edge map of an image and the share of edge pixels.
 
 Canny (OpenCV, 3×3 Sobel, L1 gradient magnitude) on the luma at full resolution:
-edges are a pixel-scale measure, so nothing is subsampled. ``threshold_min`` and
+edges are a pixel-scale measure, so nothing is subsampled. The Sobel derivatives
+are computed in cache-sized bands of rows and handed to ``cv2.Canny(dx, dy, ...)``:
+the result is identical to ``cv2.Canny(grey, ...)``. ``threshold_min`` and
 ``threshold_max`` are the hysteresis thresholds on the gradient magnitude
 (0..500; a step of ``d`` grey levels gives a magnitude of about ``4 d``).
 ``edge_thickness`` > 1 widens every edge with a ``thickness × thickness`` square
@@ -20,6 +22,7 @@ from edged.checks._image import require_image, to_grey
 from edged.checks._png import mask_png_base64
 
 THRESHOLD_MAX = 500.0
+_BAND_ROWS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +80,8 @@ def detect_edges(
     if not 1 <= edge_thickness <= 31:
         msg = f"edge_thickness: expected 1..31 pixels, got {edge_thickness!r}"
         raise ValueError(msg)
-    grey = to_grey(image)
-    edges = cv2.Canny(grey, threshold_min, threshold_max, L2gradient=False)
+    dx, dy = _sobel(to_grey(image))
+    edges = cv2.Canny(dx, dy, threshold_min, threshold_max, L2gradient=False)
     if edge_thickness > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (edge_thickness, edge_thickness))
         edges = cv2.dilate(edges, kernel)
@@ -89,3 +92,21 @@ def detect_edges(
         threshold_max=float(threshold_max),
         edge_thickness=edge_thickness,
     )
+
+
+def _sobel(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Canny's own 3×3 Sobel derivatives (int16, replicated border), computed in
+    bands of rows: the same numbers as ``cv2.Canny(grey, ...)`` computes inside,
+    at about half the cost on a 5 Mpx frame, where whole-frame passes spill out
+    of the cache."""
+    h, w = grey.shape
+    dx = np.empty((h, w), np.int16)
+    dy = np.empty((h, w), np.int16)
+    for y0 in range(0, h, _BAND_ROWS):
+        y1 = min(y0 + _BAND_ROWS, h)
+        a, b = max(0, y0 - 1), min(h, y1 + 1)  # one row of context each side
+        src = grey[a:b]
+        keep = slice(y0 - a, y0 - a + (y1 - y0))
+        dx[y0:y1] = cv2.Sobel(src, cv2.CV_16S, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE)[keep]
+        dy[y0:y1] = cv2.Sobel(src, cv2.CV_16S, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE)[keep]
+    return dx, dy
