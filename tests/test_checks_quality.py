@@ -167,3 +167,44 @@ def test_to_dict_has_the_ltu_shape() -> None:
 def test_options_out_of_range_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="expected"):
         image_quality(np.zeros((4, 4), np.uint8), **kwargs)  # type: ignore[arg-type]
+
+
+def _reference(grey: np.ndarray) -> tuple[float, float, float]:
+    """Whole-frame NumPy reference for val, sml and noise (float64, no bands)."""
+    g = grey.astype(np.float64)
+    c = g[1:-1, 1:-1]
+    d2x = g[1:-1, :-2] - 2 * c + g[1:-1, 2:]
+    d2y = g[:-2, 1:-1] - 2 * c + g[2:, 1:-1]
+    nx = g[:, :-2] - 2 * g[:, 1:-1] + g[:, 2:]
+    n = nx[:-2] - 2 * nx[1:-1] + nx[2:]
+    lap = d2x + d2y
+    sigma = math.sqrt(math.pi / 2) * np.abs(n).sum() / (6 * c.size)
+    return float(lap.var()), float((np.abs(d2x) + np.abs(d2y)).mean()), float(sigma)
+
+
+@pytest.mark.parametrize("size_hw", [(3, 3), (4, 7), (127, 40), (129, 33), (300, 257)])
+def test_banded_pass_matches_a_whole_frame_reference(size_hw: tuple[int, int]) -> None:
+    rng = np.random.default_rng(8)
+    bgr = rng.integers(0, 256, (*size_hw, 3), dtype=np.uint8)
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    q = image_quality(bgr, masks=True, tolerance=0.1)
+    assert q.sharpness is not None
+    assert q.brightness is not None
+    val, sml, noise = _reference(grey)
+    assert q.sharpness.val == pytest.approx(val, rel=1e-9)
+    assert q.sharpness.sml == pytest.approx(sml, rel=1e-9)
+    assert q.noise == pytest.approx(noise, rel=1e-9)
+    assert q.brightness.l_mean == pytest.approx(float(grey.mean()), rel=1e-12)
+    assert q.brightness.l_std == pytest.approx(float(grey.std()), rel=1e-9)
+    assert q.brightness.under_mask is not None
+    assert q.brightness.over_mask is not None
+    assert np.array_equal(q.brightness.under_mask == 1, grey <= 25)
+    assert np.array_equal(q.brightness.over_mask == 1, grey >= 230)
+
+
+def test_images_too_small_for_the_filters_have_zero_sharpness() -> None:
+    q = image_quality(np.array([[0, 255], [255, 0]], np.uint8))
+    assert q.encoding == "OK"
+    assert q.sharpness is not None
+    assert q.sharpness.val == 0.0
+    assert q.noise == 0.0
