@@ -208,3 +208,21 @@ def test_images_too_small_for_the_filters_have_zero_sharpness() -> None:
     assert q.sharpness is not None
     assert q.sharpness.val == 0.0
     assert q.noise == 0.0
+
+
+def test_pair_histogram_flushes_exactly() -> None:
+    from edged.checks.quality import _PairHistogram
+
+    class Tiny(_PairHistogram):
+        _LIMIT = 100  # flush every few rows
+
+    rng = np.random.default_rng(2)
+    total = np.zeros(256, np.float64)
+    hist = Tiny(total)
+    expected = np.zeros(256, np.int64)
+    for w in (31, 40, 1):
+        block = rng.integers(0, 256, (9, w), dtype=np.uint8)
+        hist.add(block)
+        expected += np.bincount(block.ravel(), minlength=256)
+    hist.flush()
+    assert np.array_equal(total, expected.astype(np.float64))
