@@ -211,9 +211,9 @@ def test_images_too_small_for_the_filters_have_zero_sharpness() -> None:
 
 
 def test_pair_histogram_flushes_exactly() -> None:
-    from edged.checks.quality import _PairHistogram
+    from edged.checks._hist import PairHistogram, hist256
 
-    class Tiny(_PairHistogram):
+    class Tiny(PairHistogram):
         _LIMIT = 100  # flush every few rows
 
     rng = np.random.default_rng(2)
@@ -226,3 +226,5 @@ def test_pair_histogram_flushes_exactly() -> None:
         expected += np.bincount(block.ravel(), minlength=256)
     hist.flush()
     assert np.array_equal(total, expected.astype(np.float64))
+    img = rng.integers(0, 256, (5, 7), dtype=np.uint8)
+    assert np.array_equal(hist256(img), np.bincount(img.ravel(), minlength=256))

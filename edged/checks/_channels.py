@@ -29,6 +29,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from edged.checks._hist import hist256
 from edged.checks._image import to_bgr, to_grey
 
 ColorSpace = Literal["RGB", "G", "HSV", "XYZ", "YRB", "LAB", "LUV", "YUV", "HLS"]
@@ -142,8 +143,7 @@ def otsu_separability(channel: np.ndarray) -> tuple[float, float]:
 
     The threshold ``t`` splits the channel into ``<= t`` and ``> t``.
     """
-    hist = cv2.calcHist([channel], [0], None, [256], [0, 256]).ravel().astype(np.float64)
-    return otsu_from_hist(hist)
+    return otsu_from_hist(hist256(channel))
 
 
 def otsu_from_hist(hist: np.ndarray) -> tuple[float, float]:

@@ -41,6 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edged.checks._hist import PairHistogram
 from edged.checks._image import contract_problem, to_grey
 from edged.checks._png import mask_png_base64
 
@@ -189,7 +190,7 @@ def _scan(image: np.ndarray, *, tolerance: float, masks: bool) -> _Sums:
     if masks:
         sums.under_mask = np.empty((h, w), np.uint8)
         sums.over_mask = np.empty((h, w), np.uint8)
-    pairs = _PairHistogram(sums.hist)
+    pairs = PairHistogram(sums.hist)
     band = _BAND_ROWS
     d2x = np.empty((band + 2, w), np.int16)
     d2y = np.empty_like(d2x)
@@ -221,48 +222,6 @@ def _scan(image: np.ndarray, *, tolerance: float, masks: bool) -> _Sums:
         sums.n_abs += cv2.norm(nk[1 : rows + 1, 1:-1], cv2.NORM_L1)
     pairs.flush()
     return sums
-
-
-class _PairHistogram:
-    """An exact 256-bin luma histogram, counted over horizontal pixel pairs.
-
-    OpenCV's 8-bit histogram slows down 4x on smooth images (runs of one value
-    make every increment wait for the previous one); counting pairs as a
-    2-channel 256×256 histogram halves the increments and spreads them, then the
-    two marginals give the 1-D counts. The float32 pair counts are flushed into
-    the float64 total before any could pass 2**24 and lose exactness.
-    """
-
-    _LIMIT = 1 << 24
-
-    def __init__(self, total: np.ndarray) -> None:
-        self.total = total
-        self.acc = np.zeros((256, 256), np.float32)
-        self.pending = 0
-
-    def add(self, grey: np.ndarray) -> None:
-        rows, w = grey.shape
-        even = w - (w % 2)
-        if even:
-            n = rows * even // 2
-            if self.pending + n > self._LIMIT:
-                self.flush()
-            pairs = grey[:, :even].reshape(rows, even // 2, 2)
-            cv2.calcHist(
-                [pairs], [0, 1], None, [256, 256], [0, 256, 0, 256],
-                hist=self.acc, accumulate=True,
-            )  # fmt: skip
-            self.pending += n
-        if w % 2:
-            last = np.ascontiguousarray(grey[:, -1:])
-            self.total += cv2.calcHist([last], [0], None, [256], [0, 256]).ravel()
-
-    def flush(self) -> None:
-        if self.pending:
-            acc = self.acc.astype(np.float64)
-            self.total += acc.sum(axis=1) + acc.sum(axis=0)
-            self.acc[:] = 0
-            self.pending = 0
 
 
 def _brightness(sums: _Sums, *, bins: int, tolerance: float) -> Brightness:
