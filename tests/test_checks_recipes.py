@@ -175,3 +175,26 @@ def test_options_are_case_tolerant_where_ltu_is() -> None:
     assert out.verdict == "pass"
     assert out.figures["mask"]["algorithm"] == "SOBEL"
     assert out.figures["mask"]["channel"] == "S"
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 5), (5, 1), (2, 2), (3, 3), (1, 1, 3), (2, 7, 3), (64, 1, 3)]
+)
+@pytest.mark.parametrize("fill", ["zeros", "noise"])
+def test_degenerate_images_never_make_a_check_fail_to_run(
+    shape: tuple[int, ...], fill: str
+) -> None:
+    image = (
+        np.zeros(shape, np.uint8)
+        if fill == "zeros"
+        else np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    )
+    checks: dict[str, Any] = {
+        name: {"include_images": True} for name in ("mask", "edges", "heatmap")
+    }
+    checks |= {"quality": {"masks": True}, "contours": {}, "palette": {}}
+    for algorithm in ("SOBEL", "BINNING", "OTSU_BIN_THRESHOLD"):
+        checks["mask"]["algorithm"] = algorithm
+        out = _inspect(checks, [], image)
+        assert out.verdict == "pass", out.reasons
+        assert set(out.figures) == set(checks)
