@@ -22,7 +22,9 @@ from typing import Any
 from edged.sources._shm_ring import FrameMeta, Ring
 
 
-def _child_entry(camera: str, cfg: dict[str, Any], events: Connection, commands: Connection) -> None:
+def _child_entry(
+    camera: str, cfg: dict[str, Any], events: Connection, commands: Connection
+) -> None:
     """Spawn target; imports harvesters only in the child."""
     from edged.sources._genicam_child import main
 

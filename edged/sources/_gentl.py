@@ -48,7 +48,7 @@ def resolve_cti(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceDescription:
+class GenicamDevice:
     """One GenICam device as its producer lists it."""
 
     vendor: str
@@ -77,8 +77,8 @@ class DeviceDescription:
         return f"{self.vendor} {self.model} serial {self.serial}{name}".strip()
 
 
-def describe(info: Any, cti: str = "") -> DeviceDescription:
-    """A DeviceDescription from a harvesters DeviceInfo (missing fields are '')."""
+def describe(info: Any, cti: str = "") -> GenicamDevice:
+    """A GenicamDevice from a harvesters DeviceInfo (missing fields are '')."""
     props: dict[str, Any] = dict(getattr(info, "property_dict", {}) or {})
 
     def text(key: str) -> str:
@@ -87,7 +87,7 @@ def describe(info: Any, cti: str = "") -> DeviceDescription:
 
     status = props.get("access_status")
     access = ACCESS_STATUS.get(int(status), str(status)) if status is not None else "unknown"
-    return DeviceDescription(
+    return GenicamDevice(
         vendor=text("vendor"),
         model=text("model"),
         serial=text("serial_number"),
@@ -100,7 +100,7 @@ def describe(info: Any, cti: str = "") -> DeviceDescription:
 
 
 def select(
-    devices: Sequence[DeviceDescription],
+    devices: Sequence[GenicamDevice],
     *,
     serial: str | None,
     user_name: str | None,

@@ -45,6 +45,14 @@ class FrameMeta:
     chunks: dict[str, Any] = field(default_factory=dict)
 
 
+def _buf(shm: shared_memory.SharedMemory) -> memoryview:
+    buf = shm.buf
+    if buf is None:
+        msg = "shared memory already closed"
+        raise RuntimeError(msg)
+    return buf
+
+
 def slot_size(nbytes: int) -> int:
     """``nbytes`` rounded up to whole pages."""
     return max(PAGE, -(-nbytes // PAGE) * PAGE)
@@ -89,7 +97,7 @@ class Ring:
         try:
             out = np.empty(meta.shape, dtype=meta.dtype)
             src = np.frombuffer(
-                shm.buf, dtype=np.uint8, count=meta.nbytes, offset=meta.slot * self.slot_bytes
+                _buf(shm), dtype=np.uint8, count=meta.nbytes, offset=meta.slot * self.slot_bytes
             )
             np.copyto(out.reshape(-1).view(np.uint8), src)
             del src
@@ -160,7 +168,7 @@ class RingWriter:
             msg = f"frame of {src.size} bytes does not fit a ring slot of {self.slot_bytes} bytes"
             raise ValueError(msg)
         dst = np.frombuffer(
-            self._shm.buf, dtype=np.uint8, count=src.size, offset=slot * self.slot_bytes
+            _buf(self._shm), dtype=np.uint8, count=src.size, offset=slot * self.slot_bytes
         )
         np.copyto(dst, src)
         del dst

@@ -220,9 +220,8 @@ class GenicamSource(FrameSource):
             self._min_slot_bytes = max(self._min_slot_bytes, int(fatal[2].get("slot_bytes", 0)))
         if code == _EXIT_CONFIG and reason:
             self._fatal = reason
-        self._last_error = (
-            f"acquisition process exited ({describe_exit(code)})" + (f": {reason}" if reason else "")
-        )
+        suffix = f": {reason}" if reason else ""
+        self._last_error = f"acquisition process exited ({describe_exit(code)}){suffix}"
         log.warning("camera %s: %s", self.camera, self._last_error)
 
     # ------------------------------------------------------------------ frames
@@ -337,7 +336,9 @@ class GenicamSource(FrameSource):
 
     def _fps(self) -> float:
         arrivals = self._arrivals
-        if not self._running or len(arrivals) < 2 or time.monotonic() - arrivals[-1] > _FPS_WINDOW_S:
+        if not self._running or len(arrivals) < 2:
+            return 0.0
+        if time.monotonic() - arrivals[-1] > _FPS_WINDOW_S:
             return 0.0
         span = arrivals[-1] - arrivals[0]
         return (len(arrivals) - 1) / span if span > 0 else 0.0

@@ -1,0 +1,73 @@
+"""Helpers for the acquisition tests: the viky.cti producer, configs, loop lag."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import genicam
+import numpy as np
+
+from edged.config import CameraConfig
+
+VIKY_CTI = Path(genicam.__file__).parent / "viky.cti"
+
+
+def genicam_camera(
+    *,
+    serial: str | None = "0",
+    features: dict[str, Any] | None = None,
+    on_full: str = "drop_oldest",
+    **genicam_options: Any,
+) -> CameraConfig:
+    """A camera on the viky producer; small frames by default so tests stay fast."""
+    feats = {"Width": 128, "Height": 100, "PixelFormat": "Mono8", "AcquisitionFrameRate": 50.0}
+    feats.update(features or {})
+    return CameraConfig.model_validate(
+        {
+            "source": "genicam",
+            "recipe": "r",
+            "on_full": on_full,
+            "genicam": {
+                "cti": [str(VIKY_CTI)],
+                "serial": serial,
+                "features": feats,
+                "timeout_s": 1.0,
+                "backoff_min_s": 0.2,
+                "backoff_max_s": 1.0,
+                **genicam_options,
+            },
+        }
+    )
+
+
+class LoopLag:
+    """Measures how late the event loop wakes a 5 ms sleep, while it runs."""
+
+    def __init__(self, period_s: float = 0.005) -> None:
+        self.period_s = period_s
+        self.samples_s: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag-probe")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(self.period_s)
+            self.samples_s.append(time.perf_counter() - t0 - self.period_s)
+
+    def p99_ms(self) -> float:
+        return float(np.percentile(np.asarray(self.samples_s) * 1e3, 99))
+
+
+async def read_n(source: Any, n: int, timeout_s: float = 10.0) -> list[Any]:
+    return [await asyncio.wait_for(source.read(), timeout_s) for _ in range(n)]
