@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import genicam
 import numpy as np
 
@@ -71,3 +74,69 @@ class LoopLag:
 
 async def read_n(source: Any, n: int, timeout_s: float = 10.0) -> list[Any]:
     return [await asyncio.wait_for(source.read(), timeout_s) for _ in range(n)]
+
+
+class MjpegServer:
+    """A real HTTP MJPEG camera (multipart/x-mixed-replace) on 127.0.0.1.
+
+    Frame ``i`` is a uniform grey image of level ``(10 * i) % 250``; ``stop()`` closes
+    every connection (the client sees the stream end) and ``start()`` serves again
+    on the same port.
+    """
+
+    def __init__(self, size_wh: tuple[int, int] = (64, 48), period_s: float = 0.02) -> None:
+        self.size_wh = size_wh
+        self.period_s = period_s
+        self.port = 0
+        self._server: Any = None
+        self._stop = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def start(self) -> None:
+        owner = self
+        self._stop = threading.Event()
+        stop = self._stop
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i = 0
+                w, h = owner.size_wh
+                while not stop.is_set():
+                    img = np.full((h, w, 3), (10 * i) % 250, np.uint8)
+                    _, jpg = cv2.imencode(".jpg", img)
+                    part = (
+                        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                        + str(jpg.size).encode()
+                        + b"\r\n\r\n"
+                        + jpg.tobytes()
+                        + b"\r\n"
+                    )
+                    try:
+                        self.wfile.write(part)
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    i += 1
+                    time.sleep(owner.period_s)
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self.port = int(server.server_address[1])
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="mjpeg-server", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
