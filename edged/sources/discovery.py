@@ -94,6 +94,24 @@ class Discovery:
             "errors": list(self.errors),
         }
 
+    def to_text(self) -> str:
+        """A table per kind, with the config line that selects each device."""
+        lines = [f"GenICam devices ({len(self.genicam)}):"]
+        for d in self.genicam:
+            lines.append(
+                f"  {d.vendor} {d.model}  serial={d.serial!r}  user_name={d.user_name!r}  "
+                f"access={d.access}  cti={d.cti}"
+            )
+            lines.append(f"      genicam: {{cti: [{d.cti}], serial: {d.serial!r}}}")
+        lines.append(f"OpenCV devices ({len(self.opencv)}):")
+        for c in self.opencv:
+            kind = {True: "capture", False: "no capture (metadata)", None: "unknown"}[c.capture]
+            lines.append(f"  {c.path}  {c.name or '?'}  [{kind}]")
+            for link in c.by_id:
+                lines.append(f"      opencv: {{device: {link}}}")
+        lines += [f"error: {e}" for e in self.errors]
+        return "\n".join(lines) + "\n"
+
 
 # --------------------------------------------------------------------------- GenICam
 
