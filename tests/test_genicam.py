@@ -65,6 +65,20 @@ async def test_open_by_serial_streams_mono8_with_size_and_rate_from_config() -> 
     assert src.state().connected is False  # stopped
 
 
+async def test_free_running_camera_runs_at_the_line_fps() -> None:
+    cfg = genicam_camera(serial="2")
+    assert cfg.genicam is not None
+    del cfg.genicam.features["AcquisitionFrameRate"]
+    cfg.fps = 25.0
+    src = GenicamSource("c", cfg)
+    await src.start()
+    try:
+        applied = src.details()["features"]["applied"]
+    finally:
+        await src.stop()
+    assert applied["AcquisitionFrameRate"] == 25.0
+
+
 async def test_rgba8_stream_decodes_to_bgr() -> None:
     cfg = genicam_camera(serial="2", features={"PixelFormat": "RGBa8", "Width": 120, "Height": 100})
     src = GenicamSource("c", cfg)

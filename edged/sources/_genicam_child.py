@@ -71,9 +71,12 @@ class _Link:
 class Acquisition:
     """One camera's acquisition loop (the child's main thread)."""
 
-    def __init__(self, camera: str, cfg: GenicamConfig, link: _Link) -> None:
+    def __init__(
+        self, camera: str, cfg: GenicamConfig, link: _Link, *, fps: float | None = None
+    ) -> None:
         self.camera = camera
         self.cfg = cfg
+        self.fps = fps
         self.link = link
         self.stop_event = threading.Event()
         self.ring_event = threading.Event()
@@ -214,6 +217,18 @@ class Acquisition:
             source = "Software" if self.cfg.trigger == "software" else self.cfg.trigger_source
             steps += [("TriggerMode", "On"), ("TriggerSource", source)]
         steps += ordered(self.cfg.features)
+        if (
+            self.cfg.trigger == "off"
+            and self.fps is not None
+            and "AcquisitionFrameRate" not in self.cfg.features
+            and _has(node_map, "AcquisitionFrameRate")
+        ):
+            # A free-running camera runs at the line's fps unless features say otherwise.
+            if _has(node_map, "AcquisitionFrameRateEnable") and (
+                "AcquisitionFrameRateEnable" not in self.cfg.features
+            ):
+                steps.append(("AcquisitionFrameRateEnable", True))
+            steps.append(("AcquisitionFrameRate", float(self.fps)))
         if self.cfg.chunks:
             steps.append(("ChunkModeActive", True))
             for name in self.cfg.chunks:
@@ -516,10 +531,11 @@ def _detach_signals() -> None:
 
 
 def main(camera: str, cfg: dict[str, Any], events: Connection, commands: Connection) -> None:
-    """Entry point of the spawned process."""
+    """Entry point of the spawned process. ``cfg``: ``{"genicam": {...}, "fps": float}``."""
     _detach_signals()
     link = _Link(events)
-    acq = Acquisition(camera, GenicamConfig.model_validate(cfg), link)
+    gcfg = GenicamConfig.model_validate(cfg["genicam"])
+    acq = Acquisition(camera, gcfg, link, fps=cfg.get("fps"))
     thread = threading.Thread(
         target=_commands, args=(commands, acq), name=f"edged-cmd-{camera}", daemon=True
     )

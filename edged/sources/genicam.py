@@ -16,6 +16,12 @@ slots. Why a process, and why one per camera rather than one per ``.cti``:
 * The cost is one interpreter per camera (~60 MB RSS, ~0.5 s to start), which an
   edge PC running a handful of cameras affords.
 
+Settings: ``genicam.features`` are written while the camera is stopped, in a safe
+order (pixel format and binning, then the ROI, then triggers, then the rest), each
+checked against the device's range/entries and read back; ``trigger`` sets the
+FrameStart trigger (``software`` -> ``TriggerSource=Software``); a free-running
+camera's ``AcquisitionFrameRate`` is the line's ``fps`` unless features set it.
+
 Back-pressure (``CameraConfig.on_full``): with ``drop_oldest`` the daemon keeps at
 most ``ring_slots - 1`` undelivered frames and drops (counts) the oldest when a
 new one arrives; the driver itself should run ``NewestOnly``. With ``block`` no
@@ -149,7 +155,7 @@ class GenicamSource(FrameSource):
     async def _spawn(self) -> None:
         child = ChildHandle(
             self.camera,
-            self._gcfg.model_dump(mode="json"),
+            {"genicam": self._gcfg.model_dump(mode="json"), "fps": self._cfg.fps},
             on_frame=self._on_frame,
             on_state=self._on_state,
             on_trigger=self._on_trigger,
