@@ -38,9 +38,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edged import pixfmt  # noqa: E402
-from edged.frames import Frame  # noqa: E402
-from edged.sources._shm_ring import FrameMeta, Ring, RingWriter  # noqa: E402
+from edged import pixfmt
+from edged.frames import Frame
+from edged.sources._shm_ring import FrameMeta, Ring, RingWriter
 
 W, H = 2448, 2048
 
