@@ -95,12 +95,12 @@ def _producer(name: str, slots: int, slot_bytes: int, n: int, fps: float,
         t0 = time.monotonic_ns()
         nbytes = ring.write(slot, frames[i % 2])
         meta = FrameMeta(slot, nbytes, "uint8", (H, W), "BayerRG8", W, H, t0)
-        events.send(("frame", meta))
+        events.send(("frame", meta, time.monotonic_ns()))
     events.send(("done",))
     ring.close()
 
 
-async def bench_handover(n: int = 90, fps: float = 30.0) -> tuple[list[float], list[float]]:
+async def bench_handover(n: int = 90, fps: float = 30.0) -> dict[str, list[float]]:
     ctx = mp.get_context("spawn")
     ring = Ring(4, W * H)
     ev_r, ev_w = ctx.Pipe(duplex=False)
@@ -115,7 +115,7 @@ async def bench_handover(n: int = 90, fps: float = 30.0) -> tuple[list[float], l
 
     def on_readable() -> None:
         while ev_r.poll():
-            queue.put_nowait(ev_r.recv())
+            queue.put_nowait((*ev_r.recv(), time.monotonic_ns()))
 
     loop.add_reader(ev_r.fileno(), on_readable)
     from concurrent.futures import ThreadPoolExecutor
@@ -123,12 +123,16 @@ async def bench_handover(n: int = 90, fps: float = 30.0) -> tuple[list[float], l
     copier = ThreadPoolExecutor(1)
     handover: list[float] = []
     copy_only: list[float] = []
+    child_write: list[float] = []
+    transit: list[float] = []
     try:
         while True:
             msg = await queue.get()
             if msg[0] == "done":
                 break
             meta: FrameMeta = msg[1]
+            child_write.append((msg[2] - meta.host_ts_ns) / 1e9)
+            transit.append((msg[3] - msg[2]) / 1e9)
             t_copy = time.perf_counter()
             data = await loop.run_in_executor(copier, ring.copy_out, meta)
             copy_only.append(time.perf_counter() - t_copy)
@@ -142,7 +146,8 @@ async def bench_handover(n: int = 90, fps: float = 30.0) -> tuple[list[float], l
         copier.shutdown()
         proc.join(10)
         ring.close()
-    return handover[5:], copy_only[5:]
+    return {"end_to_end": handover[5:], "child_write": child_write[5:],
+            "transit": transit[5:], "copy_out": copy_only[5:]}
 
 
 # --------------------------------------------------------------------------- 2./3. pixels
@@ -233,11 +238,13 @@ async def bench_cameras(seconds: float = 6.0) -> dict[str, Any]:
 async def main(skip_cameras: bool) -> None:
     print(f"edged acquisition benchmark  ({W}x{H} frames, OpenCV {cv2.__version__}, "
           f"NumPy {np.__version__}, {mp.cpu_count()} CPUs)")
-    handover, copy_only = await bench_handover()
+    ho = await bench_handover()
     print("\n1. hand-over child -> daemon, BayerRG8 2448x2048 at 30 fps")
-    print(f"   end to end        {ms(handover)}  p99 {p99(handover) * 1e3:7.3f} ms "
-          f"({len(handover)} frames)")
-    print(f"   copy out (thread) {ms(copy_only)}")
+    print(f"   end to end        {ms(ho['end_to_end'])}  p99 {p99(ho['end_to_end']) * 1e3:7.3f} ms "
+          f"({len(ho['end_to_end'])} frames)")
+    print(f"   child slot write  {ms(ho['child_write'])}  (in the child)")
+    print(f"   pipe + loop wake  {ms(ho['transit'])}")
+    print(f"   copy out (thread) {ms(ho['copy_out'])}  (daemon side, off the loop)")
 
     px = bench_pixels()
     base = statistics.median(px["cvtColor"])

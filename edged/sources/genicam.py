@@ -13,8 +13,8 @@ slots. Why a process, and why one per camera rather than one per ``.cti``:
 * Some producers only recover from a real unplug in a fresh process, and
   create/destroy cycles leak native memory: killing and restarting one camera's
   process fixes both without touching the other cameras or the daemon.
-* The cost is one interpreter per camera (~60 MB RSS, ~0.5 s to start), which an
-  edge PC running a handful of cameras affords.
+* The cost is one interpreter per camera (~110 MB RSS with viky's driver buffers,
+  0.5-1 s to start), which an edge PC running a handful of cameras affords.
 
 Settings: ``genicam.features`` are written while the camera is stopped, in a safe
 order (pixel format and binning, then the ROI, then triggers, then the rest), each
