@@ -187,12 +187,12 @@ async def test_drop_oldest_keeps_the_newest_and_counts_drops() -> None:
 async def test_block_delivers_every_frame_in_order() -> None:
     """Triggered-line policy: the ring fills, the driver buffers, nothing is lost."""
     cfg = genicam_camera(
-        on_full="block", ring_slots=2, buffer_handling="OldestFirst", num_buffers=32
+        on_full="block", ring_slots=2, buffer_handling="OldestFirst", num_buffers=16
     )
     src = GenicamSource("c", cfg)
     await src.start()
     try:
-        await asyncio.sleep(0.25)  # ~12 frames at 50 fps: 2 in the ring, the rest in the driver
+        await asyncio.sleep(0.2)  # ~10 frames at 50 fps: 2 in the ring, the rest in the driver
         frames = await read_n(src, 14)
         details = src.details()
     finally:

@@ -22,7 +22,7 @@ from edged.sources.factory import build_source
 from edged.sources.opencv import OpenCVSource
 
 
-def opencv_camera(device: int | str, *, fps: float = 1000.0, on_full: str = "drop_oldest",
+def opencv_camera(device: int | str, *, fps: float = 1000.0, on_full: str = "block",
                   **options: Any) -> CameraConfig:
     return CameraConfig.model_validate(
         {"source": "opencv", "recipe": "r", "fps": fps, "on_full": on_full,
@@ -126,10 +126,10 @@ async def test_block_loses_nothing_and_drop_oldest_counts(tmp_path: Path) -> Non
     assert [int(f.data[0, 0]) for f in frames] == list(range(12))
     assert blocking.state().dropped == 0
 
-    dropping = OpenCVSource("cam", opencv_camera(str(tmp_path)))
+    dropping = OpenCVSource("cam", opencv_camera(str(tmp_path), on_full="drop_oldest"))
     await dropping.start()
     try:
-        await asyncio.sleep(0.3)  # the whole folder is read meanwhile
+        await _until(lambda: dropping.state().dropped >= 10)  # nobody read meanwhile
         kept = await read_n(dropping, 2)
         with pytest.raises(EndOfStream):
             await dropping.read()
@@ -157,7 +157,9 @@ async def test_missing_inputs_say_what_was_expected(tmp_path: Path) -> None:
 async def test_http_stream_reconnects_after_the_camera_goes_away() -> None:
     server = MjpegServer()
     server.start()
-    src = OpenCVSource("cam", opencv_camera(server.url, reconnect_s=0.2))
+    src = OpenCVSource(
+        "cam", opencv_camera(server.url, on_full="drop_oldest", reconnect_s=0.2)
+    )
     await src.start()
     try:
         first = await read_n(src, 3)
