@@ -4,7 +4,7 @@ Everything here runs on the event loop and never blocks it: the child's event
 pipe and its process sentinel are watched with ``loop.add_reader``; commands go
 out through a non-blocking pipe (a child too stuck to read them is killed by the
 watchdog rather than stalling the daemon). Starting the process (which forks and
-pickles its arguments) runs in a thread.
+pickles its arguments) runs in one long-lived spawner thread (see ``_spawner``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,31 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
 from edged.sources._shm_ring import FrameMeta, Ring
+
+_SPAWNER: ThreadPoolExecutor | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawner() -> ThreadPoolExecutor:
+    """The one long-lived thread that starts acquisition processes.
+
+    The child asks Linux to kill it when its parent dies (``PR_SET_PDEATHSIG``),
+    and Linux means the parent *thread*: a short-lived thread would take its
+    children with it. This thread lives as long as the daemon.
+    """
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="edged-spawner")
+        return _SPAWNER
 
 
 def _child_entry(
@@ -80,7 +99,7 @@ class ChildHandle:
             daemon=True,
         )
         try:
-            await asyncio.to_thread(self.process.start)
+            await self._loop.run_in_executor(_spawner(), self.process.start)
         finally:
             events_w.close()
             commands_r.close()
