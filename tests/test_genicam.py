@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -281,3 +285,52 @@ async def _until(cond: object, timeout_s: float = 15.0) -> None:
             msg = "condition not met in time"
             raise AssertionError(msg)
         await asyncio.sleep(0.05)
+
+
+_ORPHAN_SCRIPT = """
+import asyncio, sys
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {tests!r})
+from _acq_helpers import genicam_camera
+from edged.sources.genicam import GenicamSource
+
+async def main():
+    src = GenicamSource("c", genicam_camera(serial="0"))
+    await src.start()
+    await src.read()
+    print(src.pid, flush=True)
+    await asyncio.sleep(60)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_acquisition_process_dies_with_a_killed_daemon(tmp_path: Path) -> None:
+    script = tmp_path / "daemon.py"
+    here = Path(__file__).parent
+    script.write_text(_ORPHAN_SCRIPT.format(root=str(here.parent), tests=str(here)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        child_pid = int(proc.stdout.readline())
+        assert _alive(child_pid)
+        proc.kill()  # SIGKILL: no cleanup code runs in the daemon
+        proc.wait(10)
+        deadline = time.monotonic() + 5
+        while _alive(child_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child_pid)
+    finally:
+        proc.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it has exited all the same.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
