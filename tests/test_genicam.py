@@ -120,6 +120,15 @@ async def test_unknown_user_name_lists_what_was_found() -> None:
     assert src.pid is None
 
 
+async def test_a_file_that_is_no_producer_finds_no_device(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.cti"
+    fake.write_text("not a GenTL producer")
+    src = GenicamSource("c", genicam_camera(cti=[str(fake)]))
+    with pytest.raises(SourceError, match=r"^camera 'c': expected a GenICam device with serial "
+                                          r"'0', got 0 device\(s\): none$"):
+        await src.start()
+
+
 async def test_refused_settings_are_reported_by_name_with_what_is_allowed() -> None:
     cfg = genicam_camera(
         serial="0",

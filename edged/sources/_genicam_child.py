@@ -126,6 +126,11 @@ class Acquisition:
             self.last_error = str(exc)
             self.link.send(("fatal", exc.kind, str(exc), exc.extra))
             return exc.code
+        except Exception as exc:  # the producer failed in a way we did not foresee
+            msg = f"camera {self.camera!r}: {type(exc).__name__}: {exc}"
+            self.last_error = msg
+            self.link.send(("fatal", "device", msg, {}))
+            return EXIT_DEVICE
         finally:
             self._close()
 

@@ -121,11 +121,25 @@ class GenicamSource(FrameSource):
             self._shutdown_copier()
             if exc.kind == "config":
                 raise ConfigError(str(exc)) from exc
-            raise SourceError(f"camera {self.camera!r}: {exc}") from exc
+            text = str(exc)
+            if not text.startswith("camera "):
+                text = f"camera {self.camera!r}: {text}"
+            raise SourceError(text) from exc
         self._running = True
         self._supervisor = asyncio.create_task(
             self._supervise(), name=f"genicam-supervisor-{self.camera}"
         )
+        self._supervisor.add_done_callback(self._supervisor_done)
+
+    def _supervisor_done(self, task: asyncio.Task[None]) -> None:
+        """A supervisor that crashed must not leave a source that silently stalls:
+        read() raises, and the camera line restarts the source."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("camera %s: supervisor failed", self.camera, exc_info=exc)
+        self._fatal = f"supervisor failed: {type(exc).__name__}: {exc}"
+        self._wake.set()
 
     async def stop(self) -> None:
         self._running = False
