@@ -91,7 +91,10 @@ SPECS = {SPOTS.name: SPOTS}
 
 RECIPES: dict[str, dict[str, Any]] = {
     "spots": {"checks": {"dark_spots": {}}, "limits": ["dark_spots.count <= 0"]},
-    "spots_heat": {"checks": {"dark_spots": {"heatmap": True}}, "limits": ["dark_spots.count <= 0"]},
+    "spots_heat": {
+        "checks": {"dark_spots": {"heatmap": True}},
+        "limits": ["dark_spots.count <= 0"],
+    },
     "slow": {"checks": {"dark_spots": {"delay_s": 0.6}}, "limits": ["dark_spots.count <= 0"]},
 }
 
@@ -124,7 +127,9 @@ BG = 200
 SPOT_XYWH = (24, 16, 8, 8)  # on the 8×8 JPEG block grid, so JPEG keeps its edges
 
 
-def part_image(*, defect: bool, size_wh: tuple[int, int] = (64, 48), grey: bool = False) -> np.ndarray:
+def part_image(
+    *, defect: bool, size_wh: tuple[int, int] = (64, 48), grey: bool = False
+) -> np.ndarray:
     """A light part (grey 200 + mild texture) with, if ``defect``, one dark 8×8 spot."""
     w, h = size_wh
     rng = np.random.default_rng(7)
@@ -158,12 +163,15 @@ class ServerThread:
     ``app_hook(app)`` may add routes before the server starts (benchmarks).
     """
 
-    def __init__(self, runtime: Runtime, *, app_hook: Callable[[web.Application], None] | None = None):
+    def __init__(
+        self, runtime: Runtime, *, app_hook: Callable[[web.Application], None] | None = None
+    ):
         self.runtime = runtime
         self._hook = app_hook
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="edged-test-http")
         self._runner: web.AppRunner | None = None
+        self.app: web.Application | None = None
         self.port = 0
 
     @property
@@ -175,7 +183,7 @@ class ServerThread:
         return fut.result(timeout=30)
 
     async def _start(self) -> None:
-        app = create_app(self.runtime)
+        app = self.app = create_app(self.runtime)
         if self._hook is not None:
             self._hook(app)
         self._runner = web.AppRunner(app, access_log=None)

@@ -130,9 +130,10 @@ def read_shared_memory(
 ) -> tuple[np.ndarray, str]:
     """Copy an image out of shared-memory block ``name`` (opened read-only, never written).
 
-    A block of exactly ``H·W`` bytes is grey (or Bayer with ``bayer``); one of at
-    least ``H·W·3`` bytes holds BGR pixels in its first ``H·W·3`` bytes (that is how
-    the PEKAT SDK writes NumPy images). A missing block is a 404.
+    The block must hold exactly the image, as the PEKAT SDK writes NumPy images:
+    ``H·W·3`` bytes BGR or ``H·W`` bytes grey (Bayer with ``bayer``). Any other size
+    is a 400 (a wrong width would otherwise read as a silently sheared image); a
+    missing block is a 404.
     """
     path = shm_path(name, shm_dir=shm_dir)
     flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
@@ -155,17 +156,15 @@ def read_shared_memory(
             raise InputError(msg)
         size = st.st_size
         grey, colour = width * height, width * height * 3
-        if bayer is not None or size < colour:
-            need = grey
-            if size != grey:
-                wanted = f"{grey} (H·W)" if bayer else f"{colour} (H·W·3) or {grey} (H·W)"
-                msg = (
-                    f"shared-memory block {name!r} for {width}×{height}: expected "
-                    f"{wanted} bytes, got {size}"
-                )
-                raise InputError(msg)
-        else:
-            need = colour
+        allowed = (grey,) if bayer is not None else (colour, grey)
+        if size not in allowed:
+            wanted = f"{grey} (H·W)" if bayer else f"{colour} (H·W·3 BGR) or {grey} (H·W grey)"
+            msg = (
+                f"shared-memory block {name!r} for {width}×{height}: expected "
+                f"{wanted} bytes, got {size}"
+            )
+            raise InputError(msg)
+        need = size
         with mmap.mmap(fd, need, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ) as mm:
             data = mm.read(need)
     finally:

@@ -592,30 +592,32 @@ def _schemas() -> Doc:
             "check": {"type": "string"},
         },
     }
-    schemas["PekatContext"] = {
-        "description": "edged's Result plus the fields PEKAT clients read",
-        "allOf": [
-            _ref("Result"),
-            {
-                "type": "object",
-                "required": ["detectedRectangles", "result", "data", "completeTime"],
-                "properties": {
-                    "detectedRectangles": {"type": "array", "items": _ref("DetectedRectangle")},
-                    "result": {"type": "boolean", "description": "true when the image is OK"},
-                    "data": {"type": "string"},
-                    "completeTime": {"type": "number", "description": "seconds"},
-                    "imageShape": {
-                        "type": "object",
-                        "properties": {
-                            "height": {"type": "integer"},
-                            "width": {"type": "integer"},
-                        },
-                    },
-                    "truncated": {"type": "object"},
-                },
-            },
-        ],
+    pekat_fields: Doc = {
+        "detectedRectangles": {"type": "array", "items": _ref("DetectedRectangle")},
+        "result": {"type": "boolean", "description": "true when the image is OK"},
+        "data": {"type": "string", "description": "the request's data parameter"},
+        "completeTime": {"type": "number", "description": "processing time, seconds"},
+        "imageShape": {
+            "type": "object",
+            "properties": {"height": {"type": "integer"}, "width": {"type": "integer"}},
+        },
+        "truncated": {
+            "type": "object",
+            "description": "header contexts only: region lists were cut to fit the header",
+        },
     }
+    context = copy.deepcopy(result)
+    context["title"] = "PekatContext"
+    context["description"] = "edged's Result plus the fields PEKAT clients read"
+    context["properties"] = {**context["properties"], **pekat_fields}
+    context["required"] = [
+        *context.get("required", []),
+        "detectedRectangles",
+        "result",
+        "data",
+        "completeTime",
+    ]
+    schemas["PekatContext"] = context
     schemas["LtuEnvelope"] = {
         "type": "object",
         "required": ["result", "details", "version"],
