@@ -335,3 +335,26 @@ def test_slow_body_is_408() -> None:
             data += chunk
         assert data.startswith(b"HTTP/1.1 408"), data[:200]
         assert b'"status": 408' in data or b'"status":408' in data
+
+
+def test_client_gone_mid_body_is_a_400_not_a_500(srv: ServerThread) -> None:
+    def counted(status: str) -> float:
+        labels = {"route": RAW, "status": status}
+        value = srv.runtime.metrics.registry.get_sample_value("edged_http_requests_total", labels)
+        return value or 0.0
+
+    before_400 = counted("400")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+        head = (
+            f"POST {RAW}?width=64&height=48 HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Length: {64 * 48}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b"\x00" * 100)
+        sock.shutdown(socket.SHUT_WR)  # the client gives up half-way
+        while sock.recv(4096):  # aiohttp closes the connection: nothing can be answered
+            pass
+    deadline = time.monotonic() + 5
+    while counted("400") == before_400 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert counted("400") == before_400 + 1
+    assert counted("500") == 0

@@ -88,6 +88,9 @@ def test_file_path_with_a_defect(sdk: Instance, tmp_path: Path) -> None:
     assert ctx["imageShape"] == {"height": 48, "width": 64}
     assert 0 < ctx["completeTime"] < 5
     assert ctx["schema"] == "edged.result.v1"
+    stages = ctx["timings_ms"]
+    assert {"receive", "queue", "decode", "inspect", "check.dark_spots"} <= set(stages)
+    assert 0 <= stages["check.dark_spots"] <= stages["inspect"] <= ctx["completeTime"] * 1000
 
 
 def test_good_part_passes(sdk: Instance) -> None:

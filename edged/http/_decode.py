@@ -41,7 +41,7 @@ def check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
         raise TooLargeError(msg)
 
 
-def decode_encoded(data: bytes, *, max_pixels: int) -> tuple[np.ndarray, str]:
+def decode_encoded(data: bytes | bytearray, *, max_pixels: int) -> tuple[np.ndarray, str]:
     """Decode a JPEG or PNG file. Grey files give ``(H, W)``, colour ones ``(H, W, 3)`` BGR.
 
     The size comes from the header and is checked against ``max_pixels`` before
@@ -76,7 +76,7 @@ def decode_encoded(data: bytes, *, max_pixels: int) -> tuple[np.ndarray, str]:
 
 
 def decode_raw(
-    data: bytes, *, width: int, height: int, bayer: BayerPattern | None
+    data: bytes | bytearray, *, width: int, height: int, bayer: BayerPattern | None
 ) -> tuple[np.ndarray, str]:
     """Raw pixels: ``H·W·3`` bytes BGR or ``H·W`` bytes grey; with ``bayer`` (PFNC
     pattern, e.g. ``"RG"``) ``H·W`` bytes of Bayer mosaic, debayered to BGR.

@@ -17,6 +17,7 @@ from edged.errors import BusyError
 from edged.http._errors import AnalysisTimeoutError, BodyTimeoutError
 
 T = TypeVar("T")
+B = TypeVar("B")
 
 
 class AnalysisGate:
@@ -47,8 +48,8 @@ class AnalysisGate:
 
     async def run(
         self,
-        receive: Callable[[], Awaitable[bytes]],
-        work: Callable[[bytes], Awaitable[T]],
+        receive: Callable[[], Awaitable[B]],
+        work: Callable[[B], Awaitable[T]],
     ) -> T:
         """Take a slot, ``receive()`` the body, then ``work(body)`` — all before the deadline.
 

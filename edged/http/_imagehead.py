@@ -38,7 +38,7 @@ class ImageHead:
         return self.width * self.height
 
 
-def read_head(data: bytes) -> ImageHead:
+def read_head(data: bytes | bytearray) -> ImageHead:
     """The size and kind of a JPEG or PNG from its first bytes.
 
     Raises UnsupportedMediaError for other formats and InputError for a header that
@@ -58,7 +58,7 @@ def read_head(data: bytes) -> ImageHead:
     raise UnsupportedMediaError(msg)
 
 
-def _png_head(data: bytes) -> ImageHead:
+def _png_head(data: bytes | bytearray) -> ImageHead:
     if len(data) < 33 or data[12:16] != b"IHDR":
         msg = f"PNG: expected an IHDR chunk after the signature, got {len(data)} bytes in all"
         raise InputError(msg)
@@ -73,7 +73,7 @@ def _png_head(data: bytes) -> ImageHead:
     return ImageHead("PNG", width, height, grey=colour_type in (0, 4))
 
 
-def _jpeg_head(data: bytes) -> ImageHead:
+def _jpeg_head(data: bytes | bytearray) -> ImageHead:
     i, n = 2, len(data)
     while i < n:
         if data[i] != 0xFF:
@@ -114,7 +114,7 @@ def _jpeg_head(data: bytes) -> ImageHead:
     raise InputError(msg)
 
 
-def looks_complete(data: bytes, head: ImageHead) -> bool:
+def looks_complete(data: bytes | bytearray, head: ImageHead) -> bool:
     """True when the file ends the way its format must (JPEG EOI, PNG IEND chunk).
 
     Trailing zero bytes (padding some cameras add) are allowed.

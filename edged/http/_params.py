@@ -13,9 +13,22 @@ from edged.errors import InputError
 _INT_RE = re.compile(r"^[0-9]{1,9}$")
 
 
+class ClientGoneError(InputError):
+    """The client closed the connection before its request body was complete."""
+
+
+async def read_all(request: web.Request) -> bytes:
+    """``request.read()`` with a lost connection reported as a 400, not an internal error."""
+    try:
+        return await request.read()
+    except ConnectionError as exc:
+        msg = "request body: expected all of it, got a connection closed part-way"
+        raise ClientGoneError(msg) from exc
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object (an empty body is ``{}``); anything else is a 400."""
-    raw = await request.read()
+    raw = await read_all(request)
     if not raw.strip():
         return {}
     try:

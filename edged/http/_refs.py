@@ -18,7 +18,7 @@ from edged.http._auth import protected
 from edged.http._decode import decode_encoded
 from edged.http._errors import UnavailableError
 from edged.http._keys import RUNTIME
-from edged.http._params import json_body
+from edged.http._params import ClientGoneError, json_body, read_all
 from edged.runtime import Runtime
 
 MAX_TEACH_IMAGES = 64
@@ -104,8 +104,15 @@ async def get_references(request: web.Request) -> web.Response:
 async def _uploaded_files(request: web.Request, limit: int) -> list[bytes]:
     """The image files of the request: the body itself, or each multipart file part."""
     if not request.content_type.startswith("multipart/"):
-        body = await request.read()
-        return [body]
+        return [await read_all(request)]
+    try:
+        return await _multipart_files(request, limit)
+    except ConnectionError as exc:
+        msg = "request body: expected all of it, got a connection closed part-way"
+        raise ClientGoneError(msg) from exc
+
+
+async def _multipart_files(request: web.Request, limit: int) -> list[bytes]:
     files: list[bytes] = []
     total = 0
     reader = await request.multipart()

@@ -32,6 +32,7 @@ from edged.http._decode import decode_encoded, decode_raw, read_shared_memory
 from edged.http._errors import ForbiddenError
 from edged.http._gate import AnalysisGate
 from edged.http._keys import RUNTIME
+from edged.http._params import ClientGoneError, read_all
 from edged.http._query import AnalyzeQuery, parse_analyze_query, parse_bayer, parse_size
 from edged.inspection import Inspection, Inspector, build_result
 from edged.render import annotate, colorize_heatmap, encode_png, regions_heatmap
@@ -77,17 +78,23 @@ class _Outcome:
     timings_ms: dict[str, float]
 
 
-Decoder = Callable[[bytes], tuple[np.ndarray, str]]
+Body = bytes | bytearray
+Decoder = Callable[[Body], tuple[np.ndarray, str]]
 
 
 def _job(
     decoder: Decoder,
-    body: bytes,
+    body: Body,
     inspector: Inspector,
     context: CheckContext,
     response_type: str,
+    submitted: float,
 ) -> _Outcome:
-    """Decode, inspect and render in one worker-thread job (no event-loop hops between)."""
+    """Decode, inspect and render in one worker-thread job (no event-loop hops between).
+
+    ``submitted`` is the ``perf_counter()`` when the job was handed to the pool; the
+    wait until a worker took it is reported as the ``queue`` timing.
+    """
     t0 = time.perf_counter()
     image, pixel_format = decoder(body)
     t1 = time.perf_counter()
@@ -96,6 +103,7 @@ def _job(
     png, source = _render(image, inspection, response_type)
     t3 = time.perf_counter()
     timings = {
+        "queue": round((t0 - submitted) * 1000.0, 3),
         "decode": round((t1 - t0) * 1000.0, 3),
         "inspect": round((t2 - t1) * 1000.0, 3),
     }
@@ -122,18 +130,47 @@ def _render(
     return encode_png(colorize_heatmap(heat)), "regions"
 
 
-async def _read_body(request: web.Request) -> bytes:
+async def _read_body(request: web.Request) -> bytes | bytearray:
+    """The whole body, at most ``http.max_body_bytes``.
+
+    With a Content-Length the body lands in one preallocated buffer (no growth, no
+    final copy: a 12 MP raw frame is copied once); a chunked body goes through
+    aiohttp's own reader, which enforces the same limit.
+    """
     limit = request.app[RUNTIME].settings.http.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
+    size = request.content_length
+    if size is None:
+        return await read_all(request)
+    if size > limit:
         msg = (
             f"request body: expected at most {limit} bytes (http.max_body_bytes), "
-            f"got Content-Length {request.content_length}"
+            f"got Content-Length {size}"
         )
         raise TooLargeError(msg)
-    return await request.read()
+    stream = request.content
+    if hasattr(stream, "set_read_chunk_size"):  # aiohttp >= 3.14: fewer, larger chunks
+        stream.set_read_chunk_size(max(size, 2**16))
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        try:
+            chunk = await stream.readany()
+        except ConnectionError as exc:
+            msg = (
+                f"request body: expected {size} bytes (Content-Length), "
+                f"got {got} and a closed connection"
+            )
+            raise ClientGoneError(msg) from exc
+        if not chunk:
+            msg = f"request body: expected {size} bytes (Content-Length), got {got}"
+            raise InputError(msg)
+        view[got : got + len(chunk)] = chunk
+        got += len(chunk)
+    return buf
 
 
-async def _no_body(request: web.Request) -> bytes:
+async def _no_body(request: web.Request) -> bytes | bytearray:
     return b""
 
 
@@ -162,15 +199,22 @@ async def _analyze(
     inspector = runtime.inspector(query.recipe)
     ctx = runtime.context(inspector.name, CAMERA)
 
-    async def receive_body() -> bytes:
-        body: bytes = await receive(request)
+    received_s = 0.0
+
+    async def receive_body() -> Body:
+        nonlocal received_s
+        body: Body = await receive(request)
+        received_s = time.perf_counter() - t_start
         return body
 
-    async def work(body: bytes) -> _Outcome:
-        return await runtime.pool.run(_job, decoder, body, inspector, ctx, query.response_type)
+    async def work(body: Body) -> _Outcome:
+        return await runtime.pool.run(
+            _job, decoder, body, inspector, ctx, query.response_type, time.perf_counter()
+        )
 
     outcome = await state.gate.run(receive_body, work)
-    return _respond(runtime, state, query, outcome, arrived_ns, t_start)
+    timings = {"receive": round(received_s * 1000.0, 3), **outcome.timings_ms}
+    return _respond(runtime, state, query, outcome, timings, arrived_ns, t_start)
 
 
 def _respond(
@@ -178,6 +222,7 @@ def _respond(
     state: PekatState,
     query: AnalyzeQuery,
     outcome: _Outcome,
+    timings_ms: dict[str, float],
     arrived_ns: int,
     t_start: float,
 ) -> web.Response:
@@ -192,7 +237,7 @@ def _respond(
         camera=CAMERA,
         seq=seq,
         frame=frame,
-        timings_ms=outcome.timings_ms,
+        timings_ms=timings_ms,
     )
     runtime.results.add(result)
     runtime.metrics.results.labels(CAMERA, result.recipe, result.verdict).inc()
@@ -213,7 +258,7 @@ async def analyze_image(request: web.Request) -> web.Response:
     _content_type_hint(request)
     max_pixels = request.app[RUNTIME].settings.http.max_pixels
 
-    def decoder(body: bytes) -> tuple[np.ndarray, str]:
+    def decoder(body: Body) -> tuple[np.ndarray, str]:
         return decode_encoded(body, max_pixels=max_pixels)
 
     return await _analyze(request, decoder)
@@ -226,7 +271,7 @@ async def analyze_raw_image(request: web.Request) -> web.Response:
     width, height = parse_size(request.query, max_pixels=max_pixels)
     bayer = parse_bayer(request.query)
 
-    def decoder(body: bytes) -> tuple[np.ndarray, str]:
+    def decoder(body: Body) -> tuple[np.ndarray, str]:
         return decode_raw(body, width=width, height=height, bayer=bayer)
 
     return await _analyze(request, decoder)
@@ -260,7 +305,7 @@ async def analyze_image_shared_memory(request: web.Request) -> web.Response:
         raise InputError(msg)
     name = names[0]
 
-    def decoder(_body: bytes) -> tuple[np.ndarray, str]:
+    def decoder(_body: Body) -> tuple[np.ndarray, str]:
         return read_shared_memory(name, width=width, height=height, bayer=bayer)
 
     return await _analyze(request, decoder, receive=_no_body)
