@@ -78,12 +78,13 @@ def _finite(obj: Any) -> Any:
 
 def dumps(obj: Any) -> bytes:
     """Strict JSON (NaN/inf become null, NumPy values plain numbers) as UTF-8 bytes."""
+    opts: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
     try:
-        text = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_plain)
+        text = json.dumps(obj, allow_nan=False, default=_plain, **opts)
     except ValueError:
         plain = json.loads(json.dumps(obj, default=_plain))
-        text = json.dumps(_finite(plain), separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8")
+        text = json.dumps(_finite(plain), allow_nan=False, **opts)
+    return text.encode("utf-8", "replace")  # a lone surrogate cannot become a 500
 
 
 def header_context(ctx: Mapping[str, Any]) -> str:

@@ -255,6 +255,7 @@ def _respond(
 
 async def analyze_image(request: web.Request) -> web.Response:
     """``POST /analyze_image``: the body is a JPEG or PNG file."""
+    check_api_key(request)
     _content_type_hint(request)
     max_pixels = request.app[RUNTIME].settings.http.max_pixels
 
