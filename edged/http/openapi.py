@@ -9,66 +9,16 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Any
 
 from edged._version import __version__
-from edged.result import Result
-
-JSON = "application/json"
-Doc = dict[str, Any]
-
-
-def _ref(name: str) -> Doc:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: Doc, description: str) -> Doc:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-def _errors(*codes: int) -> Doc:
-    reasons = {
-        400: "Malformed request (the reason says what was expected and what came)",
-        401: "Missing or wrong API key",
-        403: "Not allowed (shared memory from another host, or switched off)",
-        404: "Unknown recipe, camera, version or shared-memory block",
-        408: "The request body did not arrive within http.request_timeout_s",
-        413: "Body over http.max_body_bytes or image over http.max_pixels",
-        415: "Body is not a JPEG or PNG file",
-        422: "The query image could not be registered onto its reference",
-        429: "All http.max_concurrent analysis slots are busy; retry after Retry-After",
-        503: "Analysis timed out, or a needed component is not configured",
-    }
-    out: Doc = {}
-    for code in codes:
-        resp = _json(_ref("Error"), reasons[code])
-        if code == 429:
-            resp["headers"] = {
-                "Retry-After": {"description": "seconds", "schema": {"type": "integer"}}
-            }
-        out[str(code)] = resp
-    return out
-
-
-_SECURED: list[Doc] = [{"apiKeyQuery": []}, {"apiKeyHeader": []}, {"bearer": []}, {}]
-
-
-def _op(summary: str, responses: Doc, *, secured: bool = True, **extra: Any) -> Doc:
-    op: Doc = {"summary": summary, "responses": responses, **extra}
-    if secured:
-        op["security"] = _SECURED
-    return op
-
-
-def _param(name: str, where: str, schema: Doc, description: str, **extra: Any) -> Doc:
-    return {"name": name, "in": where, "schema": schema, "description": description, **extra}
-
+from edged.http._openapi_schemas import schemas
+from edged.http._openapi_util import JSON, Doc, errors, json_content, op, param, ref
 
 # --------------------------------------------------------------------- PEKAT
 
 
 _ANALYZE_PARAMS: list[Doc] = [
-    _param(
+    param(
         "response_type",
         "query",
         {
@@ -79,7 +29,7 @@ _ANALYZE_PARAMS: list[Doc] = [
         "context: the context as JSON; image: the inspected image (PNG); annotated_image: "
         "the image with defect boxes and heat map; heatmap: the heat map alone (PNG)",
     ),
-    _param(
+    param(
         "context_in_body",
         "query",
         {"type": "string"},
@@ -87,13 +37,13 @@ _ANALYZE_PARAMS: list[Doc] = [
         "the body, with header ImageLen giving the PNG's length",
         allowEmptyValue=True,
     ),
-    _param("data", "query", {"type": "string"}, "Any text, copied into the context as data"),
-    _param("recipe", "query", {"type": "string"}, "Recipe to run (default: http.default_recipe)"),
+    param("data", "query", {"type": "string"}, "Any text, copied into the context as data"),
+    param("recipe", "query", {"type": "string"}, "Recipe to run (default: http.default_recipe)"),
 ]
 _SIZE_PARAMS: list[Doc] = [
-    _param("width", "query", {"type": "integer", "minimum": 1}, "Image width, px", required=True),
-    _param("height", "query", {"type": "integer", "minimum": 1}, "Image height, px", required=True),
-    _param(
+    param("width", "query", {"type": "integer", "minimum": 1}, "Image width, px", required=True),
+    param("height", "query", {"type": "integer", "minimum": 1}, "Image height, px", required=True),
+    param(
         "bayer",
         "query",
         {"type": "string"},
@@ -124,23 +74,23 @@ def _analyze_responses() -> Doc:
             },
         },
         "content": {
-            JSON: {"schema": _ref("PekatContext")},
+            JSON: {"schema": ref("PekatContext")},
             "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
             "application/octet-stream": {
                 "schema": {"type": "string", "description": "PNG followed by context JSON"}
             },
         },
     }
-    return {"200": ok, **_errors(400, 401, 404, 408, 413, 429, 503)}
+    return {"200": ok, **errors(400, 401, 404, 408, 413, 429, 503)}
 
 
 def _pekat_paths() -> Doc:
     binary = {"type": "string", "contentMediaType": "application/octet-stream"}
     return {
         "/analyze_image": {
-            "post": _op(
+            "post": op(
                 "Analyze a JPEG or PNG image (PEKAT-compatible)",
-                {**_analyze_responses(), **_errors(415)},
+                {**_analyze_responses(), **errors(415)},
                 tags=["PEKAT"],
                 parameters=_ANALYZE_PARAMS,
                 requestBody={
@@ -150,7 +100,7 @@ def _pekat_paths() -> Doc:
             )
         },
         "/analyze_raw_image": {
-            "post": _op(
+            "post": op(
                 "Analyze raw pixels: H·W·3 bytes BGR, H·W grey, or H·W Bayer with bayer",
                 _analyze_responses(),
                 tags=["PEKAT"],
@@ -162,19 +112,19 @@ def _pekat_paths() -> Doc:
             )
         },
         "/analyze_image_shared_memory": {
-            "post": _op(
+            "post": op(
                 "Analyze raw pixels in a POSIX shared-memory block (clients on this host)",
-                {**_analyze_responses(), **_errors(403)},
+                {**_analyze_responses(), **errors(403)},
                 tags=["PEKAT"],
                 parameters=[
                     *_SIZE_PARAMS,
-                    _param("name", "query", {"type": "string"}, "Block name", required=True),
+                    param("name", "query", {"type": "string"}, "Block name", required=True),
                     *_ANALYZE_PARAMS,
                 ],
             )
         },
         "/ping": {
-            "get": _op(
+            "get": op(
                 "200 while edged serves",
                 {"200": {"description": "pong", "content": {"text/plain": {"schema": {}}}}},
                 secured=False,
@@ -182,7 +132,7 @@ def _pekat_paths() -> Doc:
             )
         },
         "/version": {
-            "get": _op(
+            "get": op(
                 "PEKAT API level with edged's version as local label, e.g. 3.18.0+edged.0.1.0",
                 {
                     "200": {
@@ -245,22 +195,22 @@ def _ltu_body(*fields: str) -> Doc:
 def _ltu_paths() -> Doc:
     paths: Doc = {}
     envelope = {
-        "200": _json(_ref("LtuEnvelope"), "Result envelope"),
-        "400": _json(_ref("LtuEnvelope"), "Bad input; details.message says what was wrong"),
-        **_errors(401, 413),
+        "200": json_content(ref("LtuEnvelope"), "Result envelope"),
+        "400": json_content(ref("LtuEnvelope"), "Bad input; details.message says what was wrong"),
+        **errors(401, 413),
     }
     for name, summary in _LTU_SINGLE.items():
         paths[f"/v2/services/image/{name}"] = {
-            "post": _op(summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
+            "post": op(summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
         }
     for name, (a, b, summary) in _LTU_PAIR.items():
         paths[f"/v2/services/image/{name}"] = {
-            "post": _op(
-                summary, {**envelope, **_errors(422)}, tags=["LTU"], requestBody=_ltu_body(a, b)
+            "post": op(
+                summary, {**envelope, **errors(422)}, tags=["LTU"], requestBody=_ltu_body(a, b)
             )
         }
     paths["/imgdiff"] = {
-        "post": _op(
+        "post": op(
             "Mean square error of two same-size images (PixLab-style); blob=true returns PNG",
             {
                 "200": {
@@ -270,10 +220,10 @@ def _ltu_paths() -> Doc:
                         "image/png": {"schema": {"type": "string"}},
                     },
                 },
-                **_errors(400, 401, 413),
+                **errors(400, 401, 413),
             },
             tags=["PixLab"],
-            parameters=[_param("blob", "query", {"type": "boolean"}, "Return the PNG")],
+            parameters=[param("blob", "query", {"type": "boolean"}, "Return the PNG")],
             requestBody={
                 "required": True,
                 "content": {
@@ -301,26 +251,26 @@ def _ops_paths() -> Doc:
     text = {"text/plain": {"schema": {"type": "string"}}}
     return {
         "/healthz": {
-            "get": _op(
+            "get": op(
                 "Liveness: the process serves HTTP",
-                {"200": _json({"type": "object"}, "ok")},
+                {"200": json_content({"type": "object"}, "ok")},
                 secured=False,
                 tags=["Operations"],
             )
         },
         "/readyz": {
-            "get": _op(
+            "get": op(
                 "Readiness of every component",
                 {
-                    "200": _json(_ref("Readiness"), "all components ready"),
-                    "503": _json(_ref("Readiness"), "some component not ready"),
+                    "200": json_content(ref("Readiness"), "all components ready"),
+                    "503": json_content(ref("Readiness"), "some component not ready"),
                 },
                 secured=False,
                 tags=["Operations"],
             )
         },
         "/metrics": {
-            "get": _op(
+            "get": op(
                 "Prometheus metrics (text exposition format)",
                 {"200": {"description": "metrics", "content": text}},
                 secured=False,
@@ -334,53 +284,56 @@ def _ops_paths() -> Doc:
 
 
 def _admin_paths() -> Doc:
-    cam = _param("camera", "path", {"type": "string"}, "Camera id", required=True)
-    rec = _param("recipe", "path", {"type": "string"}, "Recipe name", required=True)
-    ver = _param("version", "path", {"type": "string"}, "Reference version", required=True)
+    cam = param("camera", "path", {"type": "string"}, "Camera id", required=True)
+    rec = param("recipe", "path", {"type": "string"}, "Recipe name", required=True)
+    ver = param("version", "path", {"type": "string"}, "Reference version", required=True)
     obj = {"type": "object"}
     p = "/api/v1"
-    refs_503 = _errors(400, 401, 404, 413, 503)
+    refs_503 = errors(400, 401, 404, 413, 503)
     return {
         f"{p}/openapi.json": {
-            "get": _op(
-                "This document", {"200": _json(obj, "OpenAPI 3.1")}, secured=False, tags=["Admin"]
+            "get": op(
+                "This document",
+                {"200": json_content(obj, "OpenAPI 3.1")},
+                secured=False,
+                tags=["Admin"],
             )
         },
         f"{p}/cameras": {
-            "get": _op(
+            "get": op(
                 "Cameras with their state, recipe and last verdict",
                 {
-                    "200": _json(
+                    "200": json_content(
                         {
                             "type": "object",
-                            "properties": {"cameras": {"type": "array", "items": _ref("Camera")}},
+                            "properties": {"cameras": {"type": "array", "items": ref("Camera")}},
                         },
                         "cameras",
                     ),
-                    **_errors(401),
+                    **errors(401),
                 },
                 tags=["Admin"],
             )
         },
         f"{p}/cameras/{{camera}}": {
-            "get": _op(
+            "get": op(
                 "One camera",
-                {"200": _json(_ref("Camera"), "camera"), **_errors(401, 404)},
+                {"200": json_content(ref("Camera"), "camera"), **errors(401, 404)},
                 tags=["Admin"],
                 parameters=[cam],
             )
         },
         f"{p}/cameras/{{camera}}/frame.jpg": {
-            "get": _op(
+            "get": op(
                 "The camera's last frame as JPEG",
                 {
                     "200": {"description": "JPEG", "content": {"image/jpeg": {"schema": {}}}},
-                    **_errors(400, 401, 404),
+                    **errors(400, 401, 404),
                 },
                 tags=["Admin"],
                 parameters=[
                     cam,
-                    _param(
+                    param(
                         "quality",
                         "query",
                         {"type": "integer", "minimum": 1, "maximum": 100},
@@ -390,23 +343,23 @@ def _admin_paths() -> Doc:
             )
         },
         f"{p}/cameras/{{camera}}/trigger": {
-            "post": _op(
+            "post": op(
                 "Fire a software trigger",
-                {"202": _json(obj, "triggered"), **_errors(400, 401, 404)},
+                {"202": json_content(obj, "triggered"), **errors(400, 401, 404)},
                 tags=["Admin"],
                 parameters=[cam],
             )
         },
         f"{p}/cameras/{{camera}}/recipe": {
-            "get": _op(
+            "get": op(
                 "The camera's active recipe",
-                {"200": _json(obj, "recipe"), **_errors(401, 404)},
+                {"200": json_content(obj, "recipe"), **errors(401, 404)},
                 tags=["Admin"],
                 parameters=[cam],
             ),
-            "put": _op(
+            "put": op(
                 "Switch the camera's recipe",
-                {"200": _json(obj, "switched"), **_errors(400, 401, 404)},
+                {"200": json_content(obj, "switched"), **errors(400, 401, 404)},
                 tags=["Admin"],
                 parameters=[cam],
                 requestBody={
@@ -424,9 +377,9 @@ def _admin_paths() -> Doc:
             ),
         },
         f"{p}/cameras/{{camera}}/teach": {
-            "post": _op(
+            "post": op(
                 "Teach references from the camera's next frames",
-                {"201": _json(obj, "taught"), **_errors(400, 401, 404, 503)},
+                {"201": json_content(obj, "taught"), **errors(400, 401, 404, 503)},
                 tags=["Admin"],
                 parameters=[cam],
                 requestBody={
@@ -445,41 +398,41 @@ def _admin_paths() -> Doc:
             )
         },
         f"{p}/recipes": {
-            "get": _op(
+            "get": op(
                 "Recipes with checks, limits and the cameras running them",
-                {"200": _json(obj, "recipes"), **_errors(401)},
+                {"200": json_content(obj, "recipes"), **errors(401)},
                 tags=["Admin"],
             )
         },
         f"{p}/recipes/{{recipe}}": {
-            "get": _op(
+            "get": op(
                 "One recipe",
-                {"200": _json(_ref("Recipe"), "recipe"), **_errors(401, 404)},
+                {"200": json_content(ref("Recipe"), "recipe"), **errors(401, 404)},
                 tags=["Admin"],
                 parameters=[rec],
             )
         },
         f"{p}/references": {
-            "get": _op(
+            "get": op(
                 "Stored references with their versions",
-                {"200": _json(obj, "references"), **_errors(401, 503)},
+                {"200": json_content(obj, "references"), **errors(401, 503)},
                 tags=["Admin"],
                 parameters=[
-                    _param("recipe", "query", {"type": "string"}, "Only this recipe"),
-                    _param("camera", "query", {"type": "string"}, "Only this camera"),
+                    param("recipe", "query", {"type": "string"}, "Only this recipe"),
+                    param("camera", "query", {"type": "string"}, "Only this camera"),
                 ],
             )
         },
         f"{p}/references/{{recipe}}/{{camera}}": {
-            "get": _op(
+            "get": op(
                 "References of one recipe and camera",
-                {"200": _json(_ref("ReferenceEntry"), "versions"), **_errors(401, 404, 503)},
+                {"200": json_content(ref("ReferenceEntry"), "versions"), **errors(401, 404, 503)},
                 tags=["Admin"],
                 parameters=[rec, cam],
             ),
-            "post": _op(
+            "post": op(
                 "Teach: upload one image (JPEG/PNG body) or several (multipart) as a new version",
-                {"201": _json(obj, "new version"), **refs_503, **_errors(415)},
+                {"201": json_content(obj, "new version"), **refs_503, **errors(415)},
                 tags=["Admin"],
                 parameters=[rec, cam],
                 requestBody={
@@ -492,17 +445,17 @@ def _admin_paths() -> Doc:
                     },
                 },
             ),
-            "delete": _op(
+            "delete": op(
                 "Delete every version",
-                {"200": _json(obj, "deleted"), **_errors(401, 404, 503)},
+                {"200": json_content(obj, "deleted"), **errors(401, 404, 503)},
                 tags=["Admin"],
                 parameters=[rec, cam],
             ),
         },
         f"{p}/references/{{recipe}}/{{camera}}/rollback": {
-            "post": _op(
+            "post": op(
                 "Activate a version (default: the one before the active)",
-                {"200": _json(obj, "active version"), **_errors(400, 401, 404, 503)},
+                {"200": json_content(obj, "active version"), **errors(400, 401, 404, 503)},
                 tags=["Admin"],
                 parameters=[rec, cam],
                 requestBody={
@@ -518,40 +471,40 @@ def _admin_paths() -> Doc:
             )
         },
         f"{p}/references/{{recipe}}/{{camera}}/{{version}}": {
-            "delete": _op(
+            "delete": op(
                 "Delete one version",
-                {"200": _json(obj, "deleted"), **_errors(401, 404, 503)},
+                {"200": json_content(obj, "deleted"), **errors(401, 404, 503)},
                 tags=["Admin"],
                 parameters=[rec, cam, ver],
             )
         },
         f"{p}/results": {
-            "get": _op(
+            "get": op(
                 "The newest Result of each camera (HTTP analyses under 'http')",
-                {"200": _json(obj, "results by camera"), **_errors(401)},
+                {"200": json_content(obj, "results by camera"), **errors(401)},
                 tags=["Admin"],
             )
         },
         f"{p}/results/{{camera}}": {
-            "get": _op(
+            "get": op(
                 "The last n Results of one camera, oldest first",
                 {
-                    "200": _json(
+                    "200": json_content(
                         {
                             "type": "object",
                             "properties": {
                                 "camera": {"type": "string"},
-                                "results": {"type": "array", "items": _ref("Result")},
+                                "results": {"type": "array", "items": ref("Result")},
                             },
                         },
                         "results",
                     ),
-                    **_errors(400, 401, 404),
+                    **errors(400, 401, 404),
                 },
                 tags=["Admin"],
                 parameters=[
                     cam,
-                    _param(
+                    param(
                         "n",
                         "query",
                         {"type": "integer", "minimum": 1, "maximum": 50},
@@ -561,121 +514,6 @@ def _admin_paths() -> Doc:
             )
         },
     }
-
-
-# --------------------------------------------------------------------- components
-
-
-def _schemas() -> Doc:
-    result = Result.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-    defs = result.pop("$defs", {})
-    schemas: Doc = {**defs, "Result": result}
-    schemas["Error"] = {
-        "type": "object",
-        "required": ["error", "status"],
-        "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
-    }
-    schemas["DetectedRectangle"] = {
-        "type": "object",
-        "required": ["id", "x", "y", "width", "height", "classNames"],
-        "properties": {
-            "id": {"type": "integer"},
-            "x": {"type": "integer"},
-            "y": {"type": "integer"},
-            "width": {"type": "integer"},
-            "height": {"type": "integer"},
-            "classNames": {
-                "type": "array",
-                "items": {"type": "object", "properties": {"label": {"type": "string"}}},
-            },
-            "confidence": {"type": "number"},
-            "check": {"type": "string"},
-        },
-    }
-    pekat_fields: Doc = {
-        "detectedRectangles": {"type": "array", "items": _ref("DetectedRectangle")},
-        "result": {"type": "boolean", "description": "true when the image is OK"},
-        "data": {"type": "string", "description": "the request's data parameter"},
-        "completeTime": {"type": "number", "description": "processing time, seconds"},
-        "imageShape": {
-            "type": "object",
-            "properties": {"height": {"type": "integer"}, "width": {"type": "integer"}},
-        },
-        "truncated": {
-            "type": "object",
-            "description": "header contexts only: region lists were cut to fit the header",
-        },
-    }
-    context = copy.deepcopy(result)
-    context["title"] = "PekatContext"
-    context["description"] = "edged's Result plus the fields PEKAT clients read"
-    context["properties"] = {**context["properties"], **pekat_fields}
-    context["required"] = [
-        *context.get("required", []),
-        "detectedRectangles",
-        "result",
-        "data",
-        "completeTime",
-    ]
-    schemas["PekatContext"] = context
-    schemas["LtuEnvelope"] = {
-        "type": "object",
-        "required": ["result", "details", "version"],
-        "properties": {
-            "result": {"type": "object"},
-            "details": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "score": {"type": ["number", "null"]},
-                    "message": {"type": "string"},
-                    "info": {"type": "object"},
-                },
-            },
-            "version": {"type": "string"},
-        },
-    }
-    schemas["Readiness"] = {
-        "type": "object",
-        "properties": {
-            "ready": {"type": "boolean"},
-            "components": {"type": "object", "additionalProperties": {"type": "boolean"}},
-        },
-    }
-    schemas["Camera"] = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "running": {"type": "boolean"},
-            "source": {"type": ["string", "null"]},
-            "recipe": {"type": ["string", "null"]},
-            "state": {"type": ["object", "null"]},
-            "last_result": {"type": ["object", "null"]},
-        },
-    }
-    schemas["Recipe"] = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "description": {"type": "string"},
-            "checks": {"type": "array", "items": {"type": "string"}},
-            "options": {"type": "object"},
-            "limits": {"type": "array", "items": {"type": "string"}},
-            "needs_reference": {"type": "boolean"},
-            "http_default": {"type": "boolean"},
-            "cameras": {"type": "array", "items": {"type": "string"}},
-        },
-    }
-    schemas["ReferenceEntry"] = {
-        "type": "object",
-        "properties": {
-            "recipe": {"type": "string"},
-            "camera": {"type": "string"},
-            "active": {"type": ["string", "null"]},
-            "versions": {"type": "array", "items": {"type": "object"}},
-        },
-    }
-    return schemas
 
 
 @functools.cache
@@ -694,7 +532,7 @@ def _document() -> Doc:
         "tags": [{"name": n} for n in ("PEKAT", "LTU", "PixLab", "Admin", "Operations")],
         "paths": {**_pekat_paths(), **_ltu_paths(), **_ops_paths(), **_admin_paths()},
         "components": {
-            "schemas": _schemas(),
+            "schemas": schemas(),
             "securitySchemes": {
                 "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
                 "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
