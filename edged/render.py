@@ -51,10 +51,13 @@ def regions_heatmap(regions: Sequence[Region], shape_hw: tuple[int, int]) -> np.
 
 
 def _fit_heat(heat: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
-    """``heat`` as float32 in [0, 1] of ``shape_hw`` (NaN counts 0)."""
+    """``heat`` as float32 in [0, 1] of ``shape_hw`` (NaN counts 0; an unusable map —
+    empty, or not 2-D — counts as nothing rather than failing the response)."""
     h, w = shape_hw
     if heat.ndim == 3:
         heat = heat[..., 0]
+    if heat.ndim != 2 or heat.size == 0 or not np.issubdtype(heat.dtype, np.number):
+        return np.zeros((h, w), np.float32)
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
     if heat.shape != (h, w):
         heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)

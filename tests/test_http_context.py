@@ -50,6 +50,9 @@ def test_dumps_is_strict_json() -> None:
     assert json.loads(dumps(doc)) == {"a": None, "b": [1.5, 7, [0, 1, 2]], "c": None}
     assert dumps({"é": "ü"}).decode("utf-8") == '{"é":"ü"}'
     assert dumps({"a": "x\udcffy"}) == b'{"a":"x?y"}'
+    from pathlib import Path
+
+    assert json.loads(dumps({"p": Path("/a/b"), "s": {2, 1}})) == {"p": "/a/b", "s": [1, 2]}
 
 
 def test_header_context_fits_by_cutting_region_lists() -> None:

@@ -93,3 +93,10 @@ def test_encoders_round_trip() -> None:
     assert jpg.shape == (8, 8)
     assert abs(int(jpg[4, 4]) - 77) <= 1
     assert to_bgr(grey).shape == (8, 8, 3)
+
+
+def test_unusable_heatmaps_count_as_nothing() -> None:
+    image = np.full((8, 8, 3), 50, np.uint8)
+    for bad in (np.zeros(5, np.float32), np.zeros((0, 4), np.float32), np.array([["a"]])):
+        np.testing.assert_array_equal(annotate(image, [], heatmap=bad), image)
+        np.testing.assert_array_equal(colorize_heatmap(bad, shape_hw=(8, 8))[3, 3], jet(0))

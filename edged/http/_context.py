@@ -57,13 +57,14 @@ def pekat_context(result: Result, *, data: str, complete_time_s: float) -> dict[
 
 
 def _plain(obj: Any) -> Any:
-    """JSON fallback for NumPy scalars/arrays a check may leave in its figures."""
+    """JSON fallback: NumPy scalars/arrays as numbers/lists, anything else as its text."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
-    msg = f"not JSON serialisable: {type(obj).__name__}"
-    raise TypeError(msg)
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=str)
+    return str(obj)
 
 
 def _finite(obj: Any) -> Any:
@@ -109,8 +110,13 @@ def header_context(ctx: Mapping[str, Any]) -> str:
             return encoded
 
 
+def json_response(doc: Any, *, status: int = 200) -> web.Response:
+    """A JSON response through :func:`dumps` (strict JSON whatever a check put in)."""
+    return web.Response(body=dumps(doc), status=status, content_type="application/json")
+
+
 def context_response(ctx: Mapping[str, Any]) -> web.Response:
-    return web.Response(body=dumps(ctx), content_type="application/json")
+    return json_response(ctx)
 
 
 def image_response(

@@ -15,6 +15,7 @@ from aiohttp import BodyPartReader, web
 
 from edged.errors import InputError, NotFoundError, TooLargeError
 from edged.http._auth import protected
+from edged.http._context import json_response
 from edged.http._decode import decode_encoded
 from edged.http._errors import UnavailableError
 from edged.http._keys import RUNTIME
@@ -89,7 +90,7 @@ async def list_references(request: web.Request) -> web.Response:
     store = _store(runtime)
     entries = await runtime.pool.run(store.entries)
     want = {k: request.query[k] for k in ("recipe", "camera") if k in request.query}
-    return web.json_response({"references": _filter(entries, **want)})
+    return json_response({"references": _filter(entries, **want)})
 
 
 async def get_references(request: web.Request) -> web.Response:
@@ -98,7 +99,7 @@ async def get_references(request: web.Request) -> web.Response:
     if not entries:
         msg = f"references: expected some for recipe {recipe!r} and camera {camera!r}, got none"
         raise NotFoundError(msg)
-    return web.json_response(entries[0])
+    return json_response(entries[0])
 
 
 async def _uploaded_files(request: web.Request, limit: int) -> list[bytes]:
@@ -158,7 +159,7 @@ async def teach_references(request: web.Request) -> web.Response:
     images = await runtime.pool.run(_decode_all, files, http.max_pixels)
     version = await runtime.pool.run(store.teach, recipe, camera, images)
     body = {"recipe": recipe, "camera": camera, "version": version, "images": len(images)}
-    return web.json_response(body, status=201)
+    return json_response(body, status=201)
 
 
 async def rollback_references(request: web.Request) -> web.Response:
@@ -170,7 +171,7 @@ async def rollback_references(request: web.Request) -> web.Response:
         msg = f"version: expected a version id string or nothing, got {version!r}"
         raise InputError(msg)
     active = await runtime.pool.run(store.rollback, recipe, camera, version)
-    return web.json_response({"recipe": recipe, "camera": camera, "active": active})
+    return json_response({"recipe": recipe, "camera": camera, "active": active})
 
 
 async def delete_references(request: web.Request) -> web.Response:
@@ -178,7 +179,7 @@ async def delete_references(request: web.Request) -> web.Response:
     runtime, store, recipe, camera = _target(request)
     version = request.match_info.get("version")
     await runtime.pool.run(store.delete, recipe, camera, version)
-    return web.json_response({"recipe": recipe, "camera": camera, "deleted": version or "all"})
+    return json_response({"recipe": recipe, "camera": camera, "deleted": version or "all"})
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

@@ -15,6 +15,7 @@ from aiohttp import web
 from edged.errors import InputError, NotFoundError
 from edged.http import _refs
 from edged.http._auth import protected
+from edged.http._context import json_response
 from edged.http._keys import RUNTIME
 from edged.http._params import int_param, json_body
 from edged.http._refs import ReferenceAdmin
@@ -55,14 +56,14 @@ def _known_camera(runtime: Runtime, cid: str) -> None:
 async def list_cameras(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     ids = sorted(set(runtime.cameras) | set(runtime.settings.cameras))
-    return web.json_response({"cameras": [_camera_doc(runtime, cid) for cid in ids]})
+    return json_response({"cameras": [_camera_doc(runtime, cid) for cid in ids]})
 
 
 async def get_camera(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     cid = request.match_info["camera"]
     _known_camera(runtime, cid)
-    return web.json_response(_camera_doc(runtime, cid))
+    return json_response(_camera_doc(runtime, cid))
 
 
 async def camera_frame(request: web.Request) -> web.Response:
@@ -83,13 +84,13 @@ async def trigger_camera(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     cid = request.match_info["camera"]
     await runtime.camera(cid).trigger()
-    return web.json_response({"camera": cid, "triggered": True}, status=202)
+    return json_response({"camera": cid, "triggered": True}, status=202)
 
 
 async def get_camera_recipe(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     cid = request.match_info["camera"]
-    return web.json_response({"camera": cid, "recipe": runtime.camera(cid).recipe})
+    return json_response({"camera": cid, "recipe": runtime.camera(cid).recipe})
 
 
 async def set_camera_recipe(request: web.Request) -> web.Response:
@@ -103,7 +104,7 @@ async def set_camera_recipe(request: web.Request) -> web.Response:
         raise (NotFoundError if isinstance(recipe, str) else InputError)(msg)
     previous = cam.recipe
     await cam.set_recipe(recipe)
-    return web.json_response({"camera": cid, "recipe": cam.recipe, "previous": previous})
+    return json_response({"camera": cid, "recipe": cam.recipe, "previous": previous})
 
 
 async def teach_camera(request: web.Request) -> web.Response:
@@ -121,7 +122,7 @@ async def teach_camera(request: web.Request) -> web.Response:
         msg = f"recipe: expected one of {sorted(runtime.inspectors)}, got {recipe!r}"
         raise InputError(msg)
     taught = await cam.teach(recipe, frames)
-    return web.json_response(
+    return json_response(
         {"camera": cid, "recipe": recipe, "frames": frames, "taught": list(taught)}, status=201
     )
 
@@ -147,7 +148,7 @@ def _recipe_doc(runtime: Runtime, name: str) -> dict[str, Any]:
 async def list_recipes(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     docs = [_recipe_doc(runtime, name) for name in sorted(runtime.inspectors)]
-    return web.json_response({"recipes": docs, "http_default": runtime.settings.http_recipe})
+    return json_response({"recipes": docs, "http_default": runtime.settings.http_recipe})
 
 
 async def get_recipe(request: web.Request) -> web.Response:
@@ -156,7 +157,7 @@ async def get_recipe(request: web.Request) -> web.Response:
     if name not in runtime.inspectors:
         msg = f"recipe: expected one of {sorted(runtime.inspectors)}, got {name!r}"
         raise NotFoundError(msg)
-    return web.json_response(_recipe_doc(runtime, name))
+    return json_response(_recipe_doc(runtime, name))
 
 
 # ------------------------------------------------------------------ results
@@ -168,7 +169,7 @@ async def latest_results(request: web.Request) -> web.Response:
     latest = {
         cid: runtime.results.latest(cid)[-1].to_json_dict() for cid in runtime.results.cameras()
     }
-    return web.json_response({"results": latest})
+    return json_response({"results": latest})
 
 
 async def camera_results(request: web.Request) -> web.Response:
@@ -179,14 +180,14 @@ async def camera_results(request: web.Request) -> web.Response:
         _known_camera(runtime, cid)
     n = int_param(request, "n", default=10, low=1, high=MAX_RESULTS)
     items = [r.to_json_dict() for r in runtime.results.latest(cid, n)]
-    return web.json_response({"camera": cid, "results": items})
+    return json_response({"camera": cid, "results": items})
 
 
 # ------------------------------------------------------------------ OpenAPI
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return json_response(openapi_document())
 
 
 def add_routes(app: web.Application) -> None:
