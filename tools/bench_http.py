@@ -292,11 +292,11 @@ def table(report: dict[str, Any]) -> str:
         )
     lines.append("")
     for c, ms in report["overhead_p50_ms"].items():
-        lines.append(f"HTTP overhead beyond the inspection, p50, concurrency {c}: {ms:.2f} ms")
+        lines.append(f"- HTTP overhead beyond the inspection, p50, concurrency {c}: {ms:.2f} ms")
     for r in report["rows"]:
         if "server_own_p50_ms" in r:
             lines.append(
-                f"Inside edged, concurrency {r['concurrency']} (p50): receiving the body "
+                f"- Inside edged, concurrency {r['concurrency']} (p50): receiving the body "
                 f"{r['server_receive_p50_ms']:.2f} ms, waiting for a worker "
                 f"{r['server_queue_p50_ms']:.2f} ms, inspecting "
                 f"{r['server_inspect_p50_ms']:.2f} ms, everything else "
