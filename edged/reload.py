@@ -211,12 +211,15 @@ def diff_settings(old: Settings, new: Settings) -> tuple[ConfigChange, ...]:
     return tuple(changes)
 
 
-def plan_reload(old: Settings, new: Settings) -> ReloadPlan:
+def plan_reload(
+    old: Settings, new: Settings, *, in_use: Mapping[str, str] | None = None
+) -> ReloadPlan:
     """Compare ``old`` (running) and ``new``; build the settings that will run.
 
     The applied settings are ``old`` with every live change of ``new`` taken
-    over. A recipe that ``new`` removes but a running camera still uses is kept
-    until a restart (the camera keeps running it).
+    over. A recipe that ``new`` removes but a running camera still uses (by its
+    config, or ``in_use``: camera -> recipe it runs now, e.g. switched by an MQTT
+    command) is kept until a restart, so no frame meets a missing recipe.
     """
     changes = diff_settings(old, new)
     cameras = {}
@@ -229,7 +232,10 @@ def plan_reload(old: Settings, new: Settings) -> ReloadPlan:
         else:
             cameras[cam_id] = cam
     recipes = dict(new.recipes)
-    kept = sorted({c.recipe for c in cameras.values()} - recipes.keys())
+    running = {c.recipe for c in cameras.values()} | {
+        r for cam, r in (in_use or {}).items() if cam not in camera_recipes and r in old.recipes
+    }
+    kept = sorted(running - recipes.keys())
     for name in kept:
         recipes[name] = old.recipes[name]
     update: dict[str, Any] = {"recipes": recipes, "cameras": cameras}
@@ -295,7 +301,8 @@ class Reloader:
                 return self._reject(path, format_validation_error(cause))
             return self._reject(path, [" ".join(str(exc).split())])
         old = self.runtime.settings
-        plan = plan_reload(old, new)
+        in_use = {cam: control.recipe for cam, control in self.runtime.cameras.items()}
+        plan = plan_reload(old, new, in_use=in_use)
         try:
             # A safety net: the merged settings must still be a valid whole.
             Settings.model_validate(plan.applied.model_dump())

@@ -15,14 +15,14 @@ proves two more things before it beats:
 What the daemon calls (all cheap, thread-safe, never blocking)::
 
     progress = Progress()
-    progress.pending("line1", queue.qsize() + in_flight)  # whenever it changes
-    progress.tick("line1", "inspect")                     # a frame was inspected
-    progress.tick("line1", "publish")                     # its result was handed on
-    progress.forget("line1")                              # the line was removed
+    progress.watch("line1", line.pending)   # polled at each check: frames not yet emitted
+    progress.pending("line1", n)            # or push the level whenever it changes
+    progress.tick("line1", "emit")          # a frame's result was handed on
+    progress.forget("line1")                # the line was removed
 
-``pending`` sets a level (it is not a counter), so a missed call cannot leak into
-a false stall; ``tick`` records progress. Then run the heartbeat as a named,
-supervised task::
+``pending`` sets a level (it is not a counter) and ``watch`` polls one, so a
+missed call cannot leak into a false stall; ``tick`` records progress. Then run
+the heartbeat as a named, supervised task::
 
     heartbeat = Heartbeat(notifier, StallDetector(progress, stall_s=30, pool=pool),
                           metrics=metrics, status=summary)
@@ -77,6 +77,12 @@ class Progress:
         self._lock = threading.Lock()
         self._lanes: dict[str, _Lane] = {}
         self._counts: dict[str, int] = {}
+        self._watched: dict[str, Callable[[], int]] = {}
+
+    def watch(self, lane: str, pending: Callable[[], int]) -> None:
+        """Poll ``pending()`` (cheap, on the event loop) at every check for ``lane``."""
+        self._watched[lane] = pending
+        self.pending(lane, 0)
 
     def pending(self, lane: str, n: int) -> None:
         """``lane`` now holds ``n`` items of unfinished work (queued or in flight)."""
@@ -97,6 +103,7 @@ class Progress:
 
     def forget(self, lane: str) -> None:
         """Stop watching ``lane`` (its camera was removed or stopped on purpose)."""
+        self._watched.pop(lane, None)
         with self._lock:
             self._lanes.pop(lane, None)
 
@@ -107,6 +114,8 @@ class Progress:
 
     def snapshot(self) -> dict[str, tuple[int, float, float]]:
         """``lane -> (pending, pending_since, last_progress)``, monotonic seconds."""
+        for lane, fn in list(self._watched.items()):
+            self.pending(lane, fn())
         with self._lock:
             return {
                 name: (s.pending, s.pending_since, s.last_progress)
