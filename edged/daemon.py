@@ -148,7 +148,17 @@ class Daemon:
         """Wait until every camera's source is connected (bounded by ``timeout_s``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while down := [c for c, line in self.lines.items() if not line.source_state().connected]:
+
+        def waiting() -> list[str]:
+            # A finished acquire task (finite source) has nothing to wait for.
+            return [
+                cam
+                for cam, line in self.lines.items()
+                if not line.source_state().connected
+                and not _done(self.supervisor.task(f"acquire:{cam}"))
+            ]
+
+        while down := waiting():
             if loop.time() >= deadline:
                 log.warning(
                     "camera(s) %s not up after %.0f s; reporting ready, they keep reconnecting",
@@ -300,6 +310,10 @@ class Daemon:
             if stats is not None:
                 _export_publisher_stats(m, stats())
             await asyncio.sleep(STATE_INTERVAL_S)
+
+
+def _done(task: asyncio.Task[None] | None) -> bool:
+    return task is None or task.done()
 
 
 def _export_publisher_stats(m: Any, stats: Any) -> None:

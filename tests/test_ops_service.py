@@ -88,6 +88,8 @@ def test_service_lifecycle_metrics_reload_and_stop(
         assert second[passed] > first.get(passed, 0.0)
         decode = ("edged_stage_seconds_count", (c, ("stage", "decode")))
         assert second[decode] > first.get(decode, 0.0)
+        queued = ("edged_stage_seconds_count", (c, ("stage", "queue")))
+        assert second[queued] > first.get(queued, 0.0)
         assert (
             second[("edged_stage_seconds_bucket", (c, ("le", "+Inf"), ("stage", "decode")))]
             == (second[decode])
