@@ -17,6 +17,8 @@
 - New recipes are built into Inspectors before anything is swapped; the
   pipeline looks its Inspector up per frame, so the next frame after the reload
   is judged by the new recipe.
+- A reference store with a ``reload()`` method is asked to re-read
+  ``references_dir`` (reference files copied in by hand), in the worker pool.
 
 The daemon calls ``await reloader.reload()`` from its SIGHUP handler; hooks
 (``on_applied``) let it apply its own live settings (e.g. the watchdog limit).
@@ -334,6 +336,7 @@ class Reloader:
                     log.error(
                         "reload: camera %s cannot switch to recipe %s: %s", cam_id, target, exc
                     )
+        await self._reload_references()
         for hook in self._hooks:
             try:
                 result = hook(plan)
@@ -344,6 +347,18 @@ class Reloader:
         level = logging.WARNING if plan.restart else logging.INFO
         log.log(level, "config reloaded from %s: %s", path, plan.summary())
         return ReloadOutcome(True, path, plan)
+
+    async def _reload_references(self) -> None:
+        """Ask the reference store to re-read its directory, when it can (``reload()``)."""
+        reload_fn = getattr(self.runtime.references, "reload", None)
+        if not callable(reload_fn):
+            return
+        try:
+            result = await self.runtime.pool.run(reload_fn)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("reload: the reference store failed to re-read its directory")
 
     def _reject(self, path: str, errors: Sequence[str]) -> ReloadOutcome:
         log.error(

@@ -226,3 +226,35 @@ async def test_a_valid_reload_swaps_recipes_and_keeps_unchanged_inspectors(
     )
     assert runtime.metrics.config_reloads.labels("applied")._value.get() == 1
     assert runtime.metrics.config_last_reload_successful._value.get() == 1
+
+
+class DirectoryStore:
+    """A minimal reference store over a directory: one reference name per file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.names: list[str] = []
+        self.reload()
+
+    def prepared(self, recipe: str, camera: str) -> Any | None:
+        return None
+
+    def reload(self) -> None:
+        self.names = sorted(p.name for p in self.root.iterdir())
+
+
+async def test_reload_asks_the_reference_store_to_reread(tmp_path: Path) -> None:
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    path = tmp_path / "edged.yaml"
+    path.write_text(yaml.safe_dump(_doc()), encoding="utf-8")
+    store = DirectoryStore(refs)
+    runtime = Runtime.build(load_settings(path), references=store)
+    (refs / "label-line1-v2.png").write_bytes(b"\x89PNG")
+    assert store.names == []
+    outcome = await Reloader(runtime, path).reload()
+    assert outcome.applied
+    assert outcome.plan is not None
+    assert outcome.plan.changes == ()
+    assert store.names == ["label-line1-v2.png"]
+    runtime.pool.shutdown()
