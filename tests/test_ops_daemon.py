@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,10 +36,20 @@ def _level(image: np.ndarray, options: LevelOptions, ctx: CheckContext) -> Check
     return CheckOutcome({"mean": round(float(grey.mean()), 3)})
 
 
+GATE = threading.Event()
+
+
+def _gate(image: np.ndarray, options: LevelOptions, ctx: CheckContext) -> CheckOutcome:
+    """Waits while the gate is closed: a check wedged in a driver call or a bug."""
+    GATE.wait(30)
+    return CheckOutcome({"open": True})
+
+
 @pytest.fixture
 def level_check(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A test-local check in the global registry, so recipes in config files can name it."""
-    monkeypatch.setattr(_specs, "ALL", (*_specs.ALL, CheckSpec("level", LevelOptions, _level)))
+    """Test-local checks in the global registry, so recipes in config files can name them."""
+    extra = (CheckSpec("level", LevelOptions, _level), CheckSpec("gate", LevelOptions, _gate))
+    monkeypatch.setattr(_specs, "ALL", (*_specs.ALL, *extra))
     registry.cache_clear()
     yield
     monkeypatch.undo()
@@ -179,3 +190,41 @@ async def test_sighup_reload_changes_the_next_verdicts_and_rejects_a_bad_file(
     finally:
         daemon.request_stop()
         assert await runner == 0
+
+
+async def test_a_wedged_check_stops_the_watchdog_until_it_recovers(
+    write_config: Callable[[dict[str, Any]], Path],
+    listener: NotifyListener,
+    monkeypatch: pytest.MonkeyPatch,
+    level_check: None,
+) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", listener.address)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # beat every 100 ms
+    doc = _doc("gate.open == true")
+    doc["recipes"]["lvl"]["checks"] = {"gate": {}}
+    doc["pipeline"]["watchdog_stall_s"] = 0.6
+    GATE.set()
+    sink = RecordingSink()
+    daemon = Daemon(load_settings(write_config(doc)), sink=sink)
+    await daemon.start()
+    try:
+        await wait_for(lambda: len(sink.results) >= 3)
+        GATE.clear()  # every worker now hangs in the check, frames queue up
+        await wait_for(lambda: not daemon.runtime.metrics.watchdog_healthy._value.get(), 5)
+        t_stalled = time.monotonic()
+        stalled = listener.wait_for(lambda m: m.get("STATUS", "").startswith("STALLED"))
+        assert stalled["STATUS"].startswith("STALLED: ")
+        assert " pending" in stalled["STATUS"]
+        await asyncio.sleep(0.5)
+        assert not [t for t, _ in listener.with_key("WATCHDOG") if t > t_stalled + 0.05]
+        n = len(sink.results)
+        GATE.set()  # the check returns: results flow and the heartbeat is back
+        await wait_for(lambda: len(sink.results) > n + 3)
+        await wait_for(lambda: daemon.runtime.metrics.watchdog_healthy._value.get() == 1, 5)
+        t_back = time.monotonic()
+        await wait_for(
+            lambda: any(t > t_back for t, _ in listener.with_key("WATCHDOG")), timeout_s=5
+        )
+    finally:
+        GATE.set()
+        await daemon.stop()
