@@ -43,7 +43,7 @@ def test_dry_run_prints_a_first_install_and_changes_nothing(tmp_path: Path) -> N
         "edged-no-such-user",
         f"{sys.executable} -m venv {prefix}",
         f"{prefix}/bin/pip install --quiet --upgrade --no-cache-dir {ROOT}",
-        f"install -d -m 0750 -o root -g edged-no-such-user {etc}",
+        f"install -d -m 0755 -o root -g root {etc}",
         f"install -m 0640 -o root -g edged-no-such-user {ROOT}/configs/example-factory.yaml "
         f"{etc}/edged.yaml",
         f"install -d -m 0700 -o root -g root {tmp_path}/credstore",

@@ -104,7 +104,7 @@ fi
 run "$prefix/bin/pip" install --quiet --upgrade --no-cache-dir "$source_path"
 
 # 3. Configuration: installed once, never overwritten.
-run install -d -m 0750 -o root -g "$user" "$config_dir"
+run install -d -m 0755 -o root -g root "$config_dir"
 if [ ! -e "$config_dir/edged.yaml" ]; then
     run install -m 0640 -o root -g "$user" "$config_template" "$config_dir/edged.yaml"
     note "adapt $config_dir/edged.yaml to this line (cameras, recipes, broker)"
