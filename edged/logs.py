@@ -16,7 +16,8 @@ Formats (``logging.format``):
   stream (``$JOURNAL_STREAM``) the timestamp is left to the journal and the line
   starts with a syslog priority (``<4>``), so ``journalctl -p warning`` works.
 - ``json``: ``{"ts": ..., "level": ..., "logger": ..., "msg": ..., "camera": ...,
-  "recipe": ..., "exc": ...}`` plus any other ``extra=`` fields, one object a line.
+  "recipe": ..., "exc": ...}`` plus any other ``extra=`` fields, one object a line
+  (on journald's stream behind the same ``<N>`` priority, which journald strips).
 
 A traceback stays on its event's line (JSON string, or `` | ``-joined in text).
 
@@ -141,7 +142,11 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line."""
+    """One JSON object per line (after a ``<N>`` priority that journald strips)."""
+
+    def __init__(self, *, journal: bool = False) -> None:
+        super().__init__()
+        self.journal = journal
 
     def format(self, record: logging.LogRecord) -> str:
         body: dict[str, Any] = {
@@ -154,7 +159,8 @@ class JsonFormatter(logging.Formatter):
         exc = _one_line_exc(record)
         if exc:
             body["exc"] = exc
-        return json.dumps(body, ensure_ascii=False, default=str)
+        line = json.dumps(body, ensure_ascii=False, default=str)
+        return f"<{_PRIORITY.get(record.levelno, 6)}>{line}" if self.journal else line
 
 
 @dataclass
@@ -276,10 +282,11 @@ def setup_logging(
         h.flush_suppressed(force=True)
         root.removeHandler(h)
     handler = EdgedHandler(out, repeat_window_s=cfg.repeat_window_s, clock=clock)
+    journal = _journal_stream(out)
     if cfg.format == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(journal=journal))
     else:
-        handler.setFormatter(TextFormatter(journal=_journal_stream(out)))
+        handler.setFormatter(TextFormatter(journal=journal))
     root.addHandler(handler)
     level = logging.getLevelNamesMapping()[cfg.level]
     root.setLevel(max(level, logging.WARNING))

@@ -93,11 +93,16 @@ def test_journald_stream_gets_syslog_priorities(
         setup_logging(LoggingConfig(), stream=stream)
         logging.getLogger("edged.mqtt").error("broker refused: %s", "bad password")
         logging.getLogger("edged.mqtt").info("connected")
+        setup_logging(LoggingConfig(format="json"), stream=stream)
+        logging.getLogger("edged.mqtt").warning("slow ack")
     with open(path, encoding="utf-8") as f:
-        assert f.read().splitlines() == [
-            "<3>edged.mqtt broker refused: bad password",
-            "<6>edged.mqtt connected",
-        ]
+        lines = f.read().splitlines()
+    assert lines[:2] == [
+        "<3>edged.mqtt broker refused: bad password",
+        "<6>edged.mqtt connected",
+    ]
+    assert lines[2].startswith("<4>{")
+    assert json.loads(lines[2][3:])["msg"] == "slow ack"
 
 
 @pytest.mark.usefixtures("restore_logging")
