@@ -271,6 +271,9 @@ class Daemon:
         if self.reloader is None:
             log.warning("reload requested, but edged was started without a config file")
             return
+        if not self._started:  # READY=1 after a reload must not precede start-up's
+            log.warning("reload requested while starting or stopping: ignored")
+            return
         self._reloads += 1
         reloader = self.reloader
 
