@@ -23,6 +23,7 @@ from _ops_helpers import NotifyListener
 from edged.checks import CheckContext, CheckOptions, CheckOutcome, CheckSpec, _specs, registry
 from edged.config import load_settings
 from edged.daemon import Daemon
+from edged.sdnotify import Notifier
 from edged.sources.synthetic import SyntheticSource
 
 
@@ -228,3 +229,24 @@ async def test_a_wedged_check_stops_the_watchdog_until_it_recovers(
     finally:
         GATE.set()
         await daemon.stop()
+
+
+async def test_sighup_before_start_up_finished_is_ignored(
+    write_config: Callable[[dict[str, Any]], Path],
+    listener: NotifyListener,
+    caplog: pytest.LogCaptureFixture,
+    level_check: None,
+) -> None:
+    path = write_config(_doc("level.mean <= 255"))
+    daemon = Daemon(
+        load_settings(path),
+        sink=RecordingSink(),
+        config_path=path,
+        notifier=Notifier(listener.address),
+    )
+    daemon.request_reload()
+    assert "reload requested while starting or stopping: ignored" in caplog.text
+    assert daemon.supervisor.names == []
+    await asyncio.sleep(0.1)
+    assert listener.snapshot() == []  # no RELOADING/READY before start-up's READY
+    await daemon.stop()
