@@ -216,6 +216,29 @@ def test_api_key_from_file(tmp_path: Path) -> None:
         assert_error(post(s, ENC, png, api_key="from-file\n"), 401)
 
 
+def test_api_key_follows_a_reload(tmp_path: Path) -> None:
+    """A SIGHUP reload swaps runtime.settings; the new key applies to the next request."""
+    rt = make_runtime(api_key="old")
+
+    def swap(**http: object) -> None:
+        new_http = rt.settings.http.model_copy(update=http)
+        rt.settings = rt.settings.model_copy(update={"http": new_http})
+
+    with ServerThread(rt) as s:
+        png = png_bytes(part_image(defect=False))
+        assert post(s, ENC, png, api_key="old").status_code == 200
+        swap(api_key="new")
+        assert_error(post(s, ENC, png, api_key="old"), 401)
+        assert post(s, ENC, png, api_key="new").status_code == 200
+        swap(api_key=None, api_key_file=tmp_path / "missing")
+        assert_error(post(s, ENC, png, api_key="new"), 503, "readable")  # fails closed
+        (tmp_path / "missing").write_text("filed")
+        swap(api_key=None, api_key_file=tmp_path / "missing", default_recipe=None)
+        assert post(s, ENC, png, api_key="filed").status_code == 200
+        swap(api_key=None, api_key_file=None)
+        assert post(s, ENC, png).status_code == 200
+
+
 # ------------------------------------------------------------------ shared memory
 
 

@@ -14,23 +14,47 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from edged.errors import AuthError
+from edged.errors import AuthError, ConfigError
+from edged.http._errors import UnavailableError
 from edged.http._keys import RUNTIME
+from edged.runtime import Runtime
 
 
 class ApiKeyGuard:
-    """Checks requests against the configured key (None: everything is allowed)."""
+    """Checks requests against the key of the *running* settings.
 
-    def __init__(self, key: str | None) -> None:
-        self._key = key.encode("utf-8") if key else None
+    The key is read again whenever ``runtime.settings`` carries another
+    ``api_key`` / ``api_key_file`` (a SIGHUP reload applies them live). A key file
+    that cannot be read then fails closed: 503 until it is fixed, never open.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._source: tuple[object, object] | None = None
+        self._key: bytes | None = None
+
+    def current_key(self) -> bytes | None:
+        """The configured key (None: no key configured). Raises ConfigError when unreadable."""
+        http = self._runtime.settings.http
+        source = (http.api_key, http.api_key_file)
+        if source != self._source:
+            key = self._runtime.settings.http_api_key()
+            self._key = key.encode("utf-8") if key else None
+            self._source = source
+        return self._key
 
     @property
     def enabled(self) -> bool:
-        return self._key is not None
+        return self.current_key() is not None
 
     def check(self, request: web.Request) -> None:
         """Raise AuthError unless the request carries the configured key."""
-        if self._key is None:
+        try:
+            key = self.current_key()
+        except ConfigError as exc:
+            msg = f"api key: expected a readable key, got an error ({exc})"
+            raise UnavailableError(msg) from exc
+        if key is None:
             return
         given = _presented_key(request)
         if given is None:
@@ -39,7 +63,7 @@ class ApiKeyGuard:
                 "the X-API-Key header or Authorization: Bearer, got none"
             )
             raise AuthError(msg)
-        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self._key):
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), key):
             msg = "api key: expected the configured key, got a different one"
             raise AuthError(msg)
 
@@ -62,9 +86,11 @@ API_KEY_GUARD = web.AppKey("edged.api_key_guard", ApiKeyGuard)
 
 
 def install_guard(app: web.Application) -> ApiKeyGuard:
-    """Read the configured key once (a bad ``api_key_file`` fails here, at startup)."""
+    """Create the app's guard; a bad ``api_key_file`` fails here, at startup."""
     if API_KEY_GUARD not in app:
-        app[API_KEY_GUARD] = ApiKeyGuard(app[RUNTIME].settings.http_api_key())
+        guard = ApiKeyGuard(app[RUNTIME])
+        guard.current_key()
+        app[API_KEY_GUARD] = guard
     return app[API_KEY_GUARD]
 
 
@@ -72,7 +98,7 @@ def check_api_key(request: web.Request) -> None:
     """Raise AuthError unless the request may use a protected endpoint."""
     guard = request.app.get(API_KEY_GUARD)
     if guard is None:  # routes added without install_guard: fail closed, never open
-        guard = ApiKeyGuard(request.app[RUNTIME].settings.http_api_key())
+        guard = ApiKeyGuard(request.app[RUNTIME])
     guard.check(request)
 
 
