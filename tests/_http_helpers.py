@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +24,7 @@ from pydantic import Field
 
 from edged.checks import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
 from edged.config import HttpConfig, RecipeConfig, Settings
+from edged.errors import NotFoundError
 from edged.http import create_app
 from edged.inspection import Inspector
 from edged.metrics import Metrics
@@ -118,6 +119,66 @@ def make_runtime(
         inspectors=inspectors,
         references=references,
     )
+
+
+# --------------------------------------------------------------------------- references
+
+
+class MemoryStore:
+    """A reference store in memory (ReferenceAdmin + ReferenceProvider)."""
+
+    def __init__(self) -> None:
+        self.versions: dict[tuple[str, str], list[tuple[str, list[np.ndarray]]]] = {}
+        self.active: dict[tuple[str, str], str] = {}
+
+    def prepared(self, recipe: str, camera: str) -> Any | None:
+        return None
+
+    def entries(self) -> Sequence[Mapping[str, Any]]:
+        return [
+            {
+                "recipe": r,
+                "camera": c,
+                "active": self.active.get((r, c)),
+                "versions": [
+                    {"version": v, "created": "2026-01-01T00:00:00.000Z", "images": len(imgs)}
+                    for v, imgs in vs
+                ],
+            }
+            for (r, c), vs in sorted(self.versions.items())
+        ]
+
+    def teach(self, recipe: str, camera: str, images: Sequence[np.ndarray]) -> str:
+        vs = self.versions.setdefault((recipe, camera), [])
+        version = str(len(vs) + 1)
+        vs.append((version, list(images)))
+        self.active[(recipe, camera)] = version
+        return version
+
+    def rollback(self, recipe: str, camera: str, version: str | None = None) -> str:
+        vs = [v for v, _ in self.versions.get((recipe, camera), [])]
+        if version is None:
+            i = vs.index(self.active[(recipe, camera)]) if vs else 0
+            if i == 0:
+                msg = "version: expected an older version to roll back to, got none"
+                raise NotFoundError(msg)
+            version = vs[i - 1]
+        if version not in vs:
+            msg = f"version: expected one of {vs}, got {version!r}"
+            raise NotFoundError(msg)
+        self.active[(recipe, camera)] = version
+        return version
+
+    def delete(self, recipe: str, camera: str, version: str | None = None) -> None:
+        key = (recipe, camera)
+        if key not in self.versions:
+            msg = f"references: none for {recipe!r} / {camera!r}"
+            raise NotFoundError(msg)
+        if version is None:
+            del self.versions[key]
+            self.active.pop(key, None)
+            return
+        self.versions[key] = [(v, i) for v, i in self.versions[key] if v != version]
 
 
 # --------------------------------------------------------------------------- images

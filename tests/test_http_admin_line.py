@@ -11,8 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from _http_helpers import ServerThread, make_runtime
-from test_http_admin import MemoryStore
+from _http_helpers import MemoryStore, ServerThread, make_runtime
 
 from edged.config import CameraConfig, SyntheticConfig
 from edged.line import CameraLine
