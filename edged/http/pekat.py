@@ -16,9 +16,8 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from aiohttp import web
@@ -187,7 +186,7 @@ async def _analyze(
     request: web.Request,
     decoder: Decoder,
     *,
-    receive: Callable[[web.Request], Any] = _read_body,
+    receive: Callable[[web.Request], Awaitable[Body]] = _read_body,
 ) -> web.Response:
     """Shared flow: auth, query, gate (body + job), Result, response."""
     t_start = time.perf_counter()
