@@ -269,6 +269,11 @@ class HttpConfig(_Section):
     max_pixels: int = Field(default=50_000_000, ge=1, description="decoded pixel limit")
     max_concurrent: int = Field(default=4, ge=1, le=256)
     request_timeout_s: PositiveFloat = 30.0
+    shared_memory: bool = Field(
+        default=True,
+        description="serve analyze_image_shared_memory to loopback clients (off when edged "
+        "runs in a container that does not share /dev/shm with its clients)",
+    )
     url_fetch_hosts: list[str] = Field(
         default_factory=list, description="hosts LTU services may fetch images from; none"
     )
