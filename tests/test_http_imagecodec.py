@@ -47,8 +47,9 @@ def test_header_size_and_decode_for_each_format(ext: str, params: list[int], fmt
 
 @pytest.mark.parametrize(("ext", "params", "fmt"), ENCODINGS)
 def test_one_pixel_over_the_limit_is_413(ext: str, params: list[int], fmt: str) -> None:
-    with pytest.raises(TooLargeError, match=f"got a {fmt} of 40x30 = 1200"):
+    with pytest.raises(TooLargeError, match=f"^{fmt} image: expected at most 1199 pixels") as err:
         decode_image(_encode(ext, params), max_pixels=1199)
+    assert "got 40×30 = 1200" in str(err.value)
 
 
 @pytest.mark.parametrize(("ext", "params", "fmt"), ENCODINGS)
@@ -73,7 +74,7 @@ def test_jpeg_bomb_header_is_refused_before_decoding() -> None:
     data = bytearray(_encode(".jpg", []))
     sof = data.find(b"\xff\xc0")
     data[sof + 5 : sof + 9] = struct.pack(">HH", 60000, 60000)  # height, width
-    with pytest.raises(TooLargeError, match="60000x60000"):
+    with pytest.raises(TooLargeError, match="60000×60000"):
         decode_image(bytes(data), max_pixels=50_000_000)
 
 
@@ -82,12 +83,14 @@ def test_jpeg_bomb_header_is_refused_before_decoding() -> None:
     [
         (b"", "expected a PNG, JPEG, BMP, TIFF or WebP image"),
         (b"GIF89a" + b"\x00" * 20, "got data starting with b'GIF89a"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "without an IHDR"),
-        (b"\xff\xd8\xff\xd9" + b"\x00" * 20, "ends (EOI) before any image data"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "PNG: expected an IHDR chunk"),
+        (b"\xff\xd8\xff\xd9" + b"\x00" * 20, "JPEG: expected a frame header (SOF)"),
+        (b"BM" + b"\x00" * 20, "BMP"),
+        (b"II*\x00\xff\xff\x00\x00" + b"\x00" * 20, "TIFF"),
     ],
 )
 def test_garbage_is_400_saying_what_came(data: bytes, shown: str) -> None:
-    with pytest.raises(InputError, match="image: ") as err:
+    with pytest.raises(InputError) as err:
         decode_image(data, max_pixels=10**6)
     assert shown in str(err.value)
 
@@ -96,7 +99,7 @@ def test_corrupt_pixel_data_is_400() -> None:
     data = bytearray(_encode(".png", []))
     idat = data.find(b"IDAT")
     data[idat + 4 : idat + 40] = b"\x00" * 36  # wreck the compressed stream
-    with pytest.raises(InputError, match="could not be decoded"):
+    with pytest.raises(InputError, match=r"cannot decode|could not be decoded"):
         decode_image(bytes(data), max_pixels=10**6)
 
 

@@ -303,7 +303,7 @@ async def test_image_over_the_pixel_limit_is_413(client: TestClient[Any, Any]) -
     resp = await client.post(
         f"{URL}/imageQuality", data=_form(_png(np.zeros((2000, 2500), np.uint8)))
     )
-    await _bad(resp, 413, "imageQuality", "expected at most 4000000 pixels", "2500x2000")
+    await _bad(resp, 413, "imageQuality", "expected at most 4000000 pixels", "2500×2000")
 
 
 def _png_claiming(width: int, height: int) -> bytes:
@@ -320,7 +320,7 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 async def test_decompression_bomb_is_refused_before_decoding(client: TestClient[Any, Any]) -> None:
     resp = await client.post(f"{URL}/edges", data=_form(_png_claiming(100_000, 100_000)))
-    await _bad(resp, 413, "edges", "100000x100000")
+    await _bad(resp, 413, "edges", "100000×100000")
 
 
 async def test_body_over_the_limit_is_413(make_client: ClientFactory) -> None:

@@ -1,12 +1,14 @@
-"""Safe image decoding for HTTP input: size from the header first, then decode.
+"""Safe image decoding for the image services: PNG, JPEG, BMP, TIFF and WebP.
 
-``decode_image(data, max_pixels=...)`` reads the width and height from the
-PNG / JPEG / BMP / TIFF / WebP header *before* decoding, so a small file that
-would inflate to gigapixels (a decompression bomb) is refused with 413 without
-allocating it. Garbage, unknown formats and truncated files are InputError (400).
-Output follows the check contract: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8
-BGR (16-bit samples are scaled to 8 bits, alpha is dropped, EXIF orientation is
-ignored so pixel coordinates match the stored pixel grid).
+``decode_image(data, max_pixels=...)`` reads the width and height from the file
+header *before* decoding, so a small file that would inflate to gigapixels (a
+decompression bomb) is refused with 413 without allocating it. Garbage, unknown
+formats and truncated files are InputError (400). PNG and JPEG go through the
+same decoder as the analyze endpoints (:mod:`edged.http._decode`); this module
+adds BMP, TIFF and WebP, which LTU clients also send. Output follows the check
+contract: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR (16-bit samples are
+scaled to 8 bits, alpha is dropped, EXIF orientation is ignored so pixel
+coordinates match the stored pixel grid).
 """
 
 from __future__ import annotations
@@ -16,24 +18,22 @@ import struct
 import cv2
 import numpy as np
 
-from edged.errors import InputError, TooLargeError
+from edged.errors import InputError
+from edged.http._decode import check_pixels, decode_encoded
+from edged.http._imagehead import PNG_SIGNATURE, read_head
 
 FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WebP")
 _EXPECTED = "expected a PNG, JPEG, BMP, TIFF or WebP image"
-
-# JPEG start-of-frame markers carry the size (C4 DHT, C8 JPG, CC DAC are not SOFs).
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+_JPEG_SOI = b"\xff\xd8"
 
 
 def image_size(data: bytes) -> tuple[str, int, int]:
     """``(format, width, height)`` from an image header; InputError when unreadable."""
+    if data.startswith((PNG_SIGNATURE, _JPEG_SOI)):
+        head = read_head(data)
+        return head.format, head.width, head.height
     if len(data) < 16:
         raise InputError(f"image: {_EXPECTED}, got {_show(data)} ({len(data)} bytes)")
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _png(data)
-    if data.startswith(b"\xff\xd8"):
-        return _jpeg(data)
     if data.startswith(b"BM"):
         return _bmp(data)
     if data[:4] in (b"II*\x00", b"MM\x00*"):
@@ -49,25 +49,22 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
     Raises TooLargeError (413) when the header's ``width * height`` exceeds
     ``max_pixels``, InputError (400) for anything that is not a complete image.
     """
+    if data.startswith((PNG_SIGNATURE, _JPEG_SOI)):
+        return decode_encoded(data, max_pixels=max_pixels)[0]
     fmt, w, h = image_size(data)
     if w <= 0 or h <= 0:
-        raise InputError(f"image: {fmt} header gives an empty size {w}x{h}")
-    if w * h > max_pixels:
-        msg = (
-            f"image: expected at most {max_pixels} pixels (http.max_pixels), "
-            f"got a {fmt} of {w}x{h} = {w * h}"
-        )
-        raise TooLargeError(msg)
+        raise InputError(f"image: {fmt} header gives an empty size {w}×{h}")
+    check_pixels(w, h, max_pixels, f"{fmt} image")
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_IGNORE_ORIENTATION
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as exc:
-        msg = f"image: {fmt} of {w}x{h} could not be decoded ({exc.err or exc})"
+        msg = f"image: {fmt} of {w}×{h} could not be decoded ({exc.err or exc})"
         raise InputError(msg) from exc
     if image is None:
-        raise InputError(f"image: {fmt} of {w}x{h} could not be decoded (corrupt or truncated)")
+        raise InputError(f"image: {fmt} of {w}×{h} could not be decoded (corrupt or truncated)")
     if image.shape[:2] != (h, w):
-        msg = f"image: {fmt} header says {w}x{h}, decoded {image.shape[1]}x{image.shape[0]}"
+        msg = f"image: {fmt} header says {w}×{h}, decoded {image.shape[1]}×{image.shape[0]}"
         raise InputError(msg)
     if image.dtype != np.uint8:  # pragma: no cover - ANYCOLOR without ANYDEPTH gives 8 bits
         image = cv2.convertScaleAbs(image, alpha=255.0 / float(np.iinfo(image.dtype).max))
@@ -80,47 +77,6 @@ def _show(data: bytes) -> str:
 
 def _truncated(fmt: str, what: str) -> InputError:
     return InputError(f"image: expected a complete {fmt} file, got a truncated one ({what})")
-
-
-def _png(data: bytes) -> tuple[str, int, int]:
-    if data[12:16] != b"IHDR" or len(data) < 24:
-        raise InputError("image: PNG signature without an IHDR header chunk")
-    w, h = struct.unpack(">II", data[16:24])
-    if data.rfind(b"IEND") < 0:
-        raise _truncated("PNG", "no IEND chunk")
-    return "PNG", w, h
-
-
-def _jpeg(data: bytes) -> tuple[str, int, int]:
-    size: tuple[int, int] | None = None
-    i, n = 2, len(data)
-    while i < n:
-        if data[i] != 0xFF:
-            raise InputError(f"image: JPEG marker expected at byte {i}, got {data[i]:#04x}")
-        while i < n and data[i] == 0xFF:  # fill bytes
-            i += 1
-        if i >= n:
-            break
-        marker = data[i]
-        i += 1
-        if marker in _STANDALONE:
-            continue
-        if marker == 0xD9:
-            raise InputError("image: JPEG ends (EOI) before any image data")
-        if i + 2 > n:
-            break
-        (length,) = struct.unpack(">H", data[i : i + 2])
-        if marker in _SOF and i + 7 <= n:
-            h, w = struct.unpack(">HH", data[i + 3 : i + 7])
-            size = (w, h)
-        if marker == 0xDA:  # start of scan: entropy-coded data follows
-            if size is None:
-                raise InputError("image: JPEG scan before any frame header (SOF)")
-            if data.rfind(b"\xff\xd9") < i:
-                raise _truncated("JPEG", "no end-of-image marker after the scan data")
-            return "JPEG", size[0], size[1]
-        i += length
-    raise _truncated("JPEG", "headers end before the scan data")
 
 
 def _bmp(data: bytes) -> tuple[str, int, int]:
