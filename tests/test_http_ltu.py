@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
@@ -19,6 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from edged._version import __version__
 from edged.config import Settings
+from edged.http._envelope import LTU_GATE
 from edged.http._keys import RUNTIME
 from edged.http.app import create_app
 from edged.http.ltu import routes
@@ -379,3 +381,48 @@ def test_envelope_is_json_clean() -> None:
         "details": {"name": "distance", "score": 0.9, "message": "OK", "info": {"k": 1}},
         "version": __version__,
     }
+
+
+# --------------------------------------------------------------------------- key, gate
+
+
+async def test_api_key_is_required_when_configured(make_client: ClientFactory) -> None:
+    client = await make_client(api_key="s3cret")
+    img = _png(np.zeros((8, 8), np.uint8))
+    resp = await client.post(f"{URL}/colorPalette", data=_form(img))
+    await _bad(resp, 401, "colorPalette", "api key")
+    resp = await client.post(f"{URL}/colorPalette?api_key=wrong", data=_form(img))
+    await _bad(resp, 401, "colorPalette", "got a different one")
+    resp = await client.post(f"{URL}/colorPalette?api_key=s3cret", data=_form(img))
+    assert (await _ok(resp, "colorPalette"))["count"] == 1  # api_key is not an option
+    resp = await client.post(
+        f"{URL}/colorPalette", data=_form(img), headers={"X-API-Key": "s3cret"}
+    )
+    await _ok(resp, "colorPalette")
+
+
+async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) -> None:
+    client = await make_client(max_concurrent=1)
+    img = _png(np.zeros((8, 8), np.uint8))
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield img[:10]
+        await release.wait()  # the first request holds the only slot meanwhile
+        yield img[10:]
+
+    first = asyncio.ensure_future(
+        client.post(f"{URL}/colorPalette", data=slow_body(), headers={"Content-Type": "image/png"})
+    )
+    gate = client.app[LTU_GATE]
+    for _ in range(200):
+        if gate.active == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert gate.active == 1
+    resp = await client.post(f"{URL}/colorPalette", data=_form(img))
+    await _bad(resp, 429, "colorPalette", "http.max_concurrent")
+    assert resp.headers["Retry-After"] == "1"
+    release.set()
+    await _ok(await first, "colorPalette")
+    assert gate.active == 0

@@ -8,7 +8,13 @@ Every answer, success or error, is::
      "version": EDGED_VERSION}
 
 Errors keep the envelope and carry the reason in ``details.message`` with the
-HTTP status of the error (400 bad input, 413 too large, 429 busy, ...), never 500.
+HTTP status of the error (400 bad input, 401 no API key, 408 body too slow, 413
+too large, 429 busy, 503 too slow), never 500.
+
+Every service wrapped by :func:`ltu_endpoint` checks the API key (when the app
+has a runtime and ``http.api_key`` is set) and runs under the LTU analysis gate
+that :func:`install_gate` puts on the app: at most ``http.max_concurrent`` LTU
+requests at once (429 beyond), each within ``http.request_timeout_s``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,21 @@ from aiohttp import web
 
 from edged._version import __version__
 from edged.errors import BusyError, EdgedError
+from edged.http._auth import check_api_key
+from edged.http._gate import AnalysisGate
+from edged.http._input import read_form
+from edged.http._keys import RUNTIME
+
+LTU_GATE = web.AppKey("edged.ltu_gate", AnalysisGate)
+"""The app's gate for LTU services (separate from the analyze endpoints' gate)."""
+
+
+def install_gate(app: web.Application) -> None:
+    """Give ``app`` its LTU gate from the runtime's ``http`` settings (no runtime: none)."""
+    runtime = app.get(RUNTIME)
+    if runtime is not None and LTU_GATE not in app:
+        http = runtime.settings.http
+        app[LTU_GATE] = AnalysisGate(http.max_concurrent, timeout_s=http.request_timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +102,7 @@ def ltu_endpoint(name: str) -> Callable[[Service], Handler]:
         async def handler(request: web.Request) -> web.Response:
             t0 = time.perf_counter()
             try:
-                answer = await fn(request)
+                answer = await _guarded(request, fn)
             except EdgedError as exc:
                 info = {"status": exc.http_status, "error": type(exc).__name__}
                 resp = envelope_response(
@@ -102,3 +123,19 @@ def ltu_endpoint(name: str) -> Callable[[Service], Handler]:
         return handler
 
     return wrap
+
+
+async def _guarded(request: web.Request, fn: Service) -> LtuAnswer:
+    if RUNTIME in request.app:
+        check_api_key(request)
+    gate = request.app.get(LTU_GATE)
+    if gate is None:
+        return await fn(request)
+
+    async def receive() -> object:
+        return await read_form(request)
+
+    async def work(_: object) -> LtuAnswer:
+        return await fn(request)
+
+    return await gate.run(receive, work)

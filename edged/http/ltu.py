@@ -32,7 +32,7 @@ from edged.checks.mask import object_mask
 from edged.checks.palette import color_palette
 from edged.checks.quality import image_quality
 from edged.errors import InputError
-from edged.http._envelope import Handler, LtuAnswer, ltu_endpoint
+from edged.http._envelope import Handler, LtuAnswer, install_gate, ltu_endpoint
 from edged.http._input import read_image_field, read_options, run_pixels
 
 PREFIX = "/v2/services/image"
@@ -82,5 +82,6 @@ routes = _route_table()
 
 
 def setup_ltu(app: web.Application) -> None:
-    """Add the LTU image services to ``app``."""
+    """Add the LTU image services to ``app``, with their analysis gate."""
+    install_gate(app)
     app.add_routes(routes)
