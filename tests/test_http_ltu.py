@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import cv2
+import jsonschema
 import numpy as np
 import pytest
 from _checks_helpers import decode_png_b64, disk_scene, iou
@@ -24,6 +25,7 @@ from edged.http._envelope import LTU_GATE
 from edged.http._keys import RUNTIME
 from edged.http.app import create_app
 from edged.http.ltu import routes
+from edged.http.openapi import openapi_document
 from edged.runtime import Runtime
 
 URL = "/v2/services/image"
@@ -78,9 +80,18 @@ def _form(image: bytes, **fields: str) -> aiohttp.FormData:
     return form
 
 
+def _documented(body: dict[str, Any], status: int, path: str) -> None:
+    """The body is what the OpenAPI document promises for ``status`` on ``path``."""
+    doc = openapi_document()
+    op = doc["paths"][path]["post"]
+    schema = op["responses"][str(status)]["content"]["application/json"]["schema"]
+    jsonschema.validate(body, {**schema, "components": doc["components"]})
+
+
 async def _ok(resp: aiohttp.ClientResponse, name: str) -> dict[str, Any]:
     body = await resp.json()
     assert resp.status == 200, body
+    _documented(body, 200, f"{URL}/{name}")
     assert set(body) == {"result", "details", "version"}
     assert body["version"] == __version__
     assert body["details"]["name"] == name
@@ -93,6 +104,7 @@ async def _ok(resp: aiohttp.ClientResponse, name: str) -> dict[str, Any]:
 async def _bad(resp: aiohttp.ClientResponse, status: int, name: str, *shown: str) -> str:
     body = await resp.json()
     assert resp.status == status, body
+    _documented(body, status, f"{URL}/{name}")
     assert body["result"] is None
     assert body["details"]["name"] == name
     message = str(body["details"]["message"])
