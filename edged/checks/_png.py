@@ -12,17 +12,10 @@ import base64
 import cv2
 import numpy as np
 
+from edged.render import encode_png
+
 # zlib level 1: masks and edge maps compress well at once; level 9 costs ~3x time.
 _FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode an ``(H, W)`` or ``(H, W, 3)`` uint8 BGR image as PNG."""
-    ok, buf = cv2.imencode(".png", image, _FAST)
-    if not ok:  # pragma: no cover - OpenCV fails only on invalid arrays
-        msg = f"PNG encoding failed for an array of shape {image.shape}, dtype {image.dtype}"
-        raise ValueError(msg)
-    return buf.tobytes()
 
 
 def mask_png_bytes(mask: np.ndarray) -> bytes:
@@ -40,8 +33,8 @@ def b64(data: bytes) -> str:
 
 
 def png_base64(image: np.ndarray) -> str:
-    """``image`` as base64 PNG text."""
-    return b64(png_bytes(image))
+    """``image`` (``(H, W)`` or ``(H, W, 3)`` uint8 BGR) as base64 PNG text."""
+    return b64(encode_png(image))
 
 
 def mask_png_base64(mask: np.ndarray) -> str:

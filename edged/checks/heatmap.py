@@ -30,15 +30,10 @@ import numpy as np
 
 from edged.checks._image import reduce, require_image, to_grey
 from edged.checks._png import png_base64
+from edged.render import colorize_heatmap
 
 Method = Literal["contrast", "keypoints"]
 METHODS: tuple[Method, ...] = ("contrast", "keypoints")
-
-
-def colorize(heat: np.ndarray) -> np.ndarray:
-    """An ``(H, W)`` float map in [0, 1] as an ``(H, W, 3)`` uint8 BGR image (inferno)."""
-    levels = cv2.convertScaleAbs(heat, alpha=255.0)
-    return np.asarray(cv2.applyColorMap(levels, cv2.COLORMAP_INFERNO), np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +51,13 @@ class Heatmap:
     work_factor: int
 
     def to_dict(self, *, images: bool = True) -> dict[str, Any]:
-        """The JSON shape; ``heatmap`` is a base64 PNG of ``work_map`` (inferno
-        colours), null with ``images=False``."""
+        """The JSON shape; ``heatmap`` is a base64 PNG of ``work_map`` in the colours of
+        every edged heat map (:func:`edged.render.colorize_heatmap`), null with
+        ``images=False``."""
         h, w = self.heatmap.shape
         wh, ww = self.work_map.shape
         return {
-            "heatmap": png_base64(colorize(self.work_map)) if images else None,
+            "heatmap": png_base64(colorize_heatmap(self.work_map)) if images else None,
             "png_resolution_wh": [ww, wh],
             "method": self.method,
             "mean": round(self.mean, 4),
