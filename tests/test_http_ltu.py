@@ -312,6 +312,30 @@ async def test_option_twice_and_unsupported_body_are_400(client: TestClient[Any,
     await _bad(resp, 400, "colorPalette", "expected a JSON object, got list")
 
 
+@pytest.mark.parametrize(
+    ("body", "ctype", "shown"),
+    [
+        (b"no boundary", "multipart/form-data", "boundary"),
+        (
+            b'--xyz\r\nContent-Disposition: form-data; name="image"\r\n\r\nabc',
+            "multipart/form-data; boundary=xyz",
+            "malformed multipart",
+        ),
+        (
+            b"--xyz\r\nbroken headers\r\n\r\nabc\r\n--xyz--\r\n",
+            "multipart/form-data; boundary=xyz",
+            "Invalid HTTP header",
+        ),
+        (b"image=\xff\xfe", "application/x-www-form-urlencoded", "UTF-8"),
+    ],
+)
+async def test_malformed_bodies_are_400(
+    client: TestClient[Any, Any], body: bytes, ctype: str, shown: str
+) -> None:
+    resp = await client.post(f"{URL}/edges", data=body, headers={"Content-Type": ctype})
+    await _bad(resp, 400, "edges", shown)
+
+
 async def test_image_over_the_pixel_limit_is_413(client: TestClient[Any, Any]) -> None:
     # A real, valid 2500x2000 PNG (5 Mpx; a few KB) against max_pixels 4 000 000.
     resp = await client.post(

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import aiohttp
 import numpy as np
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 
 from edged.config import HttpConfig
@@ -291,8 +292,9 @@ async def _read_multipart(
                 files[name] = bytes(buf)
             else:
                 fields[name] = value
-    except (ValueError, AssertionError, aiohttp.ClientPayloadError) as exc:
-        raise InputError(f"body: malformed multipart/form-data ({exc})") from exc
+    except (ValueError, AssertionError, aiohttp.ClientPayloadError, HttpProcessingError) as exc:
+        reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+        raise InputError(f"body: malformed multipart/form-data ({reason.strip()})") from exc
 
 
 def _part_text(part: aiohttp.BodyPartReader, buf: bytearray) -> str | None:
