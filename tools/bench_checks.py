@@ -97,7 +97,7 @@ def run(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     for w, h in sizes:
         image = frame(w, h)
-        calls = [functools.partial(cv2.mean, image)]
+        calls: list[Callable[[], object]] = [functools.partial(cv2.mean, image)]
         calls += [functools.partial(fn, image) for _, fn in CASES]
         (floor, floor_cpu), *cases = medians_ms(calls, repeats)
         for (name, _), (ms, cpu_ms) in zip(CASES, cases, strict=True):
