@@ -524,7 +524,12 @@ class MqttLink:
         assert self._closed is not None
         self._connected_event.clear()
         self._closed.set()
-        reason = str(reason_code)
+        if flags.is_disconnect_packet_from_server:
+            reason = f"broker sent DISCONNECT: {reason_code}"
+        elif str(reason_code) == "Unspecified error":
+            reason = "the connection closed"
+        else:
+            reason = str(reason_code)
         if self._stopping:
             self.state = LinkState.STOPPED
         elif was_connected:
