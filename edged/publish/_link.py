@@ -310,7 +310,8 @@ class MqttLink:
                 await asyncio.wait_for(
                     asyncio.shield(self._connect_future), self.opts.connect_timeout_s + 1
                 )
-        if self.connected:
+        was_connected = self.connected
+        if was_connected:
             try:
                 async with asyncio.timeout(timeout_s):
                     if final is not None:
@@ -329,7 +330,10 @@ class MqttLink:
                 await self._misc_task
         if self._executor is not None:
             self._executor.shutdown(wait=False)
-        self._note(LinkState.STOPPED, "disconnected (clean stop)")
+        self._note(
+            LinkState.STOPPED,
+            "disconnected (clean stop)" if was_connected else "stopped without a connection",
+        )
 
     async def _wait_io(self) -> None:
         await asyncio.sleep(0.005)
@@ -398,7 +402,8 @@ class MqttLink:
     def _close_socket(self) -> None:
         """Drop the TCP connection; paho notices on the next read and reports it."""
         sock = self._client.socket()
-        if sock is None or not self._io_on_loop:
+        connecting = self._connect_future is not None and not self._connect_future.done()
+        if sock is None or connecting:
             return
         with contextlib.suppress(OSError):
             cast(socket.socket, sock).shutdown(socket.SHUT_RDWR)
