@@ -542,7 +542,13 @@ class MqttLink:
         else:
             self.state = LinkState.DOWN
         if self._connack is not None and not self._connack.done():
-            self._connack.set_result((False, f"connection closed before CONNACK ({reason})"))
+            self._connack.set_result(
+                (
+                    False,
+                    "it closed the connection before CONNACK (check the TLS client "
+                    "certificate, protocol version and client id)",
+                )
+            )
         if was_connected and self._on_disconnected is not None:
             self._on_disconnected(reason)
 
