@@ -211,7 +211,7 @@ class MqttConfig(_Section):
     outbox_max_age_s: PositiveFloat = Field(default=7 * 24 * 3600.0)
     outbox_synchronous: Literal["normal", "full"] = Field(
         default="normal",
-        description="normal: survives a crash or kill -9; full: also a power cut (fsync per commit)",
+        description="normal: survives a crash or kill -9; full: also a power cut (fsyncs)",
     )
     dead_letter_max_messages: int = Field(
         default=10_000, ge=0, description="messages the broker refused, kept for inspection"

@@ -14,9 +14,9 @@ nothing across a restart and has no ACL/password support here; tests that need
 those check ``broker.mqtt5`` / ``broker.persistent`` / ``broker.kind`` and skip
 with the reason.
 
-Usage in a test module::
+Usage in a test module (the fixtures are named ``broker`` and ``make_broker``)::
 
-    from _broker import broker, make_broker  # noqa: F401  (pytest fixtures)
+    from _broker import broker_fixture, make_broker_fixture  # noqa: F401
 
     def test_x(broker):            # started, stopped after the test
         ...broker.host, broker.port...
@@ -339,8 +339,8 @@ class _AmqttThread:
 # ---------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture
-def make_broker(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
+@pytest.fixture(name="make_broker")
+def make_broker_fixture(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
     """Factory for started brokers with custom options; all are stopped after the test."""
     made: list[Broker] = []
 
@@ -355,8 +355,8 @@ def make_broker(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
         b.close()
 
 
-@pytest.fixture
-def broker(make_broker: Callable[..., Broker]) -> Broker:
+@pytest.fixture(name="broker")
+def broker_fixture(make_broker: Callable[..., Broker]) -> Broker:
     """A started private broker (mosquitto, or amqtt when mosquitto is missing)."""
     return make_broker()
 

@@ -4,6 +4,7 @@ everything it receives."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -165,6 +166,17 @@ class Collector:
     def wait_count(self, topic: str, n: int, timeout_s: float = 10.0) -> list[Received]:
         self.wait_for(lambda ms: len({m.payload for m in ms if m.topic == topic}) >= n, timeout_s)
         return self.on(topic)
+
+
+async def eventually(pred: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Poll ``pred`` every 20 ms until it holds; TimeoutError after ``timeout_s``."""
+    for _ in range(max(1, int(timeout_s / 0.02))):
+        if pred():
+            return
+        await asyncio.sleep(0.02)
+    if not pred():
+        msg = f"condition not met within {timeout_s} s"
+        raise TimeoutError(msg)
 
 
 def first_seen(messages: list[Received]) -> list[Any]:

@@ -14,8 +14,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from _broker import Broker, broker, make_broker, require  # noqa: F401
-from _mqtt_helpers import Collector, Received, first_seen, make_result, make_settings
+from _broker import Broker, broker_fixture, make_broker_fixture, require  # noqa: F401
+from _mqtt_helpers import (
+    Collector,
+    Received,
+    eventually,
+    first_seen,
+    make_result,
+    make_settings,
+)
 
 from edged.publish import Publisher
 
@@ -247,9 +254,7 @@ async def test_rejected_results_go_to_dead_letter_and_publisher_keeps_running(
         await pub.publish_result(make_result(0, camera="cam2"))
         await asyncio.to_thread(col.wait_count, t.verdict("cam1"), 5)
         await asyncio.to_thread(col.wait_count, t.result("cam2"), 1)
-        async with asyncio.timeout(5):
-            while pub.stats().dead_lettered < 5 or pub.stats().outbox_depth:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: pub.stats().dead_lettered == 5 and not pub.stats().outbox_depth)
         dead = await pub.outbox.dead_letters()
         assert pub.connected
         # still running: a later result is delivered
@@ -430,9 +435,7 @@ async def test_tls_with_client_certificate(
     await pub.start()
     try:
         await pub.publish_result(make_result(0))
-        async with asyncio.timeout(5):
-            while pub.stats().published < 2:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: pub.stats().published == 2)
     finally:
         await pub.stop(grace_s=1)
     assert pub.stats().outbox_depth == 0
