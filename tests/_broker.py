@@ -356,9 +356,12 @@ def make_broker_fixture(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
 
 
 @pytest.fixture(name="broker")
-def broker_fixture(make_broker: Callable[..., Broker]) -> Broker:
+def broker_fixture(tmp_path: Path) -> Iterator[Broker]:
     """A started private broker (mosquitto, or amqtt when mosquitto is missing)."""
-    return make_broker()
+    b = Broker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.close()
 
 
 def require(broker: Broker, *, mqtt5: bool = False, persistent: bool = False) -> None:

@@ -171,10 +171,17 @@ class CommandRouter:
         self.ignored_retained = 0
 
     def subscriptions(self) -> list[tuple[str, Any]]:
-        """(topic, options) for every command topic of the allowed cameras."""
+        """(topic, options) for every command topic of the allowed cameras.
+
+        MQTT 5: retained messages are not sent on subscribe (retain handling 2) and
+        the retain flag is kept as published, so a live publish with retain set is
+        recognised (and refused) too. MQTT 3.1.1: the retain flag marks exactly the
+        stale retained messages a (re)subscription brings; they are ignored.
+        """
         if self._mqtt5:
-            # don't even receive retained commands (checked again in handle())
-            opts: Any = SubscribeOptions(qos=1, noLocal=True, retainHandling=2)
+            opts: Any = SubscribeOptions(
+                qos=1, noLocal=True, retainAsPublished=True, retainHandling=2
+            )
         else:
             opts = 1
         return [
@@ -190,10 +197,14 @@ class CommandRouter:
         if msg.retain:
             self.ignored_retained += 1
             log.warning(
-                "MQTT command ignored: retained message on %s (a stale retained command "
-                "must not act; clear it with an empty retained message)",
+                "MQTT command ignored: retained message on %s (retained commands never act; "
+                "clear it by publishing an empty retained message to that topic)",
                 msg.topic,
             )
+            if self._mqtt5:  # a live publish with retain set: tell the sender why
+                reply_topic, props = self._reply_route(camera, msg)
+                error = "retained: commands must be published with retain=false; ignored"
+                self._send(reply_topic, props, name, camera, None, error=error)
             return True
         reply_topic, props = self._reply_route(camera, msg)
         refusal = None
