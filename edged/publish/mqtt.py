@@ -153,8 +153,8 @@ class Publisher:
     def __init__(
         self,
         settings: Settings,
-        *,
         metrics: Metrics | None = None,
+        *,
         command_handler: CommandHandler | None = None,
         outbox_path: Path | None = None,
         client_id: str | None = None,
@@ -243,15 +243,18 @@ class Publisher:
             messages.append(
                 NewMessage(self.topics.result(result.camera), result.to_json().encode(), qos)
             )
-        if not messages:
-            return
-        ids = await self.outbox.put_many(messages)
-        if self._metrics is not None:
+        ids = await self.outbox.put_many(messages, marks={_seq_mark(result.camera): result.seq})
+        if self._metrics is not None and ids:
             frame_s = _epoch_s(result.frame.host_ts)
             if frame_s is not None:
                 if len(self._latency) >= _LATENCY_TRACKED_MAX:
                     self._latency.pop(next(iter(self._latency)))
                 self._latency[ids[0]] = (result.camera, frame_s)
+
+    def last_seq(self, camera: str) -> int | None:
+        """The seq of the last Result queued for ``camera``, also from before a restart
+        (the daemon continues from it, so ``seq`` keeps growing across restarts)."""
+        return self.outbox.marks.get(_seq_mark(camera))
 
     def set_state(self, camera: str, state: Mapping[str, Any]) -> None:
         """Live camera state, published retained now and again on every reconnect."""
@@ -477,6 +480,10 @@ class Publisher:
         self._metrics.mqtt_connected.set(1 if s.connected else 0)
         self._metrics.outbox_depth.set(s.outbox_depth)
         self._metrics.outbox_oldest_age.set(s.oldest_age_s)
+
+
+def _seq_mark(camera: str) -> str:
+    return f"seq/{camera}"
 
 
 def _compact(obj: Any) -> bytes:

@@ -39,7 +39,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     qos       INTEGER NOT NULL,
     retain    INTEGER NOT NULL,
     created_s REAL    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS marks (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letter (
     id          INTEGER PRIMARY KEY,
@@ -126,11 +130,12 @@ class _Writes:
 
     puts: list[NewMessage] = field(default_factory=list)
     waiters: list[tuple[asyncio.Future[list[int]], int]] = field(default_factory=list)
+    marks: dict[str, int] = field(default_factory=dict)
     acks: list[int] = field(default_factory=list)
     rejects: list[tuple[int, int, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.puts or self.acks or self.rejects)
+        return bool(self.puts or self.acks or self.rejects or self.marks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +195,12 @@ class _Store:
                     )
                     ids.append(int(cur.lastrowid or 0))
                 self.depth += len(writes.puts)
+                if writes.marks:
+                    conn.executemany(
+                        "INSERT INTO marks (key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        list(writes.marks.items()),
+                    )
                 if writes.acks:
                     cur = conn.executemany(
                         "DELETE FROM outbox WHERE id = ?", [(i,) for i in writes.acks]
@@ -291,6 +302,9 @@ class _Store:
         ).fetchall()
         return [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
 
+    def marks(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.conn.execute("SELECT key, value FROM marks")}
+
     def dead_letters(self, limit: int) -> list[DeadLetter]:
         rows = self.conn.execute(
             "SELECT id, topic, payload, qos, retain, created_s, failed_s, reason_code, reason "
@@ -363,6 +377,7 @@ class Outbox:
         self.last_id = 0
         self.dropped: dict[str, int] = {DROP_MAX_MESSAGES: 0, DROP_MAX_AGE: 0}
         self.dead_lettered = 0
+        self.marks: dict[str, int] = {}
         self._drops_unlogged = 0
         self._next_drop_log = 0.0
 
@@ -396,6 +411,7 @@ class Outbox:
             self._unlock()
             raise
         self._absorb(await self._call(self._store.apply, _Writes()))
+        self.marks = await self._call(self._store.marks)
         if self.depth:
             log.info(
                 "outbox %s: %d message(s) from a previous run will be sent first",
@@ -426,13 +442,21 @@ class Outbox:
         """Store one message; returns its row id once it is committed to disk."""
         return (await self.put_many([NewMessage(topic, payload, qos, retain)]))[0]
 
-    async def put_many(self, messages: Sequence[NewMessage]) -> list[int]:
-        """Store messages in order, in one transaction; returns their row ids when committed."""
+    async def put_many(
+        self, messages: Sequence[NewMessage], *, marks: Mapping[str, int] | None = None
+    ) -> list[int]:
+        """Store messages in order, in one transaction; returns their row ids when committed.
+
+        ``marks`` (name -> integer, e.g. a camera's last result seq) are saved in the
+        same transaction and readable from :attr:`marks` after a restart.
+        """
         self._check_open()
-        if not messages:
+        if not messages and not marks:
             return []
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[int]] = loop.create_future()
+        if marks:
+            self._pending.marks.update(marks)
         self._pending.puts.extend(messages)
         self._pending.waiters.append((fut, len(messages)))
         self._kick()
@@ -533,6 +557,7 @@ class Outbox:
                     exc,
                 )
         else:
+            self.marks.update(writes.marks)
             pos = 0
             for fut, n in writes.waiters:
                 if not fut.done():
