@@ -94,7 +94,8 @@ class Broker:
     password (written as a mosquitto ``password_file``; anonymous access is then
     refused). ``extra_conf`` is appended to the generated mosquitto.conf.
     ``tls`` = (ca_file, cert_file, key_file) adds ``require_certificate`` TLS on
-    the listener (mosquitto only).
+    the listener (mosquitto only). ``conf_text(broker)`` replaces the generated
+    config entirely (it must use ``broker.port`` and ``broker.dir``).
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class Broker:
         tls: tuple[Path, Path, Path] | None = None,
         verbose_log: bool = False,
         port: int | None = None,
+        conf_text: Callable[[Broker], str] | None = None,
     ) -> None:
         if kind == "auto":
             kind = "mosquitto" if mosquitto_available() else "amqtt"
@@ -124,7 +126,9 @@ class Broker:
         self.starts = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._amqtt: _AmqttThread | None = None
-        if kind == "mosquitto":
+        if kind == "mosquitto" and conf_text is not None:
+            self.conf_path.write_text(conf_text(self))
+        elif kind == "mosquitto":
             self._write_conf(acl, passwords, extra_conf, tls, verbose_log)
 
     # ------------------------------------------------------------------ facts

@@ -99,7 +99,7 @@ class Collector:
         self.messages: list[Received] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        cid = client_id or f"collector-{uuid.uuid4().hex[:8]}"
+        cid = self.client_id = client_id or f"collector-{uuid.uuid4().hex[:8]}"
         if self.mqtt5:
             self.client = mqtt.Client(
                 CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5

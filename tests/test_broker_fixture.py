@@ -4,6 +4,8 @@ passwords, and the amqtt fallback for machines without mosquitto."""
 from __future__ import annotations
 
 import asyncio
+import os
+import pwd
 import threading
 from pathlib import Path
 
@@ -86,6 +88,38 @@ def test_mosquitto_password_file(tmp_path: Path) -> None:
         assert _publish_once(b, "t", b"x", username="edged", password="pw") == "Success"
         assert _publish_once(b, "t", b"x", username="edged", password="nope") != "Success"
         assert _publish_once(b, "t", b"x") != "Success"  # anonymous refused
+
+
+@needs_mosquitto
+def test_shipped_mosquitto_conf_is_valid_and_persists(tmp_path: Path) -> None:
+    """configs/mosquitto.conf starts (listener and paths moved to the test's own) and
+    keeps a persistent consumer's queued messages across a restart."""
+    shipped = (Path(__file__).resolve().parent.parent / "configs" / "mosquitto.conf").read_text()
+    assert "set_tcp_nodelay true" in shipped
+    assert "autosave_interval 10" in shipped
+
+    def conf(b: Broker) -> str:
+        text = shipped.replace("listener 1883 127.0.0.1", f"listener {b.port} 127.0.0.1")
+        text = text.replace("/var/lib/mosquitto/", f"{b.dir}/")
+        text = text.replace("log_dest syslog", f"log_dest file {b.log_path}")
+        user = pwd.getpwuid(os.getuid()).pw_name
+        return f"user {user}\n{text}"
+
+    b = Broker(tmp_path / "shipped", conf_text=conf)
+    b.start()
+    try:
+        col = Collector(b, ["q/#"]).start()
+        col.stop()  # offline, persistent session: the broker queues for it
+        for i in range(3):
+            _publish_once(b, "q/x", str(i).encode())
+        b.restart()
+        col2 = Collector(b, ["q/#"], client_id=col.client_id).start()
+        col2.wait_for(lambda ms: len(ms) == 3)
+        col2.stop()
+    finally:
+        b.close()
+    assert [m.payload for m in col2.messages] == [b"0", b"1", b"2"]
+    assert "Config loaded from" in b.log_text()
 
 
 def test_amqtt_fallback_pub_sub_and_restart(tmp_path: Path) -> None:

@@ -57,9 +57,10 @@ async def test_runs_serves_and_drains_without_loss(write_config) -> None:
         await daemon.stop()
     m = daemon.runtime.metrics.registry
     grabbed = m.get_sample_value("edged_frames_grabbed_total", {"camera": "cam1"})
-    dropped = m.get_sample_value(
-        "edged_frames_dropped_total", {"camera": "cam1", "reason": "queue_full"}
-    ) or 0.0
+    dropped = (
+        m.get_sample_value("edged_frames_dropped_total", {"camera": "cam1", "reason": "queue_full"})
+        or 0.0
+    )
     # Nothing in flight is lost: every grabbed frame was published or counted as dropped.
     assert grabbed == len(sink.results) + dropped
     seqs = [r.seq for r in sink.results]

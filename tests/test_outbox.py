@@ -65,11 +65,32 @@ async def test_ack_deletes_and_depth_follows(tmp_path: Path) -> None:
         box.ack(ids[2])
         box.ack(12345)  # unknown ids are harmless
         rows = await box.fetch()
+        await box.flush()
         depth = box.depth
     finally:
         await box.close()
     assert [r.row_id for r in rows] == [ids[1], ids[3]]
     assert depth == 2
+
+
+async def test_memory_and_table_agree(tmp_path: Path) -> None:
+    """A caught-up reader is served from memory; a restarted one from the table: the
+    same rows either way."""
+    path = tmp_path / "o.sqlite3"
+    box = await Outbox.open(path)
+    ids = await box.put_many(_msgs(10))
+    for i in (0, 4, 9):
+        box.ack(ids[i])
+    box.reject(ids[5], 135, "Not authorized")
+    from_memory = await box.fetch(after_id=ids[1], limit=4)
+    everything = await box.fetch()
+    await box.close()
+    box = await Outbox.open(path)
+    from_table = await box.fetch()
+    await box.close()
+    assert [r.row_id for r in from_memory] == [ids[2], ids[3], ids[6], ids[7]]
+    assert everything == from_table
+    assert [r.payload for r in from_table] == [f"payload-{i}".encode() for i in (1, 2, 3, 6, 7, 8)]
 
 
 async def test_rows_survive_close_and_ids_never_repeat(tmp_path: Path) -> None:

@@ -80,7 +80,9 @@ def test_box_follows_the_nuisance_shift() -> None:
         width=640, height=512,
         nuisance={"shift_px": 0, "rotation_deg": 0, "gain": 0, "offset": 0, "noise_sigma": 0},
     )  # fmt: skip
-    moving = still.model_copy(update={"nuisance": still.nuisance.model_copy(update={"shift_px": 8})})
+    moving = still.model_copy(
+        update={"nuisance": still.nuisance.model_copy(update={"shift_px": 8})}
+    )
     a = SyntheticLine(still).render(4, defect=True).truth
     b = SyntheticLine(moving).render(4, defect=True).truth
     dx, dy = b["shift_px"]
@@ -102,7 +104,9 @@ def test_bayer_output_decodes_back_to_the_colours(pattern: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["Mono8", "BGR8", "RGB8", "BayerRG8", "BayerBG8"])
 async def test_source_emits_frames_in_the_configured_format(fmt: str) -> None:
-    cfg = CameraConfig(recipe="r", fps=200, synthetic=SyntheticConfig(**SMALL, pixel_format=fmt, frames=3))
+    cfg = CameraConfig(
+        recipe="r", fps=200, synthetic=SyntheticConfig(**SMALL, pixel_format=fmt, frames=3)
+    )
     src = SyntheticSource("c", cfg)
     await src.start()
     frames = [await src.read() for _ in range(3)]

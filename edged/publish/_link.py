@@ -151,9 +151,11 @@ class MqttLink:
         on_message: Callable[[mqtt.MQTTMessage], None] | None = None,
         on_slots: Callable[[], None] | None = None,
         name: str = "mqtt",
+        down_note: str = "",
     ) -> None:
         self.opts = opts
         self.name = name
+        self._down_note = down_note
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
         self._on_ack = on_ack
@@ -418,7 +420,12 @@ class MqttLink:
             return
         self._last_note = line
         if state is LinkState.DOWN:
-            log.warning("%s; retrying with backoff up to %g s", line, self.opts.reconnect_max_s)
+            log.warning(
+                "%s; %sretrying with backoff up to %g s",
+                line,
+                self._down_note,
+                self.opts.reconnect_max_s,
+            )
         else:
             log.info("%s", line)
 

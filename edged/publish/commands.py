@@ -17,7 +17,8 @@ The reply goes to the MQTT 5 *response topic* when the request has one (with its
      "error": "recipe: expected one of ['a', 'b'], got 'c'"}
 
 Retained messages on command topics are ignored (a stale retained command must
-not flip a line after a reconnect). Commands can be disabled (``mqtt.commands:
+not flip a line after a reconnect); with MQTT 5 a command published live with the
+retain flag set is answered with an error saying so. Commands can be disabled (``mqtt.commands:
 false``: nothing is subscribed) or limited to ``mqtt.command_cameras``.
 Commands for one camera run one at a time, in arrival order; at most
 ``MAX_WAITING`` wait, further ones are answered ``busy``.

@@ -39,6 +39,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 );
 """
 _AGE_CHECK_INTERVAL_S = 1.0
+_CACHE_MAX = 4096
 _DROP_LOG_INTERVAL_S = 60.0
 
 
@@ -129,6 +131,7 @@ class _Writes:
     """Work that accumulated on the loop thread for the next transaction."""
 
     puts: list[NewMessage] = field(default_factory=list)
+    created: list[float] = field(default_factory=list)
     waiters: list[tuple[asyncio.Future[list[int]], int]] = field(default_factory=list)
     marks: dict[str, int] = field(default_factory=dict)
     acks: list[int] = field(default_factory=list)
@@ -187,11 +190,11 @@ class _Store:
         if writes or time.monotonic() >= self._next_age_check:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for m in writes.puts:
+                for m, created_s in zip(writes.puts, writes.created, strict=True):
                     cur = conn.execute(
                         "INSERT INTO outbox (topic, payload, qos, retain, created_s) "
                         "VALUES (?, ?, ?, ?, ?)",
-                        (m.topic, m.payload, m.qos, int(m.retain), time.time()),
+                        (m.topic, m.payload, m.qos, int(m.retain), created_s),
                     )
                     ids.append(int(cur.lastrowid or 0))
                 self.depth += len(writes.puts)
@@ -366,6 +369,10 @@ class Outbox:
         self._store: _Store | None = None
         self._lock_fd: int | None = None
         self._pending = _Writes()
+        # Recently committed rows not yet acked: every row with id >= _cache_floor
+        # that is still in the table is in _cache (in id order).
+        self._cache: OrderedDict[int, OutboxMessage] = OrderedDict()
+        self._cache_floor: int | None = None
         self._write_running = False
         self._idle: asyncio.Event | None = None
         self._new_rows: asyncio.Event | None = None
@@ -458,6 +465,7 @@ class Outbox:
         if marks:
             self._pending.marks.update(marks)
         self._pending.puts.extend(messages)
+        self._pending.created.extend([time.time()] * len(messages))
         self._pending.waiters.append((fut, len(messages)))
         self._kick()
         return await fut
@@ -465,12 +473,14 @@ class Outbox:
     def ack(self, row_id: int) -> None:
         """The broker acknowledged ``row_id``: delete it (in the next transaction)."""
         self._check_open()
+        self._cache.pop(row_id, None)
         self._pending.acks.append(row_id)
         self._kick()
 
     def reject(self, row_id: int, reason_code: int, reason: str) -> None:
         """The broker refused ``row_id``: move it to the dead-letter table with the reason."""
         self._check_open()
+        self._cache.pop(row_id, None)
         self._pending.rejects.append((row_id, reason_code, reason))
         self._kick()
 
@@ -484,8 +494,20 @@ class Outbox:
     # ------------------------------------------------------------------ reads
 
     async def fetch(self, *, after_id: int = 0, limit: int = 256) -> list[OutboxMessage]:
-        """Committed rows with ``row_id > after_id``, oldest first (pending acks applied)."""
+        """Committed rows with ``row_id > after_id``, oldest first (pending acks applied).
+
+        A reader that keeps up is served from memory: the rows this process
+        committed recently are kept (until acked) and returned without a query.
+        """
         self._check_open()
+        if self._cache_floor is not None and after_id + 1 >= self._cache_floor:
+            out = []
+            for row_id, msg in self._cache.items():
+                if row_id > after_id:
+                    out.append(msg)
+                    if len(out) >= limit:
+                        break
+            return out
         await self.flush()
         assert self._store is not None
         return await self._call(self._store.fetch, after_id, limit)
@@ -558,6 +580,7 @@ class Outbox:
                 )
         else:
             self.marks.update(writes.marks)
+            self._remember(writes, done)
             pos = 0
             for fut, n in writes.waiters:
                 if not fut.done():
@@ -572,7 +595,24 @@ class Outbox:
             else:
                 self._idle.set()
 
+    def _remember(self, writes: _Writes, done: _Done) -> None:
+        """Keep the rows just committed for :meth:`fetch` (see ``_cache``)."""
+        if done.dropped:
+            return  # the caps deleted rows, maybe some of these: _absorb clears the cache
+        for row_id, m, created_s in zip(done.ids, writes.puts, writes.created, strict=True):
+            if self._cache_floor is None:
+                self._cache_floor = row_id
+            self._cache[row_id] = OutboxMessage(
+                row_id, m.topic, m.payload, m.qos, m.retain, created_s
+            )
+        while len(self._cache) > _CACHE_MAX:
+            row_id, _ = self._cache.popitem(last=False)
+            self._cache_floor = row_id + 1
+
     def _absorb(self, done: _Done) -> None:
+        if done.dropped:
+            self._cache.clear()  # the caps deleted rows it may hold; the table decides
+            self._cache_floor = None
         if done.last_id > self.last_id:
             self.last_id = done.last_id
             assert self._new_rows is not None
