@@ -359,6 +359,12 @@ class MqttLink:
                 await self._backoff(attempt)
                 attempt += 1
                 continue
+            except Exception as exc:  # a paho surprise must not end reconnecting
+                log.exception("MQTT %s: connect failed unexpectedly", self.name)
+                self._note(LinkState.DOWN, f"connect failed: {type(exc).__name__}: {exc}")
+                await self._backoff(attempt)
+                attempt += 1
+                continue
             self._io_on_loop = True
             try:
                 async with asyncio.timeout(self.opts.connect_timeout_s):
@@ -438,6 +444,13 @@ class MqttLink:
         else:
             self._loop.call_soon_threadsafe(fn, *args)
 
+    def _hook(self, fn: Callable[..., None], *args: Any) -> None:
+        """Call a user hook; an error there is logged, never thrown into paho's state machine."""
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("MQTT %s: error in %s", self.name, getattr(fn, "__name__", fn))
+
     def _paho_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         self._on_loop(self._add_reader, sock.fileno())
 
@@ -512,11 +525,12 @@ class MqttLink:
         if self._connack is not None and not self._connack.done():
             self._connack.set_result((True, ""))
         if self._on_connected is not None:
-            self._on_connected(
+            self._hook(
+                self._on_connected,
                 Connected(
                     session_present=bool(flags.session_present),
                     receive_maximum=self.receive_maximum,
-                )
+                ),
             )
 
     def _paho_disconnect(
@@ -557,7 +571,7 @@ class MqttLink:
                 )
             )
         if was_connected and self._on_disconnected is not None:
-            self._on_disconnected(reason)
+            self._hook(self._on_disconnected, reason)
 
     def _paho_publish(
         self,
@@ -569,15 +583,17 @@ class MqttLink:
     ) -> None:
         self._inflight.discard(mid)
         if self._on_ack is not None:
-            self._on_ack(mid, int(reason_code.value), _reason_text(reason_code, properties))
+            self._hook(
+                self._on_ack, mid, int(reason_code.value), _reason_text(reason_code, properties)
+            )
         while self._overflow and len(self._inflight) < self.receive_maximum and self.connected:
             self.publish(*self._overflow.popleft())
         if self._on_slots is not None:
-            self._on_slots()
+            self._hook(self._on_slots)
 
     def _paho_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self._on_message is not None:
-            self._on_message(msg)
+            self._hook(self._on_message, msg)
 
 
 def new_properties(packet_type: int) -> Properties:

@@ -652,7 +652,10 @@ class Outbox:
         while True:
             await asyncio.sleep(_AGE_CHECK_INTERVAL_S * 5)
             if not self._write_running and self._store is not None:
-                self._absorb(await self._call(self._store.apply, _Writes()))
+                try:
+                    self._absorb(await self._call(self._store.apply, _Writes()))
+                except OutboxError as exc:
+                    log.error("outbox: age check failed: %s", exc)
 
     def _lock(self) -> None:
         try:
