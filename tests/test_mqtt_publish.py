@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -446,3 +447,30 @@ async def test_tls_with_client_certificate(
     await asyncio.sleep(0.5)
     assert not pub2.connected
     await pub2.stop(grace_s=0)
+
+
+async def test_backlog_drain_respects_drain_rate(tmp_path: Path, broker: Broker) -> None:
+    """A backlog is sent no faster than mqtt.drain_rate_per_s (messages/s), in order.
+    Only a lower bound on the time is asserted: a slow machine can only take longer."""
+    settings = make_settings(
+        tmp_path, broker, drain_rate_per_s=100, topics={"result": False, "state": False}
+    )
+    pub = Publisher(settings)
+    t = pub.topics
+    col = Collector(broker, [t.verdict("cam1")]).start()
+    await asyncio.to_thread(broker.stop)
+    await pub.start()
+    try:
+        for i in range(30):
+            await pub.publish_result(make_result(i))
+        await asyncio.to_thread(broker.start)
+        await pub.wait_connected()
+        t0 = time.monotonic()
+        await eventually(lambda: pub.stats().outbox_depth == 0, timeout_s=10)
+        elapsed = time.monotonic() - t0
+        await asyncio.to_thread(col.wait_count, t.verdict("cam1"), 30)
+    finally:
+        await pub.stop(grace_s=1)
+        col.stop()
+    assert elapsed >= (30 - 5) / 100  # 5 = the token bucket's burst (50 ms at 100/s)
+    assert [m.json()["seq"] for m in col.messages] == list(range(30))
