@@ -15,6 +15,9 @@ the same run against the same broker:
    the broker is down are delivered (all PUBACKed) after it returns — with the
    default ``mqtt.drain_rate_per_s`` and unthrottled; baseline: a bare paho client
    publishing the same 2N messages with the same in-flight window.
+4. **Daemon**: frame -> subscriber latency, p50/p99, with the real daemon and two
+   synthetic 1280x1024 BayerRG8 cameras at 10 fps (demo recipe when its checks are
+   built in), and the part of it from Result made to subscriber.
 
 Needs /usr/sbin/mosquitto (uses the test suite's private-broker helper).
 """
@@ -30,6 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +282,77 @@ def drain_paho(broker: Broker, n: int, inflight: int) -> dict[str, Any]:
     return {"messages": 2 * n, "seconds": dt, "results_per_s": n / dt, "received": received}
 
 
+# ---------------------------------------------------------------------- 4: whole daemon
+
+
+async def daemon_latency(broker: Broker, tmp: Path, seconds: float) -> dict[str, Any]:
+    """Frame -> subscriber latency with the real daemon: two synthetic cameras at 10 fps
+    running the demo's recipe (or an empty recipe when its checks are not built in)."""
+    import yaml
+
+    from edged.config import load_settings
+    from edged.daemon import Daemon
+    from edged.errors import ConfigError
+
+    demo = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
+    cam = {**demo["cameras"]["line1"], "fps": 10}
+    doc = {
+        "node_id": "benchd",
+        "state_dir": str(tmp / "daemon"),
+        "references_dir": str(tmp / "daemon-refs"),
+        "cameras": {"cam1": cam, "cam2": {**cam, "synthetic": {**cam["synthetic"], "seed": 8}}},
+        "recipes": demo["recipes"],
+        "mqtt": {"host": broker.host, "port": broker.port, "prefix": "bench"},
+        "http": {"enabled": False},
+    }
+    recipe = "demo 'label' recipe"
+    path = tmp / "daemon.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    try:
+        settings = load_settings(path)
+    except ConfigError:
+        recipe = "empty recipe (the demo's checks are not in this build)"
+        for c in doc["cameras"].values():
+            c["recipe"] = "plain"
+            c["synthetic"].pop("auto_teach", None)
+        doc["recipes"] = {"plain": {}}
+        path.write_text(yaml.safe_dump(doc))
+        settings = load_settings(path)
+    lat: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    def on_message(client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        now = time.time()
+        doc = json.loads(msg.payload)
+        host = datetime.fromisoformat(doc["frame"]["host_ts"]).timestamp()
+        made = datetime.fromisoformat(doc["ts"]).timestamp()
+        with lock:
+            lat.append(((now - host) * 1000, (now - made) * 1000))
+
+    sub = Subscriber(broker, ["bench/benchd/+/result"])
+    sub.client.on_message = on_message
+    daemon = Daemon(settings)
+    await daemon.start()
+    await asyncio.sleep(2.0)  # warm-up (and auto-teach) excluded
+    with lock:
+        lat.clear()
+    await asyncio.sleep(seconds)
+    with lock:
+        got = list(lat)
+    await daemon.stop()
+    sub.stop()
+    total = [a for a, _ in got]
+    publish = [b for _, b in got]
+    return {
+        "recipe": recipe,
+        "n": len(got),
+        "p50": pct(total, 0.5),
+        "p99": pct(total, 0.99),
+        "result_to_subscriber_p50": pct(publish, 0.5),
+        "result_to_subscriber_p99": pct(publish, 0.99),
+    }
+
+
 # ---------------------------------------------------------------------- main
 
 
@@ -293,6 +368,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         base_drain_free = await asyncio.to_thread(drain_paho, broker, args.results, 0)
         drain_default = await drain_edged(broker, tmp, args.results, None)
         drain_fast = await drain_edged(broker, tmp, args.results, 1e9)
+        daemon = await daemon_latency(broker, tmp, args.daemon_s)
     finally:
         broker.close()
     return {
@@ -309,6 +385,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "drain_plain_unlimited": base_drain_free,
         "drain_edged_default_rate": drain_default,
         "drain_edged_unthrottled": drain_fast,
+        "daemon_frame_to_subscriber_ms": daemon,
     }  # fmt: skip
 
 
@@ -317,6 +394,7 @@ def main() -> None:
     p.add_argument("--results", type=int, default=10_000, help="backlog size for the drain test")
     p.add_argument("--latency-n", type=int, default=300, help="results for the latency test")
     p.add_argument("--rate", type=float, default=20.0, help="results/s in the latency test")
+    p.add_argument("--daemon-s", type=float, default=10.0, help="seconds of the daemon test")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args()
     out = asyncio.run(run(args))
@@ -343,6 +421,14 @@ def main() -> None:
         d = out[key]
         print(f"  {label:<34} {d['results_per_s']:8.0f} results/s  ({d['seconds']:.2f} s, "
               f"{d['received']} received)")  # fmt: skip
+
+    d = out["daemon_frame_to_subscriber_ms"]
+    print(f"daemon, 2 synthetic cameras at 10 fps, {d['recipe']}:")
+    print(f"  frame -> subscriber p50 {d['p50']:.1f} ms  p99 {d['p99']:.1f} ms  (n={d['n']})")
+    print(
+        f"  of which result made -> subscriber p50 {d['result_to_subscriber_p50']:.1f} ms  "
+        f"p99 {d['result_to_subscriber_p99']:.1f} ms (1 ms timestamp resolution)"
+    )
 
 
 if __name__ == "__main__":
