@@ -34,7 +34,6 @@ import contextlib
 import hashlib
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
@@ -374,7 +373,3 @@ def require(broker: Broker, *, mqtt5: bool = False, persistent: bool = False) ->
         pytest.skip(f"needs an MQTT 5 broker; {broker.kind} speaks 3.1.1 only")
     if persistent and not broker.persistent:
         pytest.skip(f"needs a broker that keeps sessions across restarts; {broker.kind} does not")
-
-
-def which_mosquitto_passwd() -> str | None:
-    return shutil.which("mosquitto_passwd")
