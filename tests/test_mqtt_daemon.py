@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import paho.mqtt.client as mqtt
 import pytest
 from _broker import Broker, broker_fixture, require  # noqa: F401
 from _mqtt_helpers import Collector, first_seen
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edged.config import Settings, load_settings
 from edged.daemon import Daemon
@@ -122,3 +124,43 @@ async def test_daemon_outage_and_restart_lose_nothing(
     statuses = [m.payload for m in col.on(t.status)]
     assert statuses[0] == b"online"
     assert statuses[-1] == b"stopped"
+
+
+async def test_daemon_answers_commands(write_config: Callable[..., Path], broker: Broker) -> None:
+    """The daemon wires MQTT commands to its camera lines: a recipe switch applies to the
+    following results; a trigger on a free-running camera is refused with the reason."""
+    prefix = f"c{uuid.uuid4().hex[:6]}"
+    settings = _settings(write_config, broker, prefix)
+    settings = settings.model_copy(
+        update={"recipes": {**settings.recipes, "other": settings.recipes["plain"]}}
+    )
+    t = Topics(prefix, "line-9")
+    col = Collector(broker, [t.reply("cam1"), t.result("cam1")]).start()
+    daemon = Daemon(settings)
+    await daemon.start()
+    try:
+        await asyncio.to_thread(col.wait_count, t.result("cam1"), 2)
+        plc = mqtt.Client(CallbackAPIVersion.VERSION2)
+        plc.connect(broker.host, broker.port)
+        plc.loop_start()
+        plc.publish(t.command("cam1", "recipe"), '{"recipe": "other", "id": 1}', 1)
+        plc.publish(t.command("cam1", "trigger"), '{"id": 2}', 1)
+        await asyncio.to_thread(col.wait_count, t.reply("cam1"), 2)
+        n = len(col.on(t.result("cam1")))
+        await asyncio.to_thread(col.wait_count, t.result("cam1"), n + 3)
+        plc.disconnect()
+        plc.loop_stop()
+    finally:
+        await daemon.stop()
+        col.stop()
+    replies = {m.json()["id"]: m.json() for m in col.on(t.reply("cam1"))}
+    assert replies[1] == {
+        "ok": True,
+        "command": "recipe",
+        "camera": "cam1",
+        "id": 1,
+        "result": {"recipe": "other", "previous": "plain"},
+    }
+    assert replies[2]["ok"] is False
+    assert "expected a source with a software trigger" in replies[2]["error"]
+    assert col.on(t.result("cam1"))[-1].json()["recipe"] == "other"
