@@ -218,8 +218,8 @@ class Publisher:
         """Open the outbox and start connecting (in the background; never blocks on the broker)."""
         if self._started:
             return
+        await self.outbox.start()  # raises ConfigError/OutboxError: nothing started yet
         self._started = True
-        await self.outbox.start()
         await self._link.start()
         self._sender = asyncio.create_task(self._send_loop(), name="edged-mqtt-sender")
         self._sender.add_done_callback(self._sender_done)
