@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     wat.add_argument("--port", type=int, help="broker port (default: mqtt.port)")
     wat.add_argument("--json", action="store_true", help="print JSON lines, not a table")
     wat.add_argument("--count", type=int, help="exit after this many results")
+
+    cams = sub.add_parser("cameras", help="list GenICam and OpenCV (V4L2) devices")
+    cams.add_argument("--cti", type=Path, action="append", help="GenTL producer (.cti) file")
+    cams.add_argument("--config", "-c", type=Path, help="take .cti files from this config")
+    cams.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
 
@@ -64,12 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup_logging(settings: Settings | None) -> None:
-    level = settings.logging.level if settings is not None else "INFO"
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from edged.config import LoggingConfig
+    from edged.logs import setup_logging
+
+    setup_logging(settings.logging if settings is not None else LoggingConfig())
 
 
 def _load_or_fail(path: Path, what: str) -> Settings | None:
@@ -89,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edged.daemon import Daemon
 
     try:
-        daemon = Daemon(settings)
+        daemon = Daemon(settings, config_path=args.config)
         return asyncio.run(daemon.run())
     except EdgedError as exc:
         print(f"edged: cannot start: {exc}", file=sys.stderr)
@@ -186,11 +189,31 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cameras(args: argparse.Namespace) -> int:
+    """``edged cameras``: what a technician needs to write the cameras section."""
+    from edged.sources.discovery import discover
+
+    ctis: list[Path] = list(args.cti or [])
+    if args.config is not None:
+        settings = _load_or_fail(args.config, "cameras")
+        if settings is None:
+            return 2
+        for cam in settings.cameras.values():
+            ctis += [p for p in (cam.genicam.cti if cam.genicam else []) if p not in ctis]
+    found = discover(ctis)
+    if args.json:
+        dump_json(found.to_dict(), sys.stdout)
+    else:
+        sys.stdout.write(found.to_text())
+    return 1 if found.errors and not (found.genicam or found.opencv) else 0
+
+
 _COMMANDS = {
     "run": cmd_run,
     "check-config": cmd_check_config,
     "analyze": cmd_analyze,
     "watch": cmd_watch,
+    "cameras": cmd_cameras,
 }
 
 

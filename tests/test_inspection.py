@@ -42,7 +42,7 @@ SPECS = {
 CTX = CheckContext(recipe="r", camera="c")
 
 
-def Recipe(**kw: object) -> RecipeConfig:  # noqa: N802
+def Recipe(**kw: object) -> RecipeConfig:
     """A recipe naming the test-local checks (not in the global registry)."""
     return RecipeConfig.model_construct(**{"checks": {}, "limits": [], **kw})
 
