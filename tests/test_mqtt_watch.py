@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import threading
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edged.cli import main
 from edged.publish import Publisher
 from edged.publish.watch import HEADER, format_row, watch
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_format_row_is_aligned_and_marks_repeats() -> None:
@@ -90,51 +93,46 @@ async def test_watch_json_lines_all_cameras(tmp_path: Path, broker: Broker) -> N
     assert docs == [r.to_json_dict() for r in sent[:3]]
 
 
-def test_cli_watch_json(
-    tmp_path: Path,
-    broker: Broker,
-    capsys: pytest.CaptureFixture[str],
-    write_config: Callable[..., Path],
-) -> None:
-    """``edged watch --config F --json --count 2`` prints the two results published."""
+def test_cli_watch_json(tmp_path: Path, broker: Broker, write_config: Callable[..., Path]) -> None:
+    """``edged watch --config F --json --count 2``, run as a real process, prints the two
+    results published."""
     settings = make_settings(tmp_path, broker)
+    mqtt_cfg = {"host": broker.host, "port": broker.port, "prefix": settings.mqtt.prefix}
     cfg = write_config(
-        {
-            "node_id": "line-7",
-            "mqtt": {
-                "host": broker.host,
-                "port": broker.port + 0,
-                "prefix": settings.mqtt.prefix,
-                "protocol": settings.mqtt.protocol,
-            },
-        }
+        {"node_id": "line-7", "mqtt": {**mqtt_cfg, "protocol": settings.mqtt.protocol}}
     )
     topic = f"{settings.mqtt.prefix}/line-7/cam1/result"
     results = [make_result(i) for i in range(2)]
-    stop_publishing = threading.Event()
-
-    def publisher() -> None:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2)
-        c.connect(broker.host, broker.port)
-        c.loop_start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edged", "watch", "--config", str(cfg), "--json", "--count", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    c = mqtt.Client(CallbackAPIVersion.VERSION2)
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
         # the first result is retained, so the watcher gets it when it subscribes,
         # before any later publish of the second one
         c.publish(topic, results[0].to_json(), 1, retain=True).wait_for_publish(5)
-        while not stop_publishing.wait(0.2):
+        for _ in range(150):  # until the watcher has subscribed, printed 2 and exited
             c.publish(topic, results[1].to_json(), 1)
+            try:
+                out, err = proc.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            proc.kill()
+            out, err = proc.communicate()
+    finally:
         c.publish(topic, b"", 1, retain=True).wait_for_publish(5)
         c.disconnect()
         c.loop_stop()
-
-    t = threading.Thread(target=publisher)
-    t.start()
-    try:
-        code = main(["watch", "--config", str(cfg), "--json", "--count", "2"])
-    finally:
-        stop_publishing.set()
-        t.join()
-    assert code == 0
-    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert proc.returncode == 0, err
+    docs = [json.loads(line) for line in out.splitlines()]
     assert docs == [r.to_json_dict() for r in results]
 
 
