@@ -61,7 +61,9 @@ class _Level:
     k: int  # pyramid index: level pixels = working pixels / 2**k
     shape: tuple[int, int]  # (h, w)
     image: np.ndarray  # (h, w) float32
-    design: np.ndarray  # (10, h*w) float32, rows as in _SLICES
+    design: np.ndarray  # (10, h*w) float32, rows as in _SLICES, each scaled to unit RMS
+    row_scale: np.ndarray  # (10,) float64: design row = true row / row_scale
+    t_mean: float  # the template row is centred on this mean (conditioning)
     usable: np.ndarray  # (h, w) uint8: 1 inside the ROI and off the border
     center: tuple[float, float]
 
@@ -205,13 +207,14 @@ def _make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> _Level:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
     x, y = xx.ravel() - cx, yy.ravel() - cy
+    t_mean = float(img.mean())
     design = np.stack(
         [
             x * gx,
             y * gx,
             x * gy,
             y * gy,
-            img.ravel(),
+            img.ravel() - np.float32(t_mean),
             np.ones(h * w, dtype=np.float32),
             gx,
             gy,
@@ -219,12 +222,25 @@ def _make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> _Level:
             x * gx + y * gy,
         ]
     ).astype(np.float32)
+    # Unit-RMS rows keep the float32 normal equations well conditioned.
+    row_scale = np.sqrt(np.mean(design.astype(np.float64) ** 2, axis=1))
+    row_scale[row_scale == 0] = 1.0
+    design /= row_scale[:, None].astype(np.float32)
     usable = np.zeros((h, w), dtype=np.uint8)
     usable[1:-1, 1:-1] = 1
     if roi is not None:
         small = cv2.resize(roi, (w, h), interpolation=cv2.INTER_NEAREST)
         usable[small == 0] = 0
-    return _Level(k=k, shape=(h, w), image=img, design=design, usable=usable, center=(cx, cy))
+    return _Level(
+        k=k,
+        shape=(h, w),
+        image=img,
+        design=design,
+        row_scale=row_scale,
+        t_mean=t_mean,
+        usable=usable,
+        center=(cx, cy),
+    )
 
 
 def prepare_registration(
@@ -274,23 +290,46 @@ def _orb(image: np.ndarray, level: int, roi: np.ndarray | None) -> tuple[np.ndar
 
 
 @dataclass(frozen=True, slots=True)
-class _Coarse:
-    matrix: np.ndarray | None  # ref -> query, working pixels
+class FeatureMatch:
+    """ORB features of a query matched to a reference's, with RANSAC on a motion model.
+
+    ``matrix`` (ref -> query, working pixels) is None when the features do not agree;
+    ``ref_xy`` / ``query_xy`` are the RANSAC inliers' ``(N, 2)`` working-pixel positions.
+    """
+
+    matrix: np.ndarray | None = field(compare=False)
     inliers: int
     matches: int
+    ref_xy: np.ndarray = field(compare=False)
+    query_xy: np.ndarray = field(compare=False)
 
 
-def _features(tpl: RegistrationTemplate, query_level: np.ndarray, model: str) -> _Coarse:
+_NO_POINTS = np.zeros((0, 2), np.float32)
+
+
+def match_features(
+    tpl: RegistrationTemplate, query: np.ndarray, model: MotionModel = "similarity"
+) -> FeatureMatch:
+    """Match a working-size ``(H, W)`` uint8 grey query's ORB features to the reference's."""
+    feat = tpl.feature_level
+    level = query
+    for _ in range(feat):
+        level = cv2.pyrDown(level)
+    return _features(tpl, level, model)
+
+
+def _features(tpl: RegistrationTemplate, query_level: np.ndarray, model: str) -> FeatureMatch:
+    none = FeatureMatch(None, 0, 0, _NO_POINTS, _NO_POINTS)
     if len(tpl.descriptors) < 8:
-        return _Coarse(None, 0, 0)
+        return none
     q_pts, q_des = _orb(query_level, tpl.feature_level, None)
     if len(q_des) < 8:
-        return _Coarse(None, 0, 0)
+        return none
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     pairs = matcher.knnMatch(q_des, tpl.descriptors, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
     if len(good) < 8:
-        return _Coarse(None, 0, len(good))
+        return FeatureMatch(None, 0, len(good), _NO_POINTS, _NO_POINTS)
     src = tpl.keypoints_xy[[m.trainIdx for m in good]]
     dst = q_pts[[m.queryIdx for m in good]]
     thr = 2.5 * 2**tpl.feature_level
@@ -302,17 +341,17 @@ def _features(tpl: RegistrationTemplate, query_level: np.ndarray, model: str) ->
     else:
         m, inl = cv2.estimateAffinePartial2D(src, dst, ransacReprojThreshold=thr, maxIters=2000)
     if m is None or inl is None:
-        return _Coarse(None, 0, len(good))
-    inliers = int(np.count_nonzero(inl))
+        return FeatureMatch(None, 0, len(good), _NO_POINTS, _NO_POINTS)
+    sel = np.asarray(inl).ravel().astype(bool)
+    inliers = int(np.count_nonzero(sel))
     if inliers < max(8, int(0.15 * len(good))):
-        return _Coarse(None, inliers, len(good))
+        return FeatureMatch(None, inliers, len(good), src[sel], dst[sel])
     a = to3x3(np.asarray(m, dtype=np.float64))
     if model == "euclidean":
-        sel = inl.ravel().astype(bool)
         s = math.sqrt(abs(np.linalg.det(a[:2, :2])))
         a[:2, :2] /= s
         a[:2, 2] = dst[sel].mean(axis=0) - a[:2, :2] @ src[sel].mean(axis=0)
-    return _Coarse(a, inliers, len(good))
+    return FeatureMatch(a, inliers, len(good), src[sel], dst[sel])
 
 
 def _phase(tpl: RegistrationTemplate, query_level: np.ndarray) -> np.ndarray:
@@ -325,7 +364,8 @@ def _phase(tpl: RegistrationTemplate, query_level: np.ndarray) -> np.ndarray:
         hh, ww = min(h, q.shape[0]), min(w, q.shape[1])
         canvas[:hh, :ww] = q[:hh, :ww]
         q = canvas
-    (dx, dy), _response = cv2.phaseCorrelate(lvl.image, q, tpl.window)
+    # Copies: OpenCV 5.0's phaseCorrelate applies the window to its inputs in place.
+    (dx, dy), _response = cv2.phaseCorrelate(lvl.image.copy(), q.copy(), tpl.window)
     s = float(2**lvl.k)
     return np.array([[1.0, 0.0, dx * s], [0.0, 1.0, dy * s], [0.0, 0.0, 1.0]])
 
@@ -406,6 +446,7 @@ def _lucas_kanade(
     if n < 64:
         return _Fit(ref_to_query, 0.0, 1.0, 0.0, 0, overlap)
     sl = _SLICES[model]
+    scale = lvl.row_scale[sl]
     jac = lvl.design[sl]
     jac_m = jac * mask
     hess = (jac_m @ jac.T).astype(np.float64)
@@ -420,8 +461,9 @@ def _lucas_kanade(
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     for it in range(1, max_iterations + 1):
         warped = cv2.warpAffine(query, a[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        c = hess_inv @ (jac_m @ warped.ravel()).astype(np.float64)
-        gain, offset = float(c[i_gain]), float(c[i_gain + 1])
+        c = hess_inv @ (jac_m @ warped.ravel()).astype(np.float64) / scale
+        gain = float(c[i_gain])
+        offset = float(c[i_gain + 1]) - gain * lvl.t_mean
         if not math.isfinite(gain) or abs(gain) < 1e-3:
             return _Fit(ref_to_query, 0.0, 1.0, 0.0, it, overlap)
         geo = np.delete(c, [i_gain, i_gain + 1]) / gain
@@ -429,7 +471,7 @@ def _lucas_kanade(
         if _step_size(model, geo, radius) < 0.005:
             break
     warped = cv2.warpAffine(query, a[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    corr = _zncc(lvl.design[4], warped.ravel(), mask, n)
+    corr = _zncc(lvl.image.ravel(), warped.ravel(), mask, n)
     return _Fit(np.linalg.inv(to_level) @ a @ to_level, corr, gain, offset, it, overlap)
 
 
@@ -483,7 +525,7 @@ def register(
             coarsest, levels_f[coarse_k], _phase(template, levels_f[coarse_k]), model, 20
         ),
     )
-    coarse = _Coarse(None, 0, 0)
+    coarse = FeatureMatch(None, 0, 0, _NO_POINTS, _NO_POINTS)
     if fit.correlation < confident:
         coarse = _features(template, pyr_u8[feat], model)
         tries = [("identity", np.eye(3))]
