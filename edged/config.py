@@ -65,6 +65,16 @@ class SyntheticConfig(_Section):
     seed: int = 0
     nuisance: NuisanceConfig = Field(default_factory=NuisanceConfig)
     frames: int | None = Field(default=None, ge=1, description="stop after N frames")
+    auto_teach: int = Field(
+        default=0,
+        ge=0,
+        le=50,
+        description="demo aid: when the recipe needs references and none are stored, "
+        "teach this many good frames of the line at start",
+    )
+    triggered: bool = Field(
+        default=False, description="emit a frame only on a software trigger (cmd/trigger)"
+    )
 
 
 class GenicamConfig(_Section):

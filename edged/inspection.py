@@ -56,7 +56,10 @@ class Inspector:
         self._steps: list[tuple[CheckSpec, CheckOptions]] = []
         for check_name, options in recipe.checks.items():
             if check_name not in known:
-                msg = f"recipe {name!r}: unknown check: expected one of {sorted(known)}, got {check_name!r}"
+                msg = (
+                    f"recipe {name!r}: unknown check: expected one of {sorted(known)}, "
+                    f"got {check_name!r}"
+                )
                 raise EdgedError(msg)
             spec = known[check_name]
             self._steps.append((spec, spec.options.model_validate(options or {})))

@@ -34,9 +34,7 @@ _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _CMP_RE = re.compile(
     rf"^\s*{_PATH}\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>{_NUM}|true|false|\"[^\"]*\"|'[^']*')\s*$"
 )
-_IN_RE = re.compile(
-    rf"^\s*{_PATH}\s+in\s*\[\s*(?P<low>{_NUM})\s*,\s*(?P<high>{_NUM})\s*\]\s*$"
-)
+_IN_RE = re.compile(rf"^\s*{_PATH}\s+in\s*\[\s*(?P<low>{_NUM})\s*,\s*(?P<high>{_NUM})\s*\]\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +56,8 @@ class Limit:
         if self.op == "in":
             if not _is_number(found):
                 return f"{name} = {found!r} is not a number (limit {self.describe()})"
-            assert isinstance(self.value, float) and self.high is not None
-            if self.value <= float(found) <= self.high:
+            low, high = float(self.value), float(self.high or 0.0)
+            if low <= float(found) <= high:
                 return None
             return f"{name} = {_fmt(found)}, limit {self.describe()}"
         if isinstance(self.value, float) and not _is_number(found):

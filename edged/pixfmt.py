@@ -55,9 +55,7 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
 )
 
 
-def debayer(
-    raw: np.ndarray, pattern: BayerPattern, *, method: Demosaic = "bilinear"
-) -> np.ndarray:
+def debayer(raw: np.ndarray, pattern: BayerPattern, *, method: Demosaic = "bilinear") -> np.ndarray:
     """Demosaic a ``(H, W)`` uint8 Bayer mosaic with PFNC ``pattern`` into ``(H, W, 3)`` BGR."""
     return cv2.cvtColor(raw, _BAYER_CODES[pattern][method])
 

@@ -51,7 +51,7 @@ class RegionModel(_Model):
 class Result(_Model):
     """One inspection's verdict and evidence."""
 
-    schema_: Literal["edged.result.v1"] = Field(default=SCHEMA_ID, alias="schema")
+    schema_: Literal["edged.result.v1"] = Field(default="edged.result.v1", alias="schema")
     id: str = Field(description="unique id; consumers de-duplicate on it")
     seq: int = Field(ge=0, description="per-camera result counter (monotonic within a run)")
     node: str

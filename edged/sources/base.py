@@ -72,5 +72,8 @@ class FrameSource(abc.ABC):
 
     async def trigger(self) -> None:
         """Fire a software trigger. Sources without one raise InputError."""
-        msg = f"camera {self.camera!r}: expected a source with a software trigger, got a free-running one"
+        msg = (
+            f"camera {self.camera!r}: expected a source with a software trigger, "
+            "got a free-running one"
+        )
         raise InputError(msg)

@@ -1,0 +1,7 @@
+"""``python -m edged`` — the same as the ``edged`` command."""
+
+import sys
+
+from edged.cli import main
+
+sys.exit(main())

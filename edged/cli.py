@@ -1,0 +1,158 @@
+"""The ``edged`` command line (see DESIGN.md §3 and ``edged --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from edged._version import __version__
+from edged.config import Settings, load_settings
+from edged.errors import ConfigError, EdgedError
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+)
+
+log = logging.getLogger("edged")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="edged",
+        description="Streaming edge daemon for factory camera lines.",
+    )
+    p.add_argument("--version", action="version", version=f"edged {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", "-c", required=True, type=Path, help="YAML config file")
+
+    chk = sub.add_parser("check-config", help="validate a config file (exit 1 on error)")
+    chk.add_argument("--config", "-c", required=True, type=Path, help="YAML config file")
+
+    ana = sub.add_parser("analyze", help="inspect image files offline; prints Result JSON")
+    ana.add_argument("images", nargs="+", type=Path, help="image files or folders")
+    ana.add_argument("--reference", type=Path, action="append", help="good reference image(s)")
+    ana.add_argument("--recipe", help="recipe name from the config")
+    ana.add_argument("--config", "-c", type=Path, help="YAML config file (default: built-in)")
+    ana.add_argument("--camera", default="offline", help="camera id for references/results")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = _COMMANDS[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _setup_logging(settings: Settings | None) -> None:
+    level = settings.logging.level if settings is not None else "INFO"
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _load_or_fail(path: Path, what: str) -> Settings | None:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        lines = str(exc).splitlines()
+        print(f"edged: {what}: invalid config {path}: " + "; ".join(lines), file=sys.stderr)
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _load_or_fail(args.config, "cannot start")
+    if settings is None:
+        return 2
+    _setup_logging(settings)
+    from edged.daemon import Daemon
+
+    try:
+        daemon = Daemon(settings)
+        return asyncio.run(daemon.run())
+    except EdgedError as exc:
+        print(f"edged: cannot start: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_check_config(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        lines = str(exc).splitlines()
+        print(f"{args.config}: {len(lines)} error(s)", file=out)
+        for line in lines:
+            print(f"  {line}", file=out)
+        return 1
+    print(
+        f"{args.config}: OK (node {settings.node_id}, {len(settings.cameras)} camera(s), "
+        f"{len(settings.recipes)} recipe(s))",
+        file=out,
+    )
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from edged.offline import analyze_files, default_settings
+
+    if args.config is not None:
+        settings = _load_or_fail(args.config, "analyze")
+        if settings is None:
+            return 2
+    else:
+        settings = default_settings(with_reference=bool(args.reference))
+    _setup_logging(settings)
+    files = _expand_images(args.images)
+    if not files:
+        msg = "edged: analyze: expected image files or folders with images, got none"
+        print(msg, file=sys.stderr)
+        return 2
+    try:
+        failures = asyncio.run(
+            analyze_files(
+                settings,
+                files,
+                recipe=args.recipe,
+                camera=args.camera,
+                references=args.reference or [],
+                out=sys.stdout,
+                progress=sys.stderr if len(files) > 1 else None,
+            )
+        )
+    except EdgedError as exc:
+        print(f"edged: analyze: {exc}", file=sys.stderr)
+        return 2
+    return 1 if failures else 0
+
+
+def _expand_images(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            files.append(p)
+    return files
+
+
+_COMMANDS = {
+    "run": cmd_run,
+    "check-config": cmd_check_config,
+    "analyze": cmd_analyze,
+}
+
+
+def dump_json(obj: object, out: TextIO) -> None:
+    out.write(json.dumps(obj, separators=(",", ":")) + "\n")

@@ -1,0 +1,261 @@
+"""The composition root: build every component from Settings, run, shut down cleanly.
+
+Startup order: metrics and worker pool -> reference store -> publisher (starts even
+when the broker is unreachable: results wait in the durable outbox) -> HTTP ->
+camera lines. Shutdown (SIGTERM/SIGINT) reverses it within ``pipeline.shutdown_grace_s``:
+stop intake, drain every accepted frame through inspection into the outbox, stop
+the publisher (which flushes what the broker will take), stop HTTP, stop the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+
+from edged.config import Settings
+from edged.errors import EdgedError
+from edged.http import create_app, create_metrics_app
+from edged.line import CameraLine, ResultSink
+from edged.metrics import DROP_SHUTDOWN
+from edged.runtime import Runtime
+from edged.sources.base import FrameSource
+from edged.supervisor import Backoff, Supervisor
+
+log = logging.getLogger("edged.daemon")
+
+STATE_INTERVAL_S = 5.0
+
+
+class StartupError(EdgedError):
+    """The daemon cannot start (port in use, unreadable state directory ...)."""
+
+
+class Daemon:
+    """Builds and runs edged. ``await Daemon(settings).run()`` returns the exit code."""
+
+    def __init__(self, settings: Settings, *, sink: ResultSink | None = None) -> None:
+        self.settings = settings
+        self.runtime = Runtime.build(settings)
+        self.supervisor = Supervisor(
+            backoff=Backoff(
+                settings.pipeline.restart_backoff_min_s, settings.pipeline.restart_backoff_max_s
+            ),
+            on_restart=self._on_restart,
+        )
+        self._sink_override = sink
+        self.sink: ResultSink | None = None
+        self.lines: dict[str, CameraLine] = {}
+        self._runners: list[web.AppRunner] = []
+        self.http_port: int | None = None
+        self.metrics_port: int | None = None
+        self._stop = asyncio.Event()
+        self._started = False
+        self.exit_code = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Build and start every component. Raises StartupError when it cannot."""
+        s = self.settings
+        try:
+            s.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            msg = f"state_dir: expected a writable directory, got {str(s.state_dir)!r} ({exc})"
+            raise StartupError(msg) from exc
+        self.runtime.references = _build_references(s)
+        self.sink = self._sink_override or await _build_publisher(self.runtime)
+        self.runtime.publisher = self.sink
+        self.runtime.health.set("publisher", True)
+        await self._start_http()
+        for cam_id, cam_cfg in s.cameras.items():
+            if not cam_cfg.enabled:
+                continue
+            source = _build_source(cam_id, cam_cfg)
+            first_seq = _first_seq(self.sink, cam_id)
+            line = CameraLine(cam_id, cam_cfg, source, self.runtime, self.sink, first_seq=first_seq)
+            self.lines[cam_id] = line
+            self.runtime.cameras[cam_id] = line
+            self.supervisor.spawn(f"acquire:{cam_id}", line.acquire)
+            self.supervisor.spawn(f"inspect:{cam_id}", line.inspect)
+            self.supervisor.spawn(f"emit:{cam_id}", line.emit)
+        self.supervisor.spawn("state", self._state_loop)
+        self.runtime.metrics.workers_total.set(self.runtime.pool.workers)
+        self.runtime.health.set("cameras", True)
+        self.runtime.health.set("workers", True)
+        self._started = True
+        log.info(
+            "edged started: node %s, %d camera(s), %d recipe(s), http %s, mqtt %s",
+            s.node_id, len(self.lines), len(s.recipes),
+            f"{s.http.host}:{self.http_port}" if self.http_port is not None else "off",
+            f"{s.mqtt.host}:{s.mqtt.port}" if s.mqtt.enabled else "off",
+        )  # fmt: skip
+
+    async def _start_http(self) -> None:
+        s = self.settings
+        if s.http.enabled:
+            app = create_app(
+                self.runtime, with_metrics=s.metrics.enabled and s.metrics.port is None
+            )
+            self.http_port = await self._serve(app, s.http.host, s.http.port, "http")
+        if s.metrics.enabled and s.metrics.port is not None:
+            app = create_metrics_app(self.runtime)
+            self.metrics_port = await self._serve(app, s.metrics.host, s.metrics.port, "metrics")
+        self.runtime.health.set("http", True)
+
+    async def _serve(self, app: web.Application, host: str, port: int, what: str) -> int:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            msg = f"{what}: cannot listen on {host}:{port} ({exc.strerror or exc})"
+            raise StartupError(msg) from exc
+        self._runners.append(runner)
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else port
+
+    def request_stop(self) -> None:
+        """Ask the daemon to shut down (signal handlers call this)."""
+        self._stop.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        """Stop intake, drain in-flight frames and the publisher within the grace period."""
+        if not self._started:
+            await self._close_http()
+            self.runtime.pool.shutdown(wait=False)
+            return
+        self._started = False
+        grace = self.settings.pipeline.shutdown_grace_s
+        deadline = time.monotonic() + grace
+        log.info("stopping: draining %d frame(s) in flight", self._pending())
+        for line in self.lines.values():
+            line.intake_open = False
+        await self.supervisor.cancel(*[f"acquire:{c}" for c in self.lines])
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await asyncio.gather(*(line.drain() for line in self.lines.values()))
+        except TimeoutError:
+            lost = self._pending()
+            for cam_id, line in self.lines.items():
+                if line.pending():
+                    self.runtime.metrics.frames_dropped.labels(cam_id, DROP_SHUTDOWN).inc(
+                        line.pending()
+                    )
+            log.error(
+                "shutdown grace of %.1f s ran out with %d frame(s) not inspected", grace, lost
+            )
+            self.exit_code = 1
+        await self.supervisor.stop()
+        stop_publisher = getattr(self.sink, "stop", None)
+        if stop_publisher is not None:
+            remaining = max(0.5, deadline - time.monotonic())
+            try:
+                await stop_publisher(remaining)
+            except Exception:
+                log.exception("publisher did not stop cleanly")
+        await self._close_http()
+        self.runtime.pool.shutdown(wait=True)
+        log.info("edged stopped")
+
+    async def _close_http(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+
+    async def run(self) -> int:
+        """Start, wait for SIGTERM/SIGINT, stop. Returns the process exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return self.exit_code
+
+    # ------------------------------------------------------------ helpers
+
+    def _pending(self) -> int:
+        return sum(line.pending() for line in self.lines.values())
+
+    def _on_restart(self, name: str, exc: BaseException) -> None:
+        self.runtime.metrics.component_restarts.labels(name.split(":", 1)[0]).inc()
+        cam = name.split(":", 1)[1] if ":" in name else None
+        if name.startswith("acquire:") and cam is not None:
+            self.runtime.metrics.camera_reconnects.labels(cam).inc()
+            self.runtime.metrics.camera_connected.labels(cam).set(0)
+
+    async def _state_loop(self) -> None:
+        m = self.runtime.metrics
+        while True:
+            for cam_id, line in self.lines.items():
+                st = line.source_state()
+                m.camera_connected.labels(cam_id).set(1 if st.connected else 0)
+                m.camera_fps.labels(cam_id).set(st.fps)
+                m.queue_depth.labels(cam_id).set(line.queue.qsize())
+                line.publish_state()
+            m.workers_busy.set(self.runtime.pool.busy)
+            stats = getattr(self.sink, "stats", None)
+            if stats is not None:
+                _export_publisher_stats(m, stats())
+            await asyncio.sleep(STATE_INTERVAL_S)
+
+
+def _export_publisher_stats(m: Any, stats: Any) -> None:
+    with contextlib.suppress(AttributeError, TypeError, KeyError):
+        get = stats.get if isinstance(stats, dict) else lambda k: getattr(stats, k)
+        m.mqtt_connected.set(1 if get("connected") else 0)
+        m.outbox_depth.set(get("outbox_depth"))
+        m.outbox_oldest_age.set(get("oldest_age_s") or 0.0)
+
+
+def _first_seq(sink: ResultSink | None, camera: str) -> int:
+    """Continue a camera's result seq across restarts when the sink remembers it."""
+    last_seq = getattr(sink, "last_seq", None)
+    if last_seq is None:
+        return 0
+    value = last_seq(camera)
+    return 0 if value is None else int(value) + 1
+
+
+def _build_source(camera: str, cfg: Any) -> FrameSource:
+    if cfg.source == "synthetic":
+        from edged.sources.synthetic import SyntheticSource
+
+        return SyntheticSource(camera, cfg)
+    from edged.sources import factory  # type: ignore[attr-defined]
+
+    return factory.build_source(camera, cfg)  # type: ignore[no-any-return,unused-ignore]
+
+
+def _build_references(settings: Settings) -> Any:
+    try:
+        from edged import references  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return references.ReferenceStore(settings.references_dir)
+
+
+async def _build_publisher(runtime: Runtime) -> ResultSink | None:
+    if not runtime.settings.mqtt.enabled:
+        return None
+    from edged.publish import Publisher  # type: ignore[attr-defined]
+
+    publisher = Publisher(runtime.settings, runtime.metrics)
+    await publisher.start()
+    return publisher  # type: ignore[no-any-return,unused-ignore]

@@ -1,0 +1,305 @@
+"""A camera line: source -> bounded queue -> inspection in the pool -> ordered publish.
+
+Three supervised tasks per camera:
+
+* ``acquire:<cam>`` reads frames from the source and puts them on a bounded queue.
+  When the queue is full a free-running line drops the *oldest* frame (counted,
+  reason ``queue_full``); a triggered line (``on_full: block``) waits instead, so
+  no part goes uninspected.
+* ``inspect:<cam>`` takes frames in order and starts their inspection in the worker
+  pool, keeping up to ``pipeline.workers`` in flight (bounded hand-over queue).
+* ``emit:<cam>`` awaits those inspections *in frame order* and hands each Result to
+  the sink (the durable outbox). A result is only forgotten once the sink took it;
+  if the sink fails, the emit task is restarted and the same result goes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from edged import pixfmt
+from edged.config import CameraConfig
+from edged.errors import EdgedError, InputError, NotFoundError
+from edged.frames import Frame
+from edged.inspection import Inspection, build_result, error_inspection
+from edged.metrics import DROP_DECODE, DROP_QUEUE_FULL
+from edged.result import FrameInfo, Result, iso_utc
+from edged.runtime import Runtime
+from edged.sources.base import EndOfStream, FrameSource, SourceState
+
+log = logging.getLogger("edged.line")
+
+
+class ResultSink(Protocol):
+    """Where results go (the MQTT publisher's durable outbox)."""
+
+    async def publish_result(self, result: Result) -> None: ...
+
+    def set_state(self, camera: str, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class _Processed:
+    frame: Frame
+    inspection: Inspection
+    image: np.ndarray | None
+    decode_ms: float
+    done_ns: int = field(default_factory=time.time_ns)
+
+
+@dataclass
+class _TeachRequest:
+    recipe: str
+    count: int
+    images: list[np.ndarray] = field(default_factory=list)
+    done: asyncio.Future[list[np.ndarray]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class CameraLine:
+    """One camera's pipeline. Implements :class:`edged.runtime.CameraControl`."""
+
+    def __init__(
+        self,
+        camera: str,
+        cfg: CameraConfig,
+        source: FrameSource,
+        runtime: Runtime,
+        sink: ResultSink | None,
+        *,
+        first_seq: int = 0,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.camera = camera
+        self.cfg = cfg
+        self.source = source
+        self.runtime = runtime
+        self.sink = sink
+        self._recipe = cfg.recipe
+        self._seq = first_seq
+        self.queue: asyncio.Queue[Frame] = asyncio.Queue(cfg.queue_size)
+        self._handover: asyncio.Queue[tuple[Frame, asyncio.Future[_Processed]]] = asyncio.Queue(
+            runtime.pool.workers
+        )
+        self._head: tuple[Frame, asyncio.Future[_Processed]] | None = None
+        self._last_image: np.ndarray | None = None
+        self._teach: list[_TeachRequest] = []
+        self._on_progress = on_progress or (lambda _stage: None)
+        self.intake_open = True
+        m = runtime.metrics
+        self._m_grabbed = m.frames_grabbed.labels(camera)
+        self._m_dropped_full = m.frames_dropped.labels(camera, DROP_QUEUE_FULL)
+        self._m_dropped_decode = m.frames_dropped.labels(camera, DROP_DECODE)
+        self._m_queue = m.queue_depth.labels(camera)
+        self._m_last_frame = m.last_frame_time.labels(camera)
+
+    # ------------------------------------------------------------ control API
+
+    @property
+    def recipe(self) -> str:
+        return self._recipe
+
+    def source_state(self) -> SourceState:
+        return self.source.state()
+
+    def last_image(self) -> np.ndarray | None:
+        return self._last_image
+
+    async def trigger(self) -> None:
+        await self.source.trigger()
+
+    async def set_recipe(self, recipe: str) -> None:
+        if recipe not in self.runtime.inspectors:
+            msg = f"recipe: expected one of {sorted(self.runtime.inspectors)}, got {recipe!r}"
+            raise NotFoundError(msg)
+        if recipe != self._recipe:
+            log.info("camera %s: recipe %s -> %s", self.camera, self._recipe, recipe)
+            self._recipe = recipe
+            self.publish_state()
+
+    async def collect_images(
+        self, recipe: str, count: int, *, timeout_s: float
+    ) -> list[np.ndarray]:
+        """The next ``count`` decoded images of this camera (for teach-in)."""
+        if not 1 <= count <= 1000:
+            msg = f"teach frames: expected 1..1000, got {count}"
+            raise InputError(msg)
+        req = _TeachRequest(recipe, count)
+        self._teach.append(req)
+        try:
+            return await asyncio.wait_for(asyncio.shield(req.done), timeout_s)
+        except TimeoutError as exc:
+            msg = (
+                f"camera {self.camera!r}: expected {count} frames within {timeout_s:g} s "
+                f"for teach-in, got {len(req.images)}"
+            )
+            raise InputError(msg) from exc
+        finally:
+            if req in self._teach:
+                self._teach.remove(req)
+
+    async def teach(self, recipe: str, frames: int) -> list[str]:
+        """Store the next ``frames`` images as references for ``recipe``."""
+        store = self.runtime.references
+        if store is None or not hasattr(store, "teach"):
+            msg = "no reference store is configured"
+            raise EdgedError(msg)
+        images = await self.collect_images(recipe, frames, timeout_s=max(10.0, frames * 5.0))
+        info = await self.runtime.pool.run(store.teach, recipe, self.camera, images)
+        return [str(info)]
+
+    def state_dict(self) -> dict[str, Any]:
+        st = self.source.state()
+        return {
+            "camera": self.camera,
+            "connected": st.connected,
+            "fps": st.fps,
+            "frames": st.frames,
+            "reconnects": st.reconnects,
+            "dropped": st.dropped,
+            "last_error": st.last_error,
+            "device": st.device,
+            "recipe": self._recipe,
+            "queue": self.queue.qsize(),
+            "ts": iso_utc(time.time_ns()),
+        }
+
+    def publish_state(self) -> None:
+        if self.sink is not None:
+            self.sink.set_state(self.camera, self.state_dict())
+
+    # ------------------------------------------------------------ tasks
+
+    async def acquire(self) -> None:
+        """Supervised: source -> queue. Raises on source faults (the supervisor restarts)."""
+        await self.source.start()
+        self.publish_state()
+        try:
+            while self.intake_open:
+                try:
+                    frame = await self.source.read()
+                except EndOfStream as exc:
+                    log.info("camera %s: %s", self.camera, exc)
+                    return
+                if not self.intake_open:
+                    break
+                self._m_grabbed.inc()
+                self._m_last_frame.set(frame.host_ts_ns / 1e9)
+                await self._enqueue(frame)
+        finally:
+            await self.source.stop()
+            self.publish_state()
+
+    async def _enqueue(self, frame: Frame) -> None:
+        if self.cfg.on_full == "block":
+            await self.queue.put(frame)
+        else:
+            while self.queue.full():
+                old = self.queue.get_nowait()
+                self.queue.task_done()
+                self._m_dropped_full.inc()
+                log.debug("camera %s: queue full, dropped frame %d", self.camera, old.seq)
+            self.queue.put_nowait(frame)
+        self._m_queue.set(self.queue.qsize())
+
+    async def inspect(self) -> None:
+        """Supervised: queue -> pool, up to ``workers`` in flight, order kept."""
+        while True:
+            frame = await self.queue.get()
+            self._m_queue.set(self.queue.qsize())
+            fut = asyncio.ensure_future(self.runtime.pool.run(self._process, frame, self._recipe))
+            await self._handover.put((frame, fut))
+            self.queue.task_done()
+
+    async def emit(self) -> None:
+        """Supervised: in-order results -> sink. Retries the same result after a crash."""
+        while True:
+            if self._head is None:
+                self._head = await self._handover.get()
+            _frame, fut = self._head
+            processed = await fut
+            result = self._to_result(processed)
+            t0 = time.perf_counter()
+            if self.sink is not None:
+                await self.sink.publish_result(result)
+            self.runtime.metrics.stage_seconds.labels(self.camera, "publish").observe(
+                time.perf_counter() - t0
+            )
+            self._head = None
+            self._handover.task_done()
+            self._seq += 1
+            self.runtime.results.add(result)
+            self.runtime.metrics.results.labels(self.camera, result.recipe, result.verdict).inc()
+            self._on_progress("emit")
+
+    def pending(self) -> int:
+        """Frames accepted but not yet handed to the sink."""
+        return self.queue.qsize() + self._handover.qsize() + (self._head is not None)
+
+    async def drain(self) -> None:
+        """Wait until every accepted frame's result reached the sink."""
+        await self.queue.join()
+        await self._handover.join()
+
+    # ------------------------------------------------------------ worker side
+
+    def _process(self, frame: Frame, recipe: str) -> _Processed:
+        """Runs in a worker thread: decode, inspect."""
+        t0 = time.perf_counter()
+        try:
+            image = pixfmt.decode(
+                frame, demosaic=self.cfg.demosaic, bayer_pattern=self.cfg.bayer_pattern
+            )
+        except EdgedError as exc:
+            self._m_dropped_decode.inc()
+            reason = f"decode: {exc}"
+            return _Processed(frame, error_inspection(recipe, reason), None, 0.0)
+        decode_ms = (time.perf_counter() - t0) * 1000.0
+        self._last_image = image
+        inspector = self.runtime.inspectors[recipe]
+        inspection = inspector.inspect(image, context=self.runtime.context(recipe, self.camera))
+        self.runtime.metrics.frames_inspected.labels(self.camera, recipe).inc()
+        stage = self.runtime.metrics.stage_seconds
+        stage.labels(self.camera, "decode").observe(decode_ms / 1000.0)
+        for check, ms in inspection.timings_ms.items():
+            stage.labels(self.camera, f"check.{check}").observe(ms / 1000.0)
+        return _Processed(frame, inspection, image, decode_ms)
+
+    def _to_result(self, p: _Processed) -> Result:
+        f = p.frame
+        if p.image is not None:
+            self._feed_teach(p.image)
+        queued_ms = max(0.0, (p.done_ns - f.host_ts_ns) / 1e6)
+        info = FrameInfo(
+            width=f.width,
+            height=f.height,
+            pixel_format=f.pixel_format,
+            seq=f.seq,
+            host_ts=iso_utc(f.host_ts_ns),
+            device_ts_ns=f.device_ts_ns,
+            frame_id=f.frame_id,
+        )
+        return build_result(
+            p.inspection,
+            node=self.runtime.settings.node_id,
+            camera=self.camera,
+            seq=self._seq,
+            frame=info,
+            timings_ms={"decode": round(p.decode_ms, 3), "frame_to_result": round(queued_ms, 3)},
+            ground_truth=f.ground_truth,
+        )
+
+    def _feed_teach(self, image: np.ndarray) -> None:
+        for req in list(self._teach):
+            if not req.done.done():
+                req.images.append(image)
+                if len(req.images) >= req.count:
+                    req.done.set_result(req.images)
