@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edged.checks import _channels
+from edged.checks import _behaviors
 from edged.checks._scale import resize_matrix, working_size
 from edged.checks.align import (
     MOTION_MODELS,
@@ -105,7 +105,7 @@ class DifferenceSettings:
         if self.motion_model not in MOTION_MODELS:
             msg = f"motion model: expected one of {list(MOTION_MODELS)}, got {self.motion_model!r}"
             raise InputError(msg)
-        object.__setattr__(self, "behaviors", _channels.parse_behaviors(self.behaviors))
+        object.__setattr__(self, "behaviors", _behaviors.parse_behaviors(self.behaviors))
 
     @classmethod
     def preset(cls, level: int, **overrides: Any) -> DifferenceSettings:
@@ -280,7 +280,7 @@ def compare(
     """
     settings = settings or DifferenceSettings()
     check_image(image, "query image")
-    names = _channels.channel_names(settings.behaviors)
+    names = _behaviors.channel_names(settings.behaviors)
     missing = [n for n in names if n not in reference.channels]
     if missing:
         msg = (
@@ -313,7 +313,7 @@ def compare(
             chans[name], a[:2], reference.work_wh, flags=flags, borderMode=cv2.BORDER_REPLICATE
         )
         for_dark = None
-        if name in _channels.PHOTOMETRIC and abs(reg.gain) > 1e-3:
+        if name in _behaviors.PHOTOMETRIC and abs(reg.gain) > 1e-3:
             lut_b, lut_d = _luts(reg.gain, reg.offset)
             lo, hi, _, _ = cv2.minMaxLoc(ch)
             clipped = lo == 0 or hi == 255
@@ -326,7 +326,9 @@ def compare(
             if for_dark is not None:
                 for_dark = cv2.GaussianBlur(for_dark, (0, 0), settings.smooth)
         thr = (
-            settings.threshold / settings.weight if name in _channels.COLOUR else settings.threshold
+            settings.threshold / settings.weight
+            if name in _behaviors.COLOUR
+            else settings.threshold
         )
         lim = reference.limits(
             name,

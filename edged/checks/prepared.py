@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edged.checks import _channels
+from edged.checks import _behaviors
 from edged.checks._scale import shrink, to_grey, working_size
 from edged.checks.align import (
     MOTION_MODELS,
@@ -44,7 +44,7 @@ class ReferenceParams:
     """What a reference is prepared for (changing these means preparing again).
 
     resolution: longest side of the working size, pixels (0 = full size).
-    behaviors: compared channels (``L`` luma, ``V``, ``S``, ``H``; see ``_channels``).
+    behaviors: compared channels (``L`` luma, ``V``, ``S``, ``H``; see ``_behaviors``).
     robust: train the variation model with median/MAD instead of mean/std.
     motion_model: how training images are registered onto the first one.
     """
@@ -61,7 +61,7 @@ class ReferenceParams:
         if self.motion_model not in MOTION_MODELS:
             msg = f"motion model: expected one of {list(MOTION_MODELS)}, got {self.motion_model!r}"
             raise InputError(msg)
-        object.__setattr__(self, "behaviors", _channels.parse_behaviors(self.behaviors))
+        object.__setattr__(self, "behaviors", _behaviors.parse_behaviors(self.behaviors))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -233,7 +233,7 @@ def _u8(a: np.ndarray) -> np.ndarray:
 def trained_channels(behaviors: tuple[str, ...]) -> tuple[str, ...]:
     """Channels a reference trains: always luma (registration aligns on it), then the
     channels of the compared behaviours."""
-    names = _channels.channel_names(behaviors)
+    names = _behaviors.channel_names(behaviors)
     return ("L", *(n for n in names if n != "L"))
 
 
@@ -245,7 +245,7 @@ def work_channels(
     if names == ("L",) or (image.ndim == 2 and not any(n in ("S", "a", "b") for n in names)):
         return grey, dict.fromkeys(names, grey)
     small = shrink(image, work_wh)
-    return grey, _channels.extract(small, names, grey)
+    return grey, _behaviors.extract(small, names, grey)
 
 
 def roi_at(roi: np.ndarray, size_wh: tuple[int, int], work_wh: tuple[int, int]) -> np.ndarray:
@@ -291,7 +291,7 @@ def prepare_reference(
             )
             raise InputError(msg)
     colour = first.ndim == 3
-    if _channels.needs_colour(params.behaviors) and not colour:
+    if _behaviors.needs_colour(params.behaviors) and not colour:
         msg = (
             f"behaviors {''.join(params.behaviors)!r} compare colour: "
             "expected BGR reference images, got grey"
@@ -352,7 +352,7 @@ def _into_reference(
             flags=flags,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        if name in _channels.PHOTOMETRIC and abs(gain) > 1e-3:
+        if name in _behaviors.PHOTOMETRIC and abs(gain) > 1e-3:
             w = (w - np.float32(offset)) / np.float32(gain)
         out[name] = np.clip(w, 0, 255)
     any_img = next(iter(chans.values()))
