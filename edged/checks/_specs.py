@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from edged.checks._base import CheckSpec
+from edged.checks._difference_spec import SPEC as DIFFERENCE_SPEC
 
-ALL: tuple[CheckSpec, ...] = ()
+ALL: tuple[CheckSpec, ...] = (DIFFERENCE_SPEC,)

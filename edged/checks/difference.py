@@ -184,7 +184,8 @@ class DifferenceResult:
     difference). ``matrix1`` maps image1 pixels to image2 pixels, ``matrix2`` back;
     ``motion`` reads ``matrix1`` as the part's motion. ``model`` is ``"single"`` or
     ``"variation"``. ``excess`` is the ``(H, W)`` uint8 map of grey levels beyond the
-    limits at working size in image1 geometry (for heatmaps).
+    limits at working size in image1 geometry (for heatmaps); ``excess_to_image2``
+    maps its pixels to image2 pixels (3x3).
     """
 
     count: int
@@ -199,6 +200,7 @@ class DifferenceResult:
     n_references: int = 1
     compared_px: int = 0
     excess: np.ndarray | None = field(default=None, compare=False, repr=False)
+    excess_to_image2: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def max_contrast(self) -> float:
@@ -370,6 +372,7 @@ def compare(
         n_references=reference.n_images,
         compared_px=round(compared / (scale * scale)),
         excess=exc,
+        excess_to_image2=np.linalg.inv(resize_matrix(q_wh, q_work)) @ a,
     )
 
 
