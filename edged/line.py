@@ -253,6 +253,8 @@ class CameraLine:
 
     def _process(self, frame: Frame, recipe: str) -> _Processed:
         """Runs in a worker thread: decode, inspect."""
+        waited_s = max(0.0, (time.time_ns() - frame.host_ts_ns) / 1e9)
+        self.runtime.metrics.stage_seconds.labels(self.camera, "queue").observe(waited_s)
         t0 = time.perf_counter()
         try:
             image = pixfmt.decode(
