@@ -53,11 +53,11 @@ MAX_REGIONS = 100
 
 # preset -> (threshold grey levels, smooth sigma working px, min area working px)
 PRESETS: dict[int, tuple[float, float, float]] = {
-    1: (12.0, 0.0, 4.0),
-    2: (18.0, 0.6, 8.0),
-    3: (25.0, 1.0, 16.0),
-    4: (35.0, 1.5, 40.0),
-    5: (50.0, 2.5, 100.0),
+    1: (10.0, 0.0, 4.0),
+    2: (15.0, 0.6, 8.0),
+    3: (20.0, 0.8, 12.0),
+    4: (30.0, 1.2, 30.0),
+    5: (45.0, 2.0, 80.0),
 }
 
 
@@ -109,12 +109,15 @@ class DifferenceSettings:
 
     @classmethod
     def preset(cls, level: int, **overrides: Any) -> DifferenceSettings:
-        """LTU ``preset`` 1 (finest detail) .. 5 (smooth, small differences ignored)."""
+        """LTU ``preset`` 1 (finest detail) .. 5 (smooth, small differences ignored);
+        ``overrides`` replace any of the preset's values."""
         if level not in PRESETS:
             msg = f"preset: expected an integer 1..5, got {level!r}"
             raise InputError(msg)
         thr, smooth, area = PRESETS[level]
-        return cls(threshold=thr, smooth=smooth, min_area=area, **overrides)
+        values: dict[str, Any] = {"threshold": thr, "smooth": smooth, "min_area": area}
+        values.update(overrides)
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return {
