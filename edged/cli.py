@@ -14,6 +14,7 @@ from typing import TextIO
 from edged._version import __version__
 from edged.config import Settings, load_settings
 from edged.errors import ConfigError, EdgedError
+from edged.teach_cli import add_teach_parser, cmd_teach
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -42,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--recipe", help="recipe name from the config")
     ana.add_argument("--config", "-c", type=Path, help="YAML config file (default: built-in)")
     ana.add_argument("--camera", default="offline", help="camera id for references/results")
+
+    add_teach_parser(sub)
     return p
 
 
@@ -149,6 +152,7 @@ _COMMANDS = {
     "run": cmd_run,
     "check-config": cmd_check_config,
     "analyze": cmd_analyze,
+    "teach": cmd_teach,
 }
 
 
