@@ -66,6 +66,7 @@ class _Level:
     t_mean: float  # the template row is centred on this mean (conditioning)
     usable: np.ndarray  # (h, w) uint8: 1 inside the ROI and off the border
     center: tuple[float, float]
+    hessians: dict[str, np.ndarray]  # model -> design[slice] @ design[slice].T over usable
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -231,6 +232,10 @@ def _make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> _Level:
     if roi is not None:
         small = cv2.resize(roi, (w, h), interpolation=cv2.INTER_NEAREST)
         usable[small == 0] = 0
+    on = design[:, usable.ravel() > 0]
+    on64 = on.astype(np.float64)
+    full = np.einsum("ik,jk->ij", on64, on64) if on.size else np.zeros((10, 10))
+    hessians = {model: full[sl, sl].copy() for model, sl in _SLICES.items()}
     return _Level(
         k=k,
         shape=(h, w),
@@ -240,6 +245,7 @@ def _make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> _Level:
         t_mean=t_mean,
         usable=usable,
         center=(cx, cy),
+        hessians=hessians,
     )
 
 
@@ -417,69 +423,139 @@ class _Fit:
     overlap: float
 
 
+def _inv(m: np.ndarray) -> np.ndarray:
+    """Inverse of a 3x3 affine matrix (last row 0 0 1), closed form."""
+    a, b, c = m[0]
+    d, e, f = m[1]
+    det = a * e - b * d
+    return np.array(
+        [
+            [e / det, -b / det, (b * f - c * e) / det],
+            [-d / det, a / det, (c * d - a * f) / det],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+
+
 def _lucas_kanade(
     lvl: _Level,
     query: np.ndarray,
     ref_to_query: np.ndarray,
     model: str,
     max_iterations: int,
+    *,
+    tolerance_px: float = 0.01,
+    correlation: bool = True,
 ) -> _Fit:
     """Refine ``ref_to_query`` (working pixels) at one pyramid level.
 
     Inverse compositional: the design matrix (template gradients times the warp
-    Jacobian, plus the template and a constant for gain/offset) is precomputed; each
-    iteration costs one warp of the query and one matrix-vector product.
+    Jacobian, plus the template and a constant for gain/offset) and its normal
+    matrix over the whole usable area are precomputed; per frame only the pixels
+    the query does not cover are taken out, and each iteration costs one warp of the
+    query and one matrix-vector product (``einsum``, not BLAS: a multi-threaded BLAS
+    competing with OpenCV's threads for two cores costs milliseconds per call).
     """
     s = 2.0**-lvl.k
-    to_level = np.diag([s, s, 1.0])
-    a = to_level @ ref_to_query @ np.linalg.inv(to_level)
+    a = ref_to_query.copy()
+    a[:2, 2] *= s
+    a[2, :2] /= s  # (stays 0 for affine matrices)
     h, w = lvl.shape
     qh, qw = query.shape
     # Template pixels whose match lies inside the query (2 px margin), fixed for this level.
     corners = np.array([[2, 2, 1], [qw - 3, 2, 1], [qw - 3, qh - 3, 1], [2, qh - 3, 1]], float)
-    poly = (np.linalg.inv(a) @ corners.T).T[:, :2]
+    poly = (_inv(a) @ corners.T).T[:, :2]
     inside = np.zeros((h, w), dtype=np.uint8)
     cv2.fillConvexPoly(inside, np.round(poly * 16).astype(np.int32), 1, cv2.LINE_8, 4)
-    overlap = float(np.count_nonzero(inside)) / inside.size
-    mask = cv2.bitwise_and(inside, lvl.usable).ravel().astype(np.float32)
-    n = float(mask.sum())
+    covered = cv2.countNonZero(inside)
+    overlap = covered / inside.size
+    mask_u8 = cv2.bitwise_and(inside, lvl.usable)
+    n = float(cv2.countNonZero(mask_u8))
     if n < 64:
         return _Fit(ref_to_query, 0.0, 1.0, 0.0, 0, overlap)
     sl = _SLICES[model]
     scale = lvl.row_scale[sl]
     jac = lvl.design[sl]
-    jac_m = jac * mask
-    hess = (jac_m @ jac.T).astype(np.float64)
+    # Normal matrix: the precomputed one minus the usable pixels outside the query.
+    hess = lvl.hessians[model]
+    outside = np.flatnonzero(cv2.subtract(lvl.usable, inside).ravel())
+    if outside.size:
+        j_out = jac[:, outside].astype(np.float64)
+        hess = hess - np.einsum("ik,jk->ij", j_out, j_out)
     try:
         hess_inv = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
         return _Fit(ref_to_query, 0.0, 1.0, 0.0, 0, overlap)
+    mask = mask_u8.ravel().astype(np.float32)
     i_gain = 4 if model == "affine" else 0  # position of T (gain) in the slice; 1 follows
     radius = math.hypot(w, h) / 2.0
     gain, offset = 1.0, 0.0
     it = 0
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = np.empty((h, w), np.float32)
     for it in range(1, max_iterations + 1):
-        warped = cv2.warpAffine(query, a[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        c = hess_inv @ (jac_m @ warped.ravel()).astype(np.float64) / scale
+        cv2.warpAffine(
+            query, a[:2], (w, h), dst=warped, flags=flags, borderMode=cv2.BORDER_REPLICATE
+        )
+        c = hess_inv @ np.einsum("ij,j->i", jac, warped.ravel() * mask).astype(np.float64) / scale
         gain = float(c[i_gain])
         offset = float(c[i_gain + 1]) - gain * lvl.t_mean
         if not math.isfinite(gain) or abs(gain) < 1e-3:
             return _Fit(ref_to_query, 0.0, 1.0, 0.0, it, overlap)
         geo = np.delete(c, [i_gain, i_gain + 1]) / gain
-        a = a @ np.linalg.inv(_delta(model, geo, lvl.center))
-        if _step_size(model, geo, radius) < 0.005:
+        a = a @ _inv(_delta(model, geo, lvl.center))
+        if _step_size(model, geo, radius) < tolerance_px:
             break
-    warped = cv2.warpAffine(query, a[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    corr = _zncc(lvl.image.ravel(), warped.ravel(), mask, n)
-    return _Fit(np.linalg.inv(to_level) @ a @ to_level, corr, gain, offset, it, overlap)
+    corr = 0.0
+    if correlation:
+        cv2.warpAffine(
+            query, a[:2], (w, h), dst=warped, flags=flags, borderMode=cv2.BORDER_REPLICATE
+        )
+        corr = _zncc(lvl.image.ravel(), warped.ravel(), mask, n)
+        gain, offset = _robust_photometry(lvl.image.ravel(), warped.ravel(), mask, gain, offset)
+    out = a.copy()
+    out[:2, 2] /= s
+    return _Fit(out, corr, gain, offset, it, overlap)
+
+
+def _robust_photometry(
+    t: np.ndarray, q: np.ndarray, mask: np.ndarray, gain: float, offset: float
+) -> tuple[float, float]:
+    """Gain/offset of ``q ~ gain * t + offset`` refitted without outliers.
+
+    The joint least-squares fit counts a large defect as lighting; here pixels whose
+    residual exceeds 3 robust sigmas (at least 6 grey levels) are left out and the
+    two parameters refitted, three times, on a 1-in-4 subsample, starting from the
+    median offset (so up to half of the image may differ).
+    """
+    sel = mask[::4] > 0
+    ts = t[::4][sel].astype(np.float64)
+    qs = q[::4][sel].astype(np.float64)
+    if ts.size < 64:
+        return gain, offset
+    offset = float(np.median(qs - gain * ts))  # robust start: half the pixels may be off
+    for _ in range(3):
+        r = qs - (gain * ts + offset)
+        sigma = 1.4826 * float(np.median(np.abs(r)))
+        keep = np.abs(r) <= max(3.0 * sigma, 6.0)
+        if int(keep.sum()) < 64:
+            break
+        tk, qk = ts[keep], qs[keep]
+        tm, qm = float(tk.mean()), float(qk.mean())
+        var = float(((tk - tm) ** 2).sum())
+        if var > 1e-6:
+            gain = float(((tk - tm) * (qk - qm)).sum()) / var
+        offset = qm - gain * tm
+    return gain, offset
 
 
 def _zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray, n: float) -> float:
     """Normalised cross-correlation of ``a`` and ``b`` over ``mask`` (0/1, ``n`` ones)."""
-    am = a * mask
-    sa, sb = float(am.sum()), float(b @ mask)
-    saa, sbb, sab = float(am @ a), float((b * mask) @ b), float(am @ b)
+    am, bm = a * mask, b * mask
+    sa, sb = float(am.sum()), float(bm.sum())
+    saa = float(np.einsum("i,i->", am, a))
+    sbb = float(np.einsum("i,i->", bm, b))
+    sab = float(np.einsum("i,i->", am, b))
     va, vb = saa - sa * sa / n, sbb - sb * sb / n
     den = math.sqrt(max(va, 0.0) * max(vb, 0.0))
     return (sab - sa * sb / n) / den if den > 0 else 0.0
@@ -538,8 +614,18 @@ def register(
             if fit.correlation >= confident:
                 break
     iterations = fit.iterations
-    for lvl in reversed(template.levels[:-1]):
-        fit = _lucas_kanade(lvl, levels_f[lvl.k], fit.matrix, model, 10)
+    finer = list(reversed(template.levels[:-1]))
+    for i, lvl in enumerate(finer):
+        last = i == len(finer) - 1
+        fit = _lucas_kanade(
+            lvl,
+            levels_f[lvl.k],
+            fit.matrix,
+            model,
+            10,
+            tolerance_px=0.01 if last else 0.03,
+            correlation=last,
+        )
         iterations += fit.iterations
 
     reason = ""

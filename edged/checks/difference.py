@@ -391,22 +391,31 @@ def _regions(
 ) -> tuple[tuple[DiffRegion, ...], int, int]:
     """Connected regions of ``exc > 0`` of at least ``min_area`` working pixels."""
     binary = cv2.threshold(exc, 0, 255, cv2.THRESH_BINARY)[1]
-    if cv2.countNonZero(binary) == 0:
+    found = cv2.findNonZero(binary)
+    if found is None:
         return (), 0, 0
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    keep = np.flatnonzero(areas >= max(min_area, 1.0)) + 1
+    # Label only the span of the differing pixels (usually a small part of the image);
+    # fragments one pixel apart (a scratch crossing texture) form one region.
+    ox, oy, ow, oh = cv2.boundingRect(found)
+    sub = binary[oy : oy + oh, ox : ox + ow]
+    grouped = cv2.dilate(sub, np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+    areas = np.bincount(labels[sub > 0], minlength=n)  # differing pixels per region
+    keep = np.flatnonzero(areas[1:] >= max(min_area, 1.0)) + 1
     if keep.size == 0:
         return (), 0, 0
-    diff_px = int(stats[keep, cv2.CC_STAT_AREA].sum())
-    order = keep[np.argsort(-stats[keep, cv2.CC_STAT_AREA], kind="stable")][:MAX_REGIONS]
+    diff_px = int(areas[keep].sum())
+    order = keep[np.argsort(-areas[keep], kind="stable")][:MAX_REGIONS]
     to_orig1 = np.linalg.inv(resize_matrix(ref.size_wh, ref.work_wh))
     to_orig2 = np.linalg.inv(resize_matrix(q_wh, q_work)) @ ref_to_query
     sx, sy = ref.work_wh[0] / ref.size_wh[0], ref.work_wh[1] / ref.size_wh[1]
     out = []
     for k in order:
-        x, y, w, h, area = (int(v) for v in stats[k])
-        crop = labels[y : y + h, x : x + w] == k
+        gx, gy, gw, gh = (int(v) for v in stats[k, :4])
+        own = (labels[gy : gy + gh, gx : gx + gw] == k) & (sub[gy : gy + gh, gx : gx + gw] > 0)
+        bx, by, w, h = cv2.boundingRect(own.astype(np.uint8))
+        crop = own[by : by + h, bx : bx + w]
+        x, y, area = ox + gx + bx, oy + gy + by, int(areas[k])
         contours, _ = cv2.findContours(
             crop.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
         )
