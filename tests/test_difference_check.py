@@ -104,7 +104,7 @@ def test_heatmap_marks_the_defect_in_image_geometry(wld: np.ndarray, ref: np.nda
 def test_reference_prepared_for_other_options_is_an_error(ref: np.ndarray) -> None:
     out = _inspector({"resolution": 160}).inspect(ref, context=_context(ref))
     assert out.verdict == "error"
-    assert "prepared for resolution 900" in out.reasons[0]
+    assert "prepared for resolution 1024" in out.reasons[0]
 
 
 def test_options_are_validated_in_the_config(tmp_path: Any) -> None:
@@ -125,4 +125,4 @@ def test_reference_params_follow_the_recipe() -> None:
     params = reference_params(settings.recipes["r"])
     assert params.resolution == 1024
     assert params.behaviors == ("L", "H")
-    assert reference_params(RecipeConfig()).resolution == 900
+    assert reference_params(RecipeConfig()).resolution == 1024

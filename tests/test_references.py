@@ -192,7 +192,7 @@ def test_recipe_options_decide_the_preparation(tmp_path: Path, goods: list[np.nd
     assert plain.load("r", "c").work_wh == SIZE
     recipes = {"r": RecipeConfig(checks={"difference": {"resolution": 160}})}
     tuned = ReferenceStore(tmp_path, recipes=recipes)
-    ref = tuned.load("r", "c")  # stored at 900: prepared again from the stored images
+    ref = tuned.load("r", "c")  # stored at 1024: prepared again from the stored images
     assert ref.work_wh == (160, 120)
     assert ref.params == ReferenceParams(resolution=160)
     assert tuned.teach("r", "c", goods[:1]).params["resolution"] == 160

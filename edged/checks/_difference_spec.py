@@ -8,7 +8,7 @@ Options (all optional)::
       smooth: 1.0               # Gaussian sigma, working pixels
       min_area_px: 30           # smallest difference kept, image pixels
       margin_px: 0              # border band ignored, image pixels
-      resolution: 900           # working size (longest side); 0 = full size
+      resolution: 1024          # working size (longest side); 0 = full size
       behaviors: L              # compared channels: L luma, V, S, H (e.g. "LH")
       weight: 1.0               # colour (S, H) sensitivity relative to brightness
       var_threshold: 3.0        # std deviations tolerated (variation models)
@@ -51,7 +51,7 @@ class DifferenceOptions(CheckOptions):
     smooth: float | None = Field(default=None, ge=0, le=10)
     min_area_px: float | None = Field(default=None, ge=0)
     margin_px: int = Field(default=0, ge=0, le=10_000)
-    resolution: int = Field(default=900, ge=0, le=16384)
+    resolution: int = Field(default=1024, ge=0, le=16384)
     behaviors: str = "L"
     weight: float = Field(default=1.0, ge=0.05, le=20)
     var_threshold: float = Field(default=3.0, ge=0, le=100)

@@ -478,7 +478,9 @@ def _lucas_kanade(
     jac = lvl.design[sl]
     # Normal matrix: the precomputed one minus the usable pixels outside the query.
     hess = lvl.hessians[model]
-    outside = np.flatnonzero(cv2.subtract(lvl.usable, inside).ravel())
+    pts = cv2.findNonZero(cv2.subtract(lvl.usable, inside))
+    xy = np.zeros((0, 2), np.int64) if pts is None else pts.reshape(-1, 2).astype(np.int64)
+    outside = xy[:, 1] * w + xy[:, 0]
     if outside.size:
         j_out = jac[:, outside].astype(np.float64)
         hess = hess - np.einsum("ik,jk->ij", j_out, j_out)
@@ -508,9 +510,7 @@ def _lucas_kanade(
             break
     corr = 0.0
     if correlation:
-        cv2.warpAffine(
-            query, a[:2], (w, h), dst=warped, flags=flags, borderMode=cv2.BORDER_REPLICATE
-        )
+        # ``warped`` is from the last iteration, whose update moved less than tolerance_px.
         corr = _zncc(lvl.image.ravel(), warped.ravel(), mask, n)
         gain, offset = _robust_photometry(lvl.image.ravel(), warped.ravel(), mask, gain, offset)
     out = a.copy()
@@ -525,22 +525,23 @@ def _robust_photometry(
 
     The joint least-squares fit counts a large defect as lighting; here pixels whose
     residual exceeds 3 robust sigmas (at least 6 grey levels) are left out and the
-    two parameters refitted, three times, on a 1-in-4 subsample, starting from the
+    two parameters refitted, twice, on a 1-in-32 subsample, starting from the
     median offset (so up to half of the image may differ).
     """
-    sel = mask[::4] > 0
-    ts = t[::4][sel].astype(np.float64)
-    qs = q[::4][sel].astype(np.float64)
+    sel = mask[::32] > 0
+    ts = t[::32][sel]
+    qs = q[::32][sel]
     if ts.size < 64:
         return gain, offset
-    offset = float(np.median(qs - gain * ts))  # robust start: half the pixels may be off
-    for _ in range(3):
-        r = qs - (gain * ts + offset)
-        sigma = 1.4826 * float(np.median(np.abs(r)))
-        keep = np.abs(r) <= max(3.0 * sigma, 6.0)
+    r = qs - gain * ts
+    offset = float(np.median(r))  # robust start: half the pixels may be off
+    sigma = 1.4826 * float(np.median(np.abs(r - offset)))
+    limit = max(3.0 * sigma, 6.0)
+    for _ in range(2):
+        keep = np.abs(qs - (gain * ts + offset)) <= limit
         if int(keep.sum()) < 64:
             break
-        tk, qk = ts[keep], qs[keep]
+        tk, qk = ts[keep].astype(np.float64), qs[keep].astype(np.float64)
         tm, qm = float(tk.mean()), float(qk.mean())
         var = float(((tk - tm) ** 2).sum())
         if var > 1e-6:

@@ -390,10 +390,10 @@ def _regions(
     q_work: tuple[int, int],
 ) -> tuple[tuple[DiffRegion, ...], int, int]:
     """Connected regions of ``exc > 0`` of at least ``min_area`` working pixels."""
+    if cv2.countNonZero(exc) == 0:
+        return (), 0, 0
     binary = cv2.threshold(exc, 0, 255, cv2.THRESH_BINARY)[1]
     found = cv2.findNonZero(binary)
-    if found is None:
-        return (), 0, 0
     # Label only the span of the differing pixels (usually a small part of the image);
     # fragments one pixel apart (a scratch crossing texture) form one region.
     ox, oy, ow, oh = cv2.boundingRect(found)

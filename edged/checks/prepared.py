@@ -49,7 +49,7 @@ class ReferenceParams:
     motion_model: how training images are registered onto the first one.
     """
 
-    resolution: int = 900
+    resolution: int = 1024
     behaviors: tuple[str, ...] = ("L",)
     robust: bool = False
     motion_model: MotionModel = "euclidean"
