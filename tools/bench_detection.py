@@ -11,7 +11,9 @@ noise sigma 1-3), half of them with one defect (spot, scratch, missing patch, st
 contrast 45-90 grey levels).
 
 Methods:
-- ``edged``: edged.checks.difference.compare (registration included), default preset 3;
+- ``edged``: edged.checks.difference.compare (registration included), default preset 3
+  at the recipe default working size (longest side 1024 px);
+- ``edged@900``: the same at 900 px, the LTU ``differences`` default;
 - ``edged-var5``: the same against a variation model trained on 5 good captures;
 - ``absdiff``: blur, absolute difference, fixed threshold, opening, contours;
 - ``ssim``: scikit-image SSIM map, Otsu threshold, contours (the usual recipe).
@@ -45,7 +47,7 @@ import _scenes
 
 from edged.checks.align import UnregisteredError
 from edged.checks.difference import DifferenceSettings, compare
-from edged.checks.prepared import PreparedReference, prepare_reference
+from edged.checks.prepared import PreparedReference, ReferenceParams, prepare_reference
 
 Box = tuple[int, int, int, int]
 
@@ -210,6 +212,7 @@ def run(
                     wld = _scenes.world(kind, (w, h), colour=colour, seed=wseed)
                     ref = _scenes.capture(wld, _scenes.REFERENCE_POSE, (w, h), rng)
                     prepared = prepare_reference([ref])
+                    ltu = prepare_reference([ref], params=ReferenceParams(resolution=900))
                     var = None
                     if variation:
                         goods = [ref] + [
@@ -218,6 +221,7 @@ def run(
                         ]
                         var = prepare_reference(goods)
                     compare(prepared, ref, settings)  # warm the limits cache (reference time)
+                    compare(ltu, ref, settings)
                     if var is not None:
                         compare(var, ref, settings)
                     for qi in range(sl.queries):
@@ -228,10 +232,12 @@ def run(
                         mode = "colour" if colour else "grey"
                         tag = f"{size}/{kind}/{mode}/w{wi}/q{qi}/{defect or 'good'}"
                         _edged(tallies[size]["edged"], prepared, q, d, tag, settings)
+                        _edged(tallies[size]["edged@900"], ltu, q, d, tag, settings)
                         if var is not None:
                             _edged(tallies[size]["edged-var5"], var, q, d, tag, settings)
                         _peer(tallies[size]["absdiff"], absdiff_boxes, ref, q, d, tag, min_area)
-                        if pair_no % ssim_every == 0:
+                        # every ssim_every-th good/defective couple: both kinds measured
+                        if (pair_no // 2) % max(1, ssim_every // 2) == 0:
                             _peer(tallies[size]["ssim"], ssim_boxes, ref, q, d, tag, min_area)
                         pair_no += 1
                 log(f"{size} {kind}: {tallies[size]['edged'].pairs} pairs so far")
@@ -252,7 +258,7 @@ def table(tallies: dict[str, dict[str, Tally]]) -> str:
 
     for size, methods in tallies.items():
         ssim_ms = methods["ssim"].row()["median_ms"] if "ssim" in methods else None
-        for name in ("edged", "edged-var5", "absdiff", "ssim"):
+        for name in ("edged", "edged@900", "edged-var5", "absdiff", "ssim"):
             if name not in methods:
                 continue
             r = methods[name].row()

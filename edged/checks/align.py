@@ -523,20 +523,24 @@ def _robust_photometry(
 ) -> tuple[float, float]:
     """Gain/offset of ``q ~ gain * t + offset`` refitted without outliers.
 
-    The joint least-squares fit counts a large defect as lighting; here pixels whose
-    residual exceeds 3 robust sigmas (at least 6 grey levels) are left out and the
-    two parameters refitted, twice, on a 1-in-32 subsample, starting from the
-    median offset (so up to half of the image may differ).
+    The joint least-squares fit counts a large defect as lighting. When more than 1 %
+    of the pixels (a ~20 000-pixel subsample) lie beyond 3 robust sigmas (at least 6
+    grey levels), they are left out and the two parameters refitted twice, starting
+    from the median offset (so up to half of the image may differ).
     """
-    sel = mask[::32] > 0
-    ts = t[::32][sel]
-    qs = q[::32][sel]
+    step = max(1, mask.size // 20_000)
+    sel = mask[::step] > 0
+    ts = t[::step][sel]
+    qs = q[::step][sel]
     if ts.size < 64:
         return gain, offset
+    r = qs - (gain * ts + offset)
+    sigma = 1.4826 * float(np.median(np.abs(r - float(np.median(r)))))
+    limit = max(3.0 * sigma, 6.0)
+    if float(np.mean(np.abs(r) > limit)) < 0.01:
+        return gain, offset  # no outliers to speak of: the all-pixel fit stands
     r = qs - gain * ts
     offset = float(np.median(r))  # robust start: half the pixels may be off
-    sigma = 1.4826 * float(np.median(np.abs(r - offset)))
-    limit = max(3.0 * sigma, 6.0)
     for _ in range(2):
         keep = np.abs(qs - (gain * ts + offset)) <= limit
         if int(keep.sum()) < 64:
@@ -615,19 +619,31 @@ def register(
             if fit.correlation >= confident:
                 break
     iterations = fit.iterations
+    # Coarse to fine. Levels above the finest converge; the level just above the finest
+    # also measures the correlation and the lighting (gain/offset), which pyramid levels
+    # share; the finest level then takes one Gauss-Newton step at full accuracy.
     finer = list(reversed(template.levels[:-1]))
+    checked = fit
     for i, lvl in enumerate(finer):
-        last = i == len(finer) - 1
-        fit = _lucas_kanade(
-            lvl,
-            levels_f[lvl.k],
-            fit.matrix,
-            model,
-            10,
-            tolerance_px=0.01 if last else 0.03,
-            correlation=last,
-        )
+        if i == len(finer) - 1:
+            fit = _lucas_kanade(lvl, levels_f[lvl.k], fit.matrix, model, 1, correlation=False)
+        else:
+            measure = i == len(finer) - 2
+            fit = _lucas_kanade(
+                lvl,
+                levels_f[lvl.k],
+                fit.matrix,
+                model,
+                10,
+                tolerance_px=0.01 if measure else 0.03,
+                correlation=measure,
+            )
+            if measure:
+                checked = fit
         iterations += fit.iterations
+    fit = _Fit(
+        fit.matrix, checked.correlation, checked.gain, checked.offset, iterations, fit.overlap
+    )
 
     reason = ""
     scale = math.sqrt(abs(np.linalg.det(fit.matrix[:2, :2])))
@@ -652,7 +668,7 @@ def register(
         correlation=fit.correlation,
         inliers=coarse.inliers,
         matches=coarse.matches,
-        iterations=iterations,
+        iterations=fit.iterations,
         gain=fit.gain,
         offset=fit.offset,
         overlap=fit.overlap,
