@@ -46,7 +46,7 @@ from edged.checks.prepared import (
     prepare_reference,
     work_channels,
 )
-from edged.checks.variation import excess
+from edged.checks.variation import excess, gaussian_ksize
 from edged.errors import InputError
 
 MAX_REGIONS = 100
@@ -248,6 +248,42 @@ def _luts(gain: float, offset: float) -> tuple[np.ndarray, np.ndarray]:
     return for_bright, for_dark
 
 
+def _normalise(
+    ch: np.ndarray, name: str, gain: float, offset: float, sigma: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Lighting-normalise (L, V) and smooth a registered channel in one pass.
+
+    Returns ``(image, for_dark)``; ``for_dark`` is None unless the channel has clipped
+    pixels (0 or 255), whose true level is unknown beyond the clip (see :func:`_luts`).
+    """
+    photometric = name in _behaviors.PHOTOMETRIC and abs(gain) > 1e-3
+    if photometric:
+        lo, hi, _, _ = cv2.minMaxLoc(ch)
+        if lo == 0 or hi == 255:
+            lut_b, lut_d = _luts(gain, offset)
+            bright, dark = cv2.LUT(ch, lut_b), cv2.LUT(ch, lut_d)
+            if sigma > 0:
+                k = gaussian_ksize(sigma)
+                bright = cv2.GaussianBlur(bright, (k, k), sigma, borderType=cv2.BORDER_REPLICATE)
+                dark = cv2.GaussianBlur(dark, (k, k), sigma, borderType=cv2.BORDER_REPLICATE)
+            return bright, dark
+    alpha, beta = (1.0 / gain, -offset / gain) if photometric else (1.0, 0.0)
+    if sigma > 0:
+        kernel = cv2.getGaussianKernel(gaussian_ksize(sigma), sigma, cv2.CV_32F)
+        out = cv2.sepFilter2D(
+            ch,
+            cv2.CV_8U,
+            kernel * np.float32(alpha),
+            kernel,
+            delta=beta,
+            borderType=cv2.BORDER_REPLICATE,
+        )
+        return out, None
+    if photometric:
+        return cv2.addWeighted(ch, alpha, ch, 0.0, beta), None
+    return ch, None
+
+
 def _compared_area(
     ref: PreparedReference, ref_to_query: np.ndarray, query_wh: tuple[int, int], margin: int
 ) -> np.ndarray:
@@ -317,19 +353,7 @@ def compare(
         ch = cv2.warpAffine(
             chans[name], a[:2], reference.work_wh, flags=flags, borderMode=cv2.BORDER_REPLICATE
         )
-        for_dark = None
-        if name in _behaviors.PHOTOMETRIC and abs(reg.gain) > 1e-3:
-            lut_b, lut_d = _luts(reg.gain, reg.offset)
-            lo, hi, _, _ = cv2.minMaxLoc(ch)
-            clipped = lo == 0 or hi == 255
-            raw = ch
-            ch = cv2.LUT(raw, lut_b)
-            if clipped:
-                for_dark = cv2.LUT(raw, lut_d)
-        if settings.smooth > 0:
-            ch = cv2.GaussianBlur(ch, (0, 0), settings.smooth)
-            if for_dark is not None:
-                for_dark = cv2.GaussianBlur(for_dark, (0, 0), settings.smooth)
+        ch, for_dark = _normalise(ch, name, reg.gain, reg.offset, settings.smooth)
         thr = (
             settings.threshold / settings.weight
             if name in _behaviors.COLOUR

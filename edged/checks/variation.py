@@ -23,6 +23,7 @@ Limits are precomputed as ``uint8`` images, so comparing a query costs one pass
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -86,9 +87,10 @@ class VariationModel:
             raise InputError(msg)
         mean, std = self.mean, self.std
         if smooth_sigma > 0:
-            mean = cv2.GaussianBlur(mean, (0, 0), smooth_sigma)
+            k = (gaussian_ksize(smooth_sigma),) * 2
+            mean = cv2.GaussianBlur(mean, k, smooth_sigma, borderType=cv2.BORDER_REPLICATE)
             if self.n > 1:
-                std = cv2.GaussianBlur(std, (0, 0), smooth_sigma)
+                std = cv2.GaussianBlur(std, k, smooth_sigma, borderType=cv2.BORDER_REPLICATE)
         if edge_tolerance_px > 0:
             k = cv2.getStructuringElement(
                 cv2.MORPH_RECT, (2 * edge_tolerance_px + 1, 2 * edge_tolerance_px + 1)
@@ -107,6 +109,11 @@ class VariationModel:
             dark=np.clip(np.ceil(dark), 0, 255).astype(np.uint8),
             bright=np.clip(np.floor(bright), 0, 255).astype(np.uint8),
         )
+
+
+def gaussian_ksize(sigma: float) -> int:
+    """The Gaussian kernel size edged smooths with: odd, covering +-2.5 sigma."""
+    return 2 * math.ceil(2.5 * sigma) + 1
 
 
 def excess(
