@@ -619,31 +619,22 @@ def register(
             if fit.correlation >= confident:
                 break
     iterations = fit.iterations
-    # Coarse to fine. Levels above the finest converge; the level just above the finest
-    # also measures the correlation and the lighting (gain/offset), which pyramid levels
-    # share; the finest level then takes one Gauss-Newton step at full accuracy.
+    # Coarse to fine: the levels above the finest converge; the finest takes one
+    # Gauss-Newton step at full accuracy and measures correlation and lighting there.
     finer = list(reversed(template.levels[:-1]))
-    checked = fit
     for i, lvl in enumerate(finer):
-        if i == len(finer) - 1:
-            fit = _lucas_kanade(lvl, levels_f[lvl.k], fit.matrix, model, 1, correlation=False)
-        else:
-            measure = i == len(finer) - 2
-            fit = _lucas_kanade(
-                lvl,
-                levels_f[lvl.k],
-                fit.matrix,
-                model,
-                10,
-                tolerance_px=0.01 if measure else 0.03,
-                correlation=measure,
-            )
-            if measure:
-                checked = fit
+        last = i == len(finer) - 1
+        fit = _lucas_kanade(
+            lvl,
+            levels_f[lvl.k],
+            fit.matrix,
+            model,
+            1 if last else 10,
+            tolerance_px=0.01 if i == len(finer) - 2 else 0.03,
+            correlation=last,
+        )
         iterations += fit.iterations
-    fit = _Fit(
-        fit.matrix, checked.correlation, checked.gain, checked.offset, iterations, fit.overlap
-    )
+    fit = _Fit(fit.matrix, fit.correlation, fit.gain, fit.offset, iterations, fit.overlap)
 
     reason = ""
     scale = math.sqrt(abs(np.linalg.det(fit.matrix[:2, :2])))
