@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edged.autoteach import auto_teach
 from edged.config import Settings
 from edged.errors import EdgedError
 from edged.http import create_app, create_metrics_app
@@ -110,6 +111,13 @@ class Daemon:
         for cam_id, cam_cfg in s.cameras.items():
             if not cam_cfg.enabled:
                 continue
+            await self.runtime.pool.run(
+                auto_teach,
+                self.runtime.references,
+                cam_id,
+                cam_cfg,
+                needs_reference=self.runtime.inspectors[cam_cfg.recipe].needs_reference,
+            )
             source = _build_source(cam_id, cam_cfg)
             first_seq = _first_seq(self.sink, cam_id)
             line = CameraLine(
