@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edged.autoteach import auto_teach
 from edged.config import Settings
 from edged.errors import EdgedError
 from edged.http import create_app, create_metrics_app
@@ -110,6 +111,13 @@ class Daemon:
         for cam_id, cam_cfg in s.cameras.items():
             if not cam_cfg.enabled:
                 continue
+            await self.runtime.pool.run(
+                auto_teach,
+                self.runtime.references,
+                cam_id,
+                cam_cfg,
+                needs_reference=self.runtime.inspectors[cam_cfg.recipe].needs_reference,
+            )
             source = _build_source(cam_id, cam_cfg)
             first_seq = _first_seq(self.sink, cam_id)
             line = CameraLine(
@@ -341,7 +349,7 @@ def _build_source(camera: str, cfg: Any) -> FrameSource:
         from edged.sources.synthetic import SyntheticSource
 
         return SyntheticSource(camera, cfg)
-    from edged.sources import factory  # type: ignore[attr-defined]
+    from edged.sources import factory
 
     return factory.build_source(camera, cfg)  # type: ignore[no-any-return,unused-ignore]
 
@@ -357,8 +365,10 @@ def _build_references(settings: Settings) -> Any:
 async def _build_publisher(runtime: Runtime) -> ResultSink | None:
     if not runtime.settings.mqtt.enabled:
         return None
-    from edged.publish import Publisher  # type: ignore[attr-defined]
+    from edged.publish import Publisher, RuntimeCommandHandler
 
-    publisher = Publisher(runtime.settings, runtime.metrics)
+    publisher = Publisher(
+        runtime.settings, runtime.metrics, command_handler=RuntimeCommandHandler(runtime)
+    )
     await publisher.start()
-    return publisher  # type: ignore[no-any-return,unused-ignore]
+    return publisher

@@ -77,6 +77,7 @@ async def analyze_files(
     inspector = runtime.inspector(recipe)
     not_passed = 0
     t_start = time.monotonic()
+    tty = progress is not None and progress.isatty()
     try:
         for i, path in enumerate(files):
             t0 = time.time_ns()
@@ -98,12 +99,12 @@ async def analyze_files(
             not_passed += result.verdict != "pass"
             if progress is not None:
                 rate = (i + 1) / max(1e-9, time.monotonic() - t_start)
-                progress.write(
-                    f"\r[{i + 1}/{len(files)}] {path.name}: {result.verdict}  ({rate:.1f} img/s)"
-                )
+                line = f"[{i + 1}/{len(files)}] {path.name}: {result.verdict}  ({rate:.1f} img/s)"
+                # On a terminal one line updates in place; in a log, one line per image.
+                progress.write(f"\r{line}" if tty else f"{line}\n")
                 progress.flush()
     finally:
-        if progress is not None:
+        if progress is not None and tty:
             progress.write("\n")
         runtime.pool.shutdown()
     return not_passed

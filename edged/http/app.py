@@ -18,6 +18,7 @@ from aiohttp import web
 from edged._version import __version__
 from edged.errors import BusyError, EdgedError
 from edged.http._keys import RUNTIME
+from edged.http.ltu import setup_ltu
 from edged.metrics import CONTENT_TYPE
 from edged.runtime import Runtime
 
@@ -121,3 +122,10 @@ def create_metrics_app(runtime: Runtime) -> web.Application:
 
 def _add_routes(app: web.Application) -> None:
     """Each HTTP area registers its routes here."""
+    from edged.http import admin, pekat
+    from edged.http._auth import install_guard
+
+    install_guard(app)
+    pekat.add_routes(app)
+    admin.add_routes(app)
+    setup_ltu(app)

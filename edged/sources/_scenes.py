@@ -26,7 +26,8 @@ def _label(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     streaks = rng.normal(0, 3, (h, 1)).astype(np.float32)
     img = np.clip(img.astype(np.float32) + streaks[:, :, None], 0, 255).astype(np.uint8)
     x0, y0, x1, y1 = int(w * 0.12), int(h * 0.12), int(w * 0.88), int(h * 0.88)
-    cv2.rectangle(img, (x0, y0), (x1, y1), (236, 240, 242), -1)  # label paper
+    # Label paper, exposed well below saturation as a set-up camera would see it.
+    cv2.rectangle(img, (x0, y0), (x1, y1), (200, 206, 210), -1)
     cv2.rectangle(img, (x0 + 8, y0 + 8), (x1 - 8, y1 - 8), (40, 40, 160), 3)  # red frame
     s = min(w, h) / 1024.0
     font = cv2.FONT_HERSHEY_SIMPLEX
@@ -47,7 +48,7 @@ def _label(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     # A logo: blue disk with a white ring.
     cx, cy, r = x1 - int(170 * s), y0 + int(170 * s), int(100 * s)
     cv2.circle(img, (cx, cy), r, (170, 90, 20), -1, cv2.LINE_AA)
-    cv2.circle(img, (cx, cy), int(r * 0.6), (240, 240, 240), max(1, int(10 * s)), cv2.LINE_AA)
+    cv2.circle(img, (cx, cy), int(r * 0.6), (214, 214, 214), max(1, int(10 * s)), cv2.LINE_AA)
     # Small print (fine detail).
     for i in range(4):
         cv2.putText(
