@@ -3,13 +3,17 @@
 Parts never sit exactly where the reference did. :func:`register` estimates the
 part's motion in two stages:
 
-1. **Coarse, robust**: ORB features of the query matched against the reference's
-   (precomputed) features, then RANSAC on the recipe's motion model (translation,
-   euclidean, similarity or affine). When features are too few (plain or blurred
-   parts), phase correlation and the identity are tried as starting points instead.
-2. **Fine, sub-pixel**: inverse-compositional Lucas-Kanade on a small image pyramid,
-   with the reference's gradients and steepest-descent images precomputed, and a
-   gain/offset term solved jointly so lighting drift does not bias the geometry.
+1. **Coarse, robust** (:mod:`edged.checks._coarse`): phase correlation at the
+   coarsest pyramid level, refined there; when that does not correlate convincingly
+   (rotation, scale, large motion), ORB features of the query matched against the
+   reference's precomputed features with RANSAC on the recipe's motion model
+   (translation, euclidean, similarity or affine), then the identity; the start
+   that correlates best wins.
+2. **Fine, sub-pixel** (:mod:`edged.checks._lk`): inverse-compositional
+   Lucas-Kanade down the pyramid, with the reference's gradients, design and normal
+   matrices precomputed and a gain/offset term solved jointly so lighting drift does
+   not bias the geometry; the lighting is then refitted robustly (a large defect is
+   not lighting).
 
 A registration that does not hold (normalised correlation after alignment below
 ``min_correlation``, too little overlap, an implausible scale) is reported with
