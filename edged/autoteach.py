@@ -59,6 +59,6 @@ def auto_teach(store: Any, camera: str, cfg: CameraConfig, *, needs_reference: b
     )  # fmt: skip
     log.info(
         "camera %s: taught %d good synthetic part(s) as references for recipe %s (version %s)",
-        camera, count, cfg.recipe, getattr(info, "version", "?"),
+        camera, count, cfg.recipe, info,
     )  # fmt: skip
     return True

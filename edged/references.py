@@ -79,6 +79,11 @@ class ReferenceInfo:
     current: bool
     path: Path
 
+    @property
+    def version_id(self) -> str:
+        """The version as the HTTP admin API and MQTT replies name it: ``"v3"``."""
+        return f"v{self.version}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "recipe": self.recipe,
@@ -112,6 +117,18 @@ def _check_name(value: str, what: str) -> str:
         )
         raise InputError(msg)
     return value
+
+
+def parse_version(value: int | str | None) -> int | None:
+    """``3``, ``"3"``, ``"v3"`` or ``"v0003"`` -> 3; None stays None."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    text = str(value).strip()
+    digits = text[1:] if text[:1] in ("v", "V") else text
+    if not digits.isdigit():
+        msg = f"version: expected a number like 3 or 'v3', got {value!r}"
+        raise InputError(msg)
+    return int(digits)
 
 
 def _now() -> str:
@@ -321,6 +338,45 @@ class ReferenceStore:
                     out.append(info)
         return out
 
+    def entries(self) -> list[dict[str, Any]]:
+        """Every recipe/camera with its versions (the HTTP admin API's listing)::
+
+        {"recipe", "camera", "active": "v3" | None,
+         "versions": [{"version": "v1", "created", "images", "created_by", "source",
+                       "note", "kind", "size_wh"}, ...]}
+        """
+        out: list[dict[str, Any]] = []
+        if not self.root.is_dir():
+            return out
+        for rdir in sorted(p for p in self.root.iterdir() if p.is_dir() and _NAME_RE.match(p.name)):
+            for cdir in sorted(p for p in rdir.iterdir() if p.is_dir() and _NAME_RE.match(p.name)):
+                infos = self.versions(rdir.name, cdir.name)
+                if not infos:
+                    continue
+                active = next((i.version_id for i in infos if i.current), None)
+                versions = [
+                    {
+                        "version": i.version_id,
+                        "created": i.created,
+                        "images": i.n_images,
+                        "created_by": i.created_by,
+                        "source": i.source,
+                        "note": i.note,
+                        "kind": i.kind,
+                        "size_wh": list(i.size_wh),
+                    }
+                    for i in infos
+                ]
+                out.append(
+                    {
+                        "recipe": rdir.name,
+                        "camera": cdir.name,
+                        "active": active,
+                        "versions": versions,
+                    }
+                )
+        return out
+
     def images(self, recipe: str, camera: str, version: int | None = None) -> list[np.ndarray]:
         """The stored good images of a version (default: the current one)."""
         vdir = self._resolve(recipe, camera, version)
@@ -410,7 +466,15 @@ class ReferenceStore:
 
     # ------------------------------------------------------------------ writing
 
-    def teach(
+    def teach(self, recipe: str, camera: str, images: Sequence[np.ndarray], **kwargs: Any) -> str:
+        """Store ``images`` as the new current version; returns its id (``"v3"``).
+
+        The shape the HTTP admin API, MQTT ``teach`` and auto-teach use; keyword
+        arguments as :meth:`add_version`, which returns the full :class:`ReferenceInfo`.
+        """
+        return self.add_version(recipe, camera, images, **kwargs).version_id
+
+    def add_version(
         self,
         recipe: str,
         camera: str,
@@ -478,7 +542,7 @@ class ReferenceStore:
         images = [read_image_file(p) for p in files]
         kwargs.setdefault("source", "files")
         kwargs.setdefault("names", [p.name for p in files])
-        return self.teach(recipe, camera, images, **kwargs)
+        return self.add_version(recipe, camera, images, **kwargs)
 
     def teach_frames(
         self, recipe: str, camera: str, frames: Sequence[Frame], **kwargs: Any
@@ -492,7 +556,7 @@ class ReferenceStore:
         images = [decode(f, demosaic=demosaic, bayer_pattern=bayer) for f in frames]
         kwargs.setdefault("source", "camera")
         kwargs.setdefault("names", [f"{f.camera}-seq{f.seq}" for f in frames])
-        return self.teach(recipe, camera, images, **kwargs)
+        return self.add_version(recipe, camera, images, **kwargs)
 
     def _write_version(
         self,
@@ -585,8 +649,10 @@ class ReferenceStore:
         os.rename(path, hidden)
         shutil.rmtree(hidden, ignore_errors=True)
 
-    def rollback(self, recipe: str, camera: str, version: int | None = None) -> ReferenceInfo:
-        """Make an older version current (default: the one before the current)."""
+    def rollback(self, recipe: str, camera: str, version: int | str | None = None) -> str:
+        """Make an older version current (default: the one before the current); returns
+        its id (``"v2"``). ``version``: 2, ``"2"`` or ``"v2"``."""
+        version = parse_version(version)
         base = self._dir(recipe, camera)
         with self._locked():
             current = self._current_version(base)
@@ -605,10 +671,11 @@ class ReferenceStore:
                 raise NotFoundError(msg)
             self._set_current(base, version)
             self._cache.pop((recipe, camera), None)
-            return self._info(recipe, camera, self._version_dir(base, version), version)
+            return f"v{version}"
 
-    def delete(self, recipe: str, camera: str, version: int | None = None) -> None:
+    def delete(self, recipe: str, camera: str, version: int | str | None = None) -> None:
         """Delete one version (not the current one), or everything with ``version=None``."""
+        version = parse_version(version)
         base = self._dir(recipe, camera)
         with self._locked():
             if not base.is_dir():

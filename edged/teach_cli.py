@@ -80,7 +80,7 @@ def cmd_teach(
     """Run ``edged teach`` with parsed arguments; returns the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
-    from edged.references import ReferenceStore, read_image_file
+    from edged.references import ReferenceStore, parse_version, read_image_file
 
     try:
         settings = load_settings(args.config)
@@ -112,11 +112,14 @@ def cmd_teach(
             return 0
         if args.rollback is not None:
             version = None if args.rollback < 0 else args.rollback
-            info = store.rollback(args.recipe, args.camera, version)
-            print(json.dumps(info.to_dict()) if args.json else f"rolled back: {info}", file=out)
+            store.rollback(args.recipe, args.camera, version)
+            current = store.current(args.recipe, args.camera)
+            assert current is not None
+            text = json.dumps(current.to_dict()) if args.json else f"rolled back: {current}"
+            print(text, file=out)
             return 0
         if args.delete is not None:
-            target = None if args.delete == "all" else _version(args.delete)
+            target = None if args.delete == "all" else parse_version(args.delete)
             store.delete(args.recipe, args.camera, target)
             what = "every version" if target is None else f"v{target}"
             print(f"deleted {what} of {args.recipe}/{args.camera}", file=out)
@@ -137,16 +140,6 @@ def cmd_teach(
         return 1
     print(json.dumps(info.to_dict()) if args.json else f"taught {info}", file=out)
     return 0
-
-
-def _version(text: str) -> int:
-    try:
-        return int(text.lstrip("v"))
-    except ValueError:
-        from edged.errors import InputError
-
-        msg = f"--delete: expected a version number or 'all', got {text!r}"
-        raise InputError(msg) from None
 
 
 def teach_main(argv: Sequence[str] | None = None) -> int:

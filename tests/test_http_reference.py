@@ -188,7 +188,10 @@ async def test_bad_images_are_400_never_500(client: Any, ref: np.ndarray) -> Non
             {"image1": base64.b64encode(b"hello world, not an image").decode(), "image2": "x"},
             "image1: expected a PNG, JPEG",
         ),
-        ({"image1": "https://example.com/a.png", "image2": "x"}, "fetching images from URLs"),
+        (
+            {"image1": "https://example.com/a.png", "image2": "x"},
+            "fetching images from URLs is allowed only from http.url_fetch_hosts",
+        ),
     ]
     for data, message in cases:
         resp = await client.post("/v2/services/image/differences", data=data)
@@ -307,3 +310,23 @@ async def test_imgdiff_bad_input(client: Any) -> None:
     assert "target: missing" in (await resp.json())["error"]
     resp = await client.post("/imgdiff", json={"src": "AAAA", "target": "AAAA"})
     assert resp.status == 400
+
+
+def test_served_by_the_daemon_app_behind_the_api_key(ref: np.ndarray) -> None:
+    import requests
+    from _http_helpers import ServerThread, make_runtime
+
+    q = paint_square(ref, 100, 100, 12, 80)
+    files = {"image1": ("a.png", _png(ref), "image/png"), "image2": ("b.png", _png(q), "image/png")}
+    with ServerThread(make_runtime(api_key="k")) as srv:
+        url = srv.url + "/v2/services/image/differences"
+        assert requests.post(url, files=files, timeout=30).status_code == 401
+        resp = requests.post(url, files=files, headers={"X-API-Key": "k"}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["details"]["info"]["count"] == 1
+        src = {"src": ("a.png", _png(ref), "image/png"), "target": ("b.png", _png(q), "image/png")}
+        assert requests.post(srv.url + "/imgdiff", files=src, timeout=30).status_code == 401
+        resp = requests.post(srv.url + "/imgdiff", files=src, params={"api_key": "k"}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        expected = float(np.mean((q.astype(float) - ref.astype(float)) ** 2))
+        assert resp.json()["diff"] == pytest.approx(expected)

@@ -39,7 +39,9 @@ def test_teach_then_load_compares_like_the_in_memory_reference(
     tmp_path: Path, wld: np.ndarray, goods: list[np.ndarray]
 ) -> None:
     store = ReferenceStore(tmp_path)
-    info = store.teach("label", "cam1", goods[:1], created_by="tester", note="first")
+    assert store.teach("label", "cam1", goods[:1], created_by="tester", note="first") == "v1"
+    info = store.current("label", "cam1")
+    assert info is not None
     assert (info.version, info.n_images, info.kind, info.current) == (1, 1, "single", True)
     assert info.size_wh == SIZE
     assert str(info) == "label/cam1 v1: 1 image(s) 320x240, single model (current)"
@@ -64,26 +66,28 @@ def test_teach_then_load_compares_like_the_in_memory_reference(
 def test_versions_rollback_and_delete(tmp_path: Path, goods: list[np.ndarray]) -> None:
     store = ReferenceStore(tmp_path)
     store.teach("r", "c", goods[:1])
-    v2 = store.teach("r", "c", goods)
+    v2 = store.add_version("r", "c", goods)
     assert v2.version == 2
+    assert v2.version_id == "v2"
     assert v2.kind == "variation"
     assert [i.version for i in store.versions("r", "c")] == [1, 2]
     assert [i.current for i in store.versions("r", "c")] == [False, True]
     prepared = store.prepared("r", "c")
     assert prepared is not None
     assert prepared.n_images == 3
-    back = store.rollback("r", "c")
+    assert store.rollback("r", "c") == "v1"
+    back = store.current("r", "c")
+    assert back is not None
     assert back.version == 1
-    assert back.current
     rolled = store.prepared("r", "c")
     assert rolled is not None
     assert rolled.n_images == 1
     with pytest.raises(NotFoundError, match="no version before v1"):
         store.rollback("r", "c")
-    assert store.rollback("r", "c", 2).version == 2
+    assert store.rollback("r", "c", "v2") == "v2"
     with pytest.raises(InputError, match="v2 is current"):
         store.delete("r", "c", 2)
-    store.delete("r", "c", 1)
+    store.delete("r", "c", "1")
     assert [i.version for i in store.versions("r", "c")] == [2]
     with pytest.raises(NotFoundError, match=r"expected a version in \[2\], got 7"):
         store.rollback("r", "c", 7)
@@ -136,7 +140,7 @@ def test_a_crash_mid_write_leaves_the_previous_version_intact(
     assert [i.version for i in fresh.versions("r", "c")] == [1]
     np.testing.assert_array_equal(fresh.load("r", "c").mean_image(), before)
     # The next writer cleans up after the crashed one and numbers on from v1.
-    assert fresh.teach("r", "c", goods[:1]).version == 2
+    assert fresh.teach("r", "c", goods[:1]) == "v2"
     assert not [p for p in (tmp_path / "r/c").iterdir() if p.name.startswith(".tmp-")]
 
 
@@ -195,7 +199,7 @@ def test_recipe_options_decide_the_preparation(tmp_path: Path, goods: list[np.nd
     ref = tuned.load("r", "c")  # stored at 1024: prepared again from the stored images
     assert ref.work_wh == (160, 120)
     assert ref.params == ReferenceParams(resolution=160)
-    assert tuned.teach("r", "c", goods[:1]).params["resolution"] == 160
+    assert tuned.add_version("r", "c", goods[:1]).params["resolution"] == 160
 
 
 def test_names_are_checked(tmp_path: Path, goods: list[np.ndarray]) -> None:

@@ -22,7 +22,7 @@ prepare ``image1``, compare ``image2``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -526,8 +526,3 @@ def differences(
     )
     prepared = prepare_reference([image1], params=params, roi=roi)
     return compare(prepared, image2, settings)
-
-
-def with_overrides(settings: DifferenceSettings, **changes: Any) -> DifferenceSettings:
-    """A copy of ``settings`` with ``changes`` (validated)."""
-    return replace(settings, **changes)

@@ -122,10 +122,12 @@ def create_metrics_app(runtime: Runtime) -> web.Application:
 
 def _add_routes(app: web.Application) -> None:
     """Each HTTP area registers its routes here."""
-    from edged.http import admin, pekat
+    from edged.http import admin, ltu_reference, pekat, pixlab
     from edged.http._auth import install_guard
 
     install_guard(app)
     pekat.add_routes(app)
     admin.add_routes(app)
     setup_ltu(app)
+    app.add_routes(ltu_reference.routes)  # differences, alignmentMatrix, distance
+    app.add_routes(pixlab.routes)  # /imgdiff

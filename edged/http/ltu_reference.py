@@ -19,7 +19,9 @@ percent of the compared area, ``details.info.count`` the number of regions.
 ``POST /v2/services/image/distance`` — ``refImage`` and ``queryImage`` (``image1`` /
 ``image2`` accepted too): ``distance``, ``decision``, sub-scores and matching boxes.
 
-A pair that does not register answers 422 with the reason; bad input 400.
+A pair that does not register answers 422 with the reason; bad input 400. Input
+parsing, the API key, the analysis gate and the envelope are the image services'
+(:mod:`edged.http._input`, :mod:`edged.http._envelope`).
 """
 
 from __future__ import annotations
@@ -37,17 +39,9 @@ from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSetting
 from edged.checks.distance import distance
 from edged.checks.ltu_differences import MASK_TYPES, ltu_differences, parse_color
 from edged.errors import InputError
-from edged.http._refs_input import (
-    LtuAnswer,
-    RequestForm,
-    field_value,
-    ltu_endpoint,
-    parse_bool,
-    parse_int,
-    read_form,
-    read_image_field,
-    run_pixels,
-)
+from edged.http._envelope import LtuAnswer, ltu_endpoint
+from edged.http._form_values import field_value, image_of, optional_image, parse_bool, parse_int
+from edged.http._input import RequestForm, read_form, run_pixels
 
 PREFIX = "/v2/services/image"
 MAX_RESOLUTION = 900
@@ -140,11 +134,9 @@ async def differences_service(request: web.Request) -> LtuAnswer:
     color = parse_color(field_value(form, "mask_color", "255,255,255"))
     vertices = parse_bool(field_value(form, "vertices", True), "vertices")
     transform = parse_bool(field_value(form, "transform", False), "transform")
-    image1 = await read_image_field(request, "image1")
-    image2 = await read_image_field(request, "image2")
-    assert image1 is not None
-    assert image2 is not None
-    roi = await read_image_field(request, "image1_roi", required=False)
+    image1 = await image_of(request, "image1")
+    image2 = await image_of(request, "image2")
+    roi = await optional_image(request, "image1_roi")
     if roi is not None:
         roi = roi if roi.ndim == 2 else cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
         if roi.shape != image1.shape[:2]:
@@ -200,10 +192,8 @@ async def alignment_service(request: web.Request) -> LtuAnswer:
     )
     return_image = parse_bool(field_value(form, "return_image", False), "return_image")
     model = _motion_model(form)
-    image1 = await read_image_field(request, "image1")
-    image2 = await read_image_field(request, "image2")
-    assert image1 is not None
-    assert image2 is not None
+    image1 = await image_of(request, "image1")
+    image2 = await image_of(request, "image2")
 
     def work() -> tuple[Alignment, str | None]:
         al = align(image1, image2, model=model, resolution=resolution)
@@ -225,10 +215,8 @@ async def alignment_service(request: web.Request) -> LtuAnswer:
 @routes.post(f"{PREFIX}/distance", name="ltu.distance")
 @ltu_endpoint("distance")
 async def distance_service(request: web.Request) -> LtuAnswer:
-    ref = await read_image_field(request, "refImage", aliases=("image1",))
-    query = await read_image_field(request, "queryImage", aliases=("image2",))
-    assert ref is not None
-    assert query is not None
+    ref = await image_of(request, "refImage", "image1")
+    query = await image_of(request, "queryImage", "image2")
     d = await run_pixels(request, distance, ref, query)
     out = d.to_dict()
     return LtuAnswer(out, score=out["distance"], info={"decision": d.decision})

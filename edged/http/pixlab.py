@@ -6,7 +6,7 @@ urlencoded, JSON). Answer ``{"status": 200, "diff": MSE, "id": ..., "link": null
 returns it inline instead with ``blob=true``: the absolute difference as a PNG
 body, with the MSE in the ``X-Imgdiff-Mse`` header). Errors are
 ``{"status": CODE, "error": reason}`` with that HTTP status: two images of different
-sizes are 400.
+sizes are 400. Protected by the API key like the other image services.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from aiohttp import web
 
 from edged.checks.imgdiff import ImgDiff, imgdiff
 from edged.errors import BusyError, EdgedError, InputError
-from edged.http._refs_input import field_value, parse_bool, read_form, read_image_field, run_pixels
+from edged.http._auth import check_api_key
+from edged.http._form_values import field_value, image_of, parse_bool
+from edged.http._input import read_form, run_pixels
+from edged.http._keys import RUNTIME
 
 routes = web.RouteTableDef()
 
@@ -30,12 +33,12 @@ def _error(status: int, message: str) -> web.Response:
 @routes.post("/imgdiff", name="pixlab.imgdiff")
 async def imgdiff_service(request: web.Request) -> web.Response:
     try:
+        if RUNTIME in request.app:
+            check_api_key(request)
         form = await read_form(request)
         blob = parse_bool(field_value(form, "blob", False), "blob")
-        src = await read_image_field(request, "src")
-        target = await read_image_field(request, "target")
-        assert src is not None
-        assert target is not None
+        src = await image_of(request, "src")
+        target = await image_of(request, "target")
         res: ImgDiff = await run_pixels(request, imgdiff, src, target)
         if blob:
             ok, buf = cv2.imencode(".png", res.diff, [cv2.IMWRITE_PNG_COMPRESSION, 1])

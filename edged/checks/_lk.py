@@ -1,0 +1,291 @@
+"""Inverse-compositional Lucas-Kanade with a joint gain/offset term (registration's fine stage).
+
+A reference pyramid level holds everything a refinement needs, computed once: the
+template, its design matrix (template gradients times the warp Jacobian of each
+motion model, plus the template and a constant that carry the lighting change),
+each row scaled to unit RMS for conditioning, and the normal matrices over the usable
+area. Per frame, only the usable pixels the query does not cover are taken out of
+the normal matrix; each iteration warps the query once and takes one matrix-vector
+product. Products use ``einsum``, not BLAS: a multi-threaded BLAS competing with
+OpenCV's threads for two cores costs milliseconds per call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Rows of a level's Lucas-Kanade design matrix, ordered so each motion model uses a
+# contiguous slice: x*Tx, y*Tx, x*Ty, y*Ty, T, 1, Tx, Ty, rotation, scale (centred x, y;
+# T the template, Tx/Ty its gradient; T and 1 carry the gain/offset of the lighting).
+SLICES: dict[str, slice] = {
+    "translation": slice(4, 8),
+    "euclidean": slice(4, 9),
+    "similarity": slice(4, 10),
+    "affine": slice(0, 8),
+}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Level:
+    """One pyramid level of the reference, ready for Lucas-Kanade."""
+
+    k: int  # pyramid index: level pixels = working pixels / 2**k
+    shape: tuple[int, int]  # (h, w)
+    image: np.ndarray  # (h, w) float32
+    design: np.ndarray  # (10, h*w) float32, rows as in SLICES, each scaled to unit RMS
+    row_scale: np.ndarray  # (10,) float64: design row = true row / row_scale
+    t_mean: float  # the template row is centred on this mean (conditioning)
+    usable: np.ndarray  # (h, w) uint8: 1 inside the ROI and off the border
+    center: tuple[float, float]
+    hessians: dict[str, np.ndarray]  # model -> design[slice] @ design[slice].T over usable
+
+
+def pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
+    """``image`` and ``levels`` successive ``pyrDown`` halvings (pixel ``x`` at level k
+    is ``x / 2**k`` at level 0)."""
+    out = [image]
+    for _ in range(levels):
+        out.append(cv2.pyrDown(out[-1]))
+    return out
+
+
+def make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> Level:
+    """Precompute pyramid level ``k`` of a reference: ``image_u8`` ``(h, w)`` uint8 grey,
+    ``roi`` an optional working-size mask (non-zero = use)."""
+    img = image_u8.astype(np.float32)
+    h, w = img.shape
+    gx = cv2.Scharr(img, cv2.CV_32F, 1, 0, scale=1.0 / 32.0).ravel()
+    gy = cv2.Scharr(img, cv2.CV_32F, 0, 1, scale=1.0 / 32.0).ravel()
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    x, y = xx.ravel() - cx, yy.ravel() - cy
+    t_mean = float(img.mean())
+    design = np.stack(
+        [
+            x * gx,
+            y * gx,
+            x * gy,
+            y * gy,
+            img.ravel() - np.float32(t_mean),
+            np.ones(h * w, dtype=np.float32),
+            gx,
+            gy,
+            -y * gx + x * gy,
+            x * gx + y * gy,
+        ]
+    ).astype(np.float32)
+    # Unit-RMS rows keep the float32 normal equations well conditioned.
+    row_scale = np.sqrt(np.mean(design.astype(np.float64) ** 2, axis=1))
+    row_scale[row_scale == 0] = 1.0
+    design /= row_scale[:, None].astype(np.float32)
+    usable = np.zeros((h, w), dtype=np.uint8)
+    usable[1:-1, 1:-1] = 1
+    if roi is not None:
+        small = cv2.resize(roi, (w, h), interpolation=cv2.INTER_NEAREST)
+        usable[small == 0] = 0
+    on = design[:, usable.ravel() > 0]
+    on64 = on.astype(np.float64)
+    full = np.einsum("ik,jk->ij", on64, on64) if on.size else np.zeros((10, 10))
+    hessians = {model: full[sl, sl].copy() for model, sl in SLICES.items()}
+    return Level(
+        k=k,
+        shape=(h, w),
+        image=img,
+        design=design,
+        row_scale=row_scale,
+        t_mean=t_mean,
+        usable=usable,
+        center=(cx, cy),
+        hessians=hessians,
+    )
+
+
+def _delta(model: str, p: np.ndarray, center: tuple[float, float]) -> np.ndarray:
+    """The incremental warp for parameters ``p`` (centred coordinates), as 3x3.
+
+    ``p`` follows the slice order of :data:`SLICES` without T and 1: translation
+    ``[tx, ty]``, euclidean ``[tx, ty, angle]``, similarity ``[tx, ty, angle, dscale]``,
+    affine ``[a11, a12, a21, a22, tx, ty]`` (a = matrix minus identity).
+    """
+    cx, cy = center
+    d = np.eye(3)
+    if model == "affine":
+        d[:2, :2] = [[1.0 + p[0], p[1]], [p[2], 1.0 + p[3]]]
+        d[0, 2], d[1, 2] = p[4], p[5]
+    else:
+        d[0, 2], d[1, 2] = p[0], p[1]
+        if model != "translation":
+            sc = 1.0 + (p[3] if model == "similarity" else 0.0)
+            c, si = math.cos(p[2]) * sc, math.sin(p[2]) * sc
+            d[:2, :2] = [[c, -si], [si, c]]
+    shift = np.array([[1.0, 0.0, cx], [0.0, 1.0, cy], [0.0, 0.0, 1.0]])
+    unshift = np.array([[1.0, 0.0, -cx], [0.0, 1.0, -cy], [0.0, 0.0, 1.0]])
+    out: np.ndarray = shift @ d @ unshift
+    return out
+
+
+def _step_size(model: str, p: np.ndarray, radius: float) -> float:
+    """How far (level pixels) the increment moves the farthest template pixel."""
+    if model == "affine":
+        return math.hypot(p[4], p[5]) + float(np.abs(p[:4]).sum()) * radius
+    step = math.hypot(p[0], p[1])
+    if model != "translation":
+        step += float(np.abs(p[2:]).sum()) * radius
+    return step
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    matrix: np.ndarray  # ref -> query, working pixels
+    correlation: float
+    gain: float
+    offset: float
+    iterations: int
+    overlap: float
+
+
+def _inv(m: np.ndarray) -> np.ndarray:
+    """Inverse of a 3x3 affine matrix (last row 0 0 1), closed form."""
+    a, b, c = m[0]
+    d, e, f = m[1]
+    det = a * e - b * d
+    return np.array(
+        [
+            [e / det, -b / det, (b * f - c * e) / det],
+            [-d / det, a / det, (c * d - a * f) / det],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+
+
+def lucas_kanade(
+    lvl: Level,
+    query: np.ndarray,
+    ref_to_query: np.ndarray,
+    model: str,
+    max_iterations: int,
+    *,
+    tolerance_px: float = 0.01,
+    correlation: bool = True,
+) -> Fit:
+    """Refine ``ref_to_query`` (working pixels) at one pyramid level.
+
+    Inverse compositional: the design matrix (template gradients times the warp
+    Jacobian, plus the template and a constant for gain/offset) and its normal
+    matrix over the whole usable area are precomputed; per frame only the pixels
+    the query does not cover are taken out, and each iteration costs one warp of the
+    query and one matrix-vector product (``einsum``, not BLAS: a multi-threaded BLAS
+    competing with OpenCV's threads for two cores costs milliseconds per call).
+    """
+    s = 2.0**-lvl.k
+    a = ref_to_query.copy()
+    a[:2, 2] *= s
+    a[2, :2] /= s  # (stays 0 for affine matrices)
+    h, w = lvl.shape
+    qh, qw = query.shape
+    # Template pixels whose match lies inside the query (2 px margin), fixed for this level.
+    corners = np.array([[2, 2, 1], [qw - 3, 2, 1], [qw - 3, qh - 3, 1], [2, qh - 3, 1]], float)
+    poly = (_inv(a) @ corners.T).T[:, :2]
+    inside = np.zeros((h, w), dtype=np.uint8)
+    cv2.fillConvexPoly(inside, np.round(poly * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    covered = cv2.countNonZero(inside)
+    overlap = covered / inside.size
+    mask_u8 = cv2.bitwise_and(inside, lvl.usable)
+    n = float(cv2.countNonZero(mask_u8))
+    if n < 64:
+        return Fit(ref_to_query, 0.0, 1.0, 0.0, 0, overlap)
+    sl = SLICES[model]
+    scale = lvl.row_scale[sl]
+    jac = lvl.design[sl]
+    # Normal matrix: the precomputed one minus the usable pixels outside the query.
+    hess = lvl.hessians[model]
+    pts = cv2.findNonZero(cv2.subtract(lvl.usable, inside))
+    xy = np.zeros((0, 2), np.int64) if pts is None else pts.reshape(-1, 2).astype(np.int64)
+    outside = xy[:, 1] * w + xy[:, 0]
+    if outside.size:
+        j_out = jac[:, outside].astype(np.float64)
+        hess = hess - np.einsum("ik,jk->ij", j_out, j_out)
+    try:
+        hess_inv = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return Fit(ref_to_query, 0.0, 1.0, 0.0, 0, overlap)
+    mask = mask_u8.ravel().astype(np.float32)
+    i_gain = 4 if model == "affine" else 0  # position of T (gain) in the slice; 1 follows
+    radius = math.hypot(w, h) / 2.0
+    gain, offset = 1.0, 0.0
+    it = 0
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = np.empty((h, w), np.float32)
+    for it in range(1, max_iterations + 1):
+        cv2.warpAffine(
+            query, a[:2], (w, h), dst=warped, flags=flags, borderMode=cv2.BORDER_REPLICATE
+        )
+        c = hess_inv @ np.einsum("ij,j->i", jac, warped.ravel() * mask).astype(np.float64) / scale
+        gain = float(c[i_gain])
+        offset = float(c[i_gain + 1]) - gain * lvl.t_mean
+        if not math.isfinite(gain) or abs(gain) < 1e-3:
+            return Fit(ref_to_query, 0.0, 1.0, 0.0, it, overlap)
+        geo = np.delete(c, [i_gain, i_gain + 1]) / gain
+        a = a @ _inv(_delta(model, geo, lvl.center))
+        if _step_size(model, geo, radius) < tolerance_px:
+            break
+    corr = 0.0
+    if correlation:
+        # ``warped`` is from the last iteration, whose update moved less than tolerance_px.
+        corr = _zncc(lvl.image.ravel(), warped.ravel(), mask, n)
+        gain, offset = _robust_photometry(lvl.image.ravel(), warped.ravel(), mask, gain, offset)
+    out = a.copy()
+    out[:2, 2] /= s
+    return Fit(out, corr, gain, offset, it, overlap)
+
+
+def _robust_photometry(
+    t: np.ndarray, q: np.ndarray, mask: np.ndarray, gain: float, offset: float
+) -> tuple[float, float]:
+    """Gain/offset of ``q ~ gain * t + offset`` refitted without outliers.
+
+    The joint least-squares fit counts a large defect as lighting. When more than 1 %
+    of the pixels (a ~20 000-pixel subsample) lie beyond 3 robust sigmas (at least 6
+    grey levels), they are left out and the two parameters refitted twice, starting
+    from the median offset (so up to half of the image may differ).
+    """
+    step = max(1, mask.size // 20_000)
+    sel = mask[::step] > 0
+    ts = t[::step][sel]
+    qs = q[::step][sel]
+    if ts.size < 64:
+        return gain, offset
+    r = qs - (gain * ts + offset)
+    sigma = 1.4826 * float(np.median(np.abs(r - float(np.median(r)))))
+    limit = max(3.0 * sigma, 6.0)
+    if float(np.mean(np.abs(r) > limit)) < 0.01:
+        return gain, offset  # no outliers to speak of: the all-pixel fit stands
+    r = qs - gain * ts
+    offset = float(np.median(r))  # robust start: half the pixels may be off
+    for _ in range(2):
+        keep = np.abs(qs - (gain * ts + offset)) <= limit
+        if int(keep.sum()) < 64:
+            break
+        tk, qk = ts[keep].astype(np.float64), qs[keep].astype(np.float64)
+        tm, qm = float(tk.mean()), float(qk.mean())
+        var = float(((tk - tm) ** 2).sum())
+        if var > 1e-6:
+            gain = float(((tk - tm) * (qk - qm)).sum()) / var
+        offset = qm - gain * tm
+    return gain, offset
+
+
+def _zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray, n: float) -> float:
+    """Normalised cross-correlation of ``a`` and ``b`` over ``mask`` (0/1, ``n`` ones)."""
+    am, bm = a * mask, b * mask
+    sa, sb = float(am.sum()), float(bm.sum())
+    saa = float(np.einsum("i,i->", am, a))
+    sbb = float(np.einsum("i,i->", bm, b))
+    sab = float(np.einsum("i,i->", am, b))
+    va, vb = saa - sa * sa / n, sbb - sb * sb / n
+    den = math.sqrt(max(va, 0.0) * max(vb, 0.0))
+    return (sab - sa * sb / n) / den if den > 0 else 0.0
