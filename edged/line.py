@@ -281,7 +281,12 @@ class CameraLine:
         decode_ms = (time.perf_counter() - t0) * 1000.0
         self._last_image = image
         inspector = self.runtime.inspectors[recipe]
-        inspection = inspector.inspect(image, context=self.runtime.context(recipe, self.camera))
+        try:
+            context = self.runtime.context(recipe, self.camera)
+        except EdgedError as exc:  # e.g. a damaged reference on disk
+            reason = f"reference for recipe {recipe!r}, camera {self.camera!r}: {exc}"
+            return _Processed(frame, error_inspection(recipe, reason), image, decode_ms)
+        inspection = inspector.inspect(image, context=context)
         self.runtime.metrics.frames_inspected.labels(self.camera, recipe).inc()
         stage = self.runtime.metrics.stage_seconds
         stage.labels(self.camera, "decode").observe(decode_ms / 1000.0)

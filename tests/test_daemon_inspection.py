@@ -9,8 +9,8 @@ from edged.config import load_settings
 from edged.daemon import Daemon
 
 
-async def test_verdicts_follow_ground_truth(write_config) -> None:
-    settings = load_settings(
+def _settings(write_config):  # type: ignore[no-untyped-def]
+    return load_settings(
         write_config(
             {
                 "node_id": "e2e",
@@ -40,8 +40,11 @@ async def test_verdicts_follow_ground_truth(write_config) -> None:
             }
         )
     )
+
+
+async def test_verdicts_follow_ground_truth(write_config) -> None:
     sink = RecordingSink()
-    daemon = Daemon(settings, sink=sink)
+    daemon = Daemon(_settings(write_config), sink=sink)
     await daemon.start()
     try:
         await wait_for(lambda: len(sink.results) >= 24, timeout_s=60)
@@ -72,3 +75,28 @@ async def test_verdicts_follow_ground_truth(write_config) -> None:
             ), (r.regions, box)
     assert 0 < defects < len(sink.results)
     assert mismatches == []
+
+
+async def test_damaged_reference_gives_error_verdicts_and_line_goes_on(
+    write_config, tmp_path
+) -> None:
+    sink = RecordingSink()
+    daemon = Daemon(_settings(write_config), sink=sink)
+    await daemon.start()
+    try:
+        await wait_for(lambda: len(sink.results) >= 3, timeout_s=60)
+        base = tmp_path / "refs"
+        current = next(base.rglob("CURRENT"))
+        for npz in current.parent.rglob("*.npz"):
+            npz.write_bytes(b"damaged by a failing disk")
+        current.write_text(current.read_text())  # a new stamp: the store reloads
+        n = len(sink.results)
+        await wait_for(lambda: len(sink.results) >= n + 6, timeout_s=60)
+    finally:
+        await daemon.stop()
+    late = sink.results[n + 2 :]
+    assert late, "the line kept producing results"
+    for r in late:
+        assert r.verdict == "error"
+        assert r.reasons[0].startswith("reference for recipe 'label', camera 'line1': reference ")
+        assert "checksum" in r.reasons[0]
