@@ -14,11 +14,8 @@ from typing import TextIO
 from edged._version import __version__
 from edged.config import Settings, load_settings
 from edged.errors import ConfigError, EdgedError
+from edged.imagefiles import expand_image_paths
 from edged.teach_cli import add_teach_parser, cmd_teach
-
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-)
 
 log = logging.getLogger("edged")
 
@@ -128,7 +125,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     else:
         settings = default_settings(with_reference=bool(args.reference))
     _setup_logging(settings)
-    files = _expand_images(args.images)
+    files = expand_image_paths(args.images)
     if not files:
         msg = "edged: analyze: expected image files or folders with images, got none"
         print(msg, file=sys.stderr)
@@ -149,16 +146,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"edged: analyze: {exc}", file=sys.stderr)
         return 2
     return 1 if failures else 0
-
-
-def _expand_images(paths: Sequence[Path]) -> list[Path]:
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            files.append(p)
-    return files
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

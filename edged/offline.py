@@ -7,12 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import cv2
-import numpy as np
-
 from edged.checks import registry
 from edged.config import RecipeConfig, Settings
 from edged.errors import InputError
+from edged.imagefiles import read_image_file
 from edged.inspection import build_result, error_inspection
 from edged.result import FrameInfo, iso_utc
 from edged.runtime import Runtime
@@ -39,27 +37,6 @@ def default_settings(*, with_reference: bool) -> Settings:
     )
 
 
-def read_image(path: Path, *, max_pixels: int) -> np.ndarray:
-    """Read an image file as (H, W) uint8 grey or (H, W, 3) uint8 BGR."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        msg = f"{path}: expected a readable image file, got {exc.strerror or exc}"
-        raise InputError(msg) from exc
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        msg = f"{path}: expected a PNG/JPEG/BMP/TIFF image, got {data.size} undecodable bytes"
-        raise InputError(msg)
-    if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1.0, float(image.max())))
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.shape[0] * image.shape[1] > max_pixels:
-        msg = f"{path}: expected at most {max_pixels} pixels, got {image.shape[1]}x{image.shape[0]}"
-        raise InputError(msg)
-    return image
-
-
 async def analyze_files(
     settings: Settings,
     files: Sequence[Path],
@@ -82,7 +59,7 @@ async def analyze_files(
         for i, path in enumerate(files):
             t0 = time.time_ns()
             try:
-                image = read_image(path, max_pixels=settings.http.max_pixels)
+                image = read_image_file(path, max_pixels=settings.http.max_pixels)
                 inspection = await runtime.analyze(image, recipe=inspector.name, camera=camera)
                 h, w = image.shape[:2]
                 fmt = "Mono8" if image.ndim == 2 else "BGR8"
@@ -116,5 +93,5 @@ def _offline_references(
     """An in-memory reference provider built from ``--reference`` image files."""
     from edged import references
 
-    images = [read_image(p, max_pixels=runtime.settings.http.max_pixels) for p in paths]
+    images = [read_image_file(p, max_pixels=runtime.settings.http.max_pixels) for p in paths]
     return references.InMemoryReferences.from_images(images, recipes=runtime.settings.recipes)

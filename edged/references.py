@@ -51,6 +51,7 @@ from edged._version import __version__
 from edged.checks.prepared import PreparedReference, ReferenceParams, check_image, prepare_reference
 from edged.errors import EdgedError, InputError, NotFoundError
 from edged.frames import Frame
+from edged.imagefiles import read_image_file
 
 log = logging.getLogger("edged.references")
 
@@ -172,30 +173,6 @@ def _read_png(path: Path) -> np.ndarray:
     if image is None:
         msg = f"reference image {path}: expected a readable PNG, got {data.size} bytes"
         raise EdgedError(msg)
-    return np.ascontiguousarray(image)
-
-
-def read_image_file(path: Path) -> np.ndarray:
-    """An image file as ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR (alpha dropped,
-    16-bit scaled to 8 bits); InputError naming the file when it is not an image."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        msg = f"{path}: expected a readable image file, got {exc.strerror or exc}"
-        raise InputError(msg) from exc
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        msg = f"{path}: expected a PNG/JPEG/BMP/TIFF image, got {data.size} undecodable bytes"
-        raise InputError(msg)
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        msg = f"{path}: expected 8- or 16-bit samples, got {image.dtype}"
-        raise InputError(msg)
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    elif image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
     return np.ascontiguousarray(image)
 
 

@@ -26,10 +26,7 @@ from typing import TextIO
 
 from edged.config import load_settings
 from edged.errors import ConfigError, EdgedError
-
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-)
+from edged.imagefiles import expand_image_paths, read_image_file
 
 
 def add_teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,23 +61,13 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     action.add_argument("--delete", metavar="VERSION|all", help="delete a version, or all")
 
 
-def _expand(paths: Sequence[Path]) -> list[Path]:
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            files.append(p)
-    return files
-
-
 def cmd_teach(
     args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """Run ``edged teach`` with parsed arguments; returns the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
-    from edged.references import ReferenceStore, parse_version, read_image_file
+    from edged.references import ReferenceStore, parse_version
 
     try:
         settings = load_settings(args.config)
@@ -124,7 +111,7 @@ def cmd_teach(
             what = "every version" if target is None else f"v{target}"
             print(f"deleted {what} of {args.recipe}/{args.camera}", file=out)
             return 0
-        files = _expand(args.images)
+        files = expand_image_paths(args.images)
         if not files:
             print("edged: teach: expected image files or folders with images, got none", file=err)
             return 1

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edged.checks._image import contract_problem
 from edged.errors import InputError
 
 
@@ -28,18 +29,9 @@ class ImgDiff:
 
 
 def _check(img: Any, what: str) -> np.ndarray:
-    ok = (
-        isinstance(img, np.ndarray)
-        and img.dtype == np.uint8
-        and (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3))
-    )
-    if not ok:
-        got = (
-            f"{img.dtype} array of shape {img.shape}"
-            if isinstance(img, np.ndarray)
-            else type(img).__name__
-        )
-        msg = f"{what}: expected (H, W) uint8 grey or (H, W, 3) uint8 BGR, got {got}"
+    problem = contract_problem(img)
+    if problem is not None:
+        msg = f"{what}: {problem}"
         raise InputError(msg)
     out: np.ndarray = img
     return out

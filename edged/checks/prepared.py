@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from edged.checks import _behaviors
+from edged.checks._image import contract_problem
 from edged.checks._scale import shrink, to_grey, working_size
 from edged.checks.align import (
     MOTION_MODELS,
@@ -370,18 +371,9 @@ def _into_reference(
 
 
 def check_image(img: Any, what: str) -> None:
-    ok = (
-        isinstance(img, np.ndarray)
-        and img.dtype == np.uint8
-        and (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3))
-    )
-    if not ok:
-        got = (
-            f"{img.dtype} array of shape {img.shape}"
-            if isinstance(img, np.ndarray)
-            else type(img).__name__
-        )
-        msg = f"{what}: expected (H, W) uint8 grey or (H, W, 3) uint8 BGR, got {got}"
+    problem = contract_problem(img)
+    if problem is not None:
+        msg = f"{what}: {problem}"
         raise InputError(msg)
     if min(img.shape[:2]) < 16:
         msg = f"{what}: expected at least 16x16 pixels, got {img.shape[1]}x{img.shape[0]}"
