@@ -35,6 +35,10 @@ Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
+# Camera ids edged uses itself: HTTP analyze results and ``edged analyze``.
+RESERVED_CAMERA_IDS = frozenset({"http", "offline"})
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -347,6 +351,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _cross_refs(self) -> Settings:
         for cam_id, cam in self.cameras.items():
+            if cam_id.lower() in RESERVED_CAMERA_IDS:
+                msg = (
+                    f"cameras.{cam_id}: expected a camera id other than "
+                    f"{sorted(RESERVED_CAMERA_IDS)} (used for HTTP and offline results), "
+                    f"got {cam_id!r}"
+                )
+                raise ValueError(msg)
             if cam.recipe not in self.recipes:
                 msg = (
                     f"cameras.{cam_id}.recipe: expected one of {sorted(self.recipes)}, "

@@ -131,3 +131,10 @@ def test_shipped_configs_are_valid(name: str) -> None:
     path = Path(__file__).parent.parent / "configs" / name
     s = load_settings(path)
     assert s.recipes
+
+
+def test_reserved_camera_id_rejected(write_config) -> None:
+    doc = {**BASE, "cameras": {"http": {"recipe": "label"}}}
+    assert "cameras.http: expected a camera id other than ['http', 'offline']" in _errors(
+        write_config, doc
+    )
