@@ -1,0 +1,13 @@
+"""placeholder"""
+
+from __future__ import annotations
+
+from tools.bench._context import Bench
+from tools.bench._report import SectionReport, not_available
+
+NAME = "memory"
+TITLE = "memory"
+
+
+def run(bench: Bench) -> SectionReport:
+    return not_available(NAME, TITLE, "todo")

@@ -1,0 +1,13 @@
+"""placeholder"""
+
+from __future__ import annotations
+
+from tools.bench._context import Bench
+from tools.bench._report import SectionReport, not_available
+
+NAME = "peers"
+TITLE = "peers"
+
+
+def run(bench: Bench) -> SectionReport:
+    return not_available(NAME, TITLE, "todo")
