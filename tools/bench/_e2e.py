@@ -1,13 +1,155 @@
-"""placeholder"""
+"""Section 5: frame -> MQTT subscriber through the real daemon and a private mosquitto.
+
+Two replayed BayerRG8 cameras at 10 fps each run the default recipe in the daemon;
+each Result goes through the durable outbox to the broker and on to a subscriber
+in its own process. Latency is receipt time minus the frame's host timestamp;
+drops are frames (after a warm-up) whose result never arrived. Then a short search
+for the highest per-camera rate with zero drops.
+"""
 
 from __future__ import annotations
 
-from tools.bench._context import Bench
-from tools.bench._report import SectionReport, not_available
+from collections.abc import Callable
+
+from tools.bench._broker import start_broker
+from tools.bench._context import TARGET_SIZE, Bench
+from tools.bench._frames import size_label
+from tools.bench._liverun import LiveRun, prepare_references, publisher_available, run_live
+from tools.bench._measure import percentile
+from tools.bench._recipe import default_recipe
+from tools.bench._report import SectionReport, judge, not_available
 
 NAME = "e2e"
-TITLE = "e2e"
+TITLE = "End to end: cameras -> daemon -> MQTT -> subscriber"
+CAMERAS = 2
+FPS = 10.0
+P99_GOAL_MS = 150.0
 
 
 def run(bench: Bench) -> SectionReport:
-    return not_available(NAME, TITLE, "todo")
+    if not publisher_available():
+        return not_available(NAME, TITLE, "edged.publish (MQTT publisher) is not in this checkout")
+    report = SectionReport(NAME, TITLE)
+    size = bench.largest if bench.quick else TARGET_SIZE
+    fr = bench.frames(size)
+    raws = fr.raw_frames(bench.reps(4, 2))
+    recipe, missing = default_recipe()
+    refs = bench.scratch("e2e-refs")
+    recipe = prepare_references(refs, recipe, fr.reference, CAMERAS)
+    broker, kind = start_broker(bench.scratch("e2e-broker"))
+    notes = [f"broker: {kind}", f"recipe: {', '.join(recipe.checks) or 'none'}"]
+    trial = 0
+
+    def live(fps: float, duration_s: float) -> LiveRun:
+        nonlocal trial
+        trial += 1
+        return run_live(
+            bench.scratch(f"e2e-run{trial}"),
+            refs,
+            recipe,
+            raws,
+            cameras=CAMERAS,
+            fps=fps,
+            duration_s=duration_s,
+            warmup_s=bench.reps(3, 1),
+            broker=(broker.host, broker.port),
+        )
+
+    try:
+        main = live(FPS, bench.reps(30, 5))
+        _report_main(report, main, fr.label)
+        best, worst = _search(bench, live, main)
+    finally:
+        broker.close()
+    text = f"{best:g} fps/camera" if best is not None else f"< {worst:g} fps/camera"
+    if worst is not None and best is not None:
+        text += f" (drops at {worst:g})"
+    report.add(
+        f"highest zero-drop rate, {CAMERAS} cameras",
+        best or 0.0,
+        "fps",
+        fr.label,
+        text,
+        first_dropping_fps=worst,
+    )
+    report.note = "; ".join(notes)
+    _judge(report, main, fr.label, missing)
+    return report
+
+
+def _report_main(report: SectionReport, run: LiveRun, size: str) -> None:
+    lat = run.latencies_ms
+    what = f"{CAMERAS} cameras × {run.fps:g} fps"
+    if not lat:
+        report.add(f"frame -> subscriber p50, {what}", 0.0, "ms", size, "no results received")
+        return
+    p50, p99 = percentile(lat, 50), percentile(lat, 99)
+    inspect50 = percentile(run.to_result_ms, 50) if run.to_result_ms else None
+    split = f" (frame->result {inspect50:.0f} ms)" if inspect50 is not None else ""
+    report.add(f"frame -> subscriber p50, {what}", p50, "ms", size, f"{p50:.1f} ms{split}")
+    report.add(f"frame -> subscriber p99, {what}", p99, "ms", size, n=len(lat))
+    report.add(
+        f"drops, {what}",
+        run.drops,
+        "frames",
+        size,
+        f"{run.drops} of {run.sent} (queue_full {run.queue_full})",
+        sent=run.sent,
+        received=run.received,
+        queue_full=run.queue_full,
+    )
+
+
+def _search(
+    bench: Bench, live: Callable[[float, float], LiveRun], main: LiveRun
+) -> tuple[float | None, float | None]:
+    """Highest per-camera fps with zero drops: grow by 1.5x from the main run's rate
+    until drops appear (or shrink until they stop), then bisect."""
+    ok: float | None = main.fps if main.drops == 0 else None
+    bad: float | None = None if main.drops == 0 else main.fps
+    for _ in range(bench.reps(4, 1)):
+        if bad is None:
+            assert ok is not None
+            fps = round(ok * 1.5, 1)
+        elif ok is None:
+            fps = round(bad / 1.5, 1)
+        else:
+            if bad - ok < 1.0:
+                break
+            fps = round((ok + bad) / 2, 1)
+        if fps > 100 or fps < 0.5:
+            break
+        run = live(fps, bench.reps(10, 3))
+        if run.drops == 0 and run.received > 0:
+            ok = fps if ok is None else max(ok, fps)
+        else:
+            bad = fps if bad is None else min(bad, fps)
+    return ok, bad
+
+
+def _judge(report: SectionReport, run: LiveRun, size: str, missing: list[str]) -> None:
+    label = size_label(TARGET_SIZE)
+    p99 = percentile(run.latencies_ms, 99) if run.latencies_ms else None
+    note = ""
+    ok: bool | None = None
+    if size != label:
+        note = f"quick run: {label} not measured"
+    elif missing:
+        note = f"recipe incomplete: {', '.join(missing)} missing"
+    elif p99 is not None:
+        ok = p99 <= P99_GOAL_MS and run.drops == 0
+        if run.drops:
+            note = f"{run.drops} drops"
+    what = f"{CAMERAS} cameras × {FPS:g} fps"
+    report.targets.append(
+        judge(
+            "frame -> MQTT p99, zero drops",
+            f"p99 ≤ {P99_GOAL_MS:.0f} ms, 0 drops",
+            p99,
+            "ms",
+            ok=ok,
+            metric=f"frame -> subscriber p99, {what}",
+            size=label,
+            note=note,
+        )
+    )

@@ -1,13 +1,183 @@
-"""placeholder"""
+"""Section 3: the difference step against the peers users would pick, same frames, same run.
+
+* **edged**: the registered ``difference`` check (registration included) against a
+  reference prepared once, as the daemon runs it.
+* **scikit-image SSIM recipe** (the common "image difference" recipe): grey images,
+  ``structural_similarity(full=True)``, Otsu threshold of the dissimilarity, contours.
+* **pixelmatch-fast** (numba port of mapbox pixelmatch), called warm on PIL images
+  prepared beforehand; its JIT compile is reported separately.
+* **absdiff + threshold**: the plain difference, a floor for the comparison itself.
+
+The speed-up is the peer's median over edged's median at the same size. Detection
+figures (recall, false alarms) come from the reference-inspection benchmark module
+when this checkout has it.
+"""
 
 from __future__ import annotations
 
-from tools.bench._context import Bench
-from tools.bench._report import SectionReport, not_available
+import importlib
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from edged.checks import CheckContext, registry
+from tools.bench._context import TARGET_SIZE, Bench
+from tools.bench._frames import BenchFrames, size_label
+from tools.bench._measure import interleaved
+from tools.bench._recipe import RECIPE, reference_store, teach
+from tools.bench._report import SectionReport, fmt_value, judge
 
 NAME = "peers"
-TITLE = "peers"
+TITLE = "Difference step vs peers"
+EDGED = "edged difference (registration included)"
+SSIM = "scikit-image SSIM + Otsu + contours"
+PIXELMATCH = "pixelmatch-fast (warm)"
+ABSDIFF = "absdiff + threshold (no registration)"
+SPEEDUP_GOAL = 10.0
+
+
+def ssim_recipe(reference: np.ndarray, query: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The scikit-image difference recipe: boxes ``(x, y, w, h)`` of dissimilar areas.
+
+    reference, query: ``(H, W, 3)`` uint8 BGR of the same size.
+    """
+    from skimage.metrics import structural_similarity
+
+    a = cv2.cvtColor(reference, cv2.COLOR_BGR2GRAY)
+    b = cv2.cvtColor(query, cv2.COLOR_BGR2GRAY)
+    _score, sim = structural_similarity(a, b, full=True, data_range=255)  # type: ignore[no-untyped-call]
+    dissim = np.clip((1.0 - sim) * 127.5, 0, 255).astype(np.uint8)
+    _t, mask = cv2.threshold(dissim, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    contours, _h = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [cv2.boundingRect(c) for c in contours]
+
+
+def absdiff_recipe(reference: np.ndarray, query: np.ndarray, *, level: int = 40) -> int:
+    """Plain difference: grey absdiff, fixed threshold; returns the changed pixel count.
+
+    reference, query: ``(H, W, 3)`` uint8 BGR of the same size.
+    """
+    a = cv2.cvtColor(reference, cv2.COLOR_BGR2GRAY)
+    b = cv2.cvtColor(query, cv2.COLOR_BGR2GRAY)
+    _t, mask = cv2.threshold(cv2.absdiff(a, b), level, 255, cv2.THRESH_BINARY)
+    return int(cv2.countNonZero(mask))
+
+
+def _pixelmatch_call(reference: np.ndarray, query: np.ndarray) -> Callable[[], object] | str:
+    """A warm pixelmatch call on these frames, or the reason it cannot run."""
+    try:
+        from PIL import Image
+        from pixelmatch import pixelmatch
+    except ImportError:
+        return "pixelmatch-fast is not installed (pip install pixelmatch-fast)"
+    if "pixelmatch-fast" not in _dist_of("pixelmatch"):
+        return "the 'pixelmatch' module here is not pixelmatch-fast"
+    a = Image.fromarray(cv2.cvtColor(reference, cv2.COLOR_BGR2RGB))
+    b = Image.fromarray(cv2.cvtColor(query, cv2.COLOR_BGR2RGB))
+    return lambda: pixelmatch(a, b, threshold=0.1)
+
+
+def _dist_of(module: str) -> str:
+    from importlib.metadata import packages_distributions
+
+    return ",".join(packages_distributions().get(module, []))
 
 
 def run(bench: Bench) -> SectionReport:
-    return not_available(NAME, TITLE, "todo")
+    report = SectionReport(NAME, TITLE)
+    notes: list[str] = []
+    try:
+        importlib.import_module("skimage.metrics")
+        have_ssim = True
+    except ImportError:
+        have_ssim = False
+        notes.append("scikit-image is not installed (pip install scikit-image)")
+    for size in bench.sizes:
+        _run_size(bench, bench.frames(size), report, have_ssim, notes)
+    report.note = "; ".join(dict.fromkeys(notes))
+    _detection(bench, report)
+    _judge(bench, report)
+    return report
+
+
+def _run_size(
+    bench: Bench, fr: BenchFrames, report: SectionReport, have_ssim: bool, notes: list[str]
+) -> None:
+    ref, query = fr.reference, fr.defective
+    items: dict[str, Callable[[], object]] = {}
+    spec = registry().get("difference")
+    store = reference_store(bench.scratch(f"peers-refs-{fr.label}")) if spec else None
+    if spec is None:
+        notes.append("edged's difference check is not in this checkout")
+    elif store is None:
+        notes.append("edged.references is not in this checkout")
+    else:
+        teach(store, ["bench"], [ref])
+        ctx = CheckContext(RECIPE, "bench", store.prepared(RECIPE, "bench"))
+        options = spec.options.model_validate({})
+        items[EDGED] = lambda: spec.run(query, options, ctx)
+    if have_ssim:
+        items[SSIM] = lambda: ssim_recipe(ref, query)
+    pm = _pixelmatch_call(ref, query)
+    if isinstance(pm, str):
+        notes.append(pm)
+    else:
+        t0 = time.perf_counter()
+        pm()
+        report.add(
+            "pixelmatch-fast first call (numba JIT / cache load)",
+            (time.perf_counter() - t0) * 1000.0,
+            "ms",
+            fr.label,
+            n=1,
+        )
+        items[PIXELMATCH] = pm
+    items[ABSDIFF] = lambda: absdiff_recipe(ref, query)
+    big = fr.size_wh[0] * fr.size_wh[1] > 3_000_000
+    samples = interleaved(items, rounds=bench.reps(3 if big else 5, 2))
+    base = samples[EDGED].median_ms if EDGED in samples else None
+    for name, s in samples.items():
+        text = fmt_value(s.median_ms, "ms")
+        extra: dict[str, float | int] = {"p99_ms": s.p99_ms, "n": s.n}
+        if base is not None and name != EDGED:
+            ratio = s.median_ms / base
+            text += f" · edged {ratio:.1f}× faster" if ratio >= 1 else f" · {1 / ratio:.1f}× edged"
+            extra["edged_speedup"] = ratio
+        report.add(name, s.median_ms, "ms", fr.label, text, **extra)
+
+
+def _detection(bench: Bench, report: SectionReport) -> None:
+    """Detection figures from the reference-inspection benchmark, when present."""
+    try:
+        importlib.import_module("tools.bench_detection")
+    except ImportError:
+        report.skip("detection figures", "tools/bench_detection.py is not in this checkout")
+
+
+def _judge(bench: Bench, report: SectionReport) -> None:
+    label = size_label(TARGET_SIZE)
+    speedup = next(
+        (
+            float(m.to_dict()["edged_speedup"])
+            for m in report.metrics
+            if m.name == SSIM and m.size == label and "edged_speedup" in m.extra
+        ),
+        None,
+    )
+    note = ""
+    if speedup is None:
+        note = f"quick run: {label} not measured" if bench.quick else "edged or SSIM missing"
+    report.targets.append(
+        judge(
+            "difference vs SSIM speed-up",
+            f"≥ {SPEEDUP_GOAL:.0f}× faster",
+            speedup,
+            "x",
+            ok=None if speedup is None else speedup >= SPEEDUP_GOAL,
+            metric=SSIM,
+            size=label,
+            note=note,
+        )
+    )
