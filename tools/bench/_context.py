@@ -53,6 +53,11 @@ class Bench:
         return max(self.sizes, key=lambda s: s[0] * s[1])
 
     def reps(self, full: int, quick: int) -> int:
+        """A repetition count: ``full`` normally, ``quick`` in a smoke run."""
+        return quick if self.quick else full
+
+    def seconds(self, full: float, quick: float) -> float:
+        """A duration: ``full`` normally, ``quick`` in a smoke run."""
         return quick if self.quick else full
 
     def frames(self, size_wh: tuple[int, int]) -> BenchFrames:

@@ -51,12 +51,12 @@ def run(bench: Bench) -> SectionReport:
             cameras=CAMERAS,
             fps=fps,
             duration_s=duration_s,
-            warmup_s=bench.reps(3, 1),
+            warmup_s=bench.seconds(3, 0.5),
             broker=(broker.host, broker.port),
         )
 
     try:
-        main = live(FPS, bench.reps(30, 5))
+        main = live(FPS, bench.seconds(30, 3))
         _report_main(report, main, fr.label)
         best, worst = _search(bench, live, main)
     finally:
@@ -119,7 +119,7 @@ def _search(
             fps = round((ok + bad) / 2, 1)
         if fps > 100 or fps < 0.5:
             break
-        run = live(fps, bench.reps(10, 3))
+        run = live(fps, bench.seconds(10, 2))
         if run.drops == 0 and run.received > 0:
             ok = fps if ok is None else max(ok, fps)
         else:

@@ -36,8 +36,8 @@ def run(bench: Bench) -> SectionReport:
     refs = bench.scratch("memory-refs")
     recipe, _missing = default_recipe()
     recipe = prepare_references(refs, recipe, fr.reference, 1)
-    duration = bench.options.soak_s if soak else bench.reps(45, 6)
-    warmup = 60.0 if soak else bench.reps(15, 2)
+    duration = bench.options.soak_s if soak else bench.seconds(45, 4)
+    warmup = 60.0 if soak else bench.seconds(15, 1)
     broker: BrokerHandle | None = None
     notes = [f"{duration:g} s at {FPS:g} fps, 1 camera, recipe: {', '.join(recipe.checks)}"]
     if publisher_available():

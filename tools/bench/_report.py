@@ -150,6 +150,8 @@ def markdown_table(sections: Sequence[SectionReport], sizes: Sequence[str]) -> s
         if not sec.available:
             lines.append(_row([sec.name, sec.note, *["—"] * len(sizes), ""]))
             continue
+        if sec.note:
+            lines.append(_row([sec.name, f"({sec.note})", *[""] * len(sizes), ""]))
         rows: dict[str, dict[str, str]] = {}
         for m in sec.metrics:
             rows.setdefault(m.name, {})[m.size] = m.text
