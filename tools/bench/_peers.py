@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from edged.checks import CheckContext, registry
+from tools.bench import _detection as detection
 from tools.bench._context import TARGET_SIZE, Bench
 from tools.bench._frames import BenchFrames, size_label
 from tools.bench._measure import interleaved
@@ -65,24 +66,27 @@ def absdiff_recipe(reference: np.ndarray, query: np.ndarray, *, level: int = 40)
     return int(cv2.countNonZero(mask))
 
 
-def _pixelmatch_call(reference: np.ndarray, query: np.ndarray) -> Callable[[], object] | str:
-    """A warm pixelmatch call on these frames, or the reason it cannot run."""
+def pixelmatch_problem() -> str | None:
+    """Why pixelmatch-fast cannot run here, or None when it can."""
+    from importlib.metadata import packages_distributions
+
     try:
-        from PIL import Image
-        from pixelmatch import pixelmatch
+        importlib.import_module("pixelmatch")
     except ImportError:
         return "pixelmatch-fast is not installed (pip install pixelmatch-fast)"
-    if "pixelmatch-fast" not in _dist_of("pixelmatch"):
+    if "pixelmatch-fast" not in packages_distributions().get("pixelmatch", []):
         return "the 'pixelmatch' module here is not pixelmatch-fast"
+    return None
+
+
+def _pixelmatch_call(reference: np.ndarray, query: np.ndarray) -> Callable[[], object]:
+    """A warm pixelmatch call on these frames (PIL images made beforehand)."""
+    from PIL import Image
+    from pixelmatch import pixelmatch
+
     a = Image.fromarray(cv2.cvtColor(reference, cv2.COLOR_BGR2RGB))
     b = Image.fromarray(cv2.cvtColor(query, cv2.COLOR_BGR2RGB))
     return lambda: pixelmatch(a, b, threshold=0.1)
-
-
-def _dist_of(module: str) -> str:
-    from importlib.metadata import packages_distributions
-
-    return ",".join(packages_distributions().get(module, []))
 
 
 def run(bench: Bench) -> SectionReport:
@@ -120,10 +124,11 @@ def _run_size(
         items[EDGED] = lambda: spec.run(query, options, ctx)
     if have_ssim:
         items[SSIM] = lambda: ssim_recipe(ref, query)
-    pm = _pixelmatch_call(ref, query)
-    if isinstance(pm, str):
-        notes.append(pm)
+    pm_problem = pixelmatch_problem()
+    if pm_problem is not None:
+        notes.append(pm_problem)
     else:
+        pm = _pixelmatch_call(ref, query)
         t0 = time.perf_counter()
         pm()
         report.add(
@@ -150,10 +155,39 @@ def _run_size(
 
 def _detection(bench: Bench, report: SectionReport) -> None:
     """Detection figures from the reference-inspection benchmark, when present."""
-    try:
-        importlib.import_module("tools.bench_detection")
-    except ImportError:
+    mod = detection.load()
+    if mod is None:
         report.skip("detection figures", "tools/bench_detection.py is not in this checkout")
+        return
+    size = bench.sizes[0]
+    kinds = ("label",) if bench.quick else tuple(mod._scenes.KINDS)
+    queries = 2  # one good, one defective per world and colour mode
+    rows = detection.run(
+        mod,
+        size_wh=size,
+        kinds=kinds,
+        queries=queries,
+        with_pixelmatch=pixelmatch_problem() is None,
+        log=lambda _s: None,
+    )
+    for method, r in rows.items():
+        recall, far = r.get("recall"), r.get("far")
+        if recall is None or far is None:
+            continue
+        prec = r.get("region_precision")
+        text = (
+            f"recall {recall:.0%} · false alarms {far:.0%} · region precision "
+            f"{'–' if prec is None else f'{prec:.0%}'} · {r['median_ms']:.1f} ms/pair"
+        )
+        extra = {k: v for k, v in r.items() if isinstance(v, int | float)}
+        report.add(
+            f"detection: {method} ({r['pairs']} pairs)",
+            recall,
+            "recall",
+            size_label(size),
+            text,
+            **extra,
+        )
 
 
 def _judge(bench: Bench, report: SectionReport) -> None:
