@@ -27,8 +27,9 @@ from tools.bench import _detection as detection
 from tools.bench._context import TARGET_SIZE, Bench
 from tools.bench._frames import BenchFrames, size_label
 from tools.bench._measure import interleaved
+from tools.bench._profile import profile_top
 from tools.bench._recipe import RECIPE, reference_store, teach
-from tools.bench._report import SectionReport, fmt_value, judge
+from tools.bench._report import SectionReport, Target, fmt_value, judge
 
 NAME = "peers"
 TITLE = "Difference step vs peers"
@@ -98,17 +99,23 @@ def run(bench: Bench) -> SectionReport:
     except ImportError:
         have_ssim = False
         notes.append("scikit-image is not installed (pip install scikit-image)")
+    edged_at_target: Callable[[], object] | None = None
     for size in bench.sizes:
-        _run_size(bench, bench.frames(size), report, have_ssim, notes)
+        call = _run_size(bench, bench.frames(size), report, have_ssim, notes)
+        if size == TARGET_SIZE:
+            edged_at_target = call
     report.note = "; ".join(dict.fromkeys(notes))
     _detection(bench, report)
-    _judge(bench, report)
+    target = _judge(bench, report)
+    if target.status == "MISS" and bench.options.profile and edged_at_target is not None:
+        report.profiles["edged difference (2448x2048)"] = profile_top(edged_at_target, repeat=10)
     return report
 
 
 def _run_size(
     bench: Bench, fr: BenchFrames, report: SectionReport, have_ssim: bool, notes: list[str]
-) -> None:
+) -> Callable[[], object] | None:
+    """Time the methods at this size; returns edged's call (for profiling) if it ran."""
     ref, query = fr.reference, fr.defective
     items: dict[str, Callable[[], object]] = {}
     spec = registry().get("difference")
@@ -151,6 +158,7 @@ def _run_size(
             text += f" · edged {ratio:.1f}× faster" if ratio >= 1 else f" · {1 / ratio:.1f}× edged"
             extra["edged_speedup"] = ratio
         report.add(name, s.median_ms, "ms", fr.label, text, **extra)
+    return items.get(EDGED)
 
 
 def _detection(bench: Bench, report: SectionReport) -> None:
@@ -190,11 +198,11 @@ def _detection(bench: Bench, report: SectionReport) -> None:
         )
 
 
-def _judge(bench: Bench, report: SectionReport) -> None:
+def _judge(bench: Bench, report: SectionReport) -> Target:
     label = size_label(TARGET_SIZE)
     speedup = next(
         (
-            float(m.to_dict()["edged_speedup"])
+            float(m.extra["edged_speedup"] or 0.0)
             for m in report.metrics
             if m.name == SSIM and m.size == label and "edged_speedup" in m.extra
         ),
@@ -203,15 +211,15 @@ def _judge(bench: Bench, report: SectionReport) -> None:
     note = ""
     if speedup is None:
         note = f"quick run: {label} not measured" if bench.quick else "edged or SSIM missing"
-    report.targets.append(
-        judge(
-            "difference vs SSIM speed-up",
-            f"≥ {SPEEDUP_GOAL:.0f}× faster",
-            speedup,
-            "x",
-            ok=None if speedup is None else speedup >= SPEEDUP_GOAL,
-            metric=SSIM,
-            size=label,
-            note=note,
-        )
+    target = judge(
+        "difference vs SSIM speed-up",
+        f"≥ {SPEEDUP_GOAL:.0f}× faster",
+        speedup,
+        "x",
+        ok=None if speedup is None else speedup >= SPEEDUP_GOAL,
+        metric=SSIM,
+        size=label,
+        note=note,
     )
+    report.targets.append(target)
+    return target

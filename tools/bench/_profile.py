@@ -1,14 +1,25 @@
-"""Profiling a missed target: pyinstrument over the workload, top entries by own time.
+"""Profiling a missed target: what the time went to, in the table's JSON and printout.
 
-pyinstrument samples the calling thread, so profile the workload called serially
-(the same code the worker threads run). When pyinstrument is not installed the
-profile says so instead.
+* :func:`profile_top` — pyinstrument over a workload called serially in this thread
+  (the per-frame pipeline: the same code a worker thread runs); top entries by own
+  time plus the call tree.
+* :class:`Spy` — py-spy sampling every thread of this process while a live run
+  goes (event loop, worker pool, publisher): samples by thread, hottest functions,
+  and the edged function on each hot stack.
+
+When a profiler is not installed the profile says so instead.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -51,3 +62,83 @@ def _collect(frame: Any, own: dict[str, float]) -> None:
                 key = f"{parent.function} ({parent.file_path_short}:{parent.line_no})"
                 own[key] += f.self_time
         stack.extend(f.children)
+
+
+class Spy:
+    """py-spy sampling this process (every thread) while a block runs::
+
+    with Spy(duration_s=10) as spy:
+        ...  # the workload
+    lines = spy.top()
+    """
+
+    def __init__(self, *, duration_s: float, rate_hz: int = 100) -> None:
+        self.duration_s = duration_s
+        self.rate_hz = rate_hz
+        self._out = Path(tempfile.mkdtemp(prefix="edged-bench-spy-")) / "stacks.txt"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.problem: str | None = None
+
+    def __enter__(self) -> Spy:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        if not Path(exe).is_file():
+            self.problem = "py-spy is not installed: pip install py-spy"
+            return self
+        self._proc = subprocess.Popen(
+            [exe, "record", "--pid", str(os.getpid()), "--duration", f"{self.duration_s:.0f}",
+             "--rate", str(self.rate_hz), "--format", "raw", "--threads", "--nonblocking",
+             "--output", str(self._out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is None:
+            return
+        try:
+            _out, err = self._proc.communicate(timeout=self.duration_s + 30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            _out, err = self._proc.communicate()
+        if self._proc.returncode != 0 or not self._out.is_file():
+            tail = err.decode(errors="replace").strip().splitlines()[:1]
+            self.problem = f"py-spy failed: {tail[0] if tail else self._proc.returncode}"
+
+    def top(self, top: int = 12) -> list[str]:
+        """Samples per thread group, then the hottest leaf functions and the edged
+        functions that lead to them (the module that owns a fix)."""
+        if self.problem is not None:
+            return [self.problem]
+        threads: dict[str, int] = defaultdict(int)
+        leaves: dict[str, int] = defaultdict(int)
+        owners: dict[str, int] = defaultdict(int)
+        total = 0
+        for line in self._out.read_text(errors="replace").splitlines():
+            stack, _, count_s = line.rpartition(" ")
+            if not stack or not count_s.isdigit():
+                continue
+            count = int(count_s)
+            frames = stack.split(";")
+            thread = frames[0].split(": ", 1)[-1].rstrip("0123456789_-")
+            total += count
+            threads[thread or "?"] += count
+            if len(frames) > 1:
+                leaves[frames[-1]] += count
+            own = next((f for f in reversed(frames[1:]) if "(edged/" in f), None)
+            if own is not None:
+                owners[own] += count
+        if total == 0:
+            return ["(no samples)"]
+        out = [f"py-spy: {total} samples at {self.rate_hz} Hz over {self.duration_s:.0f} s"]
+        out += ["samples by thread:"]
+        out += [f"  {n:6d} {n / total:6.1%}  {t}" for t, n in _ranked(threads, top)]
+        out += ["hottest functions (leaf frame):"]
+        out += [f"  {n:6d} {n / total:6.1%}  {f}" for f, n in _ranked(leaves, top)]
+        out += ["edged code on those stacks (innermost edged frame):"]
+        out += [f"  {n:6d} {n / total:6.1%}  {f}" for f, n in _ranked(owners, top)]
+        return out
+
+
+def _ranked(counts: dict[str, int], top: int) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: -kv[1])[:top]
