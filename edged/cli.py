@@ -55,12 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup_logging(settings: Settings | None) -> None:
-    level = settings.logging.level if settings is not None else "INFO"
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from edged.config import LoggingConfig
+    from edged.logs import setup_logging
+
+    setup_logging(settings.logging if settings is not None else LoggingConfig())
 
 
 def _load_or_fail(path: Path, what: str) -> Settings | None:
@@ -80,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edged.daemon import Daemon
 
     try:
-        daemon = Daemon(settings)
+        daemon = Daemon(settings, config_path=args.config)
         return asyncio.run(daemon.run())
     except EdgedError as exc:
         print(f"edged: cannot start: {exc}", file=sys.stderr)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import os
 import signal
 import time
 from typing import Any
@@ -22,14 +24,22 @@ from edged.config import Settings
 from edged.errors import EdgedError
 from edged.http import create_app, create_metrics_app
 from edged.line import CameraLine, ResultSink
+from edged.logs import flush_suppressed, run_summary_flusher
 from edged.metrics import DROP_SHUTDOWN
+from edged.reload import Reloader, ReloadPlan
 from edged.runtime import Runtime
+from edged.sdnotify import Notifier
 from edged.sources.base import FrameSource
+from edged.status import summary
 from edged.supervisor import Backoff, Supervisor
+from edged.watchdog import Heartbeat, Progress, StallDetector
 
 log = logging.getLogger("edged.daemon")
 
 STATE_INTERVAL_S = 5.0
+# READY=1 waits this long for every camera to deliver; then edged reports ready
+# anyway (a camera that is down keeps reconnecting, and the status line says so).
+READY_WAIT_S = 20.0
 
 
 class StartupError(EdgedError):
@@ -39,9 +49,32 @@ class StartupError(EdgedError):
 class Daemon:
     """Builds and runs edged. ``await Daemon(settings).run()`` returns the exit code."""
 
-    def __init__(self, settings: Settings, *, sink: ResultSink | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sink: ResultSink | None = None,
+        config_path: str | os.PathLike[str] | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.settings = settings
         self.runtime = Runtime.build(settings)
+        # systemd: READY/STATUS/STOPPING, and a watchdog fed by pipeline progress.
+        self.notifier = notifier or Notifier.from_env()
+        self.progress = Progress()
+        self.heartbeat: Heartbeat | None = None
+        self.reloader = (
+            Reloader(
+                self.runtime,
+                config_path,
+                notifier=self.notifier,
+                on_applied=[self._on_reload],
+                ready_status=self.status,
+            )
+            if config_path is not None
+            else None
+        )
+        self._reloads = 0
         self.supervisor = Supervisor(
             backoff=Backoff(
                 settings.pipeline.restart_backoff_min_s, settings.pipeline.restart_backoff_max_s
@@ -63,6 +96,7 @@ class Daemon:
     async def start(self) -> None:
         """Build and start every component. Raises StartupError when it cannot."""
         s = self.settings
+        self.notifier.status("starting")
         try:
             s.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -78,7 +112,11 @@ class Daemon:
                 continue
             source = _build_source(cam_id, cam_cfg)
             first_seq = _first_seq(self.sink, cam_id)
-            line = CameraLine(cam_id, cam_cfg, source, self.runtime, self.sink, first_seq=first_seq)
+            line = CameraLine(
+                cam_id, cam_cfg, source, self.runtime, self.sink, first_seq=first_seq,
+                on_progress=functools.partial(self.progress.tick, cam_id),
+            )  # fmt: skip
+            self.progress.watch(cam_id, line.pending)
             self.lines[cam_id] = line
             self.runtime.cameras[cam_id] = line
             self.supervisor.spawn(f"acquire:{cam_id}", line.acquire)
@@ -88,13 +126,50 @@ class Daemon:
         self.runtime.metrics.workers_total.set(self.runtime.pool.workers)
         self.runtime.health.set("cameras", True)
         self.runtime.health.set("workers", True)
+        self.supervisor.spawn("log-summaries", run_summary_flusher)
         self._started = True
+        await self._wait_cameras_up(READY_WAIT_S)
         log.info(
             "edged started: node %s, %d camera(s), %d recipe(s), http %s, mqtt %s",
             s.node_id, len(self.lines), len(s.recipes),
             f"{s.http.host}:{self.http_port}" if self.http_port is not None else "off",
             f"{s.mqtt.host}:{s.mqtt.port}" if s.mqtt.enabled else "off",
         )  # fmt: skip
+        detector = StallDetector(
+            self.progress, stall_s=s.pipeline.watchdog_stall_s, pool=self.runtime.pool
+        )
+        self.heartbeat = Heartbeat(
+            self.notifier, detector, metrics=self.runtime.metrics, status=self.status
+        )
+        self.notifier.ready(self.status())
+        self.supervisor.spawn("watchdog", self.heartbeat.run)
+
+    async def _wait_cameras_up(self, timeout_s: float) -> None:
+        """Wait until every camera's source is connected (bounded by ``timeout_s``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+
+        def waiting() -> list[str]:
+            # A finished acquire task (finite source) has nothing to wait for.
+            return [
+                cam
+                for cam, line in self.lines.items()
+                if not line.source_state().connected
+                and not _done(self.supervisor.task(f"acquire:{cam}"))
+            ]
+
+        while down := waiting():
+            if loop.time() >= deadline:
+                log.warning(
+                    "camera(s) %s not up after %.0f s; reporting ready, they keep reconnecting",
+                    ", ".join(down), timeout_s,
+                )  # fmt: skip
+                return
+            await asyncio.sleep(0.02)
+
+    def status(self) -> str:
+        """The one-line summary for systemd's STATUS=."""
+        return summary(self.runtime)
 
     async def _start_http(self) -> None:
         s = self.settings
@@ -132,6 +207,7 @@ class Daemon:
 
     async def stop(self) -> None:
         """Stop intake, drain in-flight frames and the publisher within the grace period."""
+        self.notifier.stopping(f"stopping: draining {self._pending()} frame(s)")
         if not self._started:
             await self._close_http()
             self.runtime.pool.shutdown(wait=False)
@@ -168,6 +244,7 @@ class Daemon:
         await self._close_http()
         self.runtime.pool.shutdown(wait=True)
         log.info("edged stopped")
+        flush_suppressed(force=True)
 
     async def _close_http(self) -> None:
         for runner in self._runners:
@@ -179,14 +256,36 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
             await self.start()
             await self._stop.wait()
         finally:
             await self.stop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         return self.exit_code
+
+    def request_reload(self) -> None:
+        """Reload the config file (SIGHUP); reloads run one at a time, in order."""
+        if self.reloader is None:
+            log.warning("reload requested, but edged was started without a config file")
+            return
+        if not self._started:  # READY=1 after a reload must not precede start-up's
+            log.warning("reload requested while starting or stopping: ignored")
+            return
+        self._reloads += 1
+        reloader = self.reloader
+
+        async def reload() -> None:
+            await reloader.reload()
+
+        self.supervisor.spawn(f"reload:{self._reloads}", reload, restart=False)
+
+    def _on_reload(self, plan: ReloadPlan) -> None:
+        self.settings = plan.applied
+        if self.heartbeat is not None:
+            self.heartbeat.detector.stall_s = plan.applied.pipeline.watchdog_stall_s
 
     # ------------------------------------------------------------ helpers
 
@@ -214,6 +313,10 @@ class Daemon:
             if stats is not None:
                 _export_publisher_stats(m, stats())
             await asyncio.sleep(STATE_INTERVAL_S)
+
+
+def _done(task: asyncio.Task[None] | None) -> bool:
+    return task is None or task.done()
 
 
 def _export_publisher_stats(m: Any, stats: Any) -> None:

@@ -64,6 +64,12 @@ class _TeachRequest:
     )
 
 
+def _done_future(value: _Processed) -> asyncio.Future[_Processed]:
+    fut: asyncio.Future[_Processed] = asyncio.get_running_loop().create_future()
+    fut.set_result(value)
+    return fut
+
+
 class CameraLine:
     """One camera's pipeline. Implements :class:`edged.runtime.CameraControl`."""
 
@@ -224,8 +230,16 @@ class CameraLine:
         while True:
             if self._head is None:
                 self._head = await self._handover.get()
-            _frame, fut = self._head
-            processed = await fut
+            frame, fut = self._head
+            try:
+                processed = await fut
+            except Exception as exc:
+                # A bug in decode/inspect must not wedge the line on one frame:
+                # the frame gets an ``error`` verdict and the line moves on.
+                log.exception("camera %s: inspecting frame %d failed", self.camera, frame.seq)
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                processed = _Processed(frame, error_inspection(self._recipe, reason), None, 0.0)
+                self._head = (frame, _done_future(processed))
             result = self._to_result(processed)
             t0 = time.perf_counter()
             if self.sink is not None:
@@ -253,6 +267,8 @@ class CameraLine:
 
     def _process(self, frame: Frame, recipe: str) -> _Processed:
         """Runs in a worker thread: decode, inspect."""
+        waited_s = max(0.0, (time.time_ns() - frame.host_ts_ns) / 1e9)
+        self.runtime.metrics.stage_seconds.labels(self.camera, "queue").observe(waited_s)
         t0 = time.perf_counter()
         try:
             image = pixfmt.decode(

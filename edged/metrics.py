@@ -127,6 +127,36 @@ class Metrics:
             ["camera"],
             registry=r,
         )
+        # ---- liveness (systemd watchdog) and configuration reloads
+        self.watchdog_healthy = Gauge(
+            "edged_watchdog_healthy",
+            "1 while the pipeline makes progress or has nothing pending (WATCHDOG=1 is sent)",
+            registry=r,
+        )
+        self.watchdog_stalled_seconds = Gauge(
+            "edged_watchdog_stalled_seconds",
+            "Longest time a lane with pending work has made no progress",
+            registry=r,
+        )
+        self.event_loop_lag_seconds = Gauge(
+            "edged_event_loop_lag_seconds",
+            "How late the heartbeat task last woke up (a busy or blocked event loop)",
+            registry=r,
+        )
+        self.config_reloads = Counter(
+            "edged_config_reloads_total",
+            "Configuration reloads (SIGHUP) by result: applied or rejected",
+            ["result"],
+            registry=r,
+        )
+        self.config_last_reload_successful = Gauge(
+            "edged_config_last_reload_successful",
+            "1 when the last configuration reload was applied (or none was tried), 0 when rejected",
+            registry=r,
+        )
+        self.config_last_reload_successful.set(1)
+        for result in ("applied", "rejected"):
+            self.config_reloads.labels(result)
         # ---- MQTT
         self.mqtt_connected = Gauge(
             "edged_mqtt_connected", "1 while connected to the broker", registry=r

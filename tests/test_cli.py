@@ -126,4 +126,5 @@ def test_version() -> None:
 def test_module_and_console_script_agree() -> None:
     env = {**os.environ}
     p = edged("--help", env=env)
-    assert "check-config" in p.stdout and "analyze" in p.stdout
+    assert "check-config" in p.stdout
+    assert "analyze" in p.stdout

@@ -87,7 +87,11 @@ def test_genicam_source_needs_its_section(write_config) -> None:
 def test_several_errors_reported_together(write_config) -> None:
     doc = {**BASE, "mqtt": {"port": 0, "qos": 3}, "http": {"max_concurrent": 0}}
     lines = _errors(write_config, doc).splitlines()
-    assert {line.split(":")[0] for line in lines} >= {"mqtt.port", "mqtt.qos", "http.max_concurrent"}
+    assert {line.split(":")[0] for line in lines} >= {
+        "mqtt.port",
+        "mqtt.qos",
+        "http.max_concurrent",
+    }
 
 
 def test_not_yaml(tmp_path: Path) -> None:

@@ -57,9 +57,10 @@ async def test_runs_serves_and_drains_without_loss(write_config) -> None:
         await daemon.stop()
     m = daemon.runtime.metrics.registry
     grabbed = m.get_sample_value("edged_frames_grabbed_total", {"camera": "cam1"})
-    dropped = m.get_sample_value(
-        "edged_frames_dropped_total", {"camera": "cam1", "reason": "queue_full"}
-    ) or 0.0
+    dropped = (
+        m.get_sample_value("edged_frames_dropped_total", {"camera": "cam1", "reason": "queue_full"})
+        or 0.0
+    )
     # Nothing in flight is lost: every grabbed frame was published or counted as dropped.
     assert grabbed == len(sink.results) + dropped
     seqs = [r.seq for r in sink.results]
@@ -148,3 +149,34 @@ async def test_port_in_use_is_a_startup_error(write_config) -> None:
     finally:
         blocker.close()
         await blocker.wait_closed()
+
+
+async def test_inspection_bug_gives_error_verdict_and_line_moves_on(
+    write_config, monkeypatch
+) -> None:
+    from edged.line import CameraLine
+
+    real = CameraLine._process
+    calls = 0
+
+    def flaky(self, frame, recipe):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if frame.seq == 2:
+            msg = "bug in a check (injected)"
+            raise ZeroDivisionError(msg)
+        return real(self, frame, recipe)
+
+    monkeypatch.setattr(CameraLine, "_process", flaky)
+    sink = RecordingSink()
+    daemon = Daemon(_settings(write_config), sink=sink)
+    await daemon.start()
+    try:
+        await wait_for(lambda: len(sink.results) >= 6)
+    finally:
+        await daemon.stop()
+    by_frame = {r.frame.seq: r for r in sink.results}
+    assert by_frame[2].verdict == "error"
+    assert by_frame[2].reasons == ["internal error: ZeroDivisionError: bug in a check (injected)"]
+    assert by_frame[3].verdict == "pass"
+    assert [r.seq for r in sink.results] == list(range(len(sink.results)))

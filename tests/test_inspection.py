@@ -42,7 +42,7 @@ SPECS = {
 CTX = CheckContext(recipe="r", camera="c")
 
 
-def Recipe(**kw: object) -> RecipeConfig:  # noqa: N802
+def Recipe(**kw: object) -> RecipeConfig:
     """A recipe naming the test-local checks (not in the global registry)."""
     return RecipeConfig.model_construct(**{"checks": {}, "limits": [], **kw})
 
@@ -94,7 +94,9 @@ def test_bad_options_are_rejected_when_building() -> None:
 def test_result_validates_against_shipped_schema() -> None:
     recipe = Recipe(checks={"spots": {}}, limits=["spots.count == 0"])
     out = Inspector("r", recipe, specs=SPECS).inspect(_image_with_spots(2), context=CTX)
-    info = FrameInfo(width=200, height=100, pixel_format="Mono8", seq=4, host_ts="2026-01-01T00:00:00.000Z")
+    info = FrameInfo(
+        width=200, height=100, pixel_format="Mono8", seq=4, host_ts="2026-01-01T00:00:00.000Z"
+    )
     result = build_result(out, node="n", camera="c", seq=9, frame=info, timings_ms={"decode": 0.1})
     doc = json.loads(result.to_json())
     shipped = Path(__file__).parent.parent / "edged" / "schemas" / "result.v1.json"

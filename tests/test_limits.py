@@ -24,7 +24,7 @@ FIGURES = {
         ("quality.ok == true", None),
         ("mask.boxes.0.x == 3", None),
         ("mask.perimeter_px > 0", "mask.perimeter_px was not computed (limit > 0)"),
-        ("quality.encoding > 3", 'quality.encoding = \'OK\' is not a number (limit > 3)'),
+        ("quality.encoding > 3", "quality.encoding = 'OK' is not a number (limit > 3)"),
     ],
 )
 def test_limit_check(text: str, broken: str | None) -> None:

@@ -68,8 +68,10 @@ def test_ground_truth_box_covers_the_defect(seq: int) -> None:
     ys, xs = np.nonzero(diff)
     assert xs.size > 10, frame.truth
     box = frame.truth["box"]
-    assert box["x"] <= xs.min() and xs.max() < box["x"] + box["width"]
-    assert box["y"] <= ys.min() and ys.max() < box["y"] + box["height"]
+    assert box["x"] <= xs.min()
+    assert xs.max() < box["x"] + box["width"]
+    assert box["y"] <= ys.min()
+    assert ys.max() < box["y"] + box["height"]
     # ... and the box is tight: the changed pixels span most of it.
     assert (xs.max() - xs.min() + 1) >= 0.5 * box["width"]
     assert frame.truth["kind"] in ("scratch", "spot", "missing", "stain")
@@ -80,7 +82,9 @@ def test_box_follows_the_nuisance_shift() -> None:
         width=640, height=512,
         nuisance={"shift_px": 0, "rotation_deg": 0, "gain": 0, "offset": 0, "noise_sigma": 0},
     )  # fmt: skip
-    moving = still.model_copy(update={"nuisance": still.nuisance.model_copy(update={"shift_px": 8})})
+    moving = still.model_copy(
+        update={"nuisance": still.nuisance.model_copy(update={"shift_px": 8})}
+    )
     a = SyntheticLine(still).render(4, defect=True).truth
     b = SyntheticLine(moving).render(4, defect=True).truth
     dx, dy = b["shift_px"]
@@ -102,7 +106,9 @@ def test_bayer_output_decodes_back_to_the_colours(pattern: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["Mono8", "BGR8", "RGB8", "BayerRG8", "BayerBG8"])
 async def test_source_emits_frames_in_the_configured_format(fmt: str) -> None:
-    cfg = CameraConfig(recipe="r", fps=200, synthetic=SyntheticConfig(**SMALL, pixel_format=fmt, frames=3))
+    cfg = CameraConfig(
+        recipe="r", fps=200, synthetic=SyntheticConfig(**SMALL, pixel_format=fmt, frames=3)
+    )
     src = SyntheticSource("c", cfg)
     await src.start()
     frames = [await src.read() for _ in range(3)]
@@ -116,7 +122,8 @@ async def test_source_emits_frames_in_the_configured_format(fmt: str) -> None:
     expected = (256, 320) if fmt == "Mono8" or fmt.startswith("Bayer") else (256, 320, 3)
     assert f.data.shape == expected
     assert pixfmt.decode(f).shape[:2] == (256, 320)
-    assert f.ground_truth is not None and f.ground_truth["seq"] == 0
+    assert f.ground_truth is not None
+    assert f.ground_truth["seq"] == 0
 
 
 async def test_source_paces_at_the_configured_fps() -> None:
