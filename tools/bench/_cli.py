@@ -37,6 +37,7 @@ def run_suite(options: Options, *, log: Callable[[str], None] = print) -> dict[s
                 continue
             log(f"[bench] {mod.NAME}: {mod.TITLE} ...")
             t0 = time.perf_counter()
+            load0 = os.getloadavg()[0]
             try:
                 report: SectionReport = mod.run(bench)
             except Exception as exc:
@@ -45,7 +46,11 @@ def run_suite(options: Options, *, log: Callable[[str], None] = print) -> dict[s
                 report.note = f"failed: {type(exc).__name__}: {exc}"
                 report.profiles["error"] = [traceback.format_exc()]
             report.duration_s = time.perf_counter() - t0
-            log(f"[bench] {mod.NAME}: done in {report.duration_s:.1f} s")
+            report.loadavg_1m = (load0, os.getloadavg()[0])
+            log(
+                f"[bench] {mod.NAME}: done in {report.duration_s:.1f} s "
+                f"(load {load0:.1f} -> {report.loadavg_1m[1]:.1f})"
+            )
             reports.append(report)
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     table = markdown_table(reports, bench.size_labels + _extra_sizes(reports, bench))

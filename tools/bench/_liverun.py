@@ -118,7 +118,7 @@ def prepare_references(
     refs_dir: Path, recipe: RecipeConfig, reference: np.ndarray, cameras: int
 ) -> RecipeConfig:
     """Teach ``reference`` for each camera; without a store, drop ``difference``."""
-    store = reference_store(refs_dir)
+    store = reference_store(refs_dir, recipe)
     if store is None:
         return RecipeConfig(checks={k: v for k, v in recipe.checks.items() if k != "difference"})
     teach(store, [f"cam{i + 1}" for i in range(cameras)], [reference])

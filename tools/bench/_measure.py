@@ -3,7 +3,7 @@
 The machine may be shared, so every figure is a median of several calls and every
 stage is compared with a floor measured in the same run. :func:`interleaved` runs
 one call of each item per round, so a burst of load elsewhere hits all items alike
-instead of whichever happened to be running.
+instead of whichever happened to be running, and rotates the order per round.
 """
 
 from __future__ import annotations
@@ -65,18 +65,25 @@ def time_call(fn: Callable[[], object], *, repeat: int, warmup: int = 1) -> Samp
 def interleaved(
     items: Mapping[str, Callable[[], object]], *, rounds: int, warmup: int = 1
 ) -> dict[str, Samples]:
-    """Time every item once per round, ``rounds`` times; garbage collection is held
-    off during each call (and run between rounds) so it does not land on one item."""
+    """Time every item once per round, ``rounds`` times.
+
+    Each round starts one item further along (round r runs items r, r+1, ...), so the
+    cost of being first after a pause (cold caches, sleeping OpenCV threads) is shared
+    by all items. Garbage collection is held off while timing and run between rounds.
+    """
+    names = list(items)
     for _ in range(warmup):
         for fn in items.values():
             fn()
-    out: dict[str, list[float]] = {name: [] for name in items}
+    out: dict[str, list[float]] = {name: [] for name in names}
     was_enabled = gc.isenabled()
     try:
-        for _ in range(rounds):
+        for r in range(rounds):
             gc.collect()
             gc.disable()
-            for name, fn in items.items():
+            for k in range(len(names)):
+                name = names[(r + k) % len(names)]
+                fn = items[name]
                 t0 = time.perf_counter_ns()
                 fn()
                 out[name].append((time.perf_counter_ns() - t0) / 1e6)

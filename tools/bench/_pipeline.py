@@ -46,7 +46,7 @@ def run(bench: Bench) -> SectionReport:
         notes.append(f"default recipe lacks {', '.join(missing)} (not in this checkout)")
     for size in bench.sizes:
         fr = bench.frames(size)
-        store = reference_store(bench.scratch(f"pipeline-refs-{fr.label}"))
+        store = reference_store(bench.scratch(f"pipeline-refs-{fr.label}"), recipe)
         rc = recipe
         if store is None and "difference" in rc.checks:
             rc = RecipeConfig(checks={k: v for k, v in rc.checks.items() if k != "difference"})

@@ -26,13 +26,15 @@ def default_recipe() -> tuple[RecipeConfig, list[str]]:
     return RecipeConfig(checks={c: {} for c in present}), missing
 
 
-def reference_store(root: Path) -> Any | None:
-    """edged's reference store on ``root``, or None when this checkout has none."""
+def reference_store(root: Path, recipe: RecipeConfig | None = None) -> Any | None:
+    """edged's reference store on ``root`` (preparing references for ``recipe`` as the
+    daemon does), or None when this checkout has none."""
     try:
         references = importlib.import_module("edged.references")
     except ImportError:
         return None
-    return references.ReferenceStore(root)
+    recipes = {RECIPE: recipe if recipe is not None else default_recipe()[0]}
+    return references.ReferenceStore(root, recipes=recipes)
 
 
 def teach(store: Any, cameras: Sequence[str], images: Sequence[np.ndarray]) -> None:

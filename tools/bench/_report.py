@@ -93,6 +93,8 @@ class SectionReport:
     targets: list[Target] = field(default_factory=list)
     profiles: dict[str, list[str]] = field(default_factory=dict)
     duration_s: float = 0.0
+    loadavg_1m: tuple[float, float] = (0.0, 0.0)
+    """The machine's 1-minute load average when the section started and ended."""
 
     def add(
         self,
@@ -116,6 +118,7 @@ class SectionReport:
             "available": self.available,
             "note": self.note,
             "duration_s": round(self.duration_s, 2),
+            "loadavg_1m": [round(x, 2) for x in self.loadavg_1m],
             "metrics": [m.to_dict() for m in self.metrics],
             "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
             "targets": [t.to_dict() for t in self.targets],
