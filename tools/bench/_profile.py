@@ -51,16 +51,13 @@ def profile_top(fn: Callable[[], object], *, repeat: int, top: int = 12) -> list
 
 
 def _collect(frame: Any, own: dict[str, float]) -> None:
+    """Own time per function: pyinstrument keeps it in synthetic ``[self]`` children,
+    summed in ``total_self_time`` of the real frame."""
     stack = [frame]
     while stack:
         f = stack.pop()
-        if f.self_time > 0 and f.function not in ("[self]", "[await]"):
-            own[f"{f.function} ({f.file_path_short}:{f.line_no})"] += f.self_time
-        elif f.self_time > 0:
-            parent = f.parent
-            if parent is not None:
-                key = f"{parent.function} ({parent.file_path_short}:{parent.line_no})"
-                own[key] += f.self_time
+        if not f.is_synthetic and f.total_self_time > 0:
+            own[f"{f.function} ({f.file_path_short}:{f.line_no})"] += f.total_self_time
         stack.extend(f.children)
 
 
