@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--recipe", help="recipe name from the config")
     ana.add_argument("--config", "-c", type=Path, help="YAML config file (default: built-in)")
     ana.add_argument("--camera", default="offline", help="camera id for references/results")
+
+    cams = sub.add_parser("cameras", help="list GenICam and OpenCV (V4L2) devices")
+    cams.add_argument("--cti", type=Path, action="append", help="GenTL producer (.cti) file")
+    cams.add_argument("--config", "-c", type=Path, help="take .cti files from this config")
+    cams.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
 
@@ -145,10 +150,30 @@ def _expand_images(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
+def cmd_cameras(args: argparse.Namespace) -> int:
+    """``edged cameras``: what a technician needs to write the cameras section."""
+    from edged.sources.discovery import discover
+
+    ctis: list[Path] = list(args.cti or [])
+    if args.config is not None:
+        settings = _load_or_fail(args.config, "cameras")
+        if settings is None:
+            return 2
+        for cam in settings.cameras.values():
+            ctis += [p for p in (cam.genicam.cti if cam.genicam else []) if p not in ctis]
+    found = discover(ctis)
+    if args.json:
+        dump_json(found.to_dict(), sys.stdout)
+    else:
+        sys.stdout.write(found.to_text())
+    return 1 if found.errors and not (found.genicam or found.opencv) else 0
+
+
 _COMMANDS = {
     "run": cmd_run,
     "check-config": cmd_check_config,
     "analyze": cmd_analyze,
+    "cameras": cmd_cameras,
 }
 
 

@@ -88,9 +88,27 @@ class GenicamConfig(_Section):
     features: dict[str, int | float | str | bool] = Field(default_factory=dict)
     buffer_handling: Literal["NewestOnly", "OldestFirst", "OldestFirstOverwrite"] = "NewestOnly"
     trigger: Literal["off", "software", "hardware"] = "off"
+    trigger_source: str = Field(
+        default="Line0", description="TriggerSource for trigger: hardware"
+    )
     timeout_s: PositiveFloat = 2.0
     max_consecutive_timeouts: int = Field(default=3, ge=1)
     ring_slots: int = Field(default=4, ge=2, le=64)
+    num_buffers: int | None = Field(
+        default=None, ge=1, le=1024, description="driver buffers; default: harvesters' (3)"
+    )
+    chunks: list[str] = Field(
+        default_factory=list, description="chunks to enable and carry, e.g. ExposureTime"
+    )
+    reconnect_attempts: int = Field(
+        default=5, ge=1, description="in-process reopen attempts before a fresh process"
+    )
+    backoff_min_s: PositiveFloat = 0.5
+    backoff_max_s: PositiveFloat = 10.0
+    watchdog_s: PositiveFloat = Field(
+        default=10.0, description="no sign of life from the acquisition process: restart it"
+    )
+    start_timeout_s: PositiveFloat = 30.0
 
 
 class OpenCVConfig(_Section):
@@ -251,6 +269,11 @@ class HttpConfig(_Section):
     max_pixels: int = Field(default=50_000_000, ge=1, description="decoded pixel limit")
     max_concurrent: int = Field(default=4, ge=1, le=256)
     request_timeout_s: PositiveFloat = 30.0
+    shared_memory: bool = Field(
+        default=True,
+        description="serve analyze_image_shared_memory to loopback clients (off when edged "
+        "runs in a container that does not share /dev/shm with its clients)",
+    )
     url_fetch_hosts: list[str] = Field(
         default_factory=list, description="hosts LTU services may fetch images from; none"
     )

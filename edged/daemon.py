@@ -341,7 +341,7 @@ def _build_source(camera: str, cfg: Any) -> FrameSource:
         from edged.sources.synthetic import SyntheticSource
 
         return SyntheticSource(camera, cfg)
-    from edged.sources import factory  # type: ignore[attr-defined]
+    from edged.sources import factory
 
     return factory.build_source(camera, cfg)  # type: ignore[no-any-return,unused-ignore]
 

@@ -137,3 +137,14 @@ async def test_source_paces_at_the_configured_fps() -> None:
     elapsed = loop.time() - t0
     await src.stop()
     assert 0.4 <= elapsed <= 1.5  # 10 periods of 50 ms, generous for a loaded machine
+
+
+@pytest.mark.parametrize(("width", "height"), [(64, 64), (128, 96), (97, 65)])
+def test_smallest_frames_get_defects_inside_them(width: int, height: int) -> None:
+    line = SyntheticLine(SyntheticConfig(width=width, height=height, defect_rate=1.0))
+    for seq in range(20):
+        box = line.render(seq).truth["box"]
+        assert box["x"] >= 0
+        assert box["y"] >= 0
+        assert box["x"] + box["width"] <= width
+        assert box["y"] + box["height"] <= height

@@ -121,3 +121,9 @@ def create_metrics_app(runtime: Runtime) -> web.Application:
 
 def _add_routes(app: web.Application) -> None:
     """Each HTTP area registers its routes here."""
+    from edged.http import admin, pekat
+    from edged.http._auth import install_guard
+
+    install_guard(app)
+    pekat.add_routes(app)
+    admin.add_routes(app)

@@ -143,7 +143,9 @@ def _draw_defect(
     """Draw one defect in place; returns its box (x0, y0, x1, y1), inclusive-exclusive."""
     x0, y0, x1, y1 = area_xyxy
     s = min(img.shape[:2]) / 1024.0
-    cx, cy = int(rng.integers(x0 + 40, x1 - 40)), int(rng.integers(y0 + 40, y1 - 40))
+    margin = max(2, min(40, (x1 - x0) // 4, (y1 - y0) // 4))  # small frames: smaller margin
+    cx = int(rng.integers(x0 + margin, x1 - margin))
+    cy = int(rng.integers(y0 + margin, y1 - margin))
     contrast = float(rng.uniform(45, 90))
     local = img[cy, cx].astype(np.float32)
     sign = -1.0 if float(local.mean()) > 128 else 1.0

@@ -1,0 +1,433 @@
+"""GenICam cameras (GigE Vision, USB3 Vision, any GenTL producer) through harvesters.
+
+Each camera is acquired by its own child process (``multiprocessing``, spawn
+context), which hands frames to the daemon through a small ring of shared-memory
+slots. Why a process, and why one per camera rather than one per ``.cti``:
+
+* harvesters holds the GIL in its native waits: a thread in ``fetch()`` costs the
+  asyncio loop milliseconds of lag. In a child it costs nothing.
+* ``Harvester.update()`` destroys every acquirer of its Harvester, and a second
+  Harvester on the same ``.cti`` in one process sees no devices. With one camera
+  per process, reopening a lost camera (which needs ``update()``) cannot disturb
+  the others, and each process has exactly one Harvester.
+* Some producers only recover from a real unplug in a fresh process, and
+  create/destroy cycles leak native memory: killing and restarting one camera's
+  process fixes both without touching the other cameras or the daemon.
+* The cost is one interpreter per camera (~110 MB RSS with viky's driver buffers,
+  0.5-1 s to start), which an edge PC running a handful of cameras affords.
+
+Settings: ``genicam.features`` are written while the camera is stopped, in a safe
+order (pixel format and binning, then the ROI, then triggers, then the rest), each
+checked against the device's range/entries and read back; ``trigger`` sets the
+FrameStart trigger (``software`` -> ``TriggerSource=Software``); a free-running
+camera's ``AcquisitionFrameRate`` is the line's ``fps`` unless features set it.
+
+Back-pressure (``CameraConfig.on_full``): with ``drop_oldest`` the daemon keeps at
+most ``ring_slots - 1`` undelivered frames and drops (counts) the oldest when a
+new one arrives; the driver itself should run ``NewestOnly``. With ``block`` no
+frame is dropped here: when the daemon holds every slot the child stops fetching
+and frames wait in the driver's buffers (``num_buffers``, ``OldestFirst``) —
+for triggered lines where every part matters.
+
+Faults: the child reopens the camera by serial after consecutive timeouts or
+GenTL errors (see ``_genicam_child``); the daemon restarts the child when it
+exits or shows no sign of life for ``watchdog_s``; a refused config stops the
+source with the refusal in ``state().last_error`` and in ``read()``'s error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from edged.config import CameraConfig, GenicamConfig
+from edged.errors import ConfigError, InputError, SourceError
+from edged.frames import Frame
+from edged.sources._genicam_process import ChildFailed, ChildHandle, describe_exit
+from edged.sources._shm_ring import FrameMeta, Ring
+from edged.sources.base import FrameSource, SourceState
+
+log = logging.getLogger(__name__)
+
+_INLINE_COPY_BYTES = 256 * 1024  # smaller frames are copied on the loop (cheaper than a hop)
+_FPS_WINDOW_S = 2.0
+_EXIT_CONFIG = 4  # _genicam_child.EXIT_CONFIG (not imported: keeps harvesters out)
+_STABLE_S = 30.0  # a child that ran this long resets the restart backoff
+
+
+class GenicamSource(FrameSource):
+    """One GenICam camera, acquired in its own process. See the module docstring."""
+
+    def __init__(self, camera: str, cfg: CameraConfig) -> None:
+        super().__init__(camera)
+        if cfg.genicam is None:
+            msg = f"camera {camera!r}: expected a 'genicam' section, got none"
+            raise ConfigError(msg)
+        self._cfg = cfg
+        self._gcfg: GenicamConfig = cfg.genicam
+        slots = self._gcfg.ring_slots
+        self._capacity = slots - 1 if cfg.on_full == "drop_oldest" else slots
+        self._child: ChildHandle | None = None
+        self._ready: deque[tuple[ChildHandle, Ring, FrameMeta]] = deque()
+        self._retired: list[Ring] = []
+        self._wake = asyncio.Event()
+        self._running = False
+        self._fatal: str | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._copier: ThreadPoolExecutor | None = None
+        self._triggers: dict[int, asyncio.Future[str | None]] = {}
+        self._tokens = itertools.count(1)
+        self._min_slot_bytes = 0
+        self._seq = 0
+        self._received = 0
+        self._delivered = 0
+        self._dropped = 0
+        self._restarts = 0
+        self._past_reconnects = 0  # reconnects counted by children that have exited
+        self._past_skipped = 0
+        self._arrivals: deque[float] = deque()
+        self._last_error: str | None = None
+        self._device = ""
+        self._features: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def triggerable(self) -> bool:
+        return self._gcfg.trigger == "software"
+
+    async def start(self) -> None:
+        """Spawn the acquisition process, open and configure the camera, stream.
+
+        Raises ConfigError when the camera refuses a setting (each named with what
+        it allows) and SourceError when it cannot be found or opened.
+        """
+        if self._running:
+            return
+        self._fatal = None
+        self._copier = ThreadPoolExecutor(1, thread_name_prefix=f"edged-copy-{self.camera}")
+        try:
+            await self._spawn()
+        except ChildFailed as exc:
+            self._last_error = str(exc)
+            self._shutdown_copier()
+            if exc.kind == "config":
+                raise ConfigError(str(exc)) from exc
+            text = str(exc)
+            if not text.startswith("camera "):
+                text = f"camera {self.camera!r}: {text}"
+            raise SourceError(text) from exc
+        self._running = True
+        self._supervisor = asyncio.create_task(
+            self._supervise(), name=f"genicam-supervisor-{self.camera}"
+        )
+        self._supervisor.add_done_callback(self._supervisor_done)
+
+    def _supervisor_done(self, task: asyncio.Task[None]) -> None:
+        """A supervisor that crashed must not leave a source that silently stalls:
+        read() raises, and the camera line restarts the source."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("camera %s: supervisor failed", self.camera, exc_info=exc)
+        self._fatal = f"supervisor failed: {type(exc).__name__}: {exc}"
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._running = False
+        task, self._supervisor = self._supervisor, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        child, self._child = self._child, None
+        if child is not None:
+            await child.stop()
+            self._retire(child)
+        self._ready.clear()
+        self._collect_rings(force=True)
+        for fut in self._triggers.values():
+            if not fut.done():
+                fut.set_result("source stopped")
+        self._triggers.clear()
+        self._shutdown_copier()
+        self._wake.set()
+
+    def _shutdown_copier(self) -> None:
+        copier, self._copier = self._copier, None
+        if copier is not None:
+            copier.shutdown(wait=False)
+
+    async def _spawn(self) -> None:
+        child = ChildHandle(
+            self.camera,
+            {"genicam": self._gcfg.model_dump(mode="json"), "fps": self._cfg.fps},
+            on_frame=self._on_frame,
+            on_state=self._on_state,
+            on_trigger=self._on_trigger,
+            on_exit=self._on_exit,
+        )
+        self._child = child
+        try:
+            await child.spawn()
+            info = await child.handshake(
+                self._gcfg.ring_slots, self._min_slot_bytes, self._gcfg.start_timeout_s
+            )
+        except BaseException:
+            self._child = None
+            await child.stop(timeout_s=1.0)
+            self._retire(child)
+            raise
+        self._device = str(info.get("device", ""))
+        self._features = dict(info.get("features", {}))
+        log.info("camera %s: streaming from %s (pid %s)", self.camera, self._device, child.pid)
+
+    async def _supervise(self) -> None:
+        """Restart the child when it exits or stalls, with backoff."""
+        delay = self._gcfg.backoff_min_s
+        while self._running:
+            child = self._child
+            if child is not None and child.alive:
+                started = time.monotonic()
+                while child.alive and self._running:
+                    await asyncio.wait({child.exited}, timeout=1.0)
+                    silent = time.monotonic() - child.last_message
+                    if child.alive and silent > self._gcfg.watchdog_s:
+                        self._last_error = (
+                            f"acquisition process silent for {silent:.1f} s: killed"
+                        )
+                        log.warning("camera %s: %s", self.camera, self._last_error)
+                        child.kill()
+                if time.monotonic() - started > _STABLE_S:
+                    delay = self._gcfg.backoff_min_s
+                if not self._running:
+                    return
+                self._note_exit(child)
+                await child.stop(timeout_s=1.0)
+                self._retire(child)
+                self._child = None
+                if self._fatal is not None:
+                    self._wake.set()
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._gcfg.backoff_max_s)
+            if not self._running:
+                return
+            self._restarts += 1
+            try:
+                await self._spawn()
+            except ChildFailed as exc:
+                self._last_error = f"restart {self._restarts}: {exc}"
+                log.warning("camera %s: %s", self.camera, self._last_error)
+                if exc.kind == "config":
+                    self._fatal = str(exc)
+                    self._wake.set()
+                    return
+
+    def _note_exit(self, child: ChildHandle) -> None:
+        code = child.exited.result() if child.exited.done() else -9
+        fatal = child.fatal
+        reason = fatal[1] if fatal is not None else None
+        if fatal is not None and fatal[0] == "resize":
+            self._min_slot_bytes = max(self._min_slot_bytes, int(fatal[2].get("slot_bytes", 0)))
+        if code == _EXIT_CONFIG and reason:
+            self._fatal = reason
+        suffix = f": {reason}" if reason else ""
+        self._last_error = f"acquisition process exited ({describe_exit(code)}){suffix}"
+        log.warning("camera %s: %s", self.camera, self._last_error)
+
+    # ------------------------------------------------------------------ frames
+
+    def _on_frame(self, child: ChildHandle, meta: FrameMeta) -> None:
+        ring = child.ring
+        if ring is None or child is not self._child:
+            child.release(meta.slot)
+            return
+        self._received += 1
+        now = time.monotonic()
+        self._arrivals.append(now)
+        while self._arrivals and now - self._arrivals[0] > _FPS_WINDOW_S:
+            self._arrivals.popleft()
+        self._ready.append((child, ring, meta))
+        while len(self._ready) > self._capacity:
+            old_child, _, old = self._ready.popleft()
+            self._dropped += 1
+            old_child.release(old.slot)
+        self._wake.set()
+
+    async def read(self) -> Frame:
+        """The next frame (waits). Raises SourceError when the source has stopped or
+        the camera's config was refused on a restart."""
+        while True:
+            if self._ready:
+                return await self._take(*self._ready.popleft())
+            if self._fatal is not None:
+                raise SourceError(f"camera {self.camera!r}: {self._fatal}")
+            if not self._running:
+                msg = f"camera {self.camera!r}: expected a started source, got a stopped one"
+                raise SourceError(msg)
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _take(self, child: ChildHandle, ring: Ring, meta: FrameMeta) -> Frame:
+        try:
+            if meta.nbytes <= _INLINE_COPY_BYTES or self._copier is None:
+                data = ring.copy_out(meta)
+            else:
+                loop = asyncio.get_running_loop()
+                data = await loop.run_in_executor(self._copier, ring.copy_out, meta)
+        finally:
+            child.release(meta.slot)
+            self._collect_rings()
+        frame = _frame(data, meta, self.camera, self._seq)
+        self._seq += 1
+        self._delivered += 1
+        return frame
+
+    # ------------------------------------------------------------------ rings
+
+    def _retire(self, child: ChildHandle) -> None:
+        self._past_reconnects += int(child.state.get("reconnects", 0))
+        self._past_skipped += int(child.state.get("skipped", 0))
+        child.state = {}
+        if child.ring is not None:
+            self._retired.append(child.ring)
+        self._collect_rings()
+
+    def _collect_rings(self, *, force: bool = False) -> None:
+        """Close retired rings no undelivered frame points into any more."""
+        in_use = {id(ring) for _, ring, _ in self._ready}
+        keep = []
+        for ring in self._retired:
+            if force or id(ring) not in in_use:
+                ring.close()
+            else:
+                keep.append(ring)
+        self._retired = keep
+
+    # ------------------------------------------------------------------ state
+
+    def _on_state(self, child: ChildHandle, state: dict[str, Any]) -> None:
+        if state.get("last_error"):
+            self._last_error = str(state["last_error"])
+        if state.get("device"):
+            self._device = str(state["device"])
+
+    def state(self) -> SourceState:
+        child = self._child
+        child_state = child.state if child is not None else {}
+        connected = bool(
+            self._running and child is not None and child.alive and child_state.get("connected")
+        )
+        return SourceState(
+            connected=connected,
+            frames=self._delivered,
+            fps=self._fps(),
+            reconnects=self._past_reconnects + int(child_state.get("reconnects", 0))
+            + self._restarts,
+            dropped=self._dropped + self._past_skipped + int(child_state.get("skipped", 0)),
+            last_error=self._fatal or self._last_error,
+            device=self._device,
+        )
+
+    def details(self) -> dict[str, Any]:
+        """Counters behind :meth:`state`, for the admin API and debugging."""
+        child = self._child
+        child_state = child.state if child is not None else {}
+        return {
+            "pid": child.pid if child is not None else None,
+            "received": self._received,
+            "delivered": self._delivered,
+            "dropped_queue_full": self._dropped,
+            "skipped_by_driver": self._past_skipped + int(child_state.get("skipped", 0)),
+            "timeouts": int(child_state.get("timeouts", 0)),
+            "gentl_errors": int(child_state.get("errors", 0)),
+            "process_restarts": self._restarts,
+            "features": self._features,
+        }
+
+    def _fps(self) -> float:
+        arrivals = self._arrivals
+        if not self._running or len(arrivals) < 2:
+            return 0.0
+        if time.monotonic() - arrivals[-1] > _FPS_WINDOW_S:
+            return 0.0
+        span = arrivals[-1] - arrivals[0]
+        return (len(arrivals) - 1) / span if span > 0 else 0.0
+
+    # ------------------------------------------------------------------ trigger & faults
+
+    async def trigger(self) -> None:
+        """Fire ``TriggerSoftware``; raises SourceError when the camera refuses."""
+        if not self.triggerable:
+            await super().trigger()
+        child = self._child
+        token = next(self._tokens)
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._triggers[token] = fut
+        try:
+            if child is None or not child.send(("trigger", token)):
+                msg = f"camera {self.camera!r}: expected a connected camera, got none"
+                raise SourceError(msg)
+            try:
+                error = await asyncio.wait_for(fut, self._gcfg.timeout_s)
+            except TimeoutError as exc:
+                msg = f"camera {self.camera!r}: software trigger not confirmed within " \
+                      f"{self._gcfg.timeout_s:g} s"
+                raise SourceError(msg) from exc
+        finally:
+            self._triggers.pop(token, None)
+        if error is not None:
+            raise SourceError(f"camera {self.camera!r}: {error}")
+
+    def _on_trigger(self, token: int, error: str | None) -> None:
+        fut = self._triggers.get(token)
+        if fut is not None and not fut.done():
+            fut.set_result(error)
+
+    def _on_exit(self, child: ChildHandle) -> None:
+        self._wake.set()
+
+    def inject_fault(self, kind: str) -> None:
+        """Commissioning and tests: ``kill`` (the process dies), ``destroy_acquirer``
+        (the device disappears under the acquisition loop) or ``hang`` (the driver
+        stops answering). The source must recover from each by itself."""
+        child = self._child
+        if child is None:
+            msg = f"camera {self.camera!r}: expected a running source, got a stopped one"
+            raise InputError(msg)
+        if kind == "kill":
+            child.kill()
+        elif kind in ("destroy_acquirer", "hang"):
+            child.send(("fault", kind))
+        else:
+            msg = f"fault: expected one of kill, destroy_acquirer, hang, got {kind!r}"
+            raise InputError(msg)
+
+    @property
+    def pid(self) -> int | None:
+        """The acquisition process id (None when stopped)."""
+        return self._child.pid if self._child is not None else None
+
+
+def _frame(data: np.ndarray, meta: FrameMeta, camera: str, seq: int) -> Frame:
+    return Frame(
+        data=data,
+        pixel_format=meta.pixel_format,
+        width=meta.width,
+        height=meta.height,
+        camera=camera,
+        seq=seq,
+        host_ts_ns=meta.host_ts_ns,
+        device_ts_ns=meta.device_ts_ns,
+        frame_id=meta.frame_id,
+        chunks=dict(meta.chunks),
+    )

@@ -1,0 +1,345 @@
+"""GenICam acquisition against the real viky.cti GenTL producer (3 simulated cameras)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _acq_helpers import VIKY_CTI, LoopLag, genicam_camera, read_n
+
+from edged.errors import ConfigError, InputError, SourceError
+from edged.pixfmt import decode
+from edged.sources.discovery import list_genicam
+from edged.sources.factory import build_source
+from edged.sources.genicam import GenicamSource
+
+pytestmark = pytest.mark.genicam
+
+
+async def test_discover_lists_the_three_viky_devices() -> None:
+    devices = await asyncio.to_thread(list_genicam, [VIKY_CTI])
+    assert [d.serial for d in devices] == ["0", "1", "2"]
+    assert {d.model for d in devices} == {"Viky"}
+    assert {d.vendor for d in devices} == {"Machine Vision Games Ltd."}
+    assert [d.id for d in devices] == ["VikyTL_DEV_red", "VikyTL_DEV_green", "VikyTL_DEV_blue"]
+    assert {d.access for d in devices} == {"available"}
+    assert devices[0].to_dict()["cti"] == str(VIKY_CTI)
+
+
+async def test_open_by_serial_streams_mono8_with_size_and_rate_from_config() -> None:
+    cfg = genicam_camera(
+        serial="1", features={"Width": 160, "Height": 120, "AcquisitionFrameRate": 100.0}
+    )
+    src = build_source("line1", cfg)
+    assert isinstance(src, GenicamSource)
+    await src.start()
+    try:
+        frames = await read_n(src, 8)
+        state = src.state()
+        details = src.details()
+    finally:
+        await src.stop()
+    f = frames[-1]
+    assert (f.pixel_format, f.width, f.height) == ("Mono8", 160, 120)
+    assert f.data.shape == (120, 160)
+    assert f.data.dtype == np.uint8
+    assert f.data.flags.owndata  # a copy owned by the frame, not a view into the ring
+    assert f.camera == "line1"
+    assert [fr.seq for fr in frames] == list(range(8))
+    ids = [fr.frame_id for fr in frames]
+    assert all(a is not None for a in ids)
+    assert ids == sorted(set(ids))  # type: ignore[type-var]
+    assert decode(f).shape == (120, 160)
+    assert state.connected
+    assert state.device == "Machine Vision Games Ltd. Viky serial 1"
+    assert details["features"]["applied"] == {
+        "PixelFormat": "Mono8",
+        "Width": 160,
+        "Height": 120,
+        "AcquisitionFrameRate": 100.0,
+        "StreamBufferHandlingMode": "NewestOnly",
+    }
+    assert details["features"]["refused"] == []
+    assert src.state().connected is False  # stopped
+
+
+async def test_free_running_camera_runs_at_the_line_fps() -> None:
+    cfg = genicam_camera(serial="2")
+    assert cfg.genicam is not None
+    del cfg.genicam.features["AcquisitionFrameRate"]
+    cfg.fps = 25.0
+    src = GenicamSource("c", cfg)
+    await src.start()
+    try:
+        applied = src.details()["features"]["applied"]
+    finally:
+        await src.stop()
+    assert applied["AcquisitionFrameRate"] == 25.0
+
+
+async def test_rgba8_stream_decodes_to_bgr() -> None:
+    cfg = genicam_camera(serial="2", features={"PixelFormat": "RGBa8", "Width": 120, "Height": 100})
+    src = GenicamSource("c", cfg)
+    await src.start()
+    try:
+        (f,) = await read_n(src, 1)
+    finally:
+        await src.stop()
+    assert f.pixel_format == "RGBa8"
+    assert f.data.shape == (100, 120, 4)
+    bgr = decode(f)
+    assert bgr.shape == (100, 120, 3)
+    np.testing.assert_array_equal(bgr, f.data[..., [2, 1, 0]])
+    assert len(np.unique(bgr.reshape(-1, 3), axis=0)) > 1  # a real picture, not a blank
+
+
+async def test_select_by_model_and_index() -> None:
+    cfg = genicam_camera(serial=None, model="Viky", index=2)
+    src = GenicamSource("c", cfg)
+    await src.start()
+    try:
+        assert src.state().device.endswith("serial 2")
+    finally:
+        await src.stop()
+
+
+async def test_unknown_user_name_lists_what_was_found() -> None:
+    src = GenicamSource("c", genicam_camera(serial=None, user_name="line-3-top"))
+    with pytest.raises(SourceError) as info:
+        await src.start()
+    text = str(info.value)
+    assert "expected a GenICam device with user name 'line-3-top'" in text
+    assert "got 3 device(s)" in text
+    assert "Viky serial 0" in text
+    assert src.pid is None
+
+
+async def test_a_file_that_is_no_producer_finds_no_device(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.cti"
+    fake.write_text("not a GenTL producer")
+    src = GenicamSource("c", genicam_camera(cti=[str(fake)]))
+    with pytest.raises(SourceError, match=r"^camera 'c': expected a GenICam device with serial "
+                                          r"'0', got 0 device\(s\): none$"):
+        await src.start()
+
+
+async def test_refused_settings_are_reported_by_name_with_what_is_allowed() -> None:
+    cfg = genicam_camera(
+        serial="0",
+        features={
+            "Width": 5000,
+            "ExposureTime": 1000.0,
+            "PixelFormat": "BayerRG8",
+            "AcquisitionMode": "SingleFrame",
+            "AcquisitionFrameRate": 500.0,
+        },
+    )
+    src = GenicamSource("c", cfg)
+    with pytest.raises(ConfigError) as info:
+        await src.start()
+    text = str(info.value)
+    assert "Width: expected an integer in [100, 800], got 5000" in text
+    assert "ExposureTime: no such feature on this device" in text
+    assert "PixelFormat: expected one of ['RGBa8', 'Mono8'], got 'BayerRG8'" in text
+    assert "AcquisitionMode: read-only" in text
+    assert "AcquisitionFrameRate: expected a number in [1, 200] Hz, got 500" in text
+    assert src.state().last_error == text
+    assert src.pid is None  # the acquisition process is gone
+
+
+async def test_software_trigger_on_a_camera_without_trigger_nodes_is_refused() -> None:
+    src = GenicamSource("c", genicam_camera(trigger="software"))
+    with pytest.raises(ConfigError, match="TriggerMode: no such feature on this device"):
+        await src.start()
+    free = GenicamSource("c", genicam_camera())
+    with pytest.raises(InputError, match="expected a source with a software trigger"):
+        await free.trigger()
+
+
+async def test_chunk_data_is_carried_in_the_frame() -> None:
+    src = GenicamSource("c", genicam_camera(serial="1", chunks=["NrBounces"]))
+    await src.start()
+    try:
+        frames = await read_n(src, 3)
+    finally:
+        await src.stop()
+    for f in frames:
+        assert set(f.chunks) == {"NrBounces"}
+        assert isinstance(f.chunks["NrBounces"], int)
+    bad = GenicamSource("c", genicam_camera(serial="1", chunks=["Temperature"]))
+    with pytest.raises(ConfigError, match=r"ChunkSelector: expected one of \['NrBounces'"):
+        await bad.start()
+
+
+async def test_drop_oldest_keeps_the_newest_and_counts_drops() -> None:
+    src = GenicamSource(
+        "c", genicam_camera(features={"AcquisitionFrameRate": 100.0}, ring_slots=3)
+    )
+    await src.start()
+    try:
+        await asyncio.sleep(0.6)  # nobody reads: ~60 frames arrive, 2 may wait
+        first, second = await read_n(src, 2)
+        details = src.details()
+        state = src.state()
+    finally:
+        await src.stop()
+    assert first.frame_id is not None
+    assert first.frame_id >= 10  # the early frames were dropped, not queued
+    assert second.frame_id is not None
+    assert second.frame_id > first.frame_id
+    assert details["dropped_queue_full"] >= 5
+    assert state.dropped >= details["dropped_queue_full"]
+
+
+async def test_block_delivers_every_frame_in_order() -> None:
+    """Triggered-line policy: the ring fills, the driver buffers, nothing is lost."""
+    cfg = genicam_camera(
+        on_full="block", ring_slots=2, buffer_handling="OldestFirst", num_buffers=16
+    )
+    src = GenicamSource("c", cfg)
+    await src.start()
+    try:
+        await asyncio.sleep(0.2)  # ~10 frames at 50 fps: 2 in the ring, the rest in the driver
+        frames = await read_n(src, 14)
+        details = src.details()
+    finally:
+        await src.stop()
+    ids = [f.frame_id for f in frames]
+    assert ids[0] is not None
+    assert ids == list(range(ids[0], ids[0] + 14))
+    assert details["dropped_queue_full"] == 0
+    assert details["skipped_by_driver"] == 0
+
+
+@pytest.mark.slow
+async def test_three_cameras_recover_from_faults_while_the_others_stream() -> None:
+    sources = [GenicamSource(f"cam{s}", genicam_camera(serial=s)) for s in ("0", "1", "2")]
+    counts = [0, 0, 0]
+    stop = asyncio.Event()
+
+    async def pump(i: int) -> None:
+        while not stop.is_set():
+            try:
+                await sources[i].read()
+            except SourceError:
+                return
+            counts[i] += 1
+
+    with LoopLag() as lag:
+        await asyncio.gather(*(s.start() for s in sources))
+        tasks = [asyncio.create_task(pump(i), name=f"pump-{i}") for i in range(3)]
+        try:
+            await asyncio.sleep(0.5)
+            assert min(counts) > 5
+
+            # 1. Kill camera 0's acquisition process: the daemon restarts it.
+            pid0 = sources[0].pid
+            sources[0].inject_fault("kill")
+            before = counts.copy()
+            await _until(lambda: sources[0].pid not in (None, pid0) and counts[0] > before[0] + 5)
+            assert counts[1] > before[1] + 10  # the others kept streaming meanwhile
+            assert counts[2] > before[2] + 10
+            st0 = sources[0].state()
+            assert st0.connected
+            assert st0.reconnects == 1
+            assert "killed by SIGKILL" in (st0.last_error or "")
+
+            # 2. Destroy camera 1's acquirer: reopened by serial in the same process.
+            pid1 = sources[1].pid
+            sources[1].inject_fault("destroy_acquirer")
+            await _until(lambda: sources[1].state().reconnects == 1)
+            before = counts.copy()
+            await _until(lambda: counts[1] > before[1] + 5)
+            assert sources[1].pid == pid1
+            assert sources[1].state().connected
+            assert "GenTL error" in (sources[1].state().last_error or "")
+            assert sources[2].state().reconnects == 0
+        finally:
+            stop.set()
+            await asyncio.gather(*(s.stop() for s in sources))
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    # Generous bound: the real figure (~1 ms) is measured in tools/bench_acquisition.py.
+    assert lag.p99_ms() < 50.0
+
+
+@pytest.mark.slow
+async def test_a_hung_driver_is_killed_by_the_watchdog_and_restarted() -> None:
+    src = GenicamSource("c", genicam_camera(serial="2", watchdog_s=1.0))
+    await src.start()
+    try:
+        await read_n(src, 2)
+        pid = src.pid
+        src.inject_fault("hang")
+        await _until(lambda: src.pid not in (None, pid), timeout_s=10.0)
+        await read_n(src, 3)
+        state = src.state()
+    finally:
+        await src.stop()
+    assert state.reconnects == 1
+    assert "silent" in (state.last_error or "") or "SIGKILL" in (state.last_error or "")
+
+
+async def _until(cond: object, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            msg = "condition not met in time"
+            raise AssertionError(msg)
+        await asyncio.sleep(0.05)
+
+
+_ORPHAN_SCRIPT = """
+import asyncio, sys
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {tests!r})
+from _acq_helpers import genicam_camera
+from edged.sources.genicam import GenicamSource
+
+async def main():
+    src = GenicamSource("c", genicam_camera(serial="0"))
+    await src.start()
+    await src.read()
+    print(src.pid, flush=True)
+    await asyncio.sleep(60)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_acquisition_process_dies_with_a_killed_daemon(tmp_path: Path) -> None:
+    script = tmp_path / "daemon.py"
+    here = Path(__file__).parent
+    script.write_text(_ORPHAN_SCRIPT.format(root=str(here.parent), tests=str(here)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        child_pid = int(proc.stdout.readline())
+        assert _alive(child_pid)
+        proc.kill()  # SIGKILL: no cleanup code runs in the daemon
+        proc.wait(10)
+        deadline = time.monotonic() + 5
+        while _alive(child_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child_pid)
+    finally:
+        proc.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it has exited all the same.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
