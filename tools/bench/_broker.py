@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +25,19 @@ class BrokerHandle(Protocol):
     port: int
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where a started broker listens, and whether it speaks MQTT 5 (amqtt: 3.1.1 only)."""
+
+    host: str
+    port: int
+    mqtt5: bool = True
+
+    @classmethod
+    def of(cls, broker: BrokerHandle) -> BrokerAddress:
+        return cls(broker.host, broker.port, bool(getattr(broker, "mqtt5", True)))
 
 
 def start_broker(workdir: Path) -> tuple[BrokerHandle, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tools.bench._broker import start_broker
+from tools.bench._broker import BrokerAddress, start_broker
 from tools.bench._context import TARGET_SIZE, Bench
 from tools.bench._frames import size_label
 from tools.bench._liverun import LiveRun, prepare_references, publisher_available, run_live
@@ -53,7 +53,7 @@ def run(bench: Bench) -> SectionReport:
             fps=fps,
             duration_s=duration_s,
             warmup_s=bench.seconds(3, 0.5),
-            broker=(broker.host, broker.port),
+            broker=BrokerAddress.of(broker),
         )
 
     try:

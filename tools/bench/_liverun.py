@@ -27,6 +27,7 @@ import numpy as np
 from edged.config import CameraConfig, RecipeConfig, Settings, SyntheticConfig
 from edged.daemon import Daemon
 from edged.result import Result
+from tools.bench._broker import BrokerAddress
 from tools.bench._machine import rss_mb
 from tools.bench._recipe import RECIPE, reference_store, teach
 from tools.bench._replay import ReplaySource
@@ -90,7 +91,7 @@ def settings_for(
     cameras: int,
     fps: float,
     size_wh: tuple[int, int],
-    broker: tuple[str, int] | None,
+    broker: BrokerAddress | None,
 ) -> Settings:
     w, h = size_wh
     synthetic = SyntheticConfig(width=w, height=h, pixel_format="BayerRG8")
@@ -100,7 +101,13 @@ def settings_for(
     }
     mqtt: dict[str, Any] = {"enabled": False}
     if broker is not None:
-        mqtt = {"enabled": True, "host": broker[0], "port": broker[1], "prefix": TOPIC_PREFIX}
+        mqtt = {
+            "enabled": True,
+            "host": broker.host,
+            "port": broker.port,
+            "protocol": "5" if broker.mqtt5 else "3.1.1",
+            "prefix": TOPIC_PREFIX,
+        }
     return Settings(
         node_id=NODE,
         cameras=cams,
@@ -135,7 +142,7 @@ def run_live(
     fps: float,
     duration_s: float,
     warmup_s: float,
-    broker: tuple[str, int] | None,
+    broker: BrokerAddress | None,
     rss_every_s: float | None = None,
     on_warm: Callable[[], None] | None = None,
 ) -> LiveRun:
@@ -242,10 +249,10 @@ async def _run(
     )
 
 
-def _start_subscriber(broker: tuple[str, int], out_path: Path) -> subprocess.Popen[str]:
+def _start_subscriber(broker: BrokerAddress, out_path: Path) -> subprocess.Popen[str]:
     topic = f"{TOPIC_PREFIX}/{NODE}/+/result"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.bench._subscriber", broker[0], str(broker[1]), topic,
+        [sys.executable, "-m", "tools.bench._subscriber", broker.host, str(broker.port), topic,
          str(out_path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

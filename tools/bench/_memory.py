@@ -19,10 +19,11 @@ import statistics
 import subprocess
 import sys
 import tracemalloc
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
-from tools.bench._broker import BrokerHandle, start_broker
+from tools.bench._broker import BrokerAddress, BrokerHandle, start_broker
 from tools.bench._context import TARGET_SIZE, Bench
 from tools.bench._frames import make_frames
 from tools.bench._liverun import prepare_references, publisher_available, run_live
@@ -56,7 +57,7 @@ def run(bench: Bench) -> SectionReport:
         "duration_s": duration,
         "warmup_s": warmup,
         "rss_every_s": 5.0 if soak else 1.0,
-        "broker": None if broker is None else [broker.host, broker.port],
+        "broker": None if broker is None else list(astuple(BrokerAddress.of(broker))),
         "tracemalloc": soak,
         "workdir": str(bench.scratch("memory-run")),
     }
@@ -142,7 +143,7 @@ def _child(params: dict[str, Any]) -> dict[str, Any]:
         fps=FPS,
         duration_s=float(params["duration_s"]),
         warmup_s=float(params["warmup_s"]),
-        broker=None if broker is None else (str(broker[0]), int(broker[1])),
+        broker=None if broker is None else BrokerAddress(str(broker[0]), int(broker[1]), broker[2]),
         rss_every_s=float(params["rss_every_s"]),
         on_warm=(lambda: warm_snapshot.append(tracemalloc.take_snapshot()))
         if params["tracemalloc"]

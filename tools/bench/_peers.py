@@ -105,7 +105,10 @@ def run(bench: Bench) -> SectionReport:
         if size == TARGET_SIZE:
             edged_at_target = call
     report.note = "; ".join(dict.fromkeys(notes))
-    _detection(bench, report)
+    if have_ssim:
+        _detection(bench, report)
+    else:
+        report.skip("detection figures", "the detection benchmark needs scikit-image")
     target = _judge(bench, report)
     if target.status == "MISS" and bench.options.profile and edged_at_target is not None:
         report.profiles["edged difference (2448x2048)"] = profile_top(edged_at_target, repeat=10)
