@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--config", "-c", type=Path, help="YAML config file (default: built-in)")
     ana.add_argument("--camera", default="offline", help="camera id for references/results")
 
+    wat = sub.add_parser("watch", help="subscribe to the broker and print results as they arrive")
+    wat.add_argument("--config", "-c", type=Path, help="YAML config file (default: built-in)")
+    wat.add_argument("--camera", help="only this camera (default: all)")
+    wat.add_argument("--node", help="node id (default: the config's node_id; '+' for all)")
+    wat.add_argument("--host", help="broker host (default: mqtt.host)")
+    wat.add_argument("--port", type=int, help="broker port (default: mqtt.port)")
+    wat.add_argument("--json", action="store_true", help="print JSON lines, not a table")
+    wat.add_argument("--count", type=int, help="exit after this many results")
+
     cams = sub.add_parser("cameras", help="list GenICam and OpenCV (V4L2) devices")
     cams.add_argument("--cti", type=Path, action="append", help="GenTL producer (.cti) file")
     cams.add_argument("--config", "-c", type=Path, help="take .cti files from this config")
@@ -150,6 +159,36 @@ def _expand_images(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    settings = _load_or_fail(args.config, "watch") if args.config else Settings()
+    if settings is None:
+        return 2
+    if args.count is not None and args.count < 1:
+        print(f"edged: watch: --count: expected >= 1, got {args.count}", file=sys.stderr)
+        return 2
+    mqtt = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if mqtt:
+        settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update=mqtt)})
+    _setup_logging(settings)
+    from edged.publish.watch import watch
+
+    try:
+        asyncio.run(
+            watch(
+                settings,
+                camera=args.camera,
+                node=args.node,
+                json_lines=args.json,
+                count=args.count,
+                out=sys.stdout,
+            )
+        )
+    except EdgedError as exc:
+        print(f"edged: watch: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_cameras(args: argparse.Namespace) -> int:
     """``edged cameras``: what a technician needs to write the cameras section."""
     from edged.sources.discovery import discover
@@ -173,6 +212,7 @@ _COMMANDS = {
     "run": cmd_run,
     "check-config": cmd_check_config,
     "analyze": cmd_analyze,
+    "watch": cmd_watch,
     "cameras": cmd_cameras,
 }
 

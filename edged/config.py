@@ -237,6 +237,13 @@ class MqttConfig(_Section):
     drain_rate_per_s: PositiveFloat = Field(default=5000.0)
     outbox_max_messages: int = Field(default=1_000_000, ge=1)
     outbox_max_age_s: PositiveFloat = Field(default=7 * 24 * 3600.0)
+    outbox_synchronous: Literal["normal", "full"] = Field(
+        default="normal",
+        description="normal: survives a crash or kill -9; full: also a power cut (fsyncs)",
+    )
+    dead_letter_max_messages: int = Field(
+        default=10_000, ge=0, description="messages the broker refused, kept for inspection"
+    )
     commands: bool = True
     command_cameras: list[str] | None = Field(
         default=None, description="cameras that accept commands; default all"

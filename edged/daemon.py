@@ -357,8 +357,10 @@ def _build_references(settings: Settings) -> Any:
 async def _build_publisher(runtime: Runtime) -> ResultSink | None:
     if not runtime.settings.mqtt.enabled:
         return None
-    from edged.publish import Publisher  # type: ignore[attr-defined]
+    from edged.publish import Publisher, RuntimeCommandHandler
 
-    publisher = Publisher(runtime.settings, runtime.metrics)
+    publisher = Publisher(
+        runtime.settings, runtime.metrics, command_handler=RuntimeCommandHandler(runtime)
+    )
     await publisher.start()
-    return publisher  # type: ignore[no-any-return,unused-ignore]
+    return publisher

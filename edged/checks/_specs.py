@@ -3,5 +3,20 @@
 from __future__ import annotations
 
 from edged.checks._base import CheckSpec
+from edged.checks._image_specs import (
+    CONTOURS_SPEC,
+    EDGES_SPEC,
+    HEATMAP_SPEC,
+    MASK_SPEC,
+    PALETTE_SPEC,
+    QUALITY_SPEC,
+)
 
-ALL: tuple[CheckSpec, ...] = ()
+ALL: tuple[CheckSpec, ...] = (
+    QUALITY_SPEC,
+    MASK_SPEC,
+    CONTOURS_SPEC,
+    EDGES_SPEC,
+    PALETTE_SPEC,
+    HEATMAP_SPEC,
+)

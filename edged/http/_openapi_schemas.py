@@ -65,7 +65,7 @@ def schemas() -> Doc:
         "type": "object",
         "required": ["result", "details", "version"],
         "properties": {
-            "result": {"type": "object"},
+            "result": {"type": ["object", "null"], "description": "null on errors"},
             "details": {
                 "type": "object",
                 "properties": {

@@ -18,6 +18,7 @@ from aiohttp import web
 from edged._version import __version__
 from edged.errors import BusyError, EdgedError
 from edged.http._keys import RUNTIME
+from edged.http.ltu import setup_ltu
 from edged.metrics import CONTENT_TYPE
 from edged.runtime import Runtime
 
@@ -127,3 +128,4 @@ def _add_routes(app: web.Application) -> None:
     install_guard(app)
     pekat.add_routes(app)
     admin.add_routes(app)
+    setup_ltu(app)

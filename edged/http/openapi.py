@@ -192,12 +192,20 @@ def _ltu_body(*fields: str) -> Doc:
     }
 
 
+def _enveloped(responses: Doc) -> Doc:
+    """Error responses whose body is the LTU envelope instead of the plain Error."""
+    out = copy.deepcopy(responses)
+    for resp in out.values():
+        resp["content"][JSON]["schema"] = ref("LtuEnvelope")
+    return out
+
+
 def _ltu_paths() -> Doc:
     paths: Doc = {}
+    # Every LTU answer, errors included, is the envelope (result null on error).
     envelope = {
         "200": json_content(ref("LtuEnvelope"), "Result envelope"),
-        "400": json_content(ref("LtuEnvelope"), "Bad input; details.message says what was wrong"),
-        **errors(401, 413),
+        **_enveloped(errors(400, 401, 408, 413, 429, 503)),
     }
     for name, summary in _LTU_SINGLE.items():
         paths[f"/v2/services/image/{name}"] = {
@@ -206,7 +214,10 @@ def _ltu_paths() -> Doc:
     for name, (a, b, summary) in _LTU_PAIR.items():
         paths[f"/v2/services/image/{name}"] = {
             "post": op(
-                summary, {**envelope, **errors(422)}, tags=["LTU"], requestBody=_ltu_body(a, b)
+                summary,
+                {**envelope, **_enveloped(errors(422))},
+                tags=["LTU"],
+                requestBody=_ltu_body(a, b),
             )
         }
     paths["/imgdiff"] = {

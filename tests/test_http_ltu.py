@@ -1,0 +1,464 @@
+"""LTU image services over a real aiohttp server: input shapes, envelope, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import cv2
+import jsonschema
+import numpy as np
+import pytest
+from _checks_helpers import decode_png_b64, disk_scene, iou
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from edged._version import __version__
+from edged.config import Settings
+from edged.http._envelope import LTU_GATE
+from edged.http._keys import RUNTIME
+from edged.http.app import create_app
+from edged.http.ltu import routes
+from edged.http.openapi import openapi_document
+from edged.runtime import Runtime
+
+URL = "/v2/services/image"
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    return buf.tobytes()
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.fixture(scope="module")
+def disk() -> tuple[np.ndarray, np.ndarray]:
+    return disk_scene()
+
+
+def _runtime(**http: Any) -> Runtime:
+    return Runtime.build(Settings(http={"max_pixels": 4_000_000, **http}))
+
+
+@pytest.fixture
+async def make_client(aiohttp_client: ClientFactory) -> AsyncIterator[ClientFactory]:
+    runtimes: list[Runtime] = []
+
+    async def make(**http: Any) -> TestClient[Any, Any]:
+        rt = _runtime(**http)
+        runtimes.append(rt)
+        return await aiohttp_client(create_app(rt))
+
+    yield make
+    for rt in runtimes:
+        rt.pool.shutdown()
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
+    return await make_client()
+
+
+def _form(image: bytes, **fields: str) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("image", image, filename="part.png", content_type="image/png")
+    for k, v in fields.items():
+        form.add_field(k, v)
+    return form
+
+
+def _documented(body: dict[str, Any], status: int, path: str) -> None:
+    """The body is what the OpenAPI document promises for ``status`` on ``path``."""
+    doc = openapi_document()
+    op = doc["paths"][path]["post"]
+    schema = op["responses"][str(status)]["content"]["application/json"]["schema"]
+    jsonschema.validate(body, {**schema, "components": doc["components"]})
+
+
+async def _ok(resp: aiohttp.ClientResponse, name: str) -> dict[str, Any]:
+    body = await resp.json()
+    assert resp.status == 200, body
+    _documented(body, 200, f"{URL}/{name}")
+    assert set(body) == {"result", "details", "version"}
+    assert body["version"] == __version__
+    assert body["details"]["name"] == name
+    assert body["details"]["message"] == "OK"
+    assert "score" in body["details"]
+    assert body["details"]["info"]["elapsed_ms"] >= 0
+    return dict(body["result"])
+
+
+async def _bad(resp: aiohttp.ClientResponse, status: int, name: str, *shown: str) -> str:
+    body = await resp.json()
+    assert resp.status == status, body
+    _documented(body, status, f"{URL}/{name}")
+    assert body["result"] is None
+    assert body["details"]["name"] == name
+    message = str(body["details"]["message"])
+    for text in shown:
+        assert text in message
+    assert body["details"]["info"]["status"] == status
+    return message
+
+
+# --------------------------------------------------------------------------- services
+
+
+async def test_image_quality_multipart(client: TestClient[Any, Any]) -> None:
+    img = np.full((100, 200), 128, np.uint8)
+    img[:10] = 255
+    resp = await client.post(f"{URL}/imageQuality", data=_form(_png(img)))
+    result = await _ok(resp, "imageQuality")
+    assert result["encoding"] == "OK"
+    assert result["brightness"]["over_per"] == pytest.approx(10.0)
+    assert result["brightness"]["over_mask"] is None
+    assert set(result["sharpness"]) == {"val", "sml", "val_norm", "sml_norm"}
+    assert result["noise"] is not None
+
+
+async def test_image_quality_masks_when_asked_by_query(client: TestClient[Any, Any]) -> None:
+    img = np.full((40, 50), 128, np.uint8)
+    img[:4] = 255
+    resp = await client.post(f"{URL}/imageQuality?masks=true&tolerance=0", data=_form(_png(img)))
+    result = await _ok(resp, "imageQuality")
+    over = decode_png_b64(result["brightness"]["over_mask"])
+    assert np.array_equal(over > 0, img == 255)
+
+
+async def test_object_mask_with_options_as_form_fields(
+    client: TestClient[Any, Any], disk: tuple[np.ndarray, np.ndarray]
+) -> None:
+    img, truth = disk
+    form = _form(_png(img), algorithm="SOBEL", color_space="HSV", channel="S")
+    resp = await client.post(f"{URL}/objectMaskDetection", data=form)
+    result = await _ok(resp, "objectMaskDetection")
+    assert result["algorithm"] == "SOBEL"
+    assert result["channel"] == "S"
+    mask = decode_png_b64(result["mask"]) > 0
+    assert iou(mask, truth) >= 0.95
+    assert result["area_px"] == int(mask.sum())
+    assert abs(result["boundingBox"]["x"] - 180) <= 2
+
+
+async def test_base64_in_urlencoded_field(
+    client: TestClient[Any, Any], disk: tuple[np.ndarray, np.ndarray]
+) -> None:
+    img, truth = disk
+    data = {"image": base64.b64encode(_png(img)).decode(), "algorithm": "BINNING"}
+    resp = await client.post(f"{URL}/objectMaskDetection", data=data)
+    result = await _ok(resp, "objectMaskDetection")
+    assert iou(decode_png_b64(result["mask"]) > 0, truth) >= 0.95
+
+
+async def test_base64_with_unescaped_plus_and_data_url(
+    client: TestClient[Any, Any],
+) -> None:
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, 32:] = (255, 255, 255)
+    text = "data:image/png;base64," + base64.b64encode(_png(img)).decode()
+    # A careless client sends "+" raw; form decoding turns it into a space.
+    body = "image=" + text.replace("/", "%2F").replace("=", "%3D") + "&count=2"
+    resp = await client.post(
+        f"{URL}/colorPalette",
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    result = await _ok(resp, "colorPalette")
+    assert result["colors"] == [[0, 0, 0, 50.0], [255, 255, 255, 50.0]]
+
+
+async def test_base64_in_multipart_text_field_and_json(client: TestClient[Any, Any]) -> None:
+    img = np.zeros((60, 80), np.uint8)
+    cv2.rectangle(img, (10, 10), (39, 29), 255, -1)
+    b64 = base64.b64encode(_png(img)).decode()
+    form = aiohttp.FormData()
+    form.add_field("image", b64)
+    resp = await client.post(f"{URL}/contours", data=form)
+    result = await _ok(resp, "contours")
+    assert result["count"] == 1
+    assert result["contours"][0]["boundingBox"] == {"x": 10, "y": 10, "width": 30, "height": 20}
+    resp = await client.post(f"{URL}/contours", json={"image": b64, "max_contours": 1})
+    assert (await _ok(resp, "contours"))["count"] == 1
+
+
+async def test_raw_image_body(client: TestClient[Any, Any]) -> None:
+    img = np.zeros((100, 100), np.uint8)
+    cv2.rectangle(img, (20, 30), (79, 59), 200, -1)
+    resp = await client.post(
+        f"{URL}/edges?threshold_min=50&threshold_max=150",
+        data=_png(img),
+        headers={"Content-Type": "image/png"},
+    )
+    result = await _ok(resp, "edges")
+    assert result["edge_px"] == 176
+    assert result["threshold_min"] == 50.0
+    edges = decode_png_b64(result["edges"])
+    assert edges.shape == (100, 100)
+    assert int((edges > 0).sum()) == 176
+
+
+async def test_heat_map_and_jpeg_input(client: TestClient[Any, Any]) -> None:
+    img = np.full((300, 400, 3), 120, np.uint8)
+    img[50:150, 250:350] = np.random.default_rng(3).integers(0, 256, (100, 100, 3), np.uint8)
+    resp = await client.post(f"{URL}/heatMap", data=_form(_jpeg(img)))
+    result = await _ok(resp, "heatMap")
+    heat = decode_png_b64(result["heatmap"])
+    assert heat.shape == (300, 400, 3)
+    x, y = result["peak_xy"]
+    assert 230 <= x <= 370
+    assert 30 <= y <= 170
+
+
+async def test_every_service_answers_with_the_envelope(
+    client: TestClient[Any, Any], disk: tuple[np.ndarray, np.ndarray]
+) -> None:
+    names = ["imageQuality", "objectMaskDetection", "contours", "edges", "colorPalette", "heatMap"]
+    for name in names:
+        resp = await client.post(f"{URL}/{name}", data=_form(_png(disk[0])))
+        await _ok(resp, name)
+
+
+async def test_routes_work_without_the_runtime(aiohttp_client: ClientFactory) -> None:
+    app = web.Application()
+    app.add_routes(routes)
+    client = await aiohttp_client(app)
+    resp = await client.post(f"{URL}/colorPalette", data=_form(_png(np.zeros((8, 8), np.uint8))))
+    result = await _ok(resp, "colorPalette")
+    assert result["colors"] == [[0, 0, 0, 100.0]]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+async def test_not_an_image_is_400(client: TestClient[Any, Any]) -> None:
+    resp = await client.post(f"{URL}/imageQuality", data=_form(b"hello, this is not an image"))
+    await _bad(resp, 400, "imageQuality", "expected a PNG, JPEG, BMP, TIFF or WebP image")
+
+
+@pytest.mark.parametrize("encode", [_png, _jpeg])
+async def test_truncated_image_is_400(
+    client: TestClient[Any, Any], encode: Callable[[np.ndarray], bytes]
+) -> None:
+    img = np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8)
+    data = encode(img)
+    resp = await client.post(f"{URL}/edges", data=_form(data[: len(data) // 2]))
+    await _bad(resp, 400, "edges", "truncated")
+
+
+async def test_unknown_algorithm_is_400(client: TestClient[Any, Any]) -> None:
+    img = _png(np.zeros((20, 20), np.uint8))
+    resp = await client.post(f"{URL}/objectMaskDetection?algorithm=WATERSHED", data=_form(img))
+    await _bad(
+        resp, 400, "objectMaskDetection", "algorithm", "'SOBEL', 'BINNING' or 'OTSU_BIN_THRESHOLD'"
+    )
+
+
+async def test_out_of_range_threshold_is_400(client: TestClient[Any, Any]) -> None:
+    img = _png(np.zeros((20, 20), np.uint8))
+    resp = await client.post(f"{URL}/edges", data=_form(img, threshold_max="600"))
+    await _bad(resp, 400, "edges", "threshold_max", "less than or equal to 500", "'600'")
+    resp = await client.post(
+        f"{URL}/edges", data=_form(img, threshold_min="300", threshold_max="200")
+    )
+    await _bad(resp, 400, "edges", "threshold_min <= threshold_max")
+
+
+async def test_bad_channel_and_unknown_option_are_400(client: TestClient[Any, Any]) -> None:
+    img = _png(np.zeros((20, 20), np.uint8))
+    resp = await client.post(
+        f"{URL}/objectMaskDetection", data=_form(img, color_space="G", channel="2")
+    )
+    await _bad(resp, 400, "objectMaskDetection", "channel for color_space G", "got 2")
+    resp = await client.post(f"{URL}/colorPalette", data=_form(img, colours="3"))
+    await _bad(resp, 400, "colorPalette", "colours: unknown option")
+
+
+async def test_missing_image_is_400(client: TestClient[Any, Any]) -> None:
+    resp = await client.post(f"{URL}/imageQuality", data={"bins": "8"})
+    await _bad(resp, 400, "imageQuality", "image: missing")
+    resp = await client.post(f"{URL}/imageQuality")
+    await _bad(resp, 400, "imageQuality", "image: missing")
+
+
+async def test_invalid_base64_is_400(client: TestClient[Any, Any]) -> None:
+    resp = await client.post(f"{URL}/imageQuality", data={"image": "!!!not base64!!!"})
+    await _bad(resp, 400, "imageQuality", "expected base64 image text")
+
+
+async def test_option_twice_and_unsupported_body_are_400(client: TestClient[Any, Any]) -> None:
+    img = _png(np.zeros((20, 20), np.uint8))
+    resp = await client.post(f"{URL}/colorPalette?count=2", data=_form(img, count="3"))
+    await _bad(resp, 400, "colorPalette", "count: given twice")
+    resp = await client.post(
+        f"{URL}/colorPalette", data=b"<xml/>", headers={"Content-Type": "text/xml"}
+    )
+    await _bad(resp, 400, "colorPalette", "got content type 'text/xml'")
+    resp = await client.post(
+        f"{URL}/colorPalette", data=b"[1, 2]", headers={"Content-Type": "application/json"}
+    )
+    await _bad(resp, 400, "colorPalette", "expected a JSON object, got list")
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "shown"),
+    [
+        (b"no boundary", "multipart/form-data", "boundary"),
+        (
+            b'--xyz\r\nContent-Disposition: form-data; name="image"\r\n\r\nabc',
+            "multipart/form-data; boundary=xyz",
+            "malformed multipart",
+        ),
+        (
+            b"--xyz\r\nbroken headers\r\n\r\nabc\r\n--xyz--\r\n",
+            "multipart/form-data; boundary=xyz",
+            "Invalid HTTP header",
+        ),
+        (b"image=\xff\xfe", "application/x-www-form-urlencoded", "UTF-8"),
+    ],
+)
+async def test_malformed_bodies_are_400(
+    client: TestClient[Any, Any], body: bytes, ctype: str, shown: str
+) -> None:
+    resp = await client.post(f"{URL}/edges", data=body, headers={"Content-Type": ctype})
+    await _bad(resp, 400, "edges", shown)
+
+
+async def test_image_over_the_pixel_limit_is_413(client: TestClient[Any, Any]) -> None:
+    # A real, valid 2500x2000 PNG (5 Mpx; a few KB) against max_pixels 4 000 000.
+    resp = await client.post(
+        f"{URL}/imageQuality", data=_form(_png(np.zeros((2000, 2500), np.uint8)))
+    )
+    await _bad(resp, 413, "imageQuality", "expected at most 4000000 pixels", "2500×2000")
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width x height`` (a decompression bomb's shape)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+async def test_decompression_bomb_is_refused_before_decoding(client: TestClient[Any, Any]) -> None:
+    resp = await client.post(f"{URL}/edges", data=_form(_png_claiming(100_000, 100_000)))
+    await _bad(resp, 413, "edges", "100000×100000")
+
+
+async def test_body_over_the_limit_is_413(make_client: ClientFactory) -> None:
+    client = await make_client(max_body_bytes=2048)
+    noisy = np.random.default_rng(1).integers(0, 256, (64, 64), np.uint8)
+    resp = await client.post(f"{URL}/imageQuality", data=_form(_png(noisy)))
+    await _bad(resp, 413, "imageQuality", "expected at most 2048 bytes")
+
+
+async def test_pixel_work_runs_in_the_worker_pool(client: TestClient[Any, Any]) -> None:
+    pool = client.app[RUNTIME].pool
+    before = pool.last_done_monotonic
+    resp = await client.post(f"{URL}/colorPalette", data=_form(_png(np.zeros((8, 8), np.uint8))))
+    await _ok(resp, "colorPalette")
+    assert pool.last_done_monotonic > before  # decode and check ran as pool jobs
+    assert pool.busy == 0
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+async def test_url_input_is_refused_unless_the_host_is_listed(client: TestClient[Any, Any]) -> None:
+    resp = await client.post(f"{URL}/imageQuality", data={"image": "http://127.0.0.1:9/a.png"})
+    await _bad(resp, 400, "imageQuality", "http.url_fetch_hosts", "'127.0.0.1'")
+
+
+async def test_url_input_from_a_listed_host_is_fetched(
+    make_client: ClientFactory, aiohttp_server: Callable[..., Awaitable[Any]]
+) -> None:
+    img = np.zeros((40, 40), np.uint8)
+    img[:, 20:] = 255
+
+    async def serve(request: web.Request) -> web.Response:
+        if request.path == "/part.png":
+            return web.Response(body=_png(img), content_type="image/png")
+        raise web.HTTPNotFound()
+
+    images = web.Application()
+    images.router.add_get("/{name}", serve)
+    server = await aiohttp_server(images)
+    client = await make_client(url_fetch_hosts=["127.0.0.1"])
+    url = f"http://127.0.0.1:{server.port}/part.png"
+    resp = await client.post(f"{URL}/colorPalette", data={"image": url})
+    result = await _ok(resp, "colorPalette")
+    assert result["colors"] == [[0, 0, 0, 50.0], [255, 255, 255, 50.0]]
+    resp = await client.post(f"{URL}/colorPalette", json={"image": url.replace("part", "gone")})
+    await _bad(resp, 400, "colorPalette", "expected HTTP 200, got 404")
+
+
+def test_envelope_is_json_clean() -> None:
+    from edged.http._envelope import envelope
+
+    doc = envelope("distance", {"value": 1.5}, score=0.9, info={"k": 1})
+    assert json.loads(json.dumps(doc)) == {
+        "result": {"value": 1.5},
+        "details": {"name": "distance", "score": 0.9, "message": "OK", "info": {"k": 1}},
+        "version": __version__,
+    }
+
+
+# --------------------------------------------------------------------------- key, gate
+
+
+async def test_api_key_is_required_when_configured(make_client: ClientFactory) -> None:
+    client = await make_client(api_key="s3cret")
+    img = _png(np.zeros((8, 8), np.uint8))
+    resp = await client.post(f"{URL}/colorPalette", data=_form(img))
+    await _bad(resp, 401, "colorPalette", "api key")
+    resp = await client.post(f"{URL}/colorPalette?api_key=wrong", data=_form(img))
+    await _bad(resp, 401, "colorPalette", "got a different one")
+    resp = await client.post(f"{URL}/colorPalette?api_key=s3cret", data=_form(img))
+    assert (await _ok(resp, "colorPalette"))["count"] == 1  # api_key is not an option
+    resp = await client.post(
+        f"{URL}/colorPalette", data=_form(img), headers={"X-API-Key": "s3cret"}
+    )
+    await _ok(resp, "colorPalette")
+
+
+async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) -> None:
+    client = await make_client(max_concurrent=1)
+    img = _png(np.zeros((8, 8), np.uint8))
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield img[:10]
+        await release.wait()  # the first request holds the only slot meanwhile
+        yield img[10:]
+
+    first = asyncio.ensure_future(
+        client.post(f"{URL}/colorPalette", data=slow_body(), headers={"Content-Type": "image/png"})
+    )
+    gate = client.app[LTU_GATE]
+    for _ in range(200):
+        if gate.active == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert gate.active == 1
+    resp = await client.post(f"{URL}/colorPalette", data=_form(img))
+    await _bad(resp, 429, "colorPalette", "http.max_concurrent")
+    assert resp.headers["Retry-After"] == "1"
+    release.set()
+    await _ok(await first, "colorPalette")
+    assert gate.active == 0
