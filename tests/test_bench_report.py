@@ -29,13 +29,16 @@ def test_samples_median_and_tail() -> None:
 
 def test_interleaved_calls_each_item_once_per_round() -> None:
     calls: list[str] = []
-    out = interleaved(
-        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3, warmup=1
-    )
-    # one warm-up round, then three timed rounds, each starting one item further along
-    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
-    assert out["a"].n == 3
-    assert out["b"].n == 3
+    names = "abcde"
+    items = {n: (lambda n=n: calls.append(n)) for n in names}
+    out = interleaved(items, rounds=4, warmup=1)
+    rounds = [calls[i : i + 5] for i in range(0, len(calls), 5)]
+    assert len(rounds) == 5  # one warm-up round, then four timed rounds
+    assert rounds[0] == rounds[1] == list(names)  # warm-up and first round: as given
+    for r in rounds[2:]:
+        assert sorted(r) == list(names)  # every item once per round ...
+    assert any(r != list(names) for r in rounds[2:])  # ... in shuffled orders
+    assert all(out[n].n == 4 for n in names)
 
 
 def test_judge_passes_misses_and_cannot_tell() -> None:

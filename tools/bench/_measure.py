@@ -3,13 +3,14 @@
 The machine may be shared, so every figure is a median of several calls and every
 stage is compared with a floor measured in the same run. :func:`interleaved` runs
 one call of each item per round, so a burst of load elsewhere hits all items alike
-instead of whichever happened to be running, and rotates the order per round.
+instead of whichever happened to be running, and shuffles the order per round.
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import random
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -67,11 +68,13 @@ def interleaved(
 ) -> dict[str, Samples]:
     """Time every item once per round, ``rounds`` times.
 
-    Each round starts one item further along (round r runs items r, r+1, ...), so the
-    cost of being first after a pause (cold caches, sleeping OpenCV threads) is shared
-    by all items. Garbage collection is held off while timing and run between rounds.
+    Each round runs the items in a fresh (seeded) order, so what depends on the
+    neighbour — being first after a pause (cold caches, sleeping OpenCV threads),
+    reusing or faulting in the memory the previous item freed — is shared by all
+    items. Garbage collection is held off while timing and run between rounds.
     """
     names = list(items)
+    shuffler = random.Random(len(names))
     for _ in range(warmup):
         for fn in items.values():
             fn()
@@ -81,8 +84,10 @@ def interleaved(
         for r in range(rounds):
             gc.collect()
             gc.disable()
-            for k in range(len(names)):
-                name = names[(r + k) % len(names)]
+            order = names[:]
+            if r:
+                shuffler.shuffle(order)
+            for name in order:
                 fn = items[name]
                 t0 = time.perf_counter_ns()
                 fn()
