@@ -14,6 +14,7 @@ from typing import TextIO
 from edged._version import __version__
 from edged.config import Settings, load_settings
 from edged.errors import ConfigError, EdgedError
+from edged.teach_cli import add_teach_parser, cmd_teach
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     cams.add_argument("--cti", type=Path, action="append", help="GenTL producer (.cti) file")
     cams.add_argument("--config", "-c", type=Path, help="take .cti files from this config")
     cams.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_teach_parser(sub)
     return p
 
 
@@ -214,6 +216,7 @@ _COMMANDS = {
     "analyze": cmd_analyze,
     "watch": cmd_watch,
     "cameras": cmd_cameras,
+    "teach": cmd_teach,
 }
 
 

@@ -88,9 +88,7 @@ class GenicamConfig(_Section):
     features: dict[str, int | float | str | bool] = Field(default_factory=dict)
     buffer_handling: Literal["NewestOnly", "OldestFirst", "OldestFirstOverwrite"] = "NewestOnly"
     trigger: Literal["off", "software", "hardware"] = "off"
-    trigger_source: str = Field(
-        default="Line0", description="TriggerSource for trigger: hardware"
-    )
+    trigger_source: str = Field(default="Line0", description="TriggerSource for trigger: hardware")
     timeout_s: PositiveFloat = 2.0
     max_consecutive_timeouts: int = Field(default=3, ge=1)
     ring_slots: int = Field(default=4, ge=2, le=64)

@@ -348,10 +348,10 @@ def _build_source(camera: str, cfg: Any) -> FrameSource:
 
 def _build_references(settings: Settings) -> Any:
     try:
-        from edged import references  # type: ignore[attr-defined]
+        from edged import references
     except ImportError:
         return None
-    return references.ReferenceStore(settings.references_dir)
+    return references.ReferenceStore(settings.references_dir, recipes=settings.recipes)
 
 
 async def _build_publisher(runtime: Runtime) -> ResultSink | None:

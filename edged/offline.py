@@ -113,7 +113,7 @@ def _offline_references(
     runtime: Runtime, paths: Sequence[Path], recipe: str | None, camera: str
 ) -> Any:
     """An in-memory reference provider built from ``--reference`` image files."""
-    from edged import references  # type: ignore[attr-defined]
+    from edged import references
 
     images = [read_image(p, max_pixels=runtime.settings.http.max_pixels) for p in paths]
-    return references.InMemoryReferences.from_images(images)
+    return references.InMemoryReferences.from_images(images, recipes=runtime.settings.recipes)

@@ -198,9 +198,7 @@ def _with_pattern(fmt: PixelFormat, bayer_pattern: BayerPattern | None) -> Pixel
 # --------------------------------------------------------------------------- public
 
 
-def debayer(
-    raw: np.ndarray, pattern: BayerPattern, *, method: Demosaic = "bilinear"
-) -> np.ndarray:
+def debayer(raw: np.ndarray, pattern: BayerPattern, *, method: Demosaic = "bilinear") -> np.ndarray:
     """Demosaic a ``(H, W)`` Bayer mosaic with PFNC ``pattern`` into ``(H, W, 3)`` BGR.
 
     ``raw`` is uint8 (every method) or uint16 (``bilinear`` and ``ea``; OpenCV's VNG

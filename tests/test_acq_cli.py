@@ -41,8 +41,11 @@ def test_cameras_table_from_config_shows_the_line_to_paste(
     cfg = write_config(
         {
             "cameras": {
-                "top": {"source": "genicam", "recipe": "r",
-                        "genicam": {"cti": [str(VIKY_CTI)], "serial": "1"}},
+                "top": {
+                    "source": "genicam",
+                    "recipe": "r",
+                    "genicam": {"cti": [str(VIKY_CTI)], "serial": "1"},
+                },
             },
             "recipes": {"r": {}},
         }

@@ -124,8 +124,11 @@ async def test_a_file_that_is_no_producer_finds_no_device(tmp_path: Path) -> Non
     fake = tmp_path / "fake.cti"
     fake.write_text("not a GenTL producer")
     src = GenicamSource("c", genicam_camera(cti=[str(fake)]))
-    with pytest.raises(SourceError, match=r"^camera 'c': expected a GenICam device with serial "
-                                          r"'0', got 0 device\(s\): none$"):
+    with pytest.raises(
+        SourceError,
+        match=r"^camera 'c': expected a GenICam device with serial "
+        r"'0', got 0 device\(s\): none$",
+    ):
         await src.start()
 
 
@@ -178,9 +181,7 @@ async def test_chunk_data_is_carried_in_the_frame() -> None:
 
 
 async def test_drop_oldest_keeps_the_newest_and_counts_drops() -> None:
-    src = GenicamSource(
-        "c", genicam_camera(features={"AcquisitionFrameRate": 100.0}, ring_slots=3)
-    )
+    src = GenicamSource("c", genicam_camera(features={"AcquisitionFrameRate": 100.0}, ring_slots=3))
     await src.start()
     try:
         await asyncio.sleep(0.6)  # nobody reads: ~60 frames arrive, 2 may wait

@@ -50,7 +50,9 @@ def disk() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _runtime(**http: Any) -> Runtime:
-    return Runtime.build(Settings(http={"max_pixels": 4_000_000, **http}))
+    return Runtime.build(
+        Settings(http={"max_pixels": 4_000_000, **http}, recipes={"q": {"checks": {"quality": {}}}})
+    )
 
 
 @pytest.fixture
@@ -459,6 +461,10 @@ async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) 
     resp = await client.post(f"{URL}/colorPalette", data=_form(img))
     await _bad(resp, 429, "colorPalette", "http.max_concurrent")
     assert resp.headers["Retry-After"] == "1"
+    # The PEKAT analyze endpoints share the same bound: no second analysis runs.
+    raw = await client.post("/analyze_raw_image?width=8&height=8", data=bytes(64))
+    assert raw.status == 429
+    assert "http.max_concurrent" in (await raw.json())["error"]
     release.set()
     await _ok(await first, "colorPalette")
     assert gate.active == 0

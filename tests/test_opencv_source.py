@@ -22,11 +22,17 @@ from edged.sources.factory import build_source
 from edged.sources.opencv import OpenCVSource
 
 
-def opencv_camera(device: int | str, *, fps: float = 1000.0, on_full: str = "block",
-                  **options: Any) -> CameraConfig:
+def opencv_camera(
+    device: int | str, *, fps: float = 1000.0, on_full: str = "block", **options: Any
+) -> CameraConfig:
     return CameraConfig.model_validate(
-        {"source": "opencv", "recipe": "r", "fps": fps, "on_full": on_full,
-         "opencv": {"device": device, **options}}
+        {
+            "source": "opencv",
+            "recipe": "r",
+            "fps": fps,
+            "on_full": on_full,
+            "opencv": {"device": device, **options},
+        }
     )
 
 
@@ -157,9 +163,7 @@ async def test_missing_inputs_say_what_was_expected(tmp_path: Path) -> None:
 async def test_http_stream_reconnects_after_the_camera_goes_away() -> None:
     server = MjpegServer()
     server.start()
-    src = OpenCVSource(
-        "cam", opencv_camera(server.url, on_full="drop_oldest", reconnect_s=0.2)
-    )
+    src = OpenCVSource("cam", opencv_camera(server.url, on_full="drop_oldest", reconnect_s=0.2))
     await src.start()
     try:
         first = await read_n(src, 3)

@@ -53,8 +53,12 @@ def quadrants(h: int, w: int, colours: list[tuple[int, int, int]], dtype: type) 
 
 def centres(img: np.ndarray) -> list[np.ndarray]:
     h, w = img.shape[:2]
-    return [img[h // 4, w // 4], img[h // 4, 3 * w // 4], img[3 * h // 4, w // 4],
-            img[3 * h // 4, 3 * w // 4]]
+    return [
+        img[h // 4, w // 4],
+        img[h // 4, 3 * w // 4],
+        img[3 * h // 4, w // 4],
+        img[3 * h // 4, 3 * w // 4],
+    ]
 
 
 # ------------------------------------------------------------------- reference packers
@@ -110,9 +114,18 @@ def test_bayer8_each_pattern_comes_back_with_its_colours(pattern: str, method: s
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-@pytest.mark.parametrize(("bits", "packing"), [(10, "none"), (12, "none"), (16, "none"),
-                                               (10, "p"), (12, "p"), (10, "packed"),
-                                               (12, "packed")])
+@pytest.mark.parametrize(
+    ("bits", "packing"),
+    [
+        (10, "none"),
+        (12, "none"),
+        (16, "none"),
+        (10, "p"),
+        (12, "p"),
+        (10, "packed"),
+        (12, "packed"),
+    ],
+)
 def test_deep_bayer_each_pattern_and_packing(pattern: str, bits: int, packing: str) -> None:
     h, w = 16, 24
     colours16 = [tuple(c * (1 << (bits - 8)) + 3 for c in col) for col in COLOURS_8]
@@ -203,8 +216,9 @@ def test_harvesters_unpacked_uint16_for_packed_format() -> None:
     np.testing.assert_array_equal(decode(f), (px >> 4).astype(np.uint8))
 
 
-@pytest.mark.parametrize(("fmt", "bits"), [("Mono10", 10), ("Mono12", 12), ("Mono14", 14),
-                                           ("Mono16", 16)])
+@pytest.mark.parametrize(
+    ("fmt", "bits"), [("Mono10", 10), ("Mono12", 12), ("Mono14", 14), ("Mono16", 16)]
+)
 def test_unpacked_deep_mono_from_bytes_and_words(fmt: str, bits: int) -> None:
     px = np.array([[0, 1, (1 << bits) - 1], [255, 256, 1 << (bits - 1)]], dtype=np.uint16)
     want8 = (px >> (bits - 8)).astype(np.uint8)
@@ -320,9 +334,22 @@ def test_unknown_format_and_wrong_dtype() -> None:
 
 
 def test_table_is_complete() -> None:
-    for name in ("Mono8", "Mono10", "Mono12", "Mono16", "Mono10p", "Mono12p", "Mono10Packed",
-                 "Mono12Packed", "RGB8", "BGR8", "RGBa8", "BGRa8", "YUV422_8",
-                 "YUV422_8_UYVY"):
+    for name in (
+        "Mono8",
+        "Mono10",
+        "Mono12",
+        "Mono16",
+        "Mono10p",
+        "Mono12p",
+        "Mono10Packed",
+        "Mono12Packed",
+        "RGB8",
+        "BGR8",
+        "RGBa8",
+        "BGRa8",
+        "YUV422_8",
+        "YUV422_8_UYVY",
+    ):
         assert name in SUPPORTED_FORMATS
     for p in PATTERNS:
         for s in ("8", "10", "12", "16", "10p", "12p", "10Packed", "12Packed"):

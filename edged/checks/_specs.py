@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edged.checks._base import CheckSpec
+from edged.checks._difference_spec import SPEC as DIFFERENCE_SPEC
 from edged.checks._image_specs import (
     CONTOURS_SPEC,
     EDGES_SPEC,
@@ -19,4 +20,5 @@ ALL: tuple[CheckSpec, ...] = (
     EDGES_SPEC,
     PALETTE_SPEC,
     HEATMAP_SPEC,
+    DIFFERENCE_SPEC,
 )

@@ -30,20 +30,18 @@ from aiohttp import web
 from edged._version import __version__
 from edged.errors import BusyError, EdgedError
 from edged.http._auth import check_api_key
-from edged.http._gate import AnalysisGate
+from edged.http._gate import GATE, shared_gate
 from edged.http._input import read_form
 from edged.http._keys import RUNTIME
 
-LTU_GATE = web.AppKey("edged.ltu_gate", AnalysisGate)
-"""The app's gate for LTU services (separate from the analyze endpoints' gate)."""
+LTU_GATE = GATE
+"""The app's analysis gate, shared with the analyze endpoints (see ``_gate.GATE``)."""
 
 
 def install_gate(app: web.Application) -> None:
-    """Give ``app`` its LTU gate from the runtime's ``http`` settings (no runtime: none)."""
-    runtime = app.get(RUNTIME)
-    if runtime is not None and LTU_GATE not in app:
-        http = runtime.settings.http
-        app[LTU_GATE] = AnalysisGate(http.max_concurrent, timeout_s=http.request_timeout_s)
+    """Give ``app`` its analysis gate from the runtime's ``http`` settings (no runtime: none)."""
+    if app.get(RUNTIME) is not None:
+        shared_gate(app)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from aiohttp import web
+
 from edged.errors import BusyError
 from edged.http._errors import AnalysisTimeoutError, BodyTimeoutError
 
@@ -87,3 +89,18 @@ class AnalysisGate:
         self._leave()
         if not job.cancelled():
             job.exception()  # retrieved: a late failure is not "never retrieved"
+
+
+GATE = web.AppKey("edged.analysis_gate", AnalysisGate)
+"""The one gate every analysing endpoint of an app shares (PEKAT analyze, LTU services,
+imgdiff): ``http.max_concurrent`` bounds them together, not each family apart."""
+
+
+def shared_gate(app: web.Application) -> AnalysisGate:
+    """The app's analysis gate, created on first use from the runtime's ``http`` settings."""
+    from edged.http._keys import RUNTIME
+
+    if GATE not in app:
+        http = app[RUNTIME].settings.http
+        app[GATE] = AnalysisGate(http.max_concurrent, timeout_s=http.request_timeout_s)
+    return app[GATE]

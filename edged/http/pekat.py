@@ -29,7 +29,7 @@ from edged.http import _context
 from edged.http._auth import check_api_key
 from edged.http._decode import decode_encoded, decode_raw, read_shared_memory
 from edged.http._errors import ForbiddenError
-from edged.http._gate import AnalysisGate
+from edged.http._gate import AnalysisGate, shared_gate
 from edged.http._keys import RUNTIME
 from edged.http._params import ClientGoneError, read_all
 from edged.http._query import AnalyzeQuery, parse_analyze_query, parse_bayer, parse_size
@@ -324,9 +324,8 @@ async def version(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Register the PEKAT-compatible routes and their state on ``app``."""
-    http = app[RUNTIME].settings.http
     app[PEKAT_STATE] = PekatState(
-        gate=AnalysisGate(http.max_concurrent, timeout_s=http.request_timeout_s),
+        gate=shared_gate(app),
         seq=itertools.count(),
     )
     app.router.add_post("/analyze_image", analyze_image)

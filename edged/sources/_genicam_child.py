@@ -103,15 +103,19 @@ class Acquisition:
 
     def run(self) -> int:
         try:
-            report = self._open(self.cfg.serial, self.cfg.user_name, self.cfg.model,
-                                self.cfg.index)
+            report = self._open(self.cfg.serial, self.cfg.user_name, self.cfg.model, self.cfg.index)
             slot_bytes = self._slot_bytes()
-            self.link.send(("opened", {
-                "device": self.device,
-                "serial": self.serial,
-                "slot_bytes": slot_bytes,
-                "features": report.to_dict(),
-            }))
+            self.link.send(
+                (
+                    "opened",
+                    {
+                        "device": self.device,
+                        "serial": self.serial,
+                        "slot_bytes": slot_bytes,
+                        "features": report.to_dict(),
+                    },
+                )
+            )
             if not self._wait_for_ring():
                 return EXIT_OK
             assert self.ring_args is not None
@@ -152,8 +156,9 @@ class Acquisition:
 
     # ------------------------------------------------------------------ opening
 
-    def _open(self, serial: str | None, user_name: str | None, model: str | None,
-              index: int) -> FeatureReport:
+    def _open(
+        self, serial: str | None, user_name: str | None, model: str | None, index: int
+    ) -> FeatureReport:
         """Load the producers, select and open the device, apply the config."""
         from harvesters.core import Harvester
 
@@ -171,8 +176,9 @@ class Acquisition:
         infos = list(self._harvester.device_info_list)
         devices = [_gentl.describe(i) for i in infos]
         try:
-            chosen = _gentl.select(devices, serial=serial, user_name=user_name, model=model,
-                                   index=index)
+            chosen = _gentl.select(
+                devices, serial=serial, user_name=user_name, model=model, index=index
+            )
         except _gentl.SelectionError as exc:
             raise _Fatal("device", f"camera {self.camera!r}: {exc}", EXIT_DEVICE) from exc
         self._ia = self._create_acquirer(infos[chosen])
@@ -242,8 +248,7 @@ class Acquisition:
         stream = apply_features(
             ia.data_streams[0].node_map, [("StreamBufferHandlingMode", self.cfg.buffer_handling)]
         )
-        return FeatureReport({**report.applied, **stream.applied},
-                             report.refused + stream.refused)
+        return FeatureReport({**report.applied, **stream.applied}, report.refused + stream.refused)
 
     def _slot_bytes(self) -> int:
         """A ring slot big enough for a frame as harvesters hands it over."""
@@ -449,16 +454,21 @@ class Acquisition:
         self.link.send(("trigger_done", token, error))
 
     def _send_state(self) -> None:
-        self.link.send(("state", {
-            "connected": self.connected,
-            "frames": self.frames,
-            "timeouts": self.timeouts,
-            "errors": self.errors,
-            "reconnects": self.reconnects,
-            "skipped": self.skipped,
-            "last_error": self.last_error,
-            "device": self.device,
-        }))
+        self.link.send(
+            (
+                "state",
+                {
+                    "connected": self.connected,
+                    "frames": self.frames,
+                    "timeouts": self.timeouts,
+                    "errors": self.errors,
+                    "reconnects": self.reconnects,
+                    "skipped": self.skipped,
+                    "last_error": self.last_error,
+                    "device": self.device,
+                },
+            )
+        )
 
 
 def _has(node_map: Any, name: str) -> bool:

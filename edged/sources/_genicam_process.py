@@ -124,18 +124,23 @@ class ChildHandle:
         return info
 
     async def _wait(self, fut: asyncio.Future[Any], timeout_s: float, what: str) -> Any:
-        done, _ = await asyncio.wait({fut, self.exited}, timeout=timeout_s,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {fut, self.exited}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
         if fut in done:
             return fut.result()
         if self.fatal is not None:
             raise ChildFailed(self.fatal[0], self.fatal[1], self.fatal[2])
         if self.exited.done():
             code = self.exited.result()
-            raise ChildFailed("exit", f"acquisition process exited ({describe_exit(code)}) "
-                              f"before it could {what}", {})
-        raise ChildFailed("timeout", f"acquisition process did not {what} within "
-                          f"{timeout_s:g} s", {})
+            raise ChildFailed(
+                "exit",
+                f"acquisition process exited ({describe_exit(code)}) before it could {what}",
+                {},
+            )
+        raise ChildFailed(
+            "timeout", f"acquisition process did not {what} within {timeout_s:g} s", {}
+        )
 
     # ------------------------------------------------------------------ events
 

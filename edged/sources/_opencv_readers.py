@@ -89,8 +89,12 @@ class CaptureReader:
             api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
             cap = cv2.VideoCapture(device, api)
         elif self.kind == "stream":
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, _STREAM_TIMEOUT_MS,
-                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, _STREAM_TIMEOUT_MS]
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                _STREAM_TIMEOUT_MS,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                _STREAM_TIMEOUT_MS,
+            ]
             cap = cv2.VideoCapture(str(device), cv2.CAP_FFMPEG, params)
         else:
             if not Path(str(device)).is_file():

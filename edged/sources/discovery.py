@@ -239,8 +239,9 @@ def _querycap(node: Path) -> tuple[bool | None, str, str]:
         return None, "", ""
     finally:
         os.close(fd)
-    driver, _card, bus = (s.split(b"\0", 1)[0].decode(errors="replace")
-                          for s in struct.unpack_from("16s32s32s", buf))
+    driver, _card, bus = (
+        s.split(b"\0", 1)[0].decode(errors="replace") for s in struct.unpack_from("16s32s32s", buf)
+    )
     caps, device_caps = struct.unpack_from("<II", buf, 84)
     if caps & _CAP_DEVICE_CAPS:
         caps = device_caps

@@ -201,9 +201,7 @@ class GenicamSource(FrameSource):
                     await asyncio.wait({child.exited}, timeout=1.0)
                     silent = time.monotonic() - child.last_message
                     if child.alive and silent > self._gcfg.watchdog_s:
-                        self._last_error = (
-                            f"acquisition process silent for {silent:.1f} s: killed"
-                        )
+                        self._last_error = f"acquisition process silent for {silent:.1f} s: killed"
                         log.warning("camera %s: %s", self.camera, self._last_error)
                         child.kill()
                 if time.monotonic() - started > _STABLE_S:
@@ -331,7 +329,8 @@ class GenicamSource(FrameSource):
             connected=connected,
             frames=self._delivered,
             fps=self._fps(),
-            reconnects=self._past_reconnects + int(child_state.get("reconnects", 0))
+            reconnects=self._past_reconnects
+            + int(child_state.get("reconnects", 0))
             + self._restarts,
             dropped=self._dropped + self._past_skipped + int(child_state.get("skipped", 0)),
             last_error=self._fatal or self._last_error,
@@ -380,8 +379,10 @@ class GenicamSource(FrameSource):
             try:
                 error = await asyncio.wait_for(fut, self._gcfg.timeout_s)
             except TimeoutError as exc:
-                msg = f"camera {self.camera!r}: software trigger not confirmed within " \
-                      f"{self._gcfg.timeout_s:g} s"
+                msg = (
+                    f"camera {self.camera!r}: software trigger not confirmed within "
+                    f"{self._gcfg.timeout_s:g} s"
+                )
                 raise SourceError(msg) from exc
         finally:
             self._triggers.pop(token, None)

@@ -226,8 +226,9 @@ class OpenCVSource(FrameSource):
     def _on_lost(self, reason: str) -> None:
         self._connected = False
         self._last_error = reason
-        log.warning("camera %s: %s; reconnecting every %g s", self.camera, reason,
-                    self._ocfg.reconnect_s)
+        log.warning(
+            "camera %s: %s; reconnecting every %g s", self.camera, reason, self._ocfg.reconnect_s
+        )
 
     def _on_reconnected(self) -> None:
         self._connected = True

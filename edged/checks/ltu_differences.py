@@ -1,0 +1,136 @@
+"""LTU ``differences`` JSON: a :class:`DifferenceResult` in the shape LTU clients read.
+
+``diffOnImage1`` / ``diffOnImage2`` list the regions, each in its own image's pixels:
+
+- ``boundingBox`` ``{x, y, width, height}``;
+- ``enclosingCircle`` ``{x, y, radius}``;
+- ``relativeVertices`` the outline as ``[x / W, y / H]`` fractions of that image's
+  width and height (pixel centres, 5 decimals; empty when ``vertices`` is false);
+- ``mask``: base64 PNG of the bounding box — ``binary``: 255 inside the region,
+  0 outside (8-bit grey); ``contours``: the outline drawn ``mask_thickness`` pixels
+  wide in ``mask_color`` on black (BGR); ``none``: null;
+- edged adds ``area_px``, ``contrast`` (grey levels beyond the tolerance) and
+  ``polarity`` (bright, dark, mixed).
+
+``matOn1`` maps image2 pixels onto image1 (3x3, row-major), ``matOn2`` image1 onto
+image2; both null unless ``transform`` is true.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from edged.checks.difference import DifferenceResult, DiffRegion
+from edged.errors import InputError
+
+MaskType = Literal["binary", "contours", "none"]
+MASK_TYPES = ("binary", "contours", "none")
+
+
+def parse_color(value: Any) -> tuple[int, int, int]:
+    """``"#RRGGBB"``, ``"R,G,B"`` or ``[R, G, B]`` -> BGR tuple."""
+    try:
+        if isinstance(value, list | tuple):
+            r, g, b = (int(v) for v in value)
+        else:
+            text = str(value).strip()
+            if text.startswith("#") and len(text) == 7:
+                r, g, b = (int(text[i : i + 2], 16) for i in (1, 3, 5))
+            else:
+                r, g, b = (int(v) for v in text.split(","))
+    except (ValueError, TypeError) as exc:
+        msg = f"mask_color: expected '#RRGGBB' or 'R,G,B', got {value!r}"
+        raise InputError(msg) from exc
+    if not all(0 <= c <= 255 for c in (r, g, b)):
+        msg = f"mask_color: expected components in 0..255, got {value!r}"
+        raise InputError(msg)
+    return b, g, r
+
+
+def _png_b64(image: np.ndarray) -> str:
+    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:  # pragma: no cover - only for invalid arrays
+        msg = f"PNG encoding failed for an array of shape {image.shape}"
+        raise ValueError(msg)
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def _mask(
+    vertices: tuple[tuple[float, float], ...],
+    box: tuple[int, int, int, int],
+    mask_type: str,
+    thickness: int,
+    color_bgr: tuple[int, int, int],
+) -> str | None:
+    if mask_type == "none":
+        return None
+    x, y, w, h = box
+    pts = np.round((np.asarray(vertices, np.float64) - (x, y)) * 16).astype(np.int32)
+    if mask_type == "binary":
+        canvas = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(canvas, [pts.reshape(-1, 1, 2)], 255, cv2.LINE_8, 4)
+        cv2.polylines(canvas, [pts.reshape(-1, 1, 2)], True, 255, 1, cv2.LINE_8, 4)
+    else:
+        canvas = np.zeros((h, w, 3), np.uint8)
+        cv2.polylines(canvas, [pts.reshape(-1, 1, 2)], True, color_bgr, thickness, cv2.LINE_8, 4)
+    return _png_b64(canvas)
+
+
+def _region(
+    r: DiffRegion,
+    on: int,
+    size_wh: tuple[int, int],
+    mask_type: str,
+    thickness: int,
+    color_bgr: tuple[int, int, int],
+    vertices: bool,
+) -> dict[str, Any]:
+    box = r.box1_xywh if on == 1 else r.box2_xywh
+    circle = r.circle1_xyr if on == 1 else r.circle2_xyr
+    verts = r.vertices1 if on == 1 else r.vertices2
+    w, h = size_wh
+    rel = [[round(vx / w, 5), round(vy / h, 5)] for vx, vy in verts] if vertices else []
+    return {
+        "boundingBox": {"x": box[0], "y": box[1], "width": box[2], "height": box[3]},
+        "enclosingCircle": {"x": circle[0], "y": circle[1], "radius": circle[2]},
+        "relativeVertices": rel,
+        "mask": _mask(verts, box, mask_type, thickness, color_bgr),
+        "area_px": r.area_px,
+        "contrast": round(r.contrast, 1),
+        "polarity": r.polarity,
+    }
+
+
+def ltu_differences(
+    result: DifferenceResult,
+    *,
+    image1_wh: tuple[int, int],
+    image2_wh: tuple[int, int],
+    mask_type: MaskType = "binary",
+    mask_thickness: int = 2,
+    mask_color: tuple[int, int, int] = (255, 255, 255),
+    vertices: bool = True,
+    transform: bool = False,
+) -> dict[str, Any]:
+    """The LTU ``result`` object (see the module docstring); ``mask_color`` is BGR."""
+    if mask_type not in MASK_TYPES:
+        msg = f"mask_type: expected one of {list(MASK_TYPES)}, got {mask_type!r}"
+        raise InputError(msg)
+    if not 1 <= mask_thickness <= 50:
+        msg = f"mask_thickness: expected 1..50 pixels, got {mask_thickness!r}"
+        raise InputError(msg)
+    args = (mask_type, mask_thickness, mask_color, vertices)
+    return {
+        "diffOnImage1": [_region(r, 1, image1_wh, *args) for r in result.regions],
+        "diffOnImage2": [_region(r, 2, image2_wh, *args) for r in result.regions],
+        "matOn1": _matrix(result.matrix2) if transform else None,
+        "matOn2": _matrix(result.matrix1) if transform else None,
+    }
+
+
+def _matrix(m: np.ndarray) -> list[list[float]]:
+    return [[round(float(v), 8) for v in row] for row in m]
