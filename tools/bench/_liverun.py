@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import importlib
+import json
 import subprocess
 import sys
 import time
@@ -33,6 +35,7 @@ from tools.bench._recipe import RECIPE, reference_store, teach
 from tools.bench._replay import ReplaySource
 
 TOPIC_PREFIX = "edged"
+_ROOT = Path(__file__).resolve().parents[2]
 NODE = "bench"
 
 
@@ -145,6 +148,7 @@ def run_live(
     broker: BrokerAddress | None,
     rss_every_s: float | None = None,
     on_warm: Callable[[], None] | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> LiveRun:
     """Run the daemon for ``duration_s``; count, after ``warmup_s``, latency and drops.
 
@@ -168,6 +172,7 @@ def run_live(
                 rss_every_s=rss_every_s,
                 warmup_s=warmup_s,
                 on_warm=on_warm,
+                on_started=on_started,
             )
         )
         if sub is not None:
@@ -203,6 +208,7 @@ async def _run(
     rss_every_s: float | None,
     warmup_s: float,
     on_warm: Callable[[], None] | None,
+    on_started: Callable[[], None] | None,
 ) -> _DaemonRun:
     sources: list[ReplaySource] = []
 
@@ -216,6 +222,8 @@ async def _run(
     with mock.patch("edged.daemon._build_source", build):
         daemon = Daemon(settings, sink=sink)
         await daemon.start()
+        if on_started is not None:
+            on_started()
         try:
             t0 = time.monotonic()
             while (elapsed := time.monotonic() - t0) < duration_s:
@@ -291,3 +299,132 @@ def _iso_ns(text: str) -> int:
     """``2026-01-02T03:04:05.678Z`` -> ns since the epoch."""
     t = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
     return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+# --------------------------------------------------------------------------- child process
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRun:
+    """What :func:`run_in_child` brings back: the run, and profiles when asked for."""
+
+    live: LiveRun
+    tracemalloc: list[str]
+    spy: list[str]
+
+
+def run_in_child(
+    workdir: Path,
+    refs_dir: Path,
+    checks: Sequence[str],
+    raws: Sequence[np.ndarray],
+    *,
+    cameras: int,
+    fps: float,
+    duration_s: float,
+    warmup_s: float,
+    broker: BrokerAddress | None,
+    rss_every_s: float | None = None,
+    tracemalloc_on: bool = False,
+    spy_s: float | None = None,
+) -> ChildRun:
+    """:func:`run_live` in a fresh Python process: the daemon alone in its process, as
+    in production (its RSS is its own; nothing the benchmark loaded runs beside it).
+
+    ``checks`` names the recipe's checks (default options); references must already
+    be taught into ``refs_dir``. With ``spy_s``, py-spy samples the child's threads
+    for that long once its daemon has started.
+    """
+    from tools.bench._profile import Spy
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    raws_path = workdir / "raws.npy"
+    np.save(raws_path, np.stack(list(raws)))
+    params = {
+        "root": str(workdir / "run"),
+        "refs_dir": str(refs_dir),
+        "checks": list(checks),
+        "raws": str(raws_path),
+        "cameras": cameras,
+        "fps": fps,
+        "duration_s": duration_s,
+        "warmup_s": warmup_s,
+        "broker": None if broker is None else [broker.host, broker.port, broker.mqtt5],
+        "rss_every_s": rss_every_s,
+        "tracemalloc": tracemalloc_on,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tools.bench._liverun", json.dumps(params)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=_ROOT,
+    )
+    assert proc.stdout is not None
+    spy_lines: list[str] = []
+    try:
+        line = proc.stdout.readline()
+        if line.strip() == "running" and spy_s is not None:
+            with Spy(duration_s=spy_s, pid=proc.pid) as spy:
+                pass
+            spy_lines = spy.top()
+            line = proc.stdout.readline()
+        elif line.strip() == "running":
+            line = proc.stdout.readline()
+        out, err = proc.communicate(timeout=duration_s + 180)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    last = (line + out).strip().splitlines()
+    if proc.returncode != 0 or not last:
+        msg = f"daemon run (child process) failed: {err.strip()[-2000:]}"
+        raise RuntimeError(msg)
+    doc = json.loads(last[-1])
+    live = LiveRun(**{k: v for k, v in doc.items() if k != "tracemalloc"})
+    live.rss = [(float(t), float(mb)) for t, mb in doc["rss"]]
+    return ChildRun(live, list(doc["tracemalloc"]), spy_lines)
+
+
+def _child_main(params: dict[str, Any]) -> dict[str, Any]:
+    import tracemalloc
+
+    raws = list(np.load(params["raws"]))
+    recipe = RecipeConfig(checks={c: {} for c in params["checks"]})
+    broker = params["broker"]
+    warm: list[tracemalloc.Snapshot] = []
+    if params["tracemalloc"]:
+        tracemalloc.start(8)
+
+    def started() -> None:
+        print("running", flush=True)
+
+    def warmed() -> None:
+        warm.append(tracemalloc.take_snapshot())
+
+    live = run_live(
+        Path(params["root"]),
+        Path(params["refs_dir"]),
+        recipe,
+        raws,
+        cameras=int(params["cameras"]),
+        fps=float(params["fps"]),
+        duration_s=float(params["duration_s"]),
+        warmup_s=float(params["warmup_s"]),
+        broker=None if broker is None else BrokerAddress(str(broker[0]), int(broker[1]), broker[2]),
+        rss_every_s=params["rss_every_s"],
+        on_warm=(lambda: warm.append(tracemalloc.take_snapshot()))
+        if params["tracemalloc"]
+        else None,
+        on_started=started,
+    )
+    lines: list[str] = []
+    if warm:
+        stats = tracemalloc.take_snapshot().compare_to(warm[0], "lineno")
+        lines = [str(st) for st in stats[:12]]
+        tracemalloc.stop()
+    return {**dataclasses.asdict(live), "tracemalloc": lines}
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child_main(json.loads(sys.argv[1]))), flush=True)

@@ -62,15 +62,16 @@ def _collect(frame: Any, own: dict[str, float]) -> None:
 
 
 class Spy:
-    """py-spy sampling this process (every thread) while a block runs::
+    """py-spy sampling a process (this one by default; every thread) while a block runs::
 
     with Spy(duration_s=10) as spy:
         ...  # the workload
     lines = spy.top()
     """
 
-    def __init__(self, *, duration_s: float, rate_hz: int = 100) -> None:
+    def __init__(self, *, duration_s: float, rate_hz: int = 100, pid: int | None = None) -> None:
         self.duration_s = duration_s
+        self.pid = os.getpid() if pid is None else pid
         self.rate_hz = rate_hz
         self._out = Path(tempfile.mkdtemp(prefix="edged-bench-spy-")) / "stacks.txt"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -82,7 +83,7 @@ class Spy:
             self.problem = "py-spy is not installed: pip install py-spy"
             return self
         self._proc = subprocess.Popen(
-            [exe, "record", "--pid", str(os.getpid()), "--duration", f"{self.duration_s:.0f}",
+            [exe, "record", "--pid", str(self.pid), "--duration", f"{self.duration_s:.0f}",
              "--rate", str(self.rate_hz), "--format", "raw", "--threads", "--nonblocking",
              "--output", str(self._out)],
             stdout=subprocess.DEVNULL,
