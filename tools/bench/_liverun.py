@@ -67,6 +67,10 @@ class LiveRun:
         """Frames after the warm-up whose result never reached the subscriber."""
         return max(0, self.sent - self.received)
 
+    def offered_fps(self, warmup_s: float) -> float:
+        """Frames per second each camera really handed over after the warm-up."""
+        return self.sent / self.cameras / max(1e-9, self.duration_s - warmup_s)
+
 
 @dataclass
 class _DaemonRun:
