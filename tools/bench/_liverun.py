@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import importlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -153,6 +154,7 @@ def run_live(
     rss_every_s: float | None = None,
     on_warm: Callable[[], None] | None = None,
     on_started: Callable[[], None] | None = None,
+    on_end: Callable[[], None] | None = None,
 ) -> LiveRun:
     """Run the daemon for ``duration_s``; count, after ``warmup_s``, latency and drops.
 
@@ -177,6 +179,7 @@ def run_live(
                 warmup_s=warmup_s,
                 on_warm=on_warm,
                 on_started=on_started,
+                on_end=on_end,
             )
         )
         if sub is not None:
@@ -213,6 +216,7 @@ async def _run(
     warmup_s: float,
     on_warm: Callable[[], None] | None,
     on_started: Callable[[], None] | None,
+    on_end: Callable[[], None] | None,
 ) -> _DaemonRun:
     sources: list[ReplaySource] = []
 
@@ -239,6 +243,8 @@ async def _run(
                 await asyncio.sleep(min(rss_every_s or 1.0, duration_s - elapsed))
             if rss_every_s is not None:
                 rss.append((time.monotonic() - t0, rss_mb()))
+            if on_end is not None:
+                on_end()
         finally:
             await daemon.stop()
     reg = daemon.runtime.metrics.registry
@@ -331,13 +337,15 @@ def run_in_child(
     rss_every_s: float | None = None,
     tracemalloc_on: bool = False,
     spy_s: float | None = None,
+    env: dict[str, str] | None = None,
 ) -> ChildRun:
     """:func:`run_live` in a fresh Python process: the daemon alone in its process, as
     in production (its RSS is its own; nothing the benchmark loaded runs beside it).
 
     ``checks`` names the recipe's checks (default options); references must already
     be taught into ``refs_dir``. With ``spy_s``, py-spy samples the child's threads
-    for that long once its daemon has started.
+    for that long once its daemon has started. ``env`` adds environment variables
+    (e.g. glibc ``MALLOC_*`` tunables) to the child's.
     """
     from tools.bench._profile import Spy
 
@@ -363,6 +371,7 @@ def run_in_child(
         stderr=subprocess.PIPE,
         text=True,
         cwd=_ROOT,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stdout is not None
     spy_lines: list[str] = []
@@ -406,6 +415,14 @@ def _child_main(params: dict[str, Any]) -> dict[str, Any]:
     def warmed() -> None:
         warm.append(tracemalloc.take_snapshot())
 
+    def ended() -> None:  # while the daemon still runs: its live objects, not the teardown's
+        if warm:
+            stats = tracemalloc.take_snapshot().compare_to(warm[0], "lineno")
+            lines.extend(str(st) for st in stats[:12])
+            tracemalloc.stop()
+
+    lines: list[str] = []
+
     live = run_live(
         Path(params["root"]),
         Path(params["refs_dir"]),
@@ -417,16 +434,10 @@ def _child_main(params: dict[str, Any]) -> dict[str, Any]:
         warmup_s=float(params["warmup_s"]),
         broker=None if broker is None else BrokerAddress(str(broker[0]), int(broker[1]), broker[2]),
         rss_every_s=params["rss_every_s"],
-        on_warm=(lambda: warm.append(tracemalloc.take_snapshot()))
-        if params["tracemalloc"]
-        else None,
+        on_warm=warmed if params["tracemalloc"] else None,
         on_started=started,
+        on_end=ended if params["tracemalloc"] else None,
     )
-    lines: list[str] = []
-    if warm:
-        stats = tracemalloc.take_snapshot().compare_to(warm[0], "lineno")
-        lines = [str(st) for st in stats[:12]]
-        tracemalloc.stop()
     return {**dataclasses.asdict(live), "tracemalloc": lines}
 
 

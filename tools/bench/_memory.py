@@ -74,6 +74,8 @@ def run(bench: Bench) -> SectionReport:
     warm_mb, end_mb = statistics.median(after_warm), statistics.median(end)
     growth = end_mb - warm_mb
     peak = max(mb for _t, mb in rss)
+    late = [(t, mb) for t, mb in rss if t >= warmup + (duration - warmup) / 2]
+    slope = _slope_mb_per_min(late)
     report.add("RSS after warm-up", warm_mb, "MB", label, at_s=warmup)
     report.add("RSS at the end of the run", end_mb, "MB", label, at_s=duration)
     report.add(
@@ -81,10 +83,17 @@ def run(bench: Bench) -> SectionReport:
         growth,
         "MB",
         label,
-        f"{growth:+.1f} MB over {duration - warmup:.0f} s (peak {peak:.0f} MB)",
+        f"{growth:+.1f} MB over {duration - warmup:.0f} s (peak {peak:.0f} MB; "
+        f"second half {slope:+.2f} MB/min)",
         peak_mb=peak,
+        late_slope_mb_per_min=slope,
         results=child.live.received,
     )
+    thinned = rss[:: max(1, len(rss) // 20)]
+    report.profiles["RSS over the run (s: MB)"] = [
+        "  ".join(f"{t:.0f} s: {mb:.1f}" for t, mb in thinned[i : i + 5])
+        for i in range(0, len(thinned), 5)
+    ]
     if child.tracemalloc:
         report.profiles["tracemalloc growth after warm-up (top Python allocations)"] = (
             child.tracemalloc
@@ -104,3 +113,18 @@ def run(bench: Bench) -> SectionReport:
         )
     )
     return report
+
+
+def _slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of RSS over time, MB per minute (0 with fewer than 3 samples):
+    a creep that is still going shows here, a one-off step does not."""
+    if len(samples) < 3:
+        return 0.0
+    ts = [t for t, _ in samples]
+    mbs = [mb for _, mb in samples]
+    t_mean, mb_mean = statistics.fmean(ts), statistics.fmean(mbs)
+    var = sum((t - t_mean) ** 2 for t in ts)
+    if var == 0:
+        return 0.0
+    cov = sum((t - t_mean) * (mb - mb_mean) for t, mb in samples)
+    return cov / var * 60.0
