@@ -4,11 +4,11 @@ The run happens in a fresh child process, so RSS is the daemon's own (Python,
 OpenCV, the pipeline, the publisher, four replayed camera buffers) and not the
 benchmark's caches. One replayed BayerRG8 camera at 10 fps runs the default recipe
 in the real daemon, with its MQTT publisher and outbox when this checkout has them
-(against a private broker started here). RSS is sampled every second (every 5 s
-in a soak too). RSS swings by a frame buffer or two (15 MB at 2448x2048) with
-what is in flight at the instant, so "after warm-up" is the median over the window
-after the warm-up and "end" the median over the last window (10 s; 60 s in a
-soak): a single swing does not decide.
+(against a private broker started here). RSS is sampled every second; it swings
+by a frame buffer or two (15 MB at 2448x2048) with what is in flight at the
+instant, so "after warm-up" is the median over the window after the warm-up and
+"end" the median over the last window (10 s; 60 s in a soak): a single swing does
+not decide.
 ``--soak`` runs 10 minutes and judges the target (growth < 5 MB); it also lists,
 with tracemalloc, the Python allocations that grew.
 """
