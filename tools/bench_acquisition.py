@@ -70,8 +70,15 @@ def p99(values: list[float]) -> float:
 # --------------------------------------------------------------------------- 1. hand-over
 
 
-def _producer(name: str, slots: int, slot_bytes: int, n: int, fps: float,
-              events: Connection, commands: Connection) -> None:
+def _producer(
+    name: str,
+    slots: int,
+    slot_bytes: int,
+    n: int,
+    fps: float,
+    events: Connection,
+    commands: Connection,
+) -> None:
     """Child: writes n BayerRG8 frames into the ring like the GenICam child does."""
     import threading
 
@@ -109,8 +116,9 @@ async def bench_handover(n: int = 90, fps: float = 30.0) -> dict[str, list[float
     ring = Ring(4, W * H)
     ev_r, ev_w = ctx.Pipe(duplex=False)
     cmd_r, cmd_w = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_producer,
-                       args=(ring.name, ring.slots, ring.slot_bytes, n, fps, ev_w, cmd_r))
+    proc = ctx.Process(
+        target=_producer, args=(ring.name, ring.slots, ring.slot_bytes, n, fps, ev_w, cmd_r)
+    )
     proc.start()
     ev_w.close()
     cmd_r.close()
@@ -140,8 +148,15 @@ async def bench_handover(n: int = 90, fps: float = 30.0) -> dict[str, list[float
             t_copy = time.perf_counter()
             data = await loop.run_in_executor(copier, ring.copy_out, meta)
             copy_only.append(time.perf_counter() - t_copy)
-            frame = Frame(data=data, pixel_format=meta.pixel_format, width=meta.width,
-                          height=meta.height, camera="bench", seq=0, host_ts_ns=meta.host_ts_ns)
+            frame = Frame(
+                data=data,
+                pixel_format=meta.pixel_format,
+                width=meta.width,
+                height=meta.height,
+                camera="bench",
+                seq=0,
+                host_ts_ns=meta.host_ts_ns,
+            )
             handover.append((time.monotonic_ns() - meta.host_ts_ns) / 1e9)
             cmd_w.send(("release", meta.slot))
             del frame
@@ -150,8 +165,12 @@ async def bench_handover(n: int = 90, fps: float = 30.0) -> dict[str, list[float
         copier.shutdown()
         proc.join(10)
         ring.close()
-    return {"end_to_end": handover[5:], "child_write": child_write[5:],
-            "transit": transit[5:], "copy_out": copy_only[5:]}
+    return {
+        "end_to_end": handover[5:],
+        "child_write": child_write[5:],
+        "transit": transit[5:],
+        "copy_out": copy_only[5:],
+    }
 
 
 # --------------------------------------------------------------------------- 2./3. pixels
@@ -160,16 +179,31 @@ async def bench_handover(n: int = 90, fps: float = 30.0) -> dict[str, list[float
 def bench_pixels() -> dict[str, list[float]]:
     rng = np.random.default_rng(1)
     raw8 = rng.integers(0, 256, (H, W), dtype=np.uint8)
-    f8 = Frame(data=raw8, pixel_format="BayerRG8", width=W, height=H, camera="b", seq=0,
-               host_ts_ns=0)
+    f8 = Frame(
+        data=raw8, pixel_format="BayerRG8", width=W, height=H, camera="b", seq=0, host_ts_ns=0
+    )
     px12 = rng.integers(0, 4096, H * W, dtype=np.uint16)
     v = px12[0::2].astype(np.uint32) | (px12[1::2].astype(np.uint32) << 12)
     packed = np.empty((v.size, 3), np.uint8)
     packed[:, 0], packed[:, 1], packed[:, 2] = v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF
-    f12 = Frame(data=packed.reshape(-1), pixel_format="Mono12p", width=W, height=H, camera="b",
-                seq=0, host_ts_ns=0)
-    fb12 = Frame(data=packed.reshape(-1), pixel_format="BayerRG12p", width=W, height=H,
-                 camera="b", seq=0, host_ts_ns=0)
+    f12 = Frame(
+        data=packed.reshape(-1),
+        pixel_format="Mono12p",
+        width=W,
+        height=H,
+        camera="b",
+        seq=0,
+        host_ts_ns=0,
+    )
+    fb12 = Frame(
+        data=packed.reshape(-1),
+        pixel_format="BayerRG12p",
+        width=W,
+        height=H,
+        camera="b",
+        seq=0,
+        host_ts_ns=0,
+    )
     return interleaved(
         {
             "cvtColor": lambda: cv2.cvtColor(raw8, cv2.COLOR_BayerRGGB2BGR),
@@ -206,12 +240,22 @@ async def bench_cameras(seconds: float = 6.0) -> dict[str, Any]:
     baseline = await probe_lag(seconds / 2)
     sources = []
     for serial in ("0", "1", "2"):
-        cfg = CameraConfig.model_validate({
-            "source": "genicam", "recipe": "r",
-            "genicam": {"cti": [cti], "serial": serial, "features": {
-                "Width": 800, "Height": 800, "PixelFormat": "Mono8",
-                "AcquisitionFrameRate": 50.0}},
-        })
+        cfg = CameraConfig.model_validate(
+            {
+                "source": "genicam",
+                "recipe": "r",
+                "genicam": {
+                    "cti": [cti],
+                    "serial": serial,
+                    "features": {
+                        "Width": 800,
+                        "Height": 800,
+                        "PixelFormat": "Mono8",
+                        "AcquisitionFrameRate": 50.0,
+                    },
+                },
+            }
+        )
         sources.append(GenicamSource(f"cam{serial}", cfg))
     await asyncio.gather(*(s.start() for s in sources))
     counts = [0, 0, 0]
@@ -242,12 +286,16 @@ async def bench_cameras(seconds: float = 6.0) -> dict[str, Any]:
 
 
 async def main(skip_cameras: bool) -> None:
-    print(f"edged acquisition benchmark  ({W}x{H} frames, OpenCV {cv2.__version__}, "
-          f"NumPy {np.__version__}, {mp.cpu_count()} CPUs)")
+    print(
+        f"edged acquisition benchmark  ({W}x{H} frames, OpenCV {cv2.__version__}, "
+        f"NumPy {np.__version__}, {mp.cpu_count()} CPUs)"
+    )
     ho = await bench_handover()
     print("\n1. hand-over child -> daemon, BayerRG8 2448x2048 at 30 fps")
-    print(f"   end to end        {ms(ho['end_to_end'])}  p99 {p99(ho['end_to_end']) * 1e3:7.3f} ms "
-          f"({len(ho['end_to_end'])} frames)")
+    print(
+        f"   end to end        {ms(ho['end_to_end'])}  p99 {p99(ho['end_to_end']) * 1e3:7.3f} ms "
+        f"({len(ho['end_to_end'])} frames)"
+    )
     print(f"   child slot write  {ms(ho['child_write'])}  (in the child)")
     print(f"   pipe + loop wake  {ms(ho['transit'])}")
     print(f"   copy out (thread) {ms(ho['copy_out'])}  (daemon side, off the loop)")
@@ -256,9 +304,11 @@ async def main(skip_cameras: bool) -> None:
     base = statistics.median(px["cvtColor"])
     print("\n2. BayerRG8 -> BGR bilinear")
     print(f"   bare cv2.cvtColor {ms(px['cvtColor'])}")
-    print(f"   pixfmt.decode     {ms(px['decode_bayer8'])}  "
-          f"ratio {statistics.median(px['decode_bayer8']) / base:.2f}x "
-          f"(best/best {min(px['decode_bayer8']) / min(px['cvtColor']):.2f}x)")
+    print(
+        f"   pixfmt.decode     {ms(px['decode_bayer8'])}  "
+        f"ratio {statistics.median(px['decode_bayer8']) / base:.2f}x "
+        f"(best/best {min(px['decode_bayer8']) / min(px['cvtColor']):.2f}x)"
+    )
     print("\n3. Mono12p unpack")
     print(f"   to 8-bit          {ms(px['mono12p_8'])}")
     print(f"   to 16-bit         {ms(px['mono12p_16'])}")
@@ -269,12 +319,18 @@ async def main(skip_cameras: bool) -> None:
         return
     cams = await bench_cameras()
     print("\n4. event-loop lag, three viky cameras 800x800 Mono8 at 50 fps")
-    print(f"   no cameras        p99 {p99(cams['baseline']) * 1e3:6.3f} ms  "
-          f"median {statistics.median(cams['baseline']) * 1e3:6.3f} ms")
-    print(f"   three cameras     p99 {p99(cams['cameras']) * 1e3:6.3f} ms  "
-          f"median {statistics.median(cams['cameras']) * 1e3:6.3f} ms")
-    print(f"   delivered fps     {', '.join(f'{f:.1f}' for f in cams['fps'])}  "
-          f"dropped {cams['dropped']}")
+    print(
+        f"   no cameras        p99 {p99(cams['baseline']) * 1e3:6.3f} ms  "
+        f"median {statistics.median(cams['baseline']) * 1e3:6.3f} ms"
+    )
+    print(
+        f"   three cameras     p99 {p99(cams['cameras']) * 1e3:6.3f} ms  "
+        f"median {statistics.median(cams['cameras']) * 1e3:6.3f} ms"
+    )
+    print(
+        f"   delivered fps     {', '.join(f'{f:.1f}' for f in cams['fps'])}  "
+        f"dropped {cams['dropped']}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Developer tools for edged (benchmarks). Not part of the installed package."""
