@@ -86,8 +86,8 @@ def run(bench: Bench) -> SectionReport:
         growth,
         "MB",
         label,
-        f"{growth:+.1f} MB over {duration - warmup:.0f} s (peak {peak:.0f} MB; "
-        f"second half {slope:+.2f} MB/min)",
+        f"{growth:+.1f} MB over {duration - warmup:.0f} s (peak {peak:.0f} MB"
+        + (f"; second half {slope:+.2f} MB/min)" if soak else ")"),
         peak_mb=peak,
         late_slope_mb_per_min=slope,
         results=child.live.received,
