@@ -16,8 +16,8 @@ The recipe is "default-like": the library's ``quality`` check when it is
 registered, otherwise a dark-spot check (grey, threshold, connected components)
 defined here. Run from the repository root::
 
-    /work/.venv-dev/bin/python tools/bench_http.py            # ~20 s
-    /work/.venv-dev/bin/python tools/bench_http.py --requests 100 --json
+    .venv/bin/python tools/bench_http.py            # ~20 s
+    .venv/bin/python tools/bench_http.py --requests 100 --json
 """
 
 from __future__ import annotations

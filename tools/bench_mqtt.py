@@ -1,6 +1,6 @@
 """Benchmark edged's MQTT delivery against a private mosquitto, with a plain paho baseline.
 
-    /work/.venv-dev/bin/python tools/bench_mqtt.py [--results 10000] [--latency-n 300]
+    .venv/bin/python tools/bench_mqtt.py [--results 10000] [--latency-n 300]
 
 Prints (and with ``--json`` emits) three figures, each next to a baseline measured in
 the same run against the same broker:
