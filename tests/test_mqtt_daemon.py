@@ -164,3 +164,42 @@ async def test_daemon_answers_commands(write_config: Callable[..., Path], broker
     assert replies[2]["ok"] is False
     assert "expected a source with a software trigger" in replies[2]["error"]
     assert col.on(t.result("cam1"))[-1].json()["recipe"] == "other"
+
+
+async def test_trigger_command_fires_a_triggered_line(
+    write_config: Callable[..., Path], broker: Broker
+) -> None:
+    """On a triggered line nothing is inspected until a PLC sends cmd/trigger; each
+    trigger gives exactly one result."""
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    settings = _settings(write_config, broker, prefix)
+    cam1 = settings.cameras["cam1"]
+    assert cam1.synthetic is not None
+    triggered = cam1.model_copy(
+        update={"synthetic": cam1.synthetic.model_copy(update={"triggered": True})}
+    )
+    settings = settings.model_copy(update={"cameras": {"cam1": triggered}})
+    t = Topics(prefix, "line-9")
+    col = Collector(broker, [t.reply("cam1"), t.result("cam1")]).start()
+    daemon = Daemon(settings)
+    await daemon.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert col.on(t.result("cam1")) == []  # no trigger, no part
+        plc = mqtt.Client(CallbackAPIVersion.VERSION2)
+        plc.connect(broker.host, broker.port)
+        plc.loop_start()
+        for i in (1, 2):
+            plc.publish(t.command("cam1", "trigger"), json.dumps({"id": i}), 1)
+        await asyncio.to_thread(col.wait_count, t.reply("cam1"), 2)
+        await asyncio.to_thread(col.wait_count, t.result("cam1"), 2)
+        await asyncio.sleep(0.5)
+        plc.disconnect()
+        plc.loop_stop()
+    finally:
+        await daemon.stop()
+        col.stop()
+    replies = {m.json()["id"]: m.json() for m in col.on(t.reply("cam1"))}
+    assert replies[1]["ok"] is True
+    assert replies[2]["ok"] is True
+    assert [r["frame"]["seq"] for r in _results(col, t.result("cam1"))] == [0, 1]

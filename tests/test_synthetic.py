@@ -148,3 +148,32 @@ def test_smallest_frames_get_defects_inside_them(width: int, height: int) -> Non
         assert box["y"] >= 0
         assert box["x"] + box["width"] <= width
         assert box["y"] + box["height"] <= height
+
+
+async def test_triggered_line_emits_one_frame_per_trigger() -> None:
+    cfg = CameraConfig(recipe="r", synthetic=SyntheticConfig(**SMALL, triggered=True))
+    src = SyntheticSource("c", cfg)
+    assert src.triggerable
+    await src.start()
+    pending = asyncio.ensure_future(src.read())
+    await asyncio.sleep(0.2)
+    assert not pending.done()  # no trigger, no frame
+    await src.trigger()
+    await src.trigger()
+    first = await asyncio.wait_for(pending, 5)
+    second = await asyncio.wait_for(src.read(), 5)
+    assert (first.seq, second.seq) == (0, 1)
+    third = asyncio.ensure_future(src.read())
+    await asyncio.sleep(0.1)
+    assert not third.done()  # two triggers, two frames
+    third.cancel()
+    await src.stop()
+
+
+async def test_free_running_line_refuses_trigger() -> None:
+    from edged.errors import InputError
+
+    src = SyntheticSource("c", CameraConfig(recipe="r", synthetic=SyntheticConfig(**SMALL)))
+    assert not src.triggerable
+    with pytest.raises(InputError, match="expected a source with a software trigger"):
+        await src.trigger()

@@ -204,7 +204,8 @@ class SyntheticSource(FrameSource):
         self._next_t: float | None = None
         self._running = False
         self._fps_window: list[float] = []
-        self._pending_trigger: asyncio.Event | None = None
+        self._triggers = 0
+        self._trigger_event = asyncio.Event()
 
     async def start(self) -> None:
         self._running = True
@@ -222,14 +223,17 @@ class SyntheticSource(FrameSource):
             msg = f"camera {self.camera!r}: synthetic line finished after {limit} frames"
             raise EndOfStream(msg)
         loop = asyncio.get_running_loop()
-        period = 1.0 / self.cfg.fps
-        now = loop.time()
-        if self._next_t is None:
-            self._next_t = now
-        if self._next_t > now:
-            await asyncio.sleep(self._next_t - now)
-        # Fixed-rate schedule; a slow consumer does not make frames pile up.
-        self._next_t = max(self._next_t + period, loop.time() - period)
+        if self.line.cfg.triggered:
+            await self._wait_for_trigger()
+        else:
+            period = 1.0 / self.cfg.fps
+            now = loop.time()
+            if self._next_t is None:
+                self._next_t = now
+            if self._next_t > now:
+                await asyncio.sleep(self._next_t - now)
+            # Fixed-rate schedule; a slow consumer does not make frames pile up.
+            self._next_t = max(self._next_t + period, loop.time() - period)
         seq = self._seq
         self._seq += 1
         host_ts_ns = time.time_ns()
@@ -249,6 +253,24 @@ class SyntheticSource(FrameSource):
             frame_id=seq,
             ground_truth=rendered.truth,
         )
+
+    @property
+    def triggerable(self) -> bool:
+        return self.line.cfg.triggered
+
+    async def trigger(self) -> None:
+        """One software trigger: the next :meth:`read` emits one frame (``triggered: true``)."""
+        if not self.line.cfg.triggered:
+            await super().trigger()  # raises: a free-running line has no trigger
+            return
+        self._triggers += 1
+        self._trigger_event.set()
+
+    async def _wait_for_trigger(self) -> None:
+        while self._triggers == 0:
+            self._trigger_event.clear()
+            await self._trigger_event.wait()
+        self._triggers -= 1
 
     def state(self) -> SourceState:
         win = self._fps_window
