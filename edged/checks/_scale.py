@@ -16,13 +16,6 @@ import cv2
 import numpy as np
 
 
-def to_grey(image: np.ndarray) -> np.ndarray:
-    """Luma of ``image``: ``(H, W)`` uint8 grey (returned as is) or ``(H, W, 3)`` uint8 BGR."""
-    if image.ndim == 2:
-        return image
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-
-
 def working_scale(size_wh: tuple[int, int], resolution: int) -> float:
     """Scale factor that brings the longest side of ``size_wh`` to ``resolution`` (<= 1)."""
     longest = max(size_wh)

@@ -29,7 +29,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edged.checks._scale import resize_matrix, shrink, to_grey, working_size
+from edged.checks._image import to_grey
+from edged.checks._scale import resize_matrix, shrink, working_size
 from edged.checks.align import match_features, prepare_registration, register
 from edged.checks.prepared import check_image
 

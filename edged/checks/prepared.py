@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from edged.checks import _behaviors
-from edged.checks._image import contract_problem
-from edged.checks._scale import shrink, to_grey, working_size
+from edged.checks._image import contract_problem, to_grey
+from edged.checks._scale import shrink, working_size
 from edged.checks.align import (
     MOTION_MODELS,
     MotionModel,
