@@ -208,6 +208,33 @@ def test_packed_rows_with_end_padding(bits: int, packing: str, h: int, w: int, p
     np.testing.assert_array_equal(decode(f), (px >> (bits - 8)).astype(np.uint8))
 
 
+@pytest.mark.parametrize("bits", [10, 12])
+@pytest.mark.parametrize("packing", ["p", "packed"])
+@pytest.mark.parametrize(("w", "pad"), [(1024, 0), (1024, 16), (1001, 0), (1001, 5)])
+def test_packed_large_frames_through_the_planar_path(
+    bits: int, packing: str, w: int, pad: int
+) -> None:
+    """Frames big enough for OpenCV to split them over threads, with and without
+    row padding and with an odd width (one pixel left over per row)."""
+    h = 96
+    rng = np.random.default_rng(w + pad + bits)
+    px = rng.integers(0, 1 << bits, size=(h, w), dtype=np.uint16)
+    if pad:
+        rows = [pack(row, packing, bits) for row in px]
+        buf = np.full((h, rows[0].size + pad), 0x5A, dtype=np.uint8)
+        for y, row in enumerate(rows):
+            buf[y, : row.size] = row
+        data = buf.reshape(-1)
+    else:
+        data = pack(px.reshape(-1), packing, bits)
+    f = frame(data, f"Mono{suffix(bits, packing)}", w, h)
+    grey = decode(f)
+    assert grey.shape == (h, w)
+    assert grey.dtype == np.uint8
+    np.testing.assert_array_equal(grey, (px >> (bits - 8)).astype(np.uint8))
+    np.testing.assert_array_equal(decode_high(f).image, px)
+
+
 def test_harvesters_unpacked_uint16_for_packed_format() -> None:
     """harvesters hands packed formats over already unpacked to uint16."""
     px = np.arange(12, dtype=np.uint16).reshape(3, 4) * 300
