@@ -1,7 +1,9 @@
 """The Frame: one raw buffer out of a camera, with everything needed to decode it.
 
-A Frame owns its buffer (sources copy out of driver memory before building one),
-so it stays valid however long the pipeline holds it.
+A Frame's buffer stays valid however long the pipeline holds it: sources either
+copy out of driver memory before building one, or lease a shared-memory slot
+that goes back to the camera only when the last view of it is gone (see
+``edged.sources._shm_ring``). ``Frame.data`` is a read-only view.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ class Frame:
     """One raw frame.
 
     Attributes:
-        data: the raw pixels, owned by the frame. Its shape depends on
+        data: the raw pixels (read-only). Its shape depends on
             ``pixel_format``: ``(H, W)`` for mono and Bayer data (uint8 or uint16),
             ``(H, W, C)`` for colour, or 1-D bytes for packed formats.
         pixel_format: GenICam PFNC name, e.g. ``"Mono8"``, ``"BayerRG8"``, ``"BGR8"``.
@@ -47,3 +49,10 @@ class Frame:
     @property
     def resolution_wh(self) -> tuple[int, int]:
         return (self.width, self.height)
+
+    def __post_init__(self) -> None:
+        # A read-only view: frames are evidence, and a leased shared-memory slot
+        # must not be written by the daemon (the caller's own array is untouched).
+        view = self.data.view()
+        view.flags.writeable = False
+        object.__setattr__(self, "data", view)

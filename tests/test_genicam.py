@@ -49,7 +49,7 @@ async def test_open_by_serial_streams_mono8_with_size_and_rate_from_config() -> 
     assert (f.pixel_format, f.width, f.height) == ("Mono8", 160, 120)
     assert f.data.shape == (120, 160)
     assert f.data.dtype == np.uint8
-    assert f.data.flags.owndata  # a copy owned by the frame, not a view into the ring
+    assert not f.data.flags.writeable  # frames are read-only (leased or copied)
     assert f.camera == "line1"
     assert [fr.seq for fr in frames] == list(range(8))
     ids = [fr.frame_id for fr in frames]
@@ -66,6 +66,10 @@ async def test_open_by_serial_streams_mono8_with_size_and_rate_from_config() -> 
         "StreamBufferHandlingMode": "NewestOnly",
     }
     assert details["features"]["refused"] == []
+    # All 8 frames are still held here: leases stop while the child would be left
+    # without a free slot (4 slots: at most 3 leased), the rest were copied out.
+    assert 1 <= details["frames_leased"] <= 3
+    assert details["frames_copied"] == 8 - details["frames_leased"]
     assert src.state().connected is False  # stopped
 
 
@@ -216,6 +220,37 @@ async def test_block_delivers_every_frame_in_order() -> None:
     assert ids == list(range(ids[0], ids[0] + 14))
     assert details["dropped_queue_full"] == 0
     assert details["skipped_by_driver"] == 0
+
+
+async def test_a_leased_slot_is_not_reused_until_its_last_view_is_gone() -> None:
+    """Zero-copy hand-over: a frame is a view of its ring slot. While any array
+    derived from it lives (here the decoded Mono8 image, itself a view) the child
+    must not write that slot again; once it is gone the slot comes back."""
+    src = GenicamSource("c", genicam_camera(features={"AcquisitionFrameRate": 100.0}))
+    await src.start()
+    try:
+        first = await asyncio.wait_for(src.read(), 10)
+        assert src.details()["slots_leased_now"] == 1
+        image = decode(first)
+        assert np.shares_memory(image, first.data)  # no copy on the way
+        snapshot = image.copy()
+        del first
+        later = await read_n(src, 20)  # 20 frames through the 3 other slots
+        assert not np.array_equal(later[-1].data, snapshot)  # the scene does change
+        del later
+        await _until(lambda: src.details()["slots_leased_now"] == 1)  # only `image`
+        np.testing.assert_array_equal(image, snapshot)
+        del image
+        await _until(lambda: src.details()["slots_leased_now"] == 0)
+        before = src.details()["frames_leased"]
+        await read_n(src, 3)
+        assert src.details()["frames_leased"] == before + 3
+        kept = await asyncio.wait_for(src.read(), 10)
+        kept_copy = kept.data.copy()
+    finally:
+        await src.stop()
+    # The ring is closed and the child gone; the leased frame still reads its pixels.
+    np.testing.assert_array_equal(kept.data, kept_copy)
 
 
 @pytest.mark.slow

@@ -290,8 +290,10 @@ def test_rgb_bgr_rgba_bgra_orders() -> None:
     for fmt, data in cases.items():
         out = decode(frame(np.ascontiguousarray(data).reshape(-1), fmt, 3, 1))
         np.testing.assert_array_equal(out, bgr, err_msg=fmt)
-    # BGR8 in its natural shape comes back as the same memory.
-    assert decode(frame(bgr, "BGR8", 3, 1)) is bgr
+    # BGR8 in its natural shape comes back as the same memory (the frame's view).
+    f = frame(bgr, "BGR8", 3, 1)
+    assert decode(f) is f.data
+    assert np.shares_memory(f.data, bgr)
 
 
 def test_rgb8_odd_width_with_row_padding() -> None:

@@ -82,6 +82,7 @@ class ChildHandle:
         self.fatal: tuple[str, str, dict[str, Any]] | None = None
         self.last_message = time.monotonic()
         self.state: dict[str, Any] = {}
+        self.leased = 0  # ring slots the daemon holds as leased frames (loop-owned)
         self._events: Connection | None = None
         self._commands: Connection | None = None
         self._readers: list[int] = []

@@ -29,6 +29,13 @@ frame is dropped here: when the daemon holds every slot the child stops fetching
 and frames wait in the driver's buffers (``num_buffers``, ``OldestFirst``) —
 for triggered lines where every part matters.
 
+Hand-over: a frame reaches the daemon as a read-only view of its ring slot (no
+copy; the child's one copy out of the driver's buffer is the only one), and the
+slot goes back to the child when the pipeline drops the last view of it. So that
+a pipeline holding many frames (a deep queue, teaching) cannot starve the child,
+the daemon leases only while the child keeps at least one free slot, and copies
+the frame out and returns the slot at once otherwise (``details()`` counts both).
+
 Faults: the child reopens the camera by serial after consecutive timeouts or
 GenTL errors (see ``_genicam_child``); the daemon restarts the child when it
 exits or shows no sign of life for ``watchdog_s``; a refused config stops the
@@ -39,8 +46,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +99,8 @@ class GenicamSource(FrameSource):
         self._received = 0
         self._delivered = 0
         self._dropped = 0
+        self._leased = 0  # frames handed over as views of their ring slot
+        self._copied = 0  # frames copied out because the child was short of slots
         self._restarts = 0
         self._past_reconnects = 0  # reconnects counted by children that have exited
         self._past_skipped = 0
@@ -276,19 +287,40 @@ class GenicamSource(FrameSource):
             await self._wake.wait()
 
     async def _take(self, child: ChildHandle, ring: Ring, meta: FrameMeta) -> Frame:
+        """Lease the slot (no copy) while the child keeps a free slot; else copy out."""
+        held = child.leased + len(self._ready) + 1  # slots the daemon holds with this one
         try:
-            if meta.nbytes <= _INLINE_COPY_BYTES or self._copier is None:
-                data = ring.copy_out(meta)
+            if held < ring.slots:
+                ended = functools.partial(
+                    _lease_ended, asyncio.get_running_loop(), threading.get_ident(), self, child
+                )
+                data = ring.lease(meta, ended)
+                child.leased += 1
+                self._leased += 1
             else:
-                loop = asyncio.get_running_loop()
-                data = await loop.run_in_executor(self._copier, ring.copy_out, meta)
-        finally:
+                data = await self._copy_out(ring, meta)
+                child.release(meta.slot)
+                self._copied += 1
+        except BaseException:
             child.release(meta.slot)
+            raise
+        finally:
             self._collect_rings()
         frame = _frame(data, meta, self.camera, self._seq)
         self._seq += 1
         self._delivered += 1
         return frame
+
+    async def _copy_out(self, ring: Ring, meta: FrameMeta) -> np.ndarray:
+        if meta.nbytes <= _INLINE_COPY_BYTES or self._copier is None:
+            return ring.copy_out(meta)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._copier, ring.copy_out, meta)
+
+    def _lease_returned(self, child: ChildHandle, slot: int) -> None:
+        """On the loop: the last view of a leased frame is gone; the slot goes back."""
+        child.leased -= 1
+        child.release(slot)
 
     # ------------------------------------------------------------------ rings
 
@@ -346,6 +378,9 @@ class GenicamSource(FrameSource):
             "received": self._received,
             "delivered": self._delivered,
             "dropped_queue_full": self._dropped,
+            "frames_leased": self._leased,
+            "frames_copied": self._copied,
+            "slots_leased_now": child.leased if child is not None else 0,
             "skipped_by_driver": self._past_skipped + int(child_state.get("skipped", 0)),
             "timeouts": int(child_state.get("timeouts", 0)),
             "gentl_errors": int(child_state.get("errors", 0)),
@@ -417,6 +452,22 @@ class GenicamSource(FrameSource):
     def pid(self) -> int | None:
         """The acquisition process id (None when stopped)."""
         return self._child.pid if self._child is not None else None
+
+
+def _lease_ended(
+    loop: asyncio.AbstractEventLoop,
+    loop_thread: int,
+    source: GenicamSource,
+    child: ChildHandle,
+    slot: int,
+) -> None:
+    """A leased frame's finalizer (any thread, at any point of its code): hand the
+    slot back from a fresh loop callback, never from inside the finalizer."""
+    with contextlib.suppress(RuntimeError):  # the loop has closed: the child is gone too
+        if threading.get_ident() == loop_thread:
+            loop.call_soon(source._lease_returned, child, slot)  # no self-pipe wake-up
+        else:
+            loop.call_soon_threadsafe(source._lease_returned, child, slot)
 
 
 def _frame(data: np.ndarray, meta: FrameMeta, camera: str, seq: int) -> Frame:
