@@ -314,55 +314,69 @@ class Acquisition:
                         consecutive = 0
                         last_frame = time.monotonic()
                 continue
-            self.link.send(("frame", frame))
             self.frames += 1
             consecutive = 0
             last_frame = time.monotonic()
 
     def _fetch(self, slot: int) -> FrameMeta | None:
-        """One frame copied into ``slot``, or None on timeout / dropped frame."""
+        """One frame copied into ``slot`` and announced to the daemon, or None on
+        timeout. The daemon is told as soon as the copy is done: everything else
+        about the frame is read before it, and the buffer is requeued after."""
         assert self.ring is not None
         buffer = self._ia.try_fetch(timeout=FETCH_SLICE_S)
         if buffer is None:
             return None
-        with buffer:
-            host_ts_ns = time.time_ns()
-            payload = buffer.payload
-            components = payload.components if payload is not None else []
-            if not components or components[0] is None or components[0].data is None:
-                msg = "buffer without an image component"
-                raise ValueError(msg)
-            comp = components[0]
-            data: np.ndarray = comp.data
-            width, height = int(comp.width), int(comp.height)
-            if data.nbytes > self.ring.slot_bytes:
-                # Only a fresh ring fits: the daemon restarts this process with one.
-                msg = (
-                    f"camera {self.camera!r}: a {data.nbytes}-byte frame does not fit a "
-                    f"{self.ring.slot_bytes}-byte ring slot"
-                )
-                raise _Fatal("resize", msg, EXIT_GAVE_UP, {"slot_bytes": int(data.nbytes)})
-            nbytes = self.ring.write(slot, data)  # the copy, inside the with block
-            frame_id = _frame_id(buffer)
-            chunks = self._read_chunks()
-            device_ts_ns = _device_ts_ns(buffer)
-            pixel_fmt = str(comp.data_format)
-        if frame_id is not None and self._last_frame_id is not None:
-            self.skipped += max(0, frame_id - self._last_frame_id - 1)
-        self._last_frame_id = frame_id
-        return FrameMeta(
+        sent = False
+        try:
+            with buffer:
+                data, meta = self._describe(buffer, slot)
+                self.ring.write(slot, data)  # the one copy, inside the with block
+                self.link.send(("frame", meta))
+                sent = True
+        except Exception as exc:
+            if not sent:
+                raise
+            # The frame is the daemon's now (its slot too); only the requeue failed.
+            self.errors += 1
+            self.last_error = f"GenTL error on requeue: {type(exc).__name__}: {exc}"
+        if meta.frame_id is not None and self._last_frame_id is not None:
+            self.skipped += max(0, meta.frame_id - self._last_frame_id - 1)
+        self._last_frame_id = meta.frame_id
+        return meta
+
+    def _describe(self, buffer: Any, slot: int) -> tuple[np.ndarray, FrameMeta]:
+        """The image component of a fetched buffer and everything about it."""
+        assert self.ring is not None
+        host_ts_ns = time.time_ns()
+        payload = buffer.payload
+        components = payload.components if payload is not None else []
+        if not components or components[0] is None or components[0].data is None:
+            msg = "buffer without an image component"
+            raise ValueError(msg)
+        comp = components[0]
+        data: np.ndarray = comp.data
+        width, height = int(comp.width), int(comp.height)
+        if data.nbytes > self.ring.slot_bytes:
+            # Only a fresh ring fits: the daemon restarts this process with one.
+            msg = (
+                f"camera {self.camera!r}: a {data.nbytes}-byte frame does not fit a "
+                f"{self.ring.slot_bytes}-byte ring slot"
+            )
+            raise _Fatal("resize", msg, EXIT_GAVE_UP, {"slot_bytes": int(data.nbytes)})
+        meta = FrameMeta(
             slot=slot,
-            nbytes=nbytes,
+            nbytes=int(data.nbytes),
             dtype=str(data.dtype),
             shape=_shape(data.size, width, height),
-            pixel_format=pixel_fmt,
+            pixel_format=str(comp.data_format),
             width=width,
             height=height,
             host_ts_ns=host_ts_ns,
-            device_ts_ns=device_ts_ns,
-            frame_id=frame_id,
-            chunks=chunks,
+            device_ts_ns=_device_ts_ns(buffer),
+            frame_id=_frame_id(buffer),
+            chunks=self._read_chunks(),
         )
+        return data, meta
 
     def _read_chunks(self) -> dict[str, Any]:
         if not self.cfg.chunks:
