@@ -39,6 +39,7 @@ import numpy as np
 Packing = Literal["p", "packed"]
 
 _CHUNK_WORDS = 1 << 15
+_BAND_BYTES = 1 << 18  # packed input per band of the byte-plane path (planes stay in L2)
 
 # A kernel maps the group words ``v`` into output words: ``out[...] = f(v)``, using
 # ``tmp`` (same shape as ``v``) as scratch. Output words hold all pixels of a group.
@@ -179,16 +180,44 @@ def _planes_8(rows: np.ndarray, full: int, packing: Packing) -> np.ndarray:
     """The 8 most significant bits of ``full`` 3-byte groups per row: ``(R, 2 * full)``.
 
     ``12p``: p0 = b0 >> 4 | b1 << 4 (its low nibble), p1 = b2; legacy ``12Packed`` and
-    ``10Packed``: p0 = b0, p1 = b2.
+    ``10Packed``: p0 = b0, p1 = b2. Works in bands of about ``_BAND_BYTES`` of input so
+    the byte planes stay in cache.
     """
     n_rows = rows.shape[0]
+    out = np.empty((n_rows, 2 * full), dtype=np.uint8)
     groups = rows[:, : full * 3].reshape(n_rows, full, 3)  # a view: rows' last axis is contiguous
-    b0, b1, b2 = cv2.split(groups)
-    if packing == "p":
-        np.right_shift(b0, 4, out=b0)
-        np.left_shift(b1, 4, out=b1)
-        np.bitwise_or(b0, b1, out=b0)
-    return cv2.merge([b0, b2]).reshape(n_rows, 2 * full)
+    pairs = out.reshape(n_rows, full, 2)
+    if n_rows == 1:  # one long bit stream: cut it into pseudo-rows of whole groups
+        per_row = max(1, _BAND_BYTES // 3)
+        cut = full - full % per_row
+        head_rows = cut // per_row
+        if head_rows:
+            _bands(
+                groups[0, :cut].reshape(head_rows, per_row, 3),
+                pairs[0, :cut].reshape(head_rows, per_row, 2),
+                packing,
+            )
+        if cut < full:
+            _bands(groups[:, cut:], pairs[:, cut:], packing)
+        return out
+    _bands(groups, pairs, packing)
+    return out
+
+
+def _bands(groups: np.ndarray, pairs: np.ndarray, packing: Packing) -> None:
+    """``pairs[r, g] = the two 8-bit pixels of groups[r, g]``, a band of rows at a time."""
+    n_rows, n_groups = groups.shape[:2]
+    band = max(1, _BAND_BYTES // (3 * n_groups))
+    for s in range(0, n_rows, band):
+        b0, b1, b2 = cv2.split(groups[s : s + band])
+        if packing == "p":
+            np.right_shift(b0, 4, out=b0)
+            np.left_shift(b1, 4, out=b1)
+            np.bitwise_or(b0, b1, out=b0)
+        dst = pairs[s : s + band]
+        merged = cv2.merge([b0, b2], dst)
+        if merged.ctypes.data != dst.ctypes.data:  # OpenCV could not write in place
+            np.copyto(dst, merged.reshape(dst.shape))
 
 
 def _unpack_words(

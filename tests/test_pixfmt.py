@@ -214,9 +214,10 @@ def test_packed_rows_with_end_padding(bits: int, packing: str, h: int, w: int, p
 def test_packed_large_frames_through_the_planar_path(
     bits: int, packing: str, w: int, pad: int
 ) -> None:
-    """Frames big enough for OpenCV to split them over threads, with and without
-    row padding and with an odd width (one pixel left over per row)."""
-    h = 96
+    """Frames big enough to be unpacked in several bands (and, as one bit stream,
+    in pseudo-rows plus a remainder), with and without row padding and with an odd
+    width (one pixel left over per row)."""
+    h = 200
     rng = np.random.default_rng(w + pad + bits)
     px = rng.integers(0, 1 << bits, size=(h, w), dtype=np.uint16)
     if pad:
