@@ -245,6 +245,11 @@ async def test_a_leased_slot_is_not_reused_until_its_last_view_is_gone() -> None
         before = src.details()["frames_leased"]
         await read_n(src, 3)
         assert src.details()["frames_leased"] == before + 3
+        # A frame whose last reference goes in another thread (a worker) comes back too.
+        held = await read_n(src, 2)
+        assert src.details()["slots_leased_now"] >= 1  # the first is always leased
+        await asyncio.to_thread(held.clear)
+        await _until(lambda: src.details()["slots_leased_now"] == 0)
         kept = await asyncio.wait_for(src.read(), 10)
         kept_copy = kept.data.copy()
     finally:
@@ -379,3 +384,53 @@ def _alive(pid: int) -> bool:
     # A zombie still answers kill(0); it has exited all the same.
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "zombie" not in status.read_text()
+
+
+async def test_a_daemon_line_inspects_leased_frames_and_hands_every_slot_back(
+    write_config,  # type: ignore[no-untyped-def]
+) -> None:
+    """The whole line on a real camera: frames are leased, cross into the worker
+    threads, are decoded and inspected, and their slots come back."""
+    from _daemon_helpers import RecordingSink, wait_for
+
+    from edged.config import load_settings
+    from edged.daemon import Daemon
+
+    camera = genicam_camera(features={"Width": 320, "Height": 240})
+    settings = load_settings(
+        write_config(
+            {
+                "node_id": "gc",
+                "cameras": {"cam": camera.model_dump(mode="json", exclude_unset=True)},
+                "recipes": {
+                    "r": {
+                        "checks": {"quality": {}},
+                        # viky draws a white field with a few dark pixels
+                        "limits": ["quality.brightness.l_mean > 200"],
+                    }
+                },
+                "mqtt": {"enabled": False},
+                "http": {"enabled": False},
+            }
+        )
+    )
+    sink = RecordingSink()
+    daemon = Daemon(settings, sink=sink)
+    await daemon.start()
+    try:
+        await wait_for(lambda: len(sink.results) >= 30, timeout_s=30)
+        source = daemon.lines["cam"].source
+        assert isinstance(source, GenicamSource)
+        details = source.details()
+    finally:
+        await daemon.stop()
+    assert {r.verdict for r in sink.results} == {"pass"}
+    assert {(r.frame.width, r.frame.height, r.frame.pixel_format) for r in sink.results} == {
+        (320, 240, "Mono8")
+    }
+    # Slots that never came back would stop leasing after 3 (ring_slots - 1) frames.
+    assert details["frames_leased"] >= 10
+    assert details["frames_leased"] + details["frames_copied"] == details["delivered"]
+    # The line keeps its last decoded image (a view of its slot, for Mono8); every
+    # other slot was handed back while the line ran.
+    assert details["slots_leased_now"] <= 1 + daemon.lines["cam"].pending()
