@@ -116,6 +116,9 @@ class CameraLine:
     def source_state(self) -> SourceState:
         return self.source.state()
 
+    def source_details(self) -> dict[str, Any]:
+        return self.source.details()
+
     def last_image(self) -> np.ndarray | None:
         return self._last_image
 

@@ -9,10 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import pytest
 from _acq_helpers import VIKY_CTI, LoopLag, genicam_camera, read_n
+from _daemon_helpers import RecordingSink, wait_for
+from conftest import free_port
 
+from edged.config import load_settings
+from edged.daemon import Daemon
 from edged.errors import ConfigError, InputError, SourceError
 from edged.pixfmt import decode
 from edged.sources.discovery import list_genicam
@@ -391,12 +396,8 @@ async def test_a_daemon_line_inspects_leased_frames_and_hands_every_slot_back(
 ) -> None:
     """The whole line on a real camera: frames are leased, cross into the worker
     threads, are decoded and inspected, and their slots come back."""
-    from _daemon_helpers import RecordingSink, wait_for
-
-    from edged.config import load_settings
-    from edged.daemon import Daemon
-
     camera = genicam_camera(features={"Width": 320, "Height": 240})
+    port = free_port()
     settings = load_settings(
         write_config(
             {
@@ -410,7 +411,7 @@ async def test_a_daemon_line_inspects_leased_frames_and_hands_every_slot_back(
                     }
                 },
                 "mqtt": {"enabled": False},
-                "http": {"enabled": False},
+                "http": {"port": port},
             }
         )
     )
@@ -419,11 +420,24 @@ async def test_a_daemon_line_inspects_leased_frames_and_hands_every_slot_back(
     await daemon.start()
     try:
         await wait_for(lambda: len(sink.results) >= 30, timeout_s=30)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/api/v1/cameras/cam") as resp,
+        ):
+            assert resp.status == 200
+            doc = await resp.json()
         source = daemon.lines["cam"].source
         assert isinstance(source, GenicamSource)
         details = source.details()
     finally:
         await daemon.stop()
+    # What a technician sees in the admin API: the camera's process, what the
+    # camera accepted, and how frames were handed over.
+    assert doc["state"]["device"] == "Machine Vision Games Ltd. Viky serial 0"
+    assert doc["details"]["pid"] > 0
+    assert doc["details"]["features"]["applied"]["Width"] == 320
+    assert doc["details"]["features"]["refused"] == []
+    assert doc["details"]["frames_leased"] >= 10
     assert {r.verdict for r in sink.results} == {"pass"}
     assert {(r.frame.width, r.frame.height, r.frame.pixel_format) for r in sink.results} == {
         (320, 240, "Mono8")

@@ -50,6 +50,9 @@ class Line:
     def source_state(self) -> SourceState:
         return SourceState(connected=True, frames=12, fps=5.0, device="synthetic:label")
 
+    def source_details(self) -> dict[str, Any]:
+        return {"pid": 4242, "frames_leased": 11, "frames_copied": 1}
+
     def last_image(self) -> np.ndarray | None:
         return self.image
 
@@ -107,10 +110,11 @@ def test_cameras_listed_with_state(env: tuple[ServerThread, Any, Any]) -> None:
     assert cams["cam1"]["running"] is True
     assert cams["cam1"]["state"]["fps"] == 5.0
     assert cams["cam1"]["state"]["connected"] is True
+    assert cams["cam1"]["details"] == {"pid": 4242, "frames_leased": 11, "frames_copied": 1}
     assert cams["cam2"]["recipe"] == "spots_heat"
     assert cams["cam3"] == {
         "id": "cam3", "running": False, "source": "synthetic", "recipe": "spots",
-        "state": None, "last_result": None,
+        "state": None, "details": None, "last_result": None,
     }  # fmt: skip
     assert call(srv, "GET", "/cameras/cam1").json()["id"] == "cam1"
     resp = call(srv, "GET", "/cameras/nope")

@@ -76,6 +76,7 @@ def test_live_camera_state_and_frame(live: tuple[ServerThread, CameraLine, Any])
     assert cam["source"] == "synthetic"
     assert cam["state"]["connected"] is True
     assert cam["state"]["frames"] >= 3
+    assert cam["details"] == {}  # the synthetic source has nothing to add
     assert cam["last_result"]["camera"] == "cam1"
     assert cam["last_result"]["verdict"] in ("pass", "fail")
     resp = get(srv, "/cameras/cam1/frame.jpg")

@@ -93,6 +93,12 @@ def schemas() -> Doc:
             "source": {"type": ["string", "null"]},
             "recipe": {"type": ["string", "null"]},
             "state": {"type": ["object", "null"]},
+            "details": {
+                "type": ["object", "null"],
+                "description": "source-specific facts: GenICam features applied and refused, "
+                "process id, frames leased/copied, driver skips, timeouts; the mode a UVC "
+                "camera really runs",
+            },
             "last_result": {"type": ["object", "null"]},
         },
     }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Any
 
 from edged.errors import InputError, SourceError
 from edged.frames import Frame
@@ -64,6 +65,12 @@ class FrameSource(abc.ABC):
     @abc.abstractmethod
     def state(self) -> SourceState:
         """A snapshot of the source's live state."""
+
+    def details(self) -> dict[str, Any]:
+        """Source-specific facts behind :meth:`state` (JSON-ready), for the admin API:
+        e.g. the features a GenICam camera applied or refused, the mode a UVC camera
+        really runs. Empty when a source has nothing to add."""
+        return {}
 
     @property
     def triggerable(self) -> bool:
