@@ -16,11 +16,9 @@ holding all of the group's output pixels; the work runs in cache-sized chunks.
 Only the very last group (whose word read would pass the end of the buffer) and
 the partial groups at row ends go through a small zero-padded copy.
 
-The 8-bit output of the 3-byte groups (``12p``, ``12Packed``, ``10Packed``) takes a
-shorter road: each 8-bit pixel is one byte, or two nibbles, of its group, so OpenCV
-splits the groups into three contiguous byte planes, NumPy shifts them in place
-and OpenCV interleaves the two results (about twice as fast as the word kernels on
-2448x2048, see ``tools/bench_acquisition.py``).
+The 3-byte groups (``12p``, ``12Packed``, ``10Packed``) take a faster road through
+byte planes (``edged._planes``); the word kernels serve ``10p`` and the partial
+groups at row ends.
 
 Input is a ``(rows, row_bytes)`` uint8 view whose rows lie in one buffer (row
 stride >= row_bytes, last axis contiguous); output is ``(rows, pixels)`` uint16
@@ -33,13 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
+
+from edged._planes import unpack_pairs
 
 Packing = Literal["p", "packed"]
 
 _CHUNK_WORDS = 1 << 15
-_BAND_BYTES = 1 << 18  # packed input per band of the byte-plane path (planes stay in L2)
 
 # A kernel maps the group words ``v`` into output words: ``out[...] = f(v)``, using
 # ``tmp`` (same shape as ``v``) as scratch. Output words hold all pixels of a group.
@@ -159,12 +157,12 @@ def unpack(
     n_rows = rows.shape[0]
     full = width // layout.group_px
     rest = width - full * layout.group_px
-    by_planes = out_bits == 8 and layout is _L3 and n_rows > 0 and full > 0
+    by_planes = layout is _L3 and n_rows > 0 and full > 0
     if by_planes and not rest:
-        return _planes_8(rows, full, packing)
+        return unpack_pairs(rows, full, packing=packing, bits=bits, out_bits=out_bits)
     out = np.empty((n_rows, width), dtype=out_dtype)
     if by_planes:
-        out[:, : 2 * full] = _planes_8(rows, full, packing)
+        out[:, : 2 * full] = unpack_pairs(rows, full, packing=packing, bits=bits, out_bits=out_bits)
     else:
         _unpack_words(rows, out, full, layout, kernel, out_word)
     if n_rows and rest:
@@ -174,50 +172,6 @@ def unpack(
         _run(kernel, _group_words(tail, 1, layout), tail_out.view(out_word), layout)
         out[:, full * layout.group_px :] = tail_out[:, :rest]
     return out
-
-
-def _planes_8(rows: np.ndarray, full: int, packing: Packing) -> np.ndarray:
-    """The 8 most significant bits of ``full`` 3-byte groups per row: ``(R, 2 * full)``.
-
-    ``12p``: p0 = b0 >> 4 | b1 << 4 (its low nibble), p1 = b2; legacy ``12Packed`` and
-    ``10Packed``: p0 = b0, p1 = b2. Works in bands of about ``_BAND_BYTES`` of input so
-    the byte planes stay in cache.
-    """
-    n_rows = rows.shape[0]
-    out = np.empty((n_rows, 2 * full), dtype=np.uint8)
-    groups = rows[:, : full * 3].reshape(n_rows, full, 3)  # a view: rows' last axis is contiguous
-    pairs = out.reshape(n_rows, full, 2)
-    if n_rows == 1:  # one long bit stream: cut it into pseudo-rows of whole groups
-        per_row = max(1, _BAND_BYTES // 3)
-        cut = full - full % per_row
-        head_rows = cut // per_row
-        if head_rows:
-            _bands(
-                groups[0, :cut].reshape(head_rows, per_row, 3),
-                pairs[0, :cut].reshape(head_rows, per_row, 2),
-                packing,
-            )
-        if cut < full:
-            _bands(groups[:, cut:], pairs[:, cut:], packing)
-        return out
-    _bands(groups, pairs, packing)
-    return out
-
-
-def _bands(groups: np.ndarray, pairs: np.ndarray, packing: Packing) -> None:
-    """``pairs[r, g] = the two 8-bit pixels of groups[r, g]``, a band of rows at a time."""
-    n_rows, n_groups = groups.shape[:2]
-    band = max(1, _BAND_BYTES // (3 * n_groups))
-    for s in range(0, n_rows, band):
-        b0, b1, b2 = cv2.split(groups[s : s + band])
-        if packing == "p":
-            np.right_shift(b0, 4, out=b0)
-            np.left_shift(b1, 4, out=b1)
-            np.bitwise_or(b0, b1, out=b0)
-        dst = pairs[s : s + band]
-        merged = cv2.merge([b0, b2], dst)
-        if merged.ctypes.data != dst.ctypes.data:  # OpenCV could not write in place
-            np.copyto(dst, merged.reshape(dst.shape))
 
 
 def _unpack_words(
