@@ -145,7 +145,8 @@ async def bench_handover(n: int = 240, fps: float = 30.0) -> dict[str, list[floa
         loop.call_soon_threadsafe(send_release, slot)
 
     out: dict[str, list[float]] = {
-        k: [] for k in ("lease", "copy", "child_write", "transit", "copy_out", "daemon")
+        k: []
+        for k in ("lease", "copy", "child_write", "transit", "copy_out", "daemon", "after_copy")
     }
     i = 0
     try:
@@ -177,6 +178,7 @@ async def bench_handover(n: int = 240, fps: float = 30.0) -> dict[str, list[floa
             out["lease" if leased else "copy"].append((t_frame - meta.host_ts_ns) / 1e9)
             if leased:  # from the message read to the Frame: the daemon's own work
                 out["daemon"].append((t_frame - msg[3]) / 1e9)
+                out["after_copy"].append((t_frame - msg[2]) / 1e9)
             del frame, data  # the pipeline is done with it: a leased slot goes back
             if not leased:
                 send_release(meta.slot)
@@ -316,6 +318,10 @@ async def main(skip_cameras: bool) -> None:
     print(
         f"   copied (fallback) {ms(ho['copy'])}  p99 {p99(ho['copy']) * 1e3:7.3f} ms "
         f"({len(ho['copy'])} frames)"
+    )
+    print(
+        f"   after the copy    {ms(ho['after_copy'])}  p99 {p99(ho['after_copy']) * 1e3:7.3f} ms "
+        "(slot written -> Frame, leased)"
     )
     print(f"   child slot write  {ms(ho['child_write'])}  (in the child, both paths)")
     print(f"   pipe + loop wake  {ms(ho['transit'])}  (child's send -> message read)")
