@@ -59,17 +59,22 @@ def _fit_heat(heat: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
     if heat.ndim != 2 or heat.size == 0 or not np.issubdtype(heat.dtype, np.number):
         return np.zeros((h, w), np.float32)
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(heat, 0.0, 1.0, out=heat)  # at the map's own size: resizing stays in [0, 1]
     if heat.shape != (h, w):
         heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.clip(heat, 0.0, 1.0)
+    return heat
 
 
 def colorize_heatmap(heat: np.ndarray, *, shape_hw: tuple[int, int] | None = None) -> np.ndarray:
     """The heat map as a ``(H, W, 3)`` uint8 BGR image with OpenCV's JET colour map
     (0 = dark blue, 1 = dark red). ``shape_hw`` resizes it (default: its own size)."""
     fitted = _fit_heat(heat, shape_hw or (heat.shape[0], heat.shape[1]))
-    levels = np.rint(fitted * 255.0).astype(np.uint8)
-    return cv2.applyColorMap(levels, cv2.COLORMAP_JET)
+    return cv2.applyColorMap(_levels(fitted), cv2.COLORMAP_JET)
+
+
+def _levels(heat: np.ndarray) -> np.ndarray:
+    """``rint(heat · 255)`` as uint8 for a float32 map in [0, 1] (one OpenCV pass)."""
+    return cv2.convertScaleAbs(heat, alpha=255.0)
 
 
 def annotate(
@@ -91,10 +96,10 @@ def annotate(
     h, w = out.shape[:2]
     if heatmap is not None:
         heat = _fit_heat(heatmap, (h, w))
-        colour = colorize_heatmap(heat)
-        weight = (heat * np.float32(heat_alpha))[..., None]
-        blended = out.astype(np.float32) * (1.0 - weight) + colour.astype(np.float32) * weight
-        out = np.rint(blended).astype(np.uint8)
+        colour = cv2.applyColorMap(_levels(heat), cv2.COLORMAP_JET)
+        weight = heat * np.float32(heat_alpha)
+        # out·(1 - weight) + colour·weight per pixel, rounded (OpenCV, multi-threaded)
+        out = cv2.blendLinear(out, colour, np.float32(1.0) - weight, weight)
     thickness = max(1, round(min(h, w) / 400))
     font_scale = max(0.35, min(h, w) / 1200)
     for r in regions:

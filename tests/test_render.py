@@ -77,6 +77,21 @@ def test_annotate_blends_heat_only_where_it_is_hot() -> None:
     np.testing.assert_array_equal(out[2, 2], expected)
 
 
+def test_annotate_blend_is_the_per_pixel_mix_within_rounding() -> None:
+    """Every pixel is ``image·(1 - a·heat) + jet(heat)·a·heat``, rounded (±1)."""
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    heat = rng.random((90, 120)).astype(np.float32)
+    heat[:30] = 0.0
+    out = annotate(image, [], heatmap=heat, heat_alpha=0.7)
+    levels = np.rint(heat * 255).astype(np.uint8)
+    colour = cv2.applyColorMap(levels, cv2.COLORMAP_JET).astype(np.float64)
+    wt = (heat.astype(np.float64) * 0.7)[..., None]
+    expected = image * (1 - wt) + colour * wt
+    assert np.abs(out - expected).max() <= 1.0
+    np.testing.assert_array_equal(out[:30], image[:30])  # cold rows: exactly the input
+
+
 def test_tiny_image_gets_boxes_without_labels() -> None:
     out = annotate(np.zeros((6, 6), np.uint8), [Region(1, 1, 3, 3, "a-long-label", "c")])
     assert tuple(out[1, 2]) == BOX_BGR
