@@ -263,6 +263,28 @@ async def test_a_leased_slot_is_not_reused_until_its_last_view_is_gone() -> None
     np.testing.assert_array_equal(kept.data, kept_copy)
 
 
+async def test_frames_held_across_a_process_restart_keep_their_pixels() -> None:
+    """A killed acquisition process takes its ring with it, but not the frames the
+    pipeline still holds: their memory stays mapped until they are dropped, and the
+    new process streams into a new ring."""
+    src = GenicamSource("c", genicam_camera(features={"AcquisitionFrameRate": 100.0}))
+    await src.start()
+    try:
+        held = await asyncio.wait_for(src.read(), 10)
+        assert src.details()["slots_leased_now"] == 1
+        snapshot = held.data.copy()
+        old_pid = src.pid
+        src.inject_fault("kill")
+        await _until(lambda: src.pid not in (None, old_pid) and src.state().connected)
+        fresh = await read_n(src, 5)
+        assert all(f.seq > held.seq for f in fresh)
+        np.testing.assert_array_equal(held.data, snapshot)
+        assert src.details()["process_restarts"] == 1
+    finally:
+        await src.stop()
+    np.testing.assert_array_equal(held.data, snapshot)
+
+
 @pytest.mark.slow
 async def test_three_cameras_recover_from_faults_while_the_others_stream() -> None:
     sources = [GenicamSource(f"cam{s}", genicam_camera(serial=s)) for s in ("0", "1", "2")]
