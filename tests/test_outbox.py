@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edged.errors import ConfigError
+from edged.publish import _outbox_store as outbox_store
 from edged.publish import outbox as outbox_mod
 from edged.publish.outbox import NewMessage, Outbox
 
@@ -192,7 +193,7 @@ async def test_count_cap_drops_oldest_counts_and_logs(
 async def test_age_cap_drops_expired_oldest_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox_mod, "_AGE_CHECK_INTERVAL_S", 0.05)
+    monkeypatch.setattr(outbox_store, "AGE_CHECK_INTERVAL_S", 0.05)
     drops: list[tuple[int, str]] = []
     box = await Outbox.open(
         tmp_path / "o.sqlite3", max_age_s=0.3, on_drop=lambda n, why: drops.append((n, why))
