@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from edged.config import OpenCVConfig
+from edged.sources._pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -153,13 +154,11 @@ class CaptureReader:
             media_ts = int(cap.get(cv2.CAP_PROP_POS_MSEC) * 1e6)
         return Grab(image, pixel_format_of(image), frame_id, media_ts)
 
-    _next_t: float = 0.0
+    _pacer: Pacer = field(default_factory=Pacer)  # a late frame does not hurry the next
 
     def _pace(self) -> None:
-        now = time.monotonic()
-        if self._next_t > now:
-            time.sleep(self._next_t - now)
-        self._next_t = max(now, self._next_t) + 1.0 / self.fps
+        if wait_s := self._pacer.wait_s(time.monotonic(), self.fps):
+            time.sleep(wait_s)
 
     def rewind(self) -> bool:
         """Back to the first frame of a file (for ``loop``)."""
@@ -188,7 +187,7 @@ class FolderReader:
     errors: list[str] = field(default_factory=list)
     _files: list[Path] = field(default_factory=list)
     _pos: int = 0
-    _next_t: float = 0.0
+    _pacer: Pacer = field(default_factory=Pacer)  # a late image does not hurry the next
 
     def open(self) -> None:
         root = Path(str(self.cfg.device))
@@ -210,10 +209,8 @@ class FolderReader:
             path = self._files[self._pos]
             index = self._pos
             self._pos += 1
-            now = time.monotonic()
-            if self._next_t > now:
-                time.sleep(self._next_t - now)
-            self._next_t = max(now, self._next_t) + 1.0 / self.fps
+            if wait_s := self._pacer.wait_s(time.monotonic(), self.fps):
+                time.sleep(wait_s)
             image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
             try:
                 if image is None:

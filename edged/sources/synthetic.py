@@ -25,6 +25,7 @@ import numpy as np
 
 from edged.config import CameraConfig, NuisanceConfig, SyntheticConfig
 from edged.frames import Frame
+from edged.sources._pacing import Pacer
 from edged.sources._scenes import render_scene
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 
@@ -201,7 +202,7 @@ class SyntheticSource(FrameSource):
         self.cfg = cfg
         self.line = SyntheticLine(cfg.synthetic)
         self._seq = 0
-        self._next_t: float | None = None
+        self._pacer = Pacer(max_lag_periods=1)  # a slow consumer gets no pile-up
         self._running = False
         self._fps_window: list[float] = []
         self._triggers = 0
@@ -209,7 +210,7 @@ class SyntheticSource(FrameSource):
 
     async def start(self) -> None:
         self._running = True
-        self._next_t = None
+        self._pacer.reset()
 
     async def stop(self) -> None:
         self._running = False
@@ -226,14 +227,9 @@ class SyntheticSource(FrameSource):
         if self.line.cfg.triggered:
             await self._wait_for_trigger()
         else:
-            period = 1.0 / self.cfg.fps
-            now = loop.time()
-            if self._next_t is None:
-                self._next_t = now
-            if self._next_t > now:
-                await asyncio.sleep(self._next_t - now)
-            # Fixed-rate schedule; a slow consumer does not make frames pile up.
-            self._next_t = max(self._next_t + period, loop.time() - period)
+            wait_s = self._pacer.wait_s(loop.time(), self.cfg.fps)
+            if wait_s:
+                await asyncio.sleep(wait_s)
         seq = self._seq
         self._seq += 1
         host_ts_ns = time.time_ns()

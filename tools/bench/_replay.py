@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edged.frames import Frame
+from edged.sources._pacing import Pacer
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 
 
@@ -42,12 +43,12 @@ class ReplaySource(FrameSource):
         self.fps = fps
         self.frames = frames
         self._seq = 0
-        self._next_t: float | None = None
+        self._pacer = Pacer(max_lag_periods=float("inf"))  # fixed rate: late frames are made up
         self._running = False
 
     async def start(self) -> None:
         self._running = True
-        self._next_t = None
+        self._pacer.reset()
 
     async def stop(self) -> None:
         self._running = False
@@ -59,16 +60,10 @@ class ReplaySource(FrameSource):
         if self.frames is not None and self._seq >= self.frames:
             msg = f"camera {self.camera!r}: replay finished after {self.frames} frames"
             raise EndOfStream(msg)
-        if self.fps is not None:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
-            if self._next_t is None:
-                self._next_t = now
-            if self._next_t > now:
-                await asyncio.sleep(self._next_t - now)
-            self._next_t += 1.0 / self.fps  # fixed rate: a late frame does not shift the rest
-        else:
+        if self.fps is None:
             await asyncio.sleep(0)
+        elif wait_s := self._pacer.wait_s(asyncio.get_running_loop().time(), self.fps):
+            await asyncio.sleep(wait_s)
         seq = self._seq
         self._seq += 1
         raw = self.raws[seq % len(self.raws)]
