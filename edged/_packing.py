@@ -10,15 +10,13 @@ Two packings exist on the wire:
   the remaining low bits of both (``12Packed``: nibbles; ``10Packed``: bits 0-1 and
   4-5).
 
-Each group of bytes is read as one little-endian word through an overlapping
-strided view (no copy of the input) and split with shifts and masks into a word
-holding all of the group's output pixels; the work runs in cache-sized chunks.
-Only the very last group (whose word read would pass the end of the buffer) and
-the partial groups at row ends go through a small zero-padded copy.
-
-The 3-byte groups (``12p``, ``12Packed``, ``10Packed``) take a faster road through
-byte planes (``edged._planes``); the word kernels serve ``10p`` and the partial
-groups at row ends.
+The 2-pixels-in-3-bytes packings (``12p``, ``12Packed``, ``10Packed``) go through
+byte planes (``edged._planes``). ``10p`` is done here: each 5-byte group is read
+as one little-endian word through an overlapping strided view (no copy of the
+input) and split with shifts and masks into a word holding the group's four output
+pixels; the work runs in cache-sized chunks. Only the very last group (whose word
+read would pass the end of the buffer) and the partial groups at row ends go
+through a small zero-padded copy.
 
 Input is a ``(rows, row_bytes)`` uint8 view whose rows lie in one buffer (row
 stride >= row_bytes, last axis contiguous); output is ``(rows, pixels)`` uint16
@@ -53,44 +51,7 @@ class _Layout:
     out8: np.dtype[np.unsignedinteger]  # a word of group_px uint8 pixels
 
 
-_L3 = _Layout(3, 2, np.dtype("<u4"), np.dtype("<u4"), np.dtype("<u2"))
 _L5 = _Layout(5, 4, np.dtype("<u8"), np.dtype("<u8"), np.dtype("<u4"))
-
-
-def _k12p_16(v: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
-    np.left_shift(v, 4, out=tmp)
-    tmp &= 0x0FFF0000
-    np.bitwise_and(v, 0xFFF, out=out, casting="unsafe")
-    out |= tmp
-
-
-def _legacy_8(v: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
-    # bytes 0 and 2 are the 8 most significant bits of both pixels.
-    np.right_shift(v, 8, out=tmp)
-    tmp &= 0xFF00
-    np.bitwise_and(v, 0xFF, out=out, casting="unsafe")
-    np.bitwise_or(out, tmp, out=out, casting="unsafe")
-
-
-def _k12legacy_16(v: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
-    # p0 = b0 << 4 | b1 & 0xF ; p1 = b2 << 4 | b1 >> 4 = (v >> 12) & 0xFFF
-    np.left_shift(v, 4, out=out)
-    out &= 0x0FFF0FF0  # b0 << 4 into bits 4..11, p1 into bits 16..27
-    np.right_shift(v, 8, out=tmp)
-    tmp &= 0xF
-    out |= tmp
-
-
-def _k10legacy_16(v: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
-    # p0 = b0 << 2 | b1 & 3 ; p1 = b2 << 2 | (b1 >> 4) & 3
-    np.left_shift(v, 2, out=tmp)
-    np.bitwise_and(tmp, 0x03FC03FC, out=out)  # b0 << 2 into bits 2..9, b2 << 2 into 18..25
-    np.right_shift(v, 8, out=tmp)
-    tmp &= 0x3  # p0 low bits
-    out |= tmp
-    np.left_shift(v, 4, out=tmp)
-    tmp &= 0x30000  # (b1 >> 4) & 3 moved to bits 16..17
-    out |= tmp
 
 
 def _k10p_16(v: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
@@ -111,21 +72,10 @@ def _k10p_8(v: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
         np.bitwise_or(out, tmp, out=out, casting="unsafe")
 
 
-def _k12p_8(v: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
-    np.right_shift(v, 8, out=tmp)
-    tmp &= 0xFF00
-    np.copyto(out, tmp, casting="unsafe")
-    np.right_shift(v, 4, out=tmp)
-    tmp &= 0xFF
-    np.bitwise_or(out, tmp, out=out, casting="unsafe")
-
-
 _KERNELS: dict[tuple[Packing, int], tuple[_Layout, _Kernel, _Kernel]] = {
-    ("p", 12): (_L3, _k12p_16, _k12p_8),
     ("p", 10): (_L5, _k10p_16, _k10p_8),
-    ("packed", 12): (_L3, _k12legacy_16, _legacy_8),
-    ("packed", 10): (_L3, _k10legacy_16, _legacy_8),
 }
+_PAIRS = {("p", 12), ("packed", 12), ("packed", 10)}  # two pixels in 3 bytes: edged._planes
 
 
 def stream_bits(packing: Packing, bits: int) -> int:
@@ -139,7 +89,7 @@ def packed_row_bytes(packing: Packing, bits: int, width: int) -> int:
 
 
 def supported(packing: Packing, bits: int) -> bool:
-    return (packing, bits) in _KERNELS
+    return (packing, bits) in _KERNELS or (packing, bits) in _PAIRS
 
 
 def unpack(
@@ -150,6 +100,8 @@ def unpack(
     ``out_bits=16`` gives uint16 values in ``[0, 2**bits)``; ``out_bits=8`` gives the
     8 most significant bits as uint8.
     """
+    if (packing, bits) in _PAIRS:
+        return unpack_pairs(rows, width, packing=packing, bits=bits, out_bits=out_bits)
     layout, k16, k8 = _KERNELS[(packing, bits)]
     kernel = k16 if out_bits == 16 else k8
     out_dtype = np.uint16 if out_bits == 16 else np.uint8
@@ -157,14 +109,8 @@ def unpack(
     n_rows = rows.shape[0]
     full = width // layout.group_px
     rest = width - full * layout.group_px
-    by_planes = layout is _L3 and n_rows > 0 and full > 0
-    if by_planes and not rest:
-        return unpack_pairs(rows, full, packing=packing, bits=bits, out_bits=out_bits)
     out = np.empty((n_rows, width), dtype=out_dtype)
-    if by_planes:
-        out[:, : 2 * full] = unpack_pairs(rows, full, packing=packing, bits=bits, out_bits=out_bits)
-    else:
-        _unpack_words(rows, out, full, layout, kernel, out_word)
+    _unpack_words(rows, out, full, layout, kernel, out_word)
     if n_rows and rest:
         start = full * layout.group_bytes
         tail = _padded(rows[:, start:], layout)
