@@ -5,7 +5,7 @@ verdict with its evidence over MQTT and HTTP.
 """
 
 from edged._version import __version__
-from edged.errors import (
+from edged.core.errors import (
     AuthError,
     BusyError,
     ConfigError,

@@ -28,7 +28,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from edged.errors import ConfigError
+from edged.core.errors import ConfigError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
@@ -197,7 +197,7 @@ class RecipeConfig(_Section):
     @field_validator("limits")
     @classmethod
     def _parse_limits(cls, limits: list[str]) -> list[str]:
-        from edged.limits import parse_limit
+        from edged.core.limits import parse_limit
 
         for text in limits:
             parse_limit(text)  # raises ValueError with the reason

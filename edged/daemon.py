@@ -20,20 +20,20 @@ from typing import Any
 
 from aiohttp import web
 
-from edged.autoteach import auto_teach
 from edged.config import Settings
-from edged.errors import EdgedError
+from edged.core.errors import EdgedError
 from edged.http import create_app, create_metrics_app
-from edged.line import CameraLine, ResultSink
-from edged.logs import flush_suppressed, run_summary_flusher
-from edged.metrics import DROP_SHUTDOWN
-from edged.reload import Reloader, ReloadPlan
-from edged.runtime import Runtime
-from edged.sdnotify import Notifier
+from edged.runtime.autoteach import auto_teach
+from edged.runtime.line import CameraLine, ResultSink
+from edged.runtime.logs import flush_suppressed, run_summary_flusher
+from edged.runtime.metrics import DROP_SHUTDOWN
+from edged.runtime.reload import Reloader, ReloadPlan
+from edged.runtime.sdnotify import Notifier
+from edged.runtime.shared import Runtime
+from edged.runtime.status import summary
+from edged.runtime.supervisor import Backoff, Supervisor
+from edged.runtime.watchdog import Heartbeat, Progress, StallDetector
 from edged.sources.base import FrameSource
-from edged.status import summary
-from edged.supervisor import Backoff, Supervisor
-from edged.watchdog import Heartbeat, Progress, StallDetector
 
 log = logging.getLogger("edged.daemon")
 

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from edged.config import CameraConfig
-from edged.errors import SourceError
-from edged.frames import Frame
-from edged.result import Result
+from edged.core.errors import SourceError
+from edged.core.frames import Frame
+from edged.core.result import Result
 from edged.sources.synthetic import SyntheticSource
 
 

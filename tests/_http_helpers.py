@@ -24,12 +24,12 @@ from pydantic import Field
 
 from edged.checks import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
 from edged.config import HttpConfig, RecipeConfig, Settings
-from edged.errors import NotFoundError
+from edged.core.errors import NotFoundError
 from edged.http import create_app
-from edged.inspection import Inspector
-from edged.metrics import Metrics
-from edged.runtime import Runtime
-from edged.workers import WorkerPool
+from edged.recipes.inspection import Inspector
+from edged.runtime.metrics import Metrics
+from edged.runtime.shared import Runtime
+from edged.runtime.workers import WorkerPool
 
 # --------------------------------------------------------------------------- the check
 

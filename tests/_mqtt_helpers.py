@@ -21,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edged.config import Settings
-from edged.result import FrameInfo, Result, iso_utc, new_result_id
+from edged.core.result import FrameInfo, Result, iso_utc, new_result_id
 
 
 def make_settings(tmp_path: Path, broker: Broker, **mqtt: Any) -> Settings:

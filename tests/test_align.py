@@ -15,7 +15,7 @@ from edged.checks.align import (
     prepare_registration,
     register,
 )
-from edged.errors import InputError, RegistrationError
+from edged.core.errors import InputError, RegistrationError
 
 SIZE = (320, 240)
 CENTER = ((SIZE[0] - 1) / 2, (SIZE[1] - 1) / 2)

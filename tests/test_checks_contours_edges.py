@@ -9,7 +9,7 @@ from _checks_helpers import decode_png_b64, shapes_scene
 
 from edged.checks.contours import find_contours
 from edged.checks.edges import detect_edges
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 # --------------------------------------------------------------------------- contours
 

@@ -9,7 +9,7 @@ from _checks_helpers import decode_png_b64, disk_scene, iou
 
 from edged.checks._channels import COLOR_SPACES, channel_names
 from edged.checks.mask import ALGORITHMS, object_mask
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 COMBOS = [
     (algorithm, space, channel)

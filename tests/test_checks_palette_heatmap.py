@@ -9,8 +9,8 @@ from _checks_helpers import decode_png_b64
 
 from edged.checks.heatmap import interest_heatmap
 from edged.checks.palette import color_palette
-from edged.errors import InputError
-from edged.render import colorize_heatmap
+from edged.core.errors import InputError
+from edged.imaging.render import colorize_heatmap
 
 # --------------------------------------------------------------------------- palette
 

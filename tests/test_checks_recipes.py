@@ -14,8 +14,8 @@ from _checks_helpers import disk_scene
 
 from edged.checks import CheckContext, registry
 from edged.config import RecipeConfig
-from edged.inspection import Inspector, build_result
-from edged.result import FrameInfo, json_schema
+from edged.core.result import FrameInfo, json_schema
+from edged.recipes.inspection import Inspector, build_result
 
 CTX = CheckContext(recipe="r", camera="cam")
 

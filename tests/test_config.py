@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from edged.config import load_settings
-from edged.errors import ConfigError
+from edged.core.errors import ConfigError
 
 BASE = {
     "node_id": "cell-7",

@@ -154,7 +154,7 @@ async def test_port_in_use_is_a_startup_error(write_config) -> None:
 async def test_inspection_bug_gives_error_verdict_and_line_moves_on(
     write_config, monkeypatch
 ) -> None:
-    from edged.line import CameraLine
+    from edged.runtime.line import CameraLine
 
     real = CameraLine._process
     calls = 0

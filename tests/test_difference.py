@@ -10,7 +10,7 @@ from _refs_helpers import capture, paint_square, to_query, world
 from edged.checks.align import UnregisteredError
 from edged.checks.difference import DifferenceSettings, compare, differences
 from edged.checks.prepared import PreparedReference, ReferenceParams, prepare_reference
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 SIZE = (320, 240)
 POSE = {"dx": 4.3, "dy": -3.2, "angle_deg": 1.4}

@@ -11,7 +11,7 @@ from _refs_helpers import capture, paint_square, world
 from edged.checks import CheckContext
 from edged.checks._difference_spec import reference_params
 from edged.config import ConfigError, RecipeConfig, Settings, load_settings
-from edged.inspection import Inspector
+from edged.recipes.inspection import Inspector
 from edged.references import InMemoryReferences
 
 SIZE = (320, 240)

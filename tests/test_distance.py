@@ -8,7 +8,7 @@ import pytest
 from _refs_helpers import capture, paint_square, world
 
 from edged.checks.distance import decision_for, distance
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 SIZE = (320, 240)
 

@@ -17,9 +17,9 @@ from _daemon_helpers import RecordingSink, wait_for
 from conftest import free_port
 
 from edged.config import load_settings
+from edged.core.errors import ConfigError, InputError, SourceError
 from edged.daemon import Daemon
-from edged.errors import ConfigError, InputError, SourceError
-from edged.pixfmt import decode
+from edged.imaging.pixfmt import decode
 from edged.sources.discovery import list_genicam
 from edged.sources.factory import build_source
 from edged.sources.genicam import GenicamSource

@@ -25,7 +25,7 @@ from _http_helpers import (
 )
 
 from edged.config import CameraConfig
-from edged.errors import InputError
+from edged.core.errors import InputError
 from edged.http.admin import ReferenceAdmin
 from edged.sources.base import SourceState
 

@@ -14,7 +14,7 @@ import requests
 from _http_helpers import MemoryStore, ServerThread, make_runtime
 
 from edged.config import CameraConfig, SyntheticConfig
-from edged.line import CameraLine
+from edged.runtime.line import CameraLine
 from edged.sources.synthetic import SyntheticSource
 
 API = "/api/v1"

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from edged.checks import Region
+from edged.core.result import FrameInfo
 from edged.http._context import (
     HEADER_CONTEXT_MAX_CHARS,
     detected_rectangles,
@@ -17,8 +18,7 @@ from edged.http._context import (
     image_response,
     pekat_context,
 )
-from edged.inspection import Inspection, build_result
-from edged.result import FrameInfo
+from edged.recipes.inspection import Inspection, build_result
 
 
 def _result(regions: tuple[Region, ...], verdict: str = "fail"):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edged.errors import InputError, NotFoundError, TooLargeError
+from edged.core.errors import InputError, NotFoundError, TooLargeError
 from edged.http._decode import decode_encoded, decode_raw, read_shared_memory, shm_path
 from edged.http._errors import UnsupportedMediaError
 from edged.http._imagehead import read_head

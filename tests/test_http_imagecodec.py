@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edged.errors import InputError, TooLargeError
+from edged.core.errors import InputError, TooLargeError
 from edged.http._imagecodec import decode_image, image_size
 from edged.http._input import decode_base64
 

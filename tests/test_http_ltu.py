@@ -26,7 +26,7 @@ from edged.http._keys import RUNTIME
 from edged.http.app import create_app
 from edged.http.ltu import routes
 from edged.http.openapi import openapi_document
-from edged.runtime import Runtime
+from edged.runtime.shared import Runtime
 
 URL = "/v2/services/image"
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edged.checks.imgdiff import imgdiff
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 
 def test_mse_of_hand_built_images_is_exact() -> None:

@@ -12,9 +12,9 @@ import pytest
 
 from edged.checks import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
 from edged.config import RecipeConfig
-from edged.errors import InputError
-from edged.inspection import Inspector, build_result
-from edged.result import FrameInfo, Result, json_schema
+from edged.core.errors import InputError
+from edged.core.result import FrameInfo, Result, json_schema
+from edged.recipes.inspection import Inspector, build_result
 
 
 class DarkSpotOptions(CheckOptions):
@@ -115,12 +115,12 @@ def test_result_validates_against_shipped_schema() -> None:
 def test_shipped_schema_is_generated_from_the_model() -> None:
     shipped = Path(__file__).parent.parent / "edged" / "schemas" / "result.v1.json"
     assert json.loads(shipped.read_text()) == json_schema(), (
-        "regenerate: python -m edged.result > edged/schemas/result.v1.json"
+        "regenerate: python -m edged.core.result > edged/schemas/result.v1.json"
     )
 
 
 def test_result_ids_are_unique_and_time_ordered() -> None:
-    from edged.result import new_result_id
+    from edged.core.result import new_result_id
 
     ids = [new_result_id() for _ in range(2000)]
     assert len(set(ids)) == len(ids)

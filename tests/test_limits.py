@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edged.limits import parse_limit
+from edged.core.limits import parse_limit
 
 FIGURES = {
     "quality": {"brightness": {"over_per": 7.5}, "encoding": "OK", "ok": True},

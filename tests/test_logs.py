@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from edged.config import LoggingConfig
-from edged.logs import EdgedHandler, flush_suppressed, log_context, setup_logging
-from edged.workers import WorkerPool
+from edged.runtime.logs import EdgedHandler, flush_suppressed, log_context, setup_logging
+from edged.runtime.workers import WorkerPool
 
 
 class FakeClock:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from edged.metrics import Metrics
+from edged.runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = ROOT / "configs" / "prometheus-alerts.yml"

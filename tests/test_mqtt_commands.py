@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edged.errors import InputError, NotFoundError, SourceError
+from edged.core.errors import InputError, NotFoundError, SourceError
 from edged.publish import Publisher, RuntimeCommandHandler
 from edged.publish.commands import MAX_WAITING, parse_command
 
@@ -379,7 +379,7 @@ class _Camera:
 
 async def test_runtime_command_handler_adapts_camera_control(tmp_path: Path) -> None:
     from edged.config import Settings
-    from edged.runtime import Runtime
+    from edged.runtime.shared import Runtime
 
     settings = Settings(
         cameras={"cam1": {"recipe": "r1"}}, recipes={"r1": {}, "r2": {}}, state_dir=tmp_path

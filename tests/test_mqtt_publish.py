@@ -279,7 +279,7 @@ async def test_outbox_cap_drops_oldest_and_counts(tmp_path: Path, broker: Broker
     """With the broker down and a cap of 5 messages, 12 verdicts leave the newest 5;
     the 7 dropped are counted (stats and the Prometheus counter), and the 5 kept are
     delivered, in order, when the broker returns."""
-    from edged.metrics import Metrics
+    from edged.runtime.metrics import Metrics
 
     metrics = Metrics()
     settings = make_settings(

@@ -16,9 +16,9 @@ from _broker import Broker, broker_fixture  # noqa: F401
 from _mqtt_helpers import make_result, make_settings
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edged.cli import main
+from edged.cli.main import main
+from edged.cli.watch import HEADER, format_row, watch
 from edged.publish import Publisher
-from edged.publish.watch import HEADER, format_row, watch
 
 ROOT = Path(__file__).resolve().parent.parent
 

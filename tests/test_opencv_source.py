@@ -14,8 +14,8 @@ import pytest
 from _acq_helpers import MjpegServer, read_n
 
 from edged.config import CameraConfig
-from edged.errors import SourceError
-from edged.pixfmt import decode
+from edged.core.errors import SourceError
+from edged.imaging.pixfmt import decode
 from edged.sources.base import EndOfStream
 from edged.sources.discovery import list_opencv
 from edged.sources.factory import build_source

@@ -23,7 +23,7 @@ from _ops_helpers import NotifyListener
 from edged.checks import CheckContext, CheckOptions, CheckOutcome, CheckSpec, _specs, registry
 from edged.config import load_settings
 from edged.daemon import Daemon
-from edged.sdnotify import Notifier
+from edged.runtime.sdnotify import Notifier
 from edged.sources.synthetic import SyntheticSource
 
 

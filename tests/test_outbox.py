@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edged.errors import ConfigError
+from edged.core.errors import ConfigError
 from edged.publish import _outbox_store as outbox_store
 from edged.publish import outbox as outbox_mod
 from edged.publish.outbox import NewMessage, Outbox

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edged.errors import InputError
-from edged.frames import Frame
-from edged.pixfmt import (
+from edged.core.errors import InputError
+from edged.core.frames import Frame
+from edged.imaging.pixfmt import (
     SUPPORTED_FORMATS,
     HighImage,
     debayer,

@@ -17,8 +17,8 @@ from _refs_helpers import capture, paint_square, world
 from edged.checks.difference import compare
 from edged.checks.prepared import ReferenceParams
 from edged.config import RecipeConfig
-from edged.errors import EdgedError, InputError, NotFoundError
-from edged.frames import Frame
+from edged.core.errors import EdgedError, InputError, NotFoundError
+from edged.core.frames import Frame
 from edged.references import InMemoryReferences, ReferenceStore
 
 SIZE = (320, 240)

@@ -11,9 +11,9 @@ import yaml
 from _ops_helpers import NotifyListener
 
 from edged.config import Settings, load_settings
-from edged.reload import Reloader, diff_settings, plan_reload
-from edged.runtime import Runtime
-from edged.sdnotify import Notifier
+from edged.runtime.reload import Reloader, diff_settings, plan_reload
+from edged.runtime.sdnotify import Notifier
+from edged.runtime.shared import Runtime
 
 
 def _doc(**changes: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""edged.render: pure drawing and heat-map functions, checked pixel by pixel."""
+"""edged.imaging.render: pure drawing and heat-map functions, checked pixel by pixel."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from edged.checks import Region
-from edged.render import (
+from edged.imaging.render import (
     BOX_BGR,
     annotate,
     colorize_heatmap,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from _ops_helpers import NotifyListener
 
-from edged.sdnotify import Notifier, watchdog_interval_s
+from edged.runtime.sdnotify import Notifier, watchdog_interval_s
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from edged import pixfmt
-from edged.frames import Frame
+from edged.core.frames import Frame
+from edged.imaging import pixfmt
 from edged.sources._shm_ring import FrameMeta, Ring, RingWriter
 
 

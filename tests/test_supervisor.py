@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from edged.supervisor import Backoff, Supervisor
+from edged.runtime.supervisor import Backoff, Supervisor
 
 
 async def test_crashing_component_is_restarted_with_backoff() -> None:

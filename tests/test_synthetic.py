@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edged import pixfmt
 from edged.config import CameraConfig, SyntheticConfig
+from edged.imaging import pixfmt
 from edged.sources.base import EndOfStream
 from edged.sources.synthetic import SyntheticLine, SyntheticSource, mosaic
 
@@ -171,7 +171,7 @@ async def test_triggered_line_emits_one_frame_per_trigger() -> None:
 
 
 async def test_free_running_line_refuses_trigger() -> None:
-    from edged.errors import InputError
+    from edged.core.errors import InputError
 
     src = SyntheticSource("c", CameraConfig(recipe="r", synthetic=SyntheticConfig(**SMALL)))
     assert not src.triggerable

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from _refs_helpers import capture, world
 
-from edged.cli import main
+from edged.cli.main import main
 from edged.references import ReferenceStore
 
 ROOT = Path(__file__).parent.parent

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edged.checks.variation import Limits, VariationTrainer, excess, train
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 
 def _const(v: float, shape: tuple[int, int] = (8, 10)) -> np.ndarray:

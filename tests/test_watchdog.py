@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from _ops_helpers import NotifyListener
 
-from edged.metrics import Metrics
-from edged.sdnotify import Notifier
-from edged.watchdog import Heartbeat, Progress, StallDetector
-from edged.workers import WorkerPool
+from edged.runtime.metrics import Metrics
+from edged.runtime.sdnotify import Notifier
+from edged.runtime.watchdog import Heartbeat, Progress, StallDetector
+from edged.runtime.workers import WorkerPool
 
 
 class FakeClock:

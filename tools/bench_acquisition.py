@@ -13,7 +13,7 @@ the same run:
    pipe message, loop wake-up, then a leased view of the slot — GenicamSource's
    default — or, on alternate frames, its fallback copy out in a thread) — the
    GenICam path minus the camera;
-2. BayerRG8 -> BGR bilinear through ``edged.pixfmt.decode`` vs a bare
+2. BayerRG8 -> BGR bilinear through ``edged.imaging.pixfmt.decode`` vs a bare
    ``cv2.cvtColor`` on the same array;
 3. Mono12p unpack (8-bit and 16-bit output), 2448x2048;
 4. event-loop lag (p99 of a 5 ms sleep's overshoot) with three viky.cti cameras
@@ -39,8 +39,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edged import pixfmt
-from edged.frames import Frame
+from edged.core.frames import Frame
+from edged.imaging import pixfmt
 from edged.sources._shm_ring import FrameMeta, Ring, RingWriter
 
 W, H = 2448, 2048

@@ -249,7 +249,7 @@ def run_line(frames: int, *, log: Callable[[str], None]) -> dict[str, dict[str, 
     1280x1024 BayerRG8, the demo's nuisance, half the frames defective), decoded like
     camera frames; references: 1 and 5 good frames of the line."""
     from edged.config import NuisanceConfig, SyntheticConfig
-    from edged.pixfmt import debayer
+    from edged.imaging.pixfmt import debayer
     from edged.sources.synthetic import SyntheticLine
 
     settings = DifferenceSettings()

@@ -48,10 +48,10 @@ from edged.checks import (
     registry,
 )
 from edged.config import HttpConfig, RecipeConfig, Settings
-from edged.inspection import Inspector
-from edged.metrics import Metrics
-from edged.runtime import Runtime
-from edged.workers import WorkerPool
+from edged.recipes.inspection import Inspector
+from edged.runtime.metrics import Metrics
+from edged.runtime.shared import Runtime
+from edged.runtime.workers import WorkerPool
 
 WIDTH, HEIGHT = 1280, 1024
 

@@ -47,8 +47,8 @@ from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
 from edged.config import Settings  # noqa: E402
+from edged.core.result import FrameInfo, RegionModel, Result, iso_utc, new_result_id  # noqa: E402
 from edged.publish import Publisher  # noqa: E402
-from edged.result import FrameInfo, RegionModel, Result, iso_utc, new_result_id  # noqa: E402
 
 
 def realistic_result(seq: int, camera: str) -> Result:
@@ -291,8 +291,8 @@ async def daemon_latency(broker: Broker, tmp: Path, seconds: float) -> dict[str,
     import yaml
 
     from edged.config import load_settings
+    from edged.core.errors import ConfigError
     from edged.daemon import Daemon
-    from edged.errors import ConfigError
 
     demo = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
     cam = {**demo["cameras"]["line1"], "fps": 10}

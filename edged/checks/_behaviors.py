@@ -13,7 +13,7 @@ from typing import Literal, get_args
 import cv2
 import numpy as np
 
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 Behavior = Literal["L", "V", "S", "H"]
 BEHAVIORS: tuple[str, ...] = get_args(Behavior)

@@ -40,7 +40,7 @@ from edged.checks._behaviors import parse_behaviors
 from edged.checks.align import MotionModel, UnregisteredError
 from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, compare
 from edged.checks.prepared import PreparedReference, ReferenceParams
-from edged.errors import EdgedError, InputError
+from edged.core.errors import EdgedError, InputError
 
 
 class DifferenceOptions(CheckOptions):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 CONTRACT = "(H, W) uint8 grey or (H, W, 3) uint8 BGR"
 

@@ -40,7 +40,7 @@ from edged.checks._coarse import NO_POINTS, FeatureMatch, features, orb, phase
 from edged.checks._image import to_grey
 from edged.checks._lk import SLICES, Fit, Level, lucas_kanade, make_level, pyramid
 from edged.checks._scale import resize_matrix, shrink, working_size
-from edged.errors import InputError, RegistrationError
+from edged.core.errors import InputError, RegistrationError
 
 MotionModel = Literal["translation", "euclidean", "similarity", "affine"]
 MOTION_MODELS: tuple[str, ...] = get_args(MotionModel)

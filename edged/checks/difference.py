@@ -47,7 +47,7 @@ from edged.checks.prepared import (
     work_channels,
 )
 from edged.checks.variation import excess, gaussian_ksize
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 MAX_REGIONS = 100
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from edged.checks._image import reduce, require_image, to_grey
 from edged.checks._png import png_base64
-from edged.render import colorize_heatmap
+from edged.imaging.render import colorize_heatmap
 
 Method = Literal["contrast", "keypoints"]
 METHODS: tuple[Method, ...] = ("contrast", "keypoints")
@@ -52,7 +52,7 @@ class Heatmap:
 
     def to_dict(self, *, images: bool = True) -> dict[str, Any]:
         """The JSON shape; ``heatmap`` is a base64 PNG of ``work_map`` in the colours of
-        every edged heat map (:func:`edged.render.colorize_heatmap`), null with
+        every edged heat map (:func:`edged.imaging.render.colorize_heatmap`), null with
         ``images=False``."""
         h, w = self.heatmap.shape
         wh, ww = self.work_map.shape

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from edged.checks._image import contract_problem
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from edged.checks.difference import DifferenceResult, DiffRegion
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 MaskType = Literal["binary", "contours", "none"]
 MASK_TYPES = ("binary", "contours", "none")

@@ -35,7 +35,7 @@ from edged.checks.align import (
     register,
 )
 from edged.checks.variation import Limits, VariationModel, VariationTrainer
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 FORMAT_VERSION = 1
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 MAD_TO_SIGMA = 1.4826
 

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from edged.errors import AuthError, ConfigError
+from edged.core.errors import AuthError, ConfigError
 from edged.http._errors import UnavailableError
 from edged.http._keys import RUNTIME
-from edged.runtime import Runtime
+from edged.runtime.shared import Runtime
 
 
 class ApiKeyGuard:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from edged.result import Result
+from edged.core.result import Result
 
 HEADER_CONTEXT_MAX_CHARS = 60_000
 """Keep ``ContextBase64utf`` under common 64 KiB header-line limits (Python's

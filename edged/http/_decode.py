@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edged.errors import InputError, NotFoundError, TooLargeError
+from edged.core.errors import InputError, NotFoundError, TooLargeError
 from edged.http._errors import ForbiddenError
 from edged.http._imagehead import looks_complete, read_head
-from edged.pixfmt import BayerPattern, debayer
+from edged.imaging.pixfmt import BayerPattern, debayer
 
 SHM_DIR = Path("/dev/shm")
 """Where Linux exposes POSIX shared memory (``shm_open`` names)."""

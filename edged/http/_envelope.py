@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from edged._version import __version__
-from edged.errors import BusyError, EdgedError
+from edged.core.errors import BusyError, EdgedError
 from edged.http._auth import check_api_key
 from edged.http._gate import GATE, shared_gate
 from edged.http._input import read_form

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edged.errors import EdgedError, InputError
+from edged.core.errors import EdgedError, InputError
 
 
 class UnsupportedMediaError(InputError):

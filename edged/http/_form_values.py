@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from edged.errors import InputError
+from edged.core.errors import InputError
 from edged.http._input import RequestForm, read_form, read_image_field
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from edged.errors import BusyError
+from edged.core.errors import BusyError
 from edged.http._errors import AnalysisTimeoutError, BodyTimeoutError
 
 T = TypeVar("T")

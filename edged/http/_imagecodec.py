@@ -18,7 +18,7 @@ import struct
 import cv2
 import numpy as np
 
-from edged.errors import InputError
+from edged.core.errors import InputError
 from edged.http._decode import check_pixels, decode_encoded
 from edged.http._imagehead import PNG_SIGNATURE, read_head
 

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
-from edged.errors import InputError
+from edged.core.errors import InputError
 from edged.http._errors import UnsupportedMediaError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -37,7 +37,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 
 from edged.config import HttpConfig
-from edged.errors import InputError, TooLargeError
+from edged.core.errors import InputError, TooLargeError
 from edged.http._imagecodec import decode_image
 from edged.http._keys import RUNTIME
 

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edged.runtime import Runtime
+from edged.runtime.shared import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from edged.core.result import Result
 from edged.http._openapi_util import Doc, ref
-from edged.result import Result
 
 
 def schemas() -> Doc:

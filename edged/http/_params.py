@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edged.errors import InputError
+from edged.core.errors import InputError
 
 _INT_RE = re.compile(r"^[0-9]{1,9}$")
 

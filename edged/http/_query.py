@@ -15,9 +15,9 @@ from typing import Literal, cast, get_args
 
 from multidict import MultiMapping
 
-from edged.errors import InputError
+from edged.core.errors import InputError
 from edged.http._decode import check_pixels
-from edged.pixfmt import BayerPattern
+from edged.imaging.pixfmt import BayerPattern
 
 ResponseType = Literal["context", "image", "annotated_image", "heatmap"]
 RESPONSE_TYPES: tuple[str, ...] = get_args(ResponseType)

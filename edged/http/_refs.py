@@ -13,14 +13,14 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from aiohttp import BodyPartReader, web
 
-from edged.errors import InputError, NotFoundError, TooLargeError
+from edged.core.errors import InputError, NotFoundError, TooLargeError
 from edged.http._auth import protected
 from edged.http._context import json_response
 from edged.http._decode import decode_encoded
 from edged.http._errors import UnavailableError
 from edged.http._keys import RUNTIME
 from edged.http._params import ClientGoneError, json_body, read_all
-from edged.runtime import Runtime
+from edged.runtime.shared import Runtime
 
 MAX_TEACH_IMAGES = 64
 
@@ -30,8 +30,8 @@ class ReferenceAdmin(Protocol):
     """What the admin API needs from the reference store.
 
     Methods are called from a worker thread and may block (disk, image work). They
-    raise :class:`~edged.errors.NotFoundError` for an unknown recipe/camera/version
-    and :class:`~edged.errors.InputError` for unusable images.
+    raise :class:`~edged.core.errors.NotFoundError` for an unknown recipe/camera/version
+    and :class:`~edged.core.errors.InputError` for unusable images.
     """
 
     def entries(self) -> Sequence[Mapping[str, Any]]:

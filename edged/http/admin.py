@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edged.errors import InputError, NotFoundError
+from edged.core.errors import InputError, NotFoundError
 from edged.http import _refs
 from edged.http._auth import protected
 from edged.http._context import json_response
@@ -20,8 +20,8 @@ from edged.http._keys import RUNTIME
 from edged.http._params import int_param, json_body
 from edged.http._refs import ReferenceAdmin
 from edged.http.openapi import openapi_document
-from edged.render import encode_jpeg
-from edged.runtime import CameraControl, Runtime
+from edged.imaging.render import encode_jpeg
+from edged.runtime.shared import CameraControl, Runtime
 
 __all__ = ["PREFIX", "ReferenceAdmin", "add_routes"]
 

@@ -1,6 +1,6 @@
 """The aiohttp application factory: ``create_app(runtime)``.
 
-Domain errors (:class:`~edged.errors.EdgedError`) become their HTTP status with a
+Domain errors (:class:`~edged.core.errors.EdgedError`) become their HTTP status with a
 JSON body ``{"error": message, "status": code}`` in one middleware; aiohttp's own
 HTTP errors (404, 405, 413) get the same JSON shape. Areas add their routes in
 :func:`_add_routes`.
@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from edged._version import __version__
-from edged.errors import BusyError, EdgedError
+from edged.core.errors import BusyError, EdgedError
 from edged.http._keys import RUNTIME
 from edged.http.ltu import setup_ltu
-from edged.metrics import CONTENT_TYPE
-from edged.runtime import Runtime
+from edged.runtime.metrics import CONTENT_TYPE
+from edged.runtime.shared import Runtime
 
 log = logging.getLogger("edged.http")
 

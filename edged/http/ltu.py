@@ -31,7 +31,7 @@ from edged.checks.heatmap import interest_heatmap
 from edged.checks.mask import object_mask
 from edged.checks.palette import color_palette
 from edged.checks.quality import image_quality
-from edged.errors import InputError
+from edged.core.errors import InputError
 from edged.http._envelope import Handler, LtuAnswer, install_gate, ltu_endpoint
 from edged.http._input import read_image_field, read_options, run_pixels
 

@@ -38,7 +38,7 @@ from edged.checks.align import MOTION_MODELS, Alignment, align
 from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, differences
 from edged.checks.distance import distance
 from edged.checks.ltu_differences import MASK_TYPES, ltu_differences, parse_color
-from edged.errors import InputError
+from edged.core.errors import InputError
 from edged.http._envelope import LtuAnswer, ltu_endpoint
 from edged.http._form_values import field_value, image_of, optional_image, parse_bool, parse_int
 from edged.http._input import RequestForm, read_form, run_pixels

@@ -24,7 +24,8 @@ from aiohttp import web
 
 from edged._version import __version__
 from edged.checks import CheckContext
-from edged.errors import InputError, TooLargeError
+from edged.core.errors import InputError, TooLargeError
+from edged.core.result import FrameInfo, iso_utc
 from edged.http import _context
 from edged.http._auth import check_api_key
 from edged.http._decode import decode_encoded, decode_raw, read_shared_memory
@@ -33,10 +34,9 @@ from edged.http._gate import AnalysisGate, shared_gate
 from edged.http._keys import RUNTIME
 from edged.http._params import ClientGoneError, read_all
 from edged.http._query import AnalyzeQuery, parse_analyze_query, parse_bayer, parse_size
-from edged.inspection import Inspection, Inspector, build_result
-from edged.render import annotate, colorize_heatmap, encode_png, regions_heatmap
-from edged.result import FrameInfo, iso_utc
-from edged.runtime import Runtime
+from edged.imaging.render import annotate, colorize_heatmap, encode_png, regions_heatmap
+from edged.recipes.inspection import Inspection, Inspector, build_result
+from edged.runtime.shared import Runtime
 
 CAMERA = "http"
 """Camera id of HTTP analyses in Results, metrics and ``runtime.results``."""

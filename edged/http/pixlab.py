@@ -17,7 +17,7 @@ import cv2
 from aiohttp import web
 
 from edged.checks.imgdiff import ImgDiff, imgdiff
-from edged.errors import BusyError, EdgedError, InputError
+from edged.core.errors import BusyError, EdgedError, InputError
 from edged.http._auth import check_api_key
 from edged.http._form_values import field_value, image_of, parse_bool
 from edged.http._input import read_form, run_pixels

@@ -41,7 +41,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edged.errors import ConfigError
+from edged.core.errors import ConfigError
 
 log = logging.getLogger("edged.publish.mqtt")
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edged.errors import EdgedError
+from edged.core.errors import EdgedError
 
 DROP_MAX_MESSAGES = "max_messages"
 DROP_MAX_AGE = "max_age"

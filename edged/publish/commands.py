@@ -42,12 +42,12 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edged.config import Settings
-from edged.errors import EdgedError, InputError
+from edged.core.errors import EdgedError, InputError
 from edged.publish._link import new_properties
 from edged.publish._topics import COMMANDS, Topics, valid_publish_topic
 
 if TYPE_CHECKING:
-    from edged.runtime import Runtime
+    from edged.runtime.shared import Runtime
 
 log = logging.getLogger(__name__)
 

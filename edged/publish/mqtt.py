@@ -55,14 +55,14 @@ from paho.mqtt.client import MQTTMessage
 from paho.mqtt.properties import Properties
 
 from edged.config import Settings
+from edged.core.result import Result
 from edged.publish._link import Connected, LinkOptions, MqttLink, Will
 from edged.publish._topics import Topics
 from edged.publish.commands import CommandHandler, CommandRouter
 from edged.publish.outbox import NewMessage, Outbox, OutboxError
-from edged.result import Result
 
 if TYPE_CHECKING:
-    from edged.metrics import Metrics
+    from edged.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

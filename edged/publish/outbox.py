@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from edged.errors import ConfigError
+from edged.core.errors import ConfigError
 from edged.publish import _outbox_store
 from edged.publish._outbox_store import (
     DROP_MAX_AGE,

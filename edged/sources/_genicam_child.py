@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from edged.config import GenicamConfig
-from edged.errors import InputError
-from edged.pixfmt import pixel_format
+from edged.core.errors import InputError
+from edged.imaging.pixfmt import pixel_format
 from edged.sources import _gentl
 from edged.sources._genicam_features import FeatureReport, Value, apply_features, ordered
 from edged.sources._shm_ring import FrameMeta, RingWriter

@@ -8,7 +8,7 @@ The daemon owns one source per camera and drives it from a named task::
         ...
     await source.stop()
 
-``read()`` raises :class:`~edged.errors.SourceError` on a fault it cannot hide
+``read()`` raises :class:`~edged.core.errors.SourceError` on a fault it cannot hide
 (lost device, repeated timeouts); the daemon then logs it, counts it, calls
 ``stop()`` and ``start()`` again with backoff. A source that recovers by itself
 (reconnect inside ``read()``) reports that through ``state()``. ``read()`` raises
@@ -23,8 +23,8 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
-from edged.errors import InputError, SourceError
-from edged.frames import Frame
+from edged.core.errors import InputError, SourceError
+from edged.core.frames import Frame
 
 
 class EndOfStream(SourceError):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edged.errors import SourceError
+from edged.core.errors import SourceError
 from edged.sources._gentl import GenicamDevice, SelectionError, resolve_cti
 
 __all__ = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edged.config import CameraConfig
-from edged.errors import ConfigError
+from edged.core.errors import ConfigError
 from edged.sources.base import FrameSource
 
 

@@ -58,8 +58,8 @@ from typing import Any
 import numpy as np
 
 from edged.config import CameraConfig, GenicamConfig
-from edged.errors import ConfigError, InputError, SourceError
-from edged.frames import Frame
+from edged.core.errors import ConfigError, InputError, SourceError
+from edged.core.frames import Frame
 from edged.sources._genicam_process import ChildFailed, ChildHandle, describe_exit
 from edged.sources._shm_ring import FrameMeta, Ring
 from edged.sources.base import FrameSource, SourceState

@@ -34,8 +34,8 @@ from collections import deque
 from typing import Any
 
 from edged.config import CameraConfig, OpenCVConfig
-from edged.errors import ConfigError, SourceError
-from edged.frames import Frame
+from edged.core.errors import ConfigError, SourceError
+from edged.core.frames import Frame
 from edged.sources._opencv_readers import (
     FolderReader,
     Grab,

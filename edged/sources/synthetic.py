@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from edged.config import CameraConfig, NuisanceConfig, SyntheticConfig
-from edged.frames import Frame
+from edged.core.frames import Frame
 from edged.sources._pacing import Pacer
 from edged.sources._scenes import render_scene
 from edged.sources.base import EndOfStream, FrameSource, SourceState

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edged.config import NuisanceConfig, SyntheticConfig
-from edged.frames import Frame
+from edged.core.frames import Frame
 from edged.sources.synthetic import SyntheticLine, mosaic
 
 BAYER_PATTERNS: tuple[str, ...] = ("RG", "GR", "GB", "BG")

@@ -28,8 +28,8 @@ from unittest import mock
 import numpy as np
 
 from edged.config import CameraConfig, RecipeConfig, Settings, SyntheticConfig
+from edged.core.result import Result
 from edged.daemon import Daemon
-from edged.result import Result
 from tools.bench._broker import BrokerAddress
 from tools.bench._machine import rss_mb
 from tools.bench._recipe import RECIPE, reference_store, teach

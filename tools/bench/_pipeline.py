@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from edged import pixfmt
 from edged.config import CameraConfig, RecipeConfig, Settings
-from edged.frames import Frame
-from edged.inspection import Inspector
-from edged.line import CameraLine
-from edged.result import Result
-from edged.runtime import Runtime
+from edged.core.frames import Frame
+from edged.core.result import Result
+from edged.imaging import pixfmt
+from edged.recipes.inspection import Inspector
+from edged.runtime.line import CameraLine
+from edged.runtime.shared import Runtime
 from tools.bench._context import TARGET_SIZE, Bench
 from tools.bench._frames import BenchFrames, size_label
 from tools.bench._measure import Samples

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edged.frames import Frame
+from edged.core.frames import Frame
 from edged.sources._pacing import Pacer
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 

@@ -16,11 +16,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edged import pixfmt
 from edged.checks import CheckContext, registry
-from edged.frames import Frame
-from edged.inspection import Inspector, build_result
-from edged.result import FrameInfo, iso_utc
+from edged.core.frames import Frame
+from edged.core.result import FrameInfo, iso_utc
+from edged.imaging import pixfmt
+from edged.recipes.inspection import Inspector, build_result
 from tools.bench._context import Bench
 from tools.bench._frames import BAYER_PATTERNS, BenchFrames
 from tools.bench._measure import Samples, interleaved
@@ -125,9 +125,9 @@ def _render_items(
     fr: BenchFrames, inspection: Any, report: SectionReport
 ) -> dict[str, Callable[[], object]]:
     try:
-        render = importlib.import_module("edged.render")
+        render = importlib.import_module("edged.imaging.render")
     except ImportError:
-        report.skip("render annotated image / heat map", "edged.render is missing")
+        report.skip("render annotated image / heat map", "edged.imaging.render is missing")
         return {}
     regions = tuple(inspection.regions)
     heat = inspection.heatmap

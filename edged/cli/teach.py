@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TextIO
 
 from edged.config import load_settings
-from edged.errors import ConfigError, EdgedError
-from edged.imagefiles import expand_image_paths, read_image_file
+from edged.core.errors import ConfigError, EdgedError
+from edged.imaging.imagefiles import expand_image_paths, read_image_file
 
 
 def add_teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -130,7 +130,7 @@ def cmd_teach(
 
 
 def teach_main(argv: Sequence[str] | None = None) -> int:
-    """``edged teach`` as a stand-alone entry point (``python -m edged.teach_cli``)."""
+    """``edged teach`` as a stand-alone entry point (``python -m edged.cli.teach``)."""
     parser = argparse.ArgumentParser(prog="edged teach", description=__doc__)
     configure_parser(parser)
     return cmd_teach(parser.parse_args(argv))

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from edged import pixfmt
 from edged.config import CameraConfig
-from edged.frames import Frame
+from edged.core.frames import Frame
+from edged.imaging import pixfmt
 from edged.sources.synthetic import SyntheticLine
 
 log = logging.getLogger("edged.autoteach")

@@ -11,7 +11,7 @@ Two packings exist on the wire:
   4-5).
 
 The 2-pixels-in-3-bytes packings (``12p``, ``12Packed``, ``10Packed``) go through
-byte planes (``edged._planes``). ``10p`` is done here: each 5-byte group is read
+byte planes (``edged.imaging._planes``). ``10p`` is done here: each 5-byte group is read
 as one little-endian word through an overlapping strided view (no copy of the
 input) and split with shifts and masks into a word holding the group's four output
 pixels; the work runs in cache-sized chunks. Only the very last group (whose word
@@ -31,7 +31,7 @@ from typing import Literal
 
 import numpy as np
 
-from edged._planes import unpack_pairs
+from edged.imaging._planes import unpack_pairs
 
 Packing = Literal["p", "packed"]
 
@@ -75,7 +75,7 @@ def _k10p_8(v: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
 _KERNELS: dict[tuple[Packing, int], tuple[_Layout, _Kernel, _Kernel]] = {
     ("p", 10): (_L5, _k10p_16, _k10p_8),
 }
-_PAIRS = {("p", 12), ("packed", 12), ("packed", 10)}  # two pixels in 3 bytes: edged._planes
+_PAIRS = {("p", 12), ("packed", 12), ("packed", 10)}  # two pixels in 3 bytes: edged.imaging._planes
 
 
 def stream_bits(packing: Packing, bits: int) -> int:

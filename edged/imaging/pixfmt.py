@@ -32,9 +32,9 @@ from typing import Literal, cast
 import cv2
 import numpy as np
 
-from edged import _packing
-from edged.errors import InputError
-from edged.frames import Frame
+from edged.core.errors import InputError
+from edged.core.frames import Frame
+from edged.imaging import _packing
 
 BayerPattern = Literal["RG", "GR", "GB", "BG"]
 Demosaic = Literal["bilinear", "ea", "vng"]

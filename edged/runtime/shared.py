@@ -16,12 +16,12 @@ import numpy as np
 
 from edged.checks import CheckContext
 from edged.config import Settings
-from edged.errors import NotFoundError
-from edged.inspection import Inspection, Inspector
-from edged.metrics import Metrics
-from edged.result import Result
+from edged.core.errors import NotFoundError
+from edged.core.result import Result
+from edged.recipes.inspection import Inspection, Inspector
+from edged.runtime.metrics import Metrics
+from edged.runtime.workers import WorkerPool
 from edged.sources.base import SourceState
-from edged.workers import WorkerPool
 
 
 class ReferenceProvider(Protocol):

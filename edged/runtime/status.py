@@ -7,7 +7,7 @@ metrics only (no I/O).
 
 from __future__ import annotations
 
-from edged.runtime import Runtime
+from edged.runtime.shared import Runtime
 
 
 def _sample(runtime: Runtime, name: str, labels: dict[str, str] | None = None) -> float | None:

@@ -49,9 +49,9 @@ import numpy as np
 
 from edged._version import __version__
 from edged.checks.prepared import PreparedReference, ReferenceParams, check_image, prepare_reference
-from edged.errors import EdgedError, InputError, NotFoundError
-from edged.frames import Frame
-from edged.imagefiles import read_image_file
+from edged.core.errors import EdgedError, InputError, NotFoundError
+from edged.core.frames import Frame
+from edged.imaging.imagefiles import read_image_file
 
 log = logging.getLogger("edged.references")
 
@@ -524,9 +524,9 @@ class ReferenceStore:
     def teach_frames(
         self, recipe: str, camera: str, frames: Sequence[Frame], **kwargs: Any
     ) -> ReferenceInfo:
-        """:meth:`teach` from camera frames (decoded with :func:`edged.pixfmt.decode`;
+        """:meth:`teach` from camera frames (decoded with :func:`edged.imaging.pixfmt.decode`;
         pass ``demosaic=`` / ``bayer_pattern=`` for raw Bayer cameras)."""
-        from edged.pixfmt import decode
+        from edged.imaging.pixfmt import decode
 
         demosaic = kwargs.pop("demosaic", "bilinear")
         bayer = kwargs.pop("bayer_pattern", None)

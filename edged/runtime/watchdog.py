@@ -42,8 +42,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from edged.metrics import Metrics
-from edged.sdnotify import Notifier, watchdog_interval_s
+from edged.runtime.metrics import Metrics
+from edged.runtime.sdnotify import Notifier, watchdog_interval_s
 
 log = logging.getLogger("edged.watchdog")
 
@@ -53,7 +53,7 @@ Clock = Callable[[], float]
 
 
 class BusyPool(Protocol):
-    """What the detector reads from the worker pool (see :class:`edged.workers.WorkerPool`)."""
+    """What the detector reads from the worker pool (:class:`edged.runtime.workers.WorkerPool`)."""
 
     @property
     def busy(self) -> int: ...

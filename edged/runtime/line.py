@@ -24,14 +24,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edged import pixfmt
 from edged.config import CameraConfig
-from edged.errors import EdgedError, InputError, NotFoundError
-from edged.frames import Frame
-from edged.inspection import Inspection, build_result, error_inspection
-from edged.metrics import DROP_DECODE, DROP_QUEUE_FULL
-from edged.result import FrameInfo, Result, iso_utc
-from edged.runtime import Runtime
+from edged.core.errors import EdgedError, InputError, NotFoundError
+from edged.core.frames import Frame
+from edged.core.result import FrameInfo, Result, iso_utc
+from edged.imaging import pixfmt
+from edged.recipes.inspection import Inspection, build_result, error_inspection
+from edged.runtime.metrics import DROP_DECODE, DROP_QUEUE_FULL
+from edged.runtime.shared import Runtime
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 
 log = logging.getLogger("edged.line")
@@ -71,7 +71,7 @@ def _done_future(value: _Processed) -> asyncio.Future[_Processed]:
 
 
 class CameraLine:
-    """One camera's pipeline. Implements :class:`edged.runtime.CameraControl`."""
+    """One camera's pipeline. Implements :class:`edged.runtime.shared.CameraControl`."""
 
     def __init__(
         self,

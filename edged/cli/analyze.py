@@ -9,11 +9,11 @@ from typing import Any, TextIO
 
 from edged.checks import registry
 from edged.config import RecipeConfig, Settings
-from edged.errors import InputError
-from edged.imagefiles import read_image_file
-from edged.inspection import build_result, error_inspection
-from edged.result import FrameInfo, iso_utc
-from edged.runtime import Runtime
+from edged.core.errors import InputError
+from edged.core.result import FrameInfo, iso_utc
+from edged.imaging.imagefiles import read_image_file
+from edged.recipes.inspection import build_result, error_inspection
+from edged.runtime.shared import Runtime
 
 DEFAULT_RECIPE = "default"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TextIO
 
 from edged._version import __version__
+from edged.cli.teach import add_teach_parser, cmd_teach
 from edged.config import Settings, load_settings
-from edged.errors import ConfigError, EdgedError
-from edged.imagefiles import expand_image_paths
-from edged.teach_cli import add_teach_parser, cmd_teach
+from edged.core.errors import ConfigError, EdgedError
+from edged.imaging.imagefiles import expand_image_paths
 
 log = logging.getLogger("edged")
 
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _setup_logging(settings: Settings | None) -> None:
     from edged.config import LoggingConfig
-    from edged.logs import setup_logging
+    from edged.runtime.logs import setup_logging
 
     setup_logging(settings.logging if settings is not None else LoggingConfig())
 
@@ -116,7 +116,7 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from edged.offline import analyze_files, default_settings
+    from edged.cli.analyze import analyze_files, default_settings
 
     if args.config is not None:
         settings = _load_or_fail(args.config, "analyze")
@@ -159,7 +159,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if mqtt:
         settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update=mqtt)})
     _setup_logging(settings)
-    from edged.publish.watch import watch
+    from edged.cli.watch import watch
 
     try:
         asyncio.run(

@@ -38,10 +38,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from edged.config import Settings, format_validation_error, load_settings
-from edged.errors import ConfigError, EdgedError
-from edged.inspection import Inspector
-from edged.runtime import Runtime
-from edged.sdnotify import Notifier
+from edged.core.errors import ConfigError, EdgedError
+from edged.recipes.inspection import Inspector
+from edged.runtime.sdnotify import Notifier
+from edged.runtime.shared import Runtime
 
 log = logging.getLogger("edged.reload")
 
@@ -324,7 +324,7 @@ class Reloader:
         self.runtime.inspectors = inspectors
         self.runtime.settings = plan.applied
         if plan.applied.logging != old.logging:
-            from edged.logs import setup_logging
+            from edged.runtime.logs import setup_logging
 
             setup_logging(plan.applied.logging)
         for cam_id, target in plan.camera_recipes.items():

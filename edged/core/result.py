@@ -1,7 +1,7 @@
 """The Result: one inspected frame's verdict with its evidence (schema ``edged.result.v1``).
 
 The JSON Schema shipped in ``edged/schemas/result.v1.json`` is generated from these
-models (``python -m edged.result > edged/schemas/result.v1.json``); a test keeps the
+models (``python -m edged.core.result > edged/schemas/result.v1.json``); a test keeps the
 two in step, so MQTT consumers can validate what they receive.
 """
 

@@ -4,7 +4,7 @@
 times it, evaluates the recipe's limits over the figures and returns an
 :class:`Inspection`. A check that raises makes the verdict ``error`` (with the
 reason) instead of crashing the caller; :func:`build_result` wraps an Inspection
-and frame metadata into the published :class:`~edged.result.Result`.
+and frame metadata into the published :class:`~edged.core.result.Result`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 
 from edged.checks import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region, registry
 from edged.config import RecipeConfig
-from edged.errors import EdgedError
-from edged.limits import Limit, parse_limit
-from edged.result import FrameInfo, RegionModel, Result, Verdict, iso_utc, new_result_id
+from edged.core.errors import EdgedError
+from edged.core.limits import Limit, parse_limit
+from edged.core.result import FrameInfo, RegionModel, Result, Verdict, iso_utc, new_result_id
 
 
 @dataclass(frozen=True, slots=True)

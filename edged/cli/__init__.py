@@ -1,0 +1,1 @@
+"""The ``edged`` command line."""

@@ -1,0 +1,1 @@
+"""Core domain types: errors, frames, results, limits. Imports nothing else of edged."""

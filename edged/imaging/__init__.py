@@ -1,0 +1,1 @@
+"""Pixels: pixel formats and unpacking, image files, rendering. Imports only edged.core."""
