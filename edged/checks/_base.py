@@ -57,11 +57,14 @@ class CheckContext:
 
     ``reference`` is whatever :mod:`edged.references` prepared for this recipe and
     camera (images, precomputed registration data, variation model), or None.
+    ``inputs`` are values given with this image at run time (``data``: the PEKAT
+    ``data`` query field), e.g. the lot code the part should carry.
     """
 
     recipe: str
     camera: str
     reference: Any = None
+    inputs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,6 +129,14 @@ def _render(
     return encode_png(colorize_heatmap(heat)), "regions"
 
 
+def _inputs(query: AnalyzeQuery) -> dict[str, str]:
+    """Run-time values for checks: ``data`` (e.g. the lot code the part should carry).
+
+    The official SDK sends ``data=None`` when the caller gave none: that is no data.
+    """
+    return {"data": query.data} if query.data not in ("", "None") else {}
+
+
 async def _read_body(request: web.Request) -> bytes | bytearray:
     """The whole body, at most ``http.max_body_bytes``.
 
@@ -196,7 +204,7 @@ async def _analyze(
     check_api_key(request)
     query = parse_analyze_query(request.query)
     inspector = runtime.inspector(query.recipe)
-    ctx = runtime.context(inspector.name, CAMERA)
+    ctx = runtime.context(inspector.name, CAMERA, inputs=_inputs(query))
 
     received_s = 0.0
 

@@ -1,0 +1,367 @@
+"""text: read printed codes in named regions and verify them.
+
+Each region of the recipe is read with :func:`edged.checks.ocr.read_text` and its
+reading verified by :func:`verify_text` against the rules that apply to it (the
+region's own, else the check's): a minimum confidence, and what the part should
+carry — an exact string (``expect``), a regular expression (``pattern``, searched
+in the text; anchor it with ``^...$``), a value given with the image at run time
+(``expect_input: data`` is the PEKAT ``data`` field; ``data.lot`` is the ``lot``
+key when ``data`` is a JSON object), and a date (``date: {format: "%d.%m.%Y",
+min_days: 30, max_days: 400}``: a best-before date that many days from today).
+
+Text is compared after collapsing runs of spaces; ``ignore_case`` compares
+case-folded. Figures (``status`` is what a recipe limits, e.g.
+``text.status == "ok"``)::
+
+    {"status": "ok" | "nothing_found" | "low_confidence" | "wrong_text"
+               | "no_expected_value" | "bad_date",
+     "reason": "", "text": "LOT 123456", "confidence": 0.96,
+     "regions": {"lot": {"status": .., "reason": .., "text": .., "confidence": ..,
+                         "box": {x, y, width, height}, "expected": .., "skew_deg": ..,
+                         "date": {"text": .., "iso": .., "days": ..} | null,
+                         "lines": [{text, confidence, box, words: [...]}]}}}
+
+The check's status is the first region's that is not ``ok``. A region outside the
+image is an error of the check (the verdict is ``error`` and says why).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from edged.checks._base import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
+from edged.checks._box import Box
+from edged.checks._ocr_data import resolve_tessdata
+from edged.checks.ocr import Layout, Polarity, TextReading, read_text, require_engine
+from edged.core.errors import InputError
+
+Status = Literal[
+    "ok", "nothing_found", "low_confidence", "wrong_text", "no_expected_value", "bad_date"
+]
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SPACES = re.compile(r"[ \t]+")
+
+
+def normalise(text: str) -> str:
+    """Runs of spaces/tabs become one space; each line is stripped."""
+    return "\n".join(_SPACES.sub(" ", line).strip() for line in text.splitlines()).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class FoundDate:
+    """A date found in read text: the matching ``text``, the date, and days from today."""
+
+    text: str
+    date: dt.date
+    days: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "iso": self.date.isoformat(), "days": self.days}
+
+
+@dataclass(frozen=True, slots=True)
+class TextVerdict:
+    """How one reading fared against its rules."""
+
+    status: Status
+    reason: str
+    expected: str | None
+    date: FoundDate | None
+
+
+def find_date(text: str, fmt: str, *, today: dt.date) -> FoundDate | None:
+    """The first run of words of ``text`` that parses with strptime ``fmt``."""
+    width = max(1, len(fmt.split()))
+    tokens = text.split()
+    for i in range(len(tokens) - width + 1):
+        candidate = " ".join(tokens[i : i + width])
+        try:
+            when = dt.datetime.strptime(candidate, fmt).date()
+        except ValueError:
+            continue
+        return FoundDate(candidate, when, (when - today).days)
+    return None
+
+
+def verify_text(
+    reading: TextReading,
+    *,
+    min_confidence: float = 0.0,
+    expect: str | None = None,
+    pattern: str | None = None,
+    date_format: str | None = None,
+    min_days: int | None = None,
+    max_days: int | None = None,
+    ignore_case: bool = False,
+    today: dt.date | None = None,
+) -> TextVerdict:
+    """Verify ``reading``: nothing found, then confidence, exact text, pattern, date.
+
+    ``expect`` is compared whole (after :func:`normalise`); ``pattern`` is searched
+    (``re.search``); ``date_format`` (strptime) must match a run of words whose date
+    is ``min_days..max_days`` days from ``today`` (default: the local date).
+    """
+    text = normalise(reading.text)
+    if not reading.words:
+        return TextVerdict("nothing_found", "nothing read in the region", expect, None)
+    if reading.confidence < min_confidence:
+        msg = f"low confidence {reading.confidence:.2f} < {min_confidence:.2f} reading {text!r}"
+        return TextVerdict("low_confidence", msg, expect, None)
+    fold = str.casefold if ignore_case else str
+    if expect is not None and fold(text) != fold(normalise(expect)):
+        return TextVerdict("wrong_text", f"expected {expect!r}, read {text!r}", expect, None)
+    if pattern is not None and not re.search(pattern, text, re.IGNORECASE if ignore_case else 0):
+        msg = f"expected text matching {pattern!r}, read {text!r}"
+        return TextVerdict("wrong_text", msg, expect, None)
+    found: FoundDate | None = None
+    if date_format is not None:
+        found = find_date(text, date_format, today=today or dt.date.today())
+        if found is None:
+            msg = f"expected a date like {date_format!r}, read {text!r}"
+            return TextVerdict("bad_date", msg, expect, None)
+        low = min_days if min_days is not None else -(10**6)
+        high = max_days if max_days is not None else 10**6
+        if not low <= found.days <= high:
+            msg = (
+                f"date {found.date.isoformat()} is {found.days} days from today, "
+                f"expected {_window(min_days, max_days)}"
+            )
+            return TextVerdict("bad_date", msg, expect, found)
+    return TextVerdict("ok", "", expect, found)
+
+
+def _window(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"{low}..{high}"
+    return f">= {low}" if low is not None else f"<= {high}"
+
+
+# --- recipe options -----------------------------------------------------------------
+
+
+class DateRule(CheckOptions):
+    """A date printed on the part, ``min_days..max_days`` from today (either open)."""
+
+    format: str = Field(description="strptime format, e.g. '%d.%m.%Y' or '%d %b %Y'")
+    min_days: int | None = None
+    max_days: int | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> DateRule:
+        if "%" not in self.format:
+            msg = f"format: expected a strptime format such as '%d.%m.%Y', got {self.format!r}"
+            raise ValueError(msg)
+        sample = dt.date(2027, 12, 31).strftime(self.format)
+        try:
+            dt.datetime.strptime(sample, self.format)
+        except ValueError as exc:
+            msg = f"format: {self.format!r} cannot read back the dates it prints: {exc}"
+            raise ValueError(msg) from exc
+        low, high = self.min_days, self.max_days
+        if low is not None and high is not None and low > high:
+            msg = f"expected min_days <= max_days, got {low} > {high}"
+            raise ValueError(msg)
+        return self
+
+
+class TextRules(CheckOptions):
+    """What a reading must satisfy; unset rules do not apply."""
+
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    expect: str | None = Field(default=None, description="the exact text")
+    pattern: str | None = Field(default=None, description="a regular expression, searched")
+    expect_input: str | None = Field(
+        default=None, description="run-time value to expect: 'data' or 'data.KEY'"
+    )
+    date: DateRule | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                msg = f"expected a valid regular expression, got {value!r}: {exc}"
+                raise ValueError(msg) from exc
+        return value
+
+    @field_validator("expect_input")
+    @classmethod
+    def _input_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^data(\.[^.\s]+)?$", value):
+            msg = f"expected 'data' or 'data.KEY' (the PEKAT data field), got {value!r}"
+            raise ValueError(msg)
+        return value
+
+
+class TextRegion(TextRules):
+    """A named region to read, in pixels of the inspected image, with its own rules."""
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+
+    def box(self) -> Box:
+        return Box(self.x, self.y, self.width, self.height)
+
+
+class TextCheckOptions(TextRules):
+    """The ``text`` check: regions to read, how to read them, default rules."""
+
+    regions: dict[str, TextRegion] = Field(
+        default_factory=dict, description="name -> box and rules; none: the whole image"
+    )
+    min_confidence: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    ignore_case: bool = False
+    language: str = Field(default="eng", description="Tesseract language(s): 'eng', 'eng+deu'")
+    tessdata_dir: str | None = Field(default=None, description="where NAME.traineddata lives")
+    layout: Layout = "block"
+    polarity: Polarity = "auto"
+    dot_matrix_px: int = Field(default=0, ge=0, le=31, description="closing for dotted print")
+    min_glyph_px: int = Field(default=24, ge=0, le=200)
+    deskew: bool = True
+    max_skew_deg: float = Field(default=5.0, ge=0.0, le=45.0)
+    charset: str | None = Field(default=None, min_length=1)
+
+    @field_validator("regions")
+    @classmethod
+    def _names(cls, regions: dict[str, TextRegion]) -> dict[str, TextRegion]:
+        for name in regions:
+            if not _NAME_RE.match(name):
+                msg = f"region name: expected letters, digits and _, got {name!r}"
+                raise ValueError(msg)
+        return regions
+
+    @model_validator(mode="after")
+    def _engine_installed(self) -> TextCheckOptions:
+        try:
+            require_engine()
+        except ImportError as exc:
+            raise ValueError(str(exc)) from exc
+        resolve_tessdata(self.language, self.tessdata_dir)  # LanguageDataError is a ValueError
+        return self
+
+    def read_kwargs(self) -> dict[str, Any]:
+        return self.model_dump(
+            include={
+                "language",
+                "tessdata_dir",
+                "layout",
+                "polarity",
+                "dot_matrix_px",
+                "min_glyph_px",
+                "deskew",
+                "max_skew_deg",
+                "charset",
+            }
+        )
+
+
+def input_value(inputs: Mapping[str, str], name: str) -> str | None:
+    """The run-time value ``name`` (``data`` or ``data.KEY``) from ``inputs``, or None."""
+    root, _, key = name.partition(".")
+    raw = inputs.get(root)
+    if raw is None or raw == "":
+        return None
+    if not key:
+        return raw
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    value = parsed.get(key) if isinstance(parsed, dict) else None
+    return None if value is None else str(value)
+
+
+def _rule(region: TextRules, check: TextRules, name: str) -> Any:
+    own = getattr(region, name)
+    return own if own is not None else getattr(check, name)
+
+
+def _verify(
+    reading: TextReading, rules: TextRules, options: TextCheckOptions, inputs: Mapping[str, str]
+) -> TextVerdict:
+    expect = _rule(rules, options, "expect")
+    source = _rule(rules, options, "expect_input")
+    if source is not None:
+        given = input_value(inputs, source)
+        if given is None:
+            msg = f"expected the text in run-time input {source!r}, got none"
+            return TextVerdict("no_expected_value", msg, None, None)
+        expect = given
+    date: DateRule | None = _rule(rules, options, "date")
+    return verify_text(
+        reading,
+        min_confidence=_rule(rules, options, "min_confidence") or 0.0,
+        expect=expect,
+        pattern=_rule(rules, options, "pattern"),
+        date_format=date.format if date else None,
+        min_days=date.min_days if date else None,
+        max_days=date.max_days if date else None,
+        ignore_case=options.ignore_case,
+    )
+
+
+def _run(image: np.ndarray, options: TextCheckOptions, context: CheckContext) -> CheckOutcome:
+    targets: dict[str, tuple[Box | None, TextRules]] = {
+        name: (r.box(), r) for name, r in options.regions.items()
+    } or {"image": (None, TextRules())}
+    per_region: dict[str, Any] = {}
+    regions: list[Region] = []
+    status: Status = "ok"
+    reason = ""
+    texts: list[str] = []
+    confidences: list[float] = []
+    for name, (box, rules) in targets.items():
+        try:
+            reading = read_text(image, region=box, **options.read_kwargs())
+        except ValueError as exc:
+            msg = f"region {name!r}: {exc}"
+            raise InputError(msg) from exc
+        verdict = _verify(reading, rules, options, context.inputs)
+        if status == "ok" and verdict.status != "ok":
+            status, reason = verdict.status, f"{name}: {verdict.reason}"
+        texts.append(normalise(reading.text))
+        confidences.append(reading.confidence)
+        r = reading.region
+        regions.append(
+            Region(r.x, r.y, r.width, r.height, f"{name}:{verdict.status}", "text",
+                   score=reading.confidence)
+        )  # fmt: skip
+        per_region[name] = {
+            "status": verdict.status,
+            "reason": verdict.reason,
+            "text": normalise(reading.text),
+            "confidence": round(reading.confidence, 4),
+            "box": r.to_dict(),
+            "expected": verdict.expected,
+            "date": verdict.date.to_dict() if verdict.date else None,
+            "skew_deg": round(reading.skew_deg, 3),
+            "lines": [line.to_dict() for line in reading.lines],
+        }
+    figures = {
+        "status": status,
+        "reason": reason,
+        "text": "\n".join(texts),
+        "confidence": round(min(confidences), 4),
+        "regions": per_region,
+    }
+    return CheckOutcome(figures=figures, regions=tuple(regions))
+
+
+SPEC = CheckSpec(
+    "text",
+    TextCheckOptions,
+    _run,
+    description="read printed text in named regions; verify exact text, pattern, date",
+)

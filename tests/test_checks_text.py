@@ -1,0 +1,270 @@
+"""Reading printed labels: the OCR engine and the ``text`` check on labels rendered in
+code, asserting the exact text read, where it was read, and the verdicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import cv2
+import numpy as np
+import pydantic
+import pytest
+from _ocr_helpers import PAPER_BGR, label, text_box
+
+from edged.checks import CheckContext, registry
+from edged.checks._box import Box
+from edged.checks._ocr_data import LanguageDataError, resolve_tessdata
+from edged.checks.ocr import read_text
+from edged.checks.text import TextCheckOptions, find_date, input_value, normalise
+from edged.config import RecipeConfig
+from edged.recipes.inspection import Inspector
+
+CTX = CheckContext(recipe="r", camera="cam")
+LOT_XY = (60, 110)
+LOT_REGION = {"x": 40, "y": 60, "width": 420, "height": 70}  # the first line only
+
+
+def _inspect(options: dict[str, Any], image: np.ndarray, ctx: CheckContext = CTX) -> Any:
+    recipe = RecipeConfig(checks={"text": options}, limits=['text.status == "ok"'])
+    return Inspector("r", recipe).inspect(image, context=ctx)
+
+
+def _dotted(text: str, *, pitch: int = 6) -> np.ndarray:
+    """Dot-matrix print: each pixel of small Hershey text becomes a dot ``pitch`` apart."""
+    small = np.zeros((30, 160), np.uint8)
+    cv2.putText(small, text, (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 1, cv2.LINE_8)
+    img = np.full((30 * pitch, 160 * pitch, 3), PAPER_BGR, np.uint8)
+    for y, x in zip(*np.nonzero(small), strict=True):
+        centre = (int(x * pitch + pitch // 2), int(y * pitch + pitch // 2))
+        cv2.circle(img, centre, int(pitch * 0.35), (30, 30, 30), -1, cv2.LINE_AA)
+    return img
+
+
+# --- the engine -------------------------------------------------------------------------
+
+
+def test_reads_two_lines_with_boxes_on_the_printed_text() -> None:
+    reading = read_text(label(["LOT 123456", "EXP 2027-03-14"]))
+    assert reading.text == "LOT 123456\nEXP 2027-03-14"
+    assert [w.text for w in reading.words] == ["LOT", "123456", "EXP", "2027-03-14"]
+    assert reading.confidence > 0.8
+    x, y, w, h = text_box("LOT 123456", LOT_XY)
+    box = reading.lines[0].box
+    assert abs(box.x - x) <= 4
+    assert abs(box.y - y) <= 10
+    assert abs(box.width - w) <= 8
+    assert box.height <= h + 4
+    assert reading.lines[0].words[1].box.x > reading.lines[0].words[0].box.x + 50
+
+
+@pytest.mark.parametrize("angle_deg", [-5.0, -2.5, 3.0, 4.5])
+def test_deskews_small_rotations(angle_deg: float) -> None:
+    reading = read_text(label(["LOT 123456", "EXP 2027-03-14"], angle_deg=angle_deg))
+    assert reading.text == "LOT 123456\nEXP 2027-03-14"
+    assert reading.skew_deg == pytest.approx(-angle_deg, abs=0.5)
+
+
+def test_region_crops_the_label_before_reading() -> None:
+    image = label(["LOT 123456", "JUNK 999"])
+    reading = read_text(image, region=Box(**LOT_REGION))
+    assert reading.text == "LOT 123456"
+    assert reading.region == Box(**LOT_REGION)
+    box = reading.lines[0].box  # in pixels of the whole image, not of the crop
+    x, y, _, _ = text_box("LOT 123456", LOT_XY)
+    assert abs(box.x - x) <= 4
+    assert abs(box.y - y) <= 10
+
+
+def test_light_print_on_dark_ground() -> None:
+    image = 255 - label(["LOT 123456"], belt=False)
+    assert read_text(image).text == "LOT 123456"
+    assert read_text(image, polarity="light").text == "LOT 123456"
+
+
+def test_dot_matrix_print_needs_closing() -> None:
+    image = _dotted("LOT 654321")
+    assert read_text(image, dot_matrix_px=5).text == "LOT 654321"
+    assert read_text(image).text != "LOT 654321"
+
+
+def test_blank_region_reads_nothing() -> None:
+    reading = read_text(label([]), region=Box(40, 40, 300, 100))
+    assert reading.lines == ()
+    assert reading.text == ""
+    assert reading.confidence == 0.0
+
+
+def test_region_outside_the_image_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"region: expected a box inside the 640x320 image"):
+        read_text(label(["X"]), region=Box(600, 10, 100, 50))
+
+
+def test_charset_limits_what_is_read() -> None:
+    reading = read_text(label(["123456"]), charset="0123456789")
+    assert reading.text == "123456"
+
+
+def test_missing_language_data_names_the_file() -> None:
+    with pytest.raises(LanguageDataError, match=r"xyz\.traineddata"):
+        resolve_tessdata("eng+xyz")
+    with pytest.raises(LanguageDataError, match="expected a name like"):
+        resolve_tessdata("../etc")
+    assert (resolve_tessdata("eng") / "eng.traineddata").is_file()
+
+
+def test_engines_per_thread_read_the_same() -> None:
+    image = label(["LOT 123456"])
+    seen: list[str] = []
+
+    def work() -> None:
+        for _ in range(3):
+            seen.append(read_text(image).text)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == ["LOT 123456"] * 9
+
+
+# --- the check in a recipe --------------------------------------------------------------
+
+
+def test_text_check_is_registered() -> None:
+    assert "text" in registry()
+
+
+def test_matching_label_passes_with_what_was_read_and_where() -> None:
+    options = {"regions": {"lot": {**LOT_REGION, "pattern": r"^LOT \d{6}$"}}}
+    out = _inspect(options, label(["LOT 123456", "JUNK 999"]))
+    assert out.verdict == "pass", out.reasons
+    fig = out.figures["text"]
+    assert fig["status"] == "ok"
+    assert fig["text"] == "LOT 123456"
+    assert fig["regions"]["lot"]["box"] == LOT_REGION
+    assert fig["regions"]["lot"]["lines"][0]["words"][1]["text"] == "123456"
+    (region,) = out.regions
+    assert (region.x, region.y, region.width, region.height) == tuple(LOT_REGION.values())
+    assert region.label == "lot:ok"
+    assert region.check == "text"
+
+
+def test_wrong_text_fails_saying_what_was_read() -> None:
+    options = {"regions": {"lot": {**LOT_REGION, "expect": "LOT 123456"}}}
+    out = _inspect(options, label(["LOT 123465"]))
+    assert out.verdict == "fail"
+    fig = out.figures["text"]
+    assert fig["status"] == "wrong_text"
+    assert fig["reason"] == "lot: expected 'LOT 123456', read 'LOT 123465'"
+    assert out.reasons == ('text.status = "wrong_text", limit == "ok"',)
+
+
+def test_pattern_mismatch_fails() -> None:
+    out = _inspect({"pattern": r"^LOT \d{6}$"}, label(["LOT 12345"]))
+    assert out.figures["text"]["status"] == "wrong_text"
+    assert "read 'LOT 12345'" in out.figures["text"]["reason"]
+
+
+def test_unreadable_label_fails_as_nothing_found() -> None:
+    image = label(["LOT 123456"])
+    image[60:130, 40:460] = PAPER_BGR  # the print is missing
+    out = _inspect({"regions": {"lot": LOT_REGION}}, image)
+    assert out.verdict == "fail"
+    assert out.figures["text"]["status"] == "nothing_found"
+    assert out.figures["text"]["regions"]["lot"]["text"] == ""
+
+
+def test_smudged_label_fails_on_confidence() -> None:
+    image = label(["LOT 123456"])
+    noisy = np.random.default_rng(3).normal(0, 1, image.shape) * 90
+    blurred = cv2.GaussianBlur(np.clip(image + noisy, 0, 255).astype(np.uint8), (0, 0), 2.5)
+    out = _inspect({"regions": {"lot": {**LOT_REGION, "min_confidence": 0.99}}}, blurred)
+    assert out.figures["text"]["status"] in {"low_confidence", "nothing_found"}
+    assert out.verdict == "fail"
+
+
+def test_expected_value_from_the_pekat_data_field() -> None:
+    options = {"regions": {"lot": {**LOT_REGION, "expect_input": "data"}}}
+    image = label(["LOT 123456"])
+    good = CheckContext(recipe="r", camera="cam", inputs={"data": "LOT 123456"})
+    bad = CheckContext(recipe="r", camera="cam", inputs={"data": "LOT 999999"})
+    assert _inspect(options, image, good).verdict == "pass"
+    out = _inspect(options, image, bad)
+    assert out.figures["text"]["reason"] == "lot: expected 'LOT 999999', read 'LOT 123456'"
+    missing = _inspect(options, image)
+    assert missing.figures["text"]["status"] == "no_expected_value"
+
+
+def test_expected_value_from_a_json_data_key() -> None:
+    options = {"expect_input": "data.lot"}
+    ctx = CheckContext(recipe="r", camera="cam", inputs={"data": '{"lot": "LOT 123456"}'})
+    assert _inspect(options, label(["LOT 123456"]), ctx).verdict == "pass"
+    assert input_value({"data": "not json"}, "data.lot") is None
+
+
+def test_best_before_date_window() -> None:
+    today = dt.date.today()
+    soon = (today + dt.timedelta(days=30)).strftime("%d.%m.%Y")
+    past = (today - dt.timedelta(days=2)).strftime("%d.%m.%Y")
+    rule = {"date": {"format": "%d.%m.%Y", "min_days": 7, "max_days": 400}}
+    out = _inspect(rule, label([f"BB {soon}"], font_scale=1.1))
+    assert out.verdict == "pass", out.figures["text"]
+    assert out.figures["text"]["regions"]["image"]["date"]["days"] == 30
+    out = _inspect(rule, label([f"BB {past}"], font_scale=1.1))
+    assert out.figures["text"]["status"] == "bad_date"
+    assert "is -2 days from today, expected 7..400" in out.figures["text"]["reason"]
+
+
+def test_two_named_regions_each_with_its_rule() -> None:
+    today = dt.date.today()
+    date_text = (today + dt.timedelta(days=100)).strftime("%d.%m.%Y")
+    image = label(["LOT 123456", f"BB {date_text}"])
+    options = {
+        "regions": {
+            "lot": {**LOT_REGION, "pattern": r"^LOT \d{6}$"},
+            "bbd": {"x": 40, "y": 130, "width": 500, "height": 70,
+                    "date": {"format": "%d.%m.%Y", "min_days": 30}},
+        }
+    }  # fmt: skip
+    out = _inspect(options, image)
+    assert out.verdict == "pass", out.figures["text"]
+    assert out.figures["text"]["text"] == f"LOT 123456\nBB {date_text}"
+
+
+def test_region_outside_the_image_is_a_check_error() -> None:
+    out = _inspect({"regions": {"lot": {"x": 600, "y": 0, "width": 100, "height": 50}}},
+                   label(["X"]))  # fmt: skip
+    assert out.verdict == "error"
+    assert "region 'lot': region: expected a box inside the 640x320 image" in out.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"pattern": "^LOT (\\d{6}$"}, "expected a valid regular expression"),
+        ({"language": "xyz"}, "xyz.traineddata"),
+        ({"date": {"format": "dd.mm.yyyy"}}, "expected a strptime format"),
+        ({"date": {"format": "%d", "min_days": 5, "max_days": 1}}, "min_days <= max_days"),
+        ({"expect_input": "lot"}, "expected 'data' or 'data.KEY'"),
+        ({"regions": {"a b": LOT_REGION}}, "region name"),
+        ({"regions": {"lot": {"x": -1, "y": 0, "width": 5, "height": 5}}}, "greater than"),
+    ],
+)
+def test_bad_options_are_config_errors(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=message):
+        RecipeConfig(checks={"text": options})
+    with pytest.raises(pydantic.ValidationError):
+        TextCheckOptions.model_validate(options)
+
+
+def test_helpers() -> None:
+    assert normalise("  LOT   123 \n\tB  ") == "LOT 123\nB"
+    found = find_date("BB 01.02.2027 X", "%d.%m.%Y", today=dt.date(2027, 1, 1))
+    assert found is not None
+    assert found.days == 31
+    assert found.text == "01.02.2027"
+    assert find_date("BB 1 Feb 2027", "%d %b %Y", today=dt.date(2027, 1, 1)) is not None
+    assert find_date("nothing", "%d.%m.%Y", today=dt.date(2027, 1, 1)) is None
