@@ -1,7 +1,7 @@
 """LTU-compatible image services under ``/v2/services/image/``.
 
 ``POST /v2/services/image/{imageQuality,objectMaskDetection,contours,edges,
-colorPalette,heatMap}`` take an image (see :mod:`edged.http._input`) and the
+colorPalette,heatMap,textDetection}`` take an image (see :mod:`edged.http._input`) and the
 check's options as form fields or query parameters, run the check in the worker
 pool and answer the LTU envelope (:mod:`edged.http._envelope`) with the check's
 ``to_dict()`` (PNGs included) as ``result``. Other services (references) add
@@ -28,6 +28,7 @@ from edged.checks._options import (
 from edged.checks.contours import find_contours
 from edged.checks.edges import detect_edges
 from edged.checks.heatmap import interest_heatmap
+from edged.checks.ltu_text import TextDetectionOptions, detect_text
 from edged.checks.mask import object_mask
 from edged.checks.palette import color_palette
 from edged.checks.quality import image_quality
@@ -47,6 +48,7 @@ SERVICES: dict[str, tuple[type[_Options], Compute]] = {
     "edges": (EdgesOptions, lambda im, o: detect_edges(im, **o.kwargs()).to_dict()),
     "colorPalette": (PaletteOptions, lambda im, o: color_palette(im, **o.kwargs()).to_dict()),
     "heatMap": (HeatmapOptions, lambda im, o: interest_heatmap(im, **o.kwargs()).to_dict()),
+    "textDetection": (TextDetectionOptions, detect_text),
 }
 
 

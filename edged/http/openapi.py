@@ -156,6 +156,7 @@ _LTU_SINGLE = {
     "edges": "Edge image (PNG) and the edge-pixel fraction",
     "colorPalette": "Most prevalent colours as [R, G, B, percent]",
     "heatMap": "Heat map of where the image's interest lies (PNG)",
+    "textDetection": "Printed text read offline (Tesseract): lines and words with boxes",
 }
 _LTU_PAIR = {
     "differences": ("image1", "image2", "Regions where the query (image2) differs from image1"),
