@@ -56,6 +56,10 @@ class NuisanceConfig(_Section):
     noise_sigma: float = Field(default=2.0, ge=0, le=32)
 
 
+DefectKind = Literal["scratch", "spot", "missing", "stain", "misprint"]
+_DEFAULT_DEFECTS: tuple[DefectKind, ...] = ("scratch", "spot", "missing", "stain")
+
+
 class SyntheticConfig(_Section):
     """A procedural part on a line: runs anywhere, carries ground truth."""
 
@@ -66,6 +70,11 @@ class SyntheticConfig(_Section):
         "Mono8", "BGR8", "RGB8", "BayerRG8", "BayerGR8", "BayerGB8", "BayerBG8"
     ] = "BGR8"
     defect_rate: float = Field(default=0.1, ge=0, le=1)
+    defect_kinds: list[DefectKind] = Field(
+        default_factory=lambda: list(_DEFAULT_DEFECTS),
+        min_length=1,
+        description="defects drawn, equally likely; misprint (label scene): a wrong lot code",
+    )
     seed: int = 0
     nuisance: NuisanceConfig = Field(default_factory=NuisanceConfig)
     frames: int | None = Field(default=None, ge=1, description="stop after N frames")
@@ -79,6 +88,13 @@ class SyntheticConfig(_Section):
     triggered: bool = Field(
         default=False, description="emit a frame only on a software trigger (cmd/trigger)"
     )
+
+    @model_validator(mode="after")
+    def _misprint_needs_a_label(self) -> SyntheticConfig:
+        if "misprint" in self.defect_kinds and self.scene != "label":
+            msg = f"defect_kinds: misprint needs scene 'label' (a lot code), got {self.scene!r}"
+            raise ValueError(msg)
+        return self
 
 
 class GenicamConfig(_Section):

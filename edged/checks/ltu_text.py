@@ -68,7 +68,7 @@ class TextDetectionOptions(_Options):
     layout: Layout = "auto"
     polarity: Polarity = "auto"
     dot_matrix_px: int = Field(default=0, ge=0, le=31)
-    min_glyph_px: int = Field(default=24, ge=0, le=200)
+    glyph_px: int = Field(default=28, ge=0, le=200, description="glyph height read at")
     deskew: bool = True
     max_skew_deg: float = Field(default=5.0, ge=0.0, le=45.0)
     charset: str | None = Field(default=None, min_length=1)
@@ -112,7 +112,7 @@ class TextDetectionOptions(_Options):
             "layout": self.layout,
             "polarity": self.polarity,
             "dot_matrix_px": self.dot_matrix_px,
-            "min_glyph_px": self.min_glyph_px,
+            "glyph_px": self.glyph_px,
             "deskew": self.deskew,
             "max_skew_deg": self.max_skew_deg,
             "charset": self.charset,

@@ -5,11 +5,13 @@ it is not text), normalises it for the engine and runs Tesseract (``tesserocr``,
 which bundles libtesseract) on it:
 
 1. grey; polarity: light print on a dark ground is inverted (``auto`` decides by
-   Otsu: the ink is the minority class);
+   Otsu: the ink is the minority class); ink spanning 90 % of the crop's height or
+   width (a label's frame, the belt edge) is removed: it is not text;
 2. ``dot_matrix_px`` > 0: morphological closing of the ink with a disk of that
    diameter, so inkjet / dot-matrix dots merge into strokes;
-3. upscale so the median glyph is at least ``min_glyph_px`` tall (Tesseract's LSTM
-   wants ~20-30 px capitals; small labels are read badly below that);
+3. rescale so the median glyph is about ``glyph_px`` tall (Tesseract's LSTM reads
+   ~20-40 px glyphs best: small print is misread, large print gets erratic
+   confidences; rescaled when the median is outside 0.75..1.5 x ``glyph_px``);
 4. deskew: the angle within ``±max_skew_deg`` whose row projection of the ink is
    sharpest (sum of squared row counts, 0.25° steps), and the crop rotated by it;
 5. a white margin, then recognition with the page-segmentation ``layout``.
@@ -130,7 +132,7 @@ def read_text(
     layout: Layout = "block",
     polarity: Polarity = "auto",
     dot_matrix_px: int = 0,
-    min_glyph_px: int = 24,
+    glyph_px: int = 28,
     deskew: bool = True,
     max_skew_deg: float = 5.0,
     charset: str | None = None,
@@ -146,7 +148,7 @@ def read_text(
         (scattered text) or ``auto`` (full page analysis).
     polarity: ``dark`` print on a light ground, ``light`` print on dark, ``auto``.
     dot_matrix_px: closing diameter merging printed dots into strokes; 0 = off.
-    min_glyph_px: upscale until the median glyph is this tall; 0 = never upscale.
+    glyph_px: the median glyph height the engine should see; 0 = never rescale.
     deskew / max_skew_deg: straighten text rotated by up to that many degrees.
     charset: only these characters may be read (e.g. ``"0123456789LOT "``).
 
@@ -159,24 +161,25 @@ def read_text(
     if not 0 <= dot_matrix_px <= 31:
         msg = f"dot_matrix_px: expected 0..31, got {dot_matrix_px!r}"
         raise ValueError(msg)
-    if not 0 <= min_glyph_px <= 200:
-        msg = f"min_glyph_px: expected 0..200, got {min_glyph_px!r}"
+    if not 0 <= glyph_px <= 200:
+        msg = f"glyph_px: expected 0..200, got {glyph_px!r}"
         raise ValueError(msg)
     if not 0.0 <= max_skew_deg <= 45.0:
         msg = f"max_skew_deg: expected 0..45, got {max_skew_deg!r}"
         raise ValueError(msg)
     data_dir = resolve_tessdata(language, tessdata_dir)
     grey = to_grey(image)[box.y : box.y + box.height, box.x : box.x + box.width]
-    ink = _ink(grey, polarity)  # ink bright (255) on a dark (0) ground, uint8
+    ink = _without_rules(_ink(grey, polarity))  # ink bright (255) on dark (0), uint8
     if dot_matrix_px > 0:
         disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (dot_matrix_px, dot_matrix_px))
         ink = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, disk)
     # Affine map from crop pixels to the pixels the engine sees (3x3, homogeneous).
     to_engine = np.eye(3)
     glyphs, median_glyph_px = _glyphs(ink)
-    scale = _scale_for(median_glyph_px, min_glyph_px)
-    if scale > 1.0:
-        ink = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    scale = _scale_for(median_glyph_px, glyph_px)
+    if scale != 1.0:
+        shrink = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+        ink = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=shrink)
         to_engine = np.diag([scale, scale, 1.0]) @ to_engine
     skew = _skew_deg(glyphs, max_skew_deg) if deskew and max_skew_deg > 0 else 0.0
     ih, iw = ink.shape
@@ -250,11 +253,30 @@ def _glyphs(ink: np.ndarray) -> tuple[np.ndarray, float]:
     return lut[labels], median
 
 
-def _scale_for(median_glyph_px: float, min_glyph_px: int) -> float:
-    """The upscale that brings the median glyph height to ``min_glyph_px`` (<= 4)."""
-    if min_glyph_px <= 0 or median_glyph_px <= 0 or median_glyph_px >= min_glyph_px:
+def _without_rules(ink: np.ndarray) -> np.ndarray:
+    """``ink`` with frame lines and rules removed: components spanning at least 90 %
+    of the crop's height or width (a label's border, the belt edge) are not text."""
+    _, binary = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    h, w = ink.shape
+    rules = (stats[1:, cv2.CC_STAT_HEIGHT] >= 0.9 * h) | (stats[1:, cv2.CC_STAT_WIDTH] >= 0.9 * w)
+    if not np.any(rules):
+        return ink
+    lut = np.zeros(n, bool)
+    lut[1:][rules] = True
+    out = ink.copy()
+    out[lut[labels]] = 0
+    return out
+
+
+def _scale_for(median_glyph_px: float, glyph_px: int) -> float:
+    """The scale that brings the median glyph height to ``glyph_px`` (0.25..4), or 1
+    when it is already within 0.75..1.5 x ``glyph_px``."""
+    if glyph_px <= 0 or median_glyph_px <= 0:
         return 1.0
-    return float(min(4.0, min_glyph_px / median_glyph_px))
+    if 0.75 * glyph_px <= median_glyph_px <= 1.5 * glyph_px:
+        return 1.0
+    return float(np.clip(glyph_px / median_glyph_px, 0.25, 4.0))
 
 
 def _skew_deg(glyphs: np.ndarray, max_skew_deg: float) -> float:

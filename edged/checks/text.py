@@ -228,7 +228,7 @@ class TextCheckOptions(TextRules):
     layout: Layout = "block"
     polarity: Polarity = "auto"
     dot_matrix_px: int = Field(default=0, ge=0, le=31, description="closing for dotted print")
-    min_glyph_px: int = Field(default=24, ge=0, le=200)
+    glyph_px: int = Field(default=28, ge=0, le=200, description="glyph height read at")
     deskew: bool = True
     max_skew_deg: float = Field(default=5.0, ge=0.0, le=45.0)
     charset: str | None = Field(default=None, min_length=1)
@@ -259,7 +259,7 @@ class TextCheckOptions(TextRules):
                 "layout",
                 "polarity",
                 "dot_matrix_px",
-                "min_glyph_px",
+                "glyph_px",
                 "deskew",
                 "max_skew_deg",
                 "charset",

@@ -3,11 +3,16 @@
 Runs anywhere (demos, tests, benchmarks). Every frame is the nominal part (see
 :mod:`edged.sources._scenes`) moved and lit like a real line moves and lights it —
 shift, small rotation, gain, offset, sensor noise — and, at ``defect_rate``, carries
-one defect (scratch, spot, missing feature, stain). Frames are deterministic in
-``(seed, seq)``, and each carries its ground truth::
+one defect of ``defect_kinds`` (scratch, spot, missing feature, stain; misprint on
+the label: its lot code printed wrong). Frames are deterministic in ``(seed, seq)``,
+and each carries its ground truth::
 
     {"defect": true, "kind": "spot", "box": {"x":..,"y":..,"width":..,"height":..},
-     "shift_px": [dx, dy], "rotation_deg": r, "gain": g, "offset": o, "noise_sigma": s}
+     "shift_px": [dx, dy], "rotation_deg": r, "gain": g, "offset": o, "noise_sigma": s,
+     "lot_code": "LOT 12345"}
+
+``lot_code`` (label scene) is the code printed on that frame; a misprint's ``box`` is
+the code line and ``nominal_lot_code`` what should have been printed.
 
 ``box`` is in pixels of the emitted frame. Pixel formats: Mono8, BGR8, RGB8 and the
 four Bayer 8-bit patterns (mosaicked from the rendered BGR image, PFNC order).
@@ -26,10 +31,10 @@ import numpy as np
 from edged.config import CameraConfig, NuisanceConfig, SyntheticConfig
 from edged.core.frames import Frame
 from edged.sources._pacing import Pacer
-from edged.sources._scenes import render_scene
+from edged.sources._scenes import PrintedLabel, render_label, render_scene
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 
-DEFECT_KINDS = ("scratch", "spot", "missing", "stain")
+DEFECT_KINDS = ("scratch", "spot", "missing", "stain", "misprint")
 
 # PFNC Bayer pattern -> (row, col) offset of R and of B in the 2x2 cell.
 _BAYER_RB: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
@@ -65,7 +70,14 @@ class SyntheticLine:
 
     def __init__(self, cfg: SyntheticConfig) -> None:
         self.cfg = cfg
-        self.nominal = render_scene(cfg.scene, width=cfg.width, height=cfg.height, seed=cfg.seed)
+        self.label: PrintedLabel | None = None
+        if cfg.scene == "label":
+            self.label = render_label(width=cfg.width, height=cfg.height, seed=cfg.seed)
+            self.nominal = self.label.image
+        else:
+            self.nominal = render_scene(
+                cfg.scene, width=cfg.width, height=cfg.height, seed=cfg.seed
+            )
         h, w = self.nominal.shape[:2]
         # Where defects may go: the part, away from its border (see _scenes).
         self._part_xyxy = (int(w * 0.16), int(h * 0.16), int(w * 0.84), int(h * 0.84))
@@ -78,10 +90,20 @@ class SyntheticLine:
         part = self.nominal
         truth: dict[str, Any] = {"defect": has_defect, "seq": seq}
         box_xyxy: tuple[int, int, int, int] | None = None
+        lot_code = self.label.lot_code if self.label is not None else None
         if has_defect:
-            part = part.copy()
-            kind = DEFECT_KINDS[int(rng.integers(len(DEFECT_KINDS)))]
-            box_xyxy = _draw_defect(part, kind, self._part_xyxy, rng)
+            kinds = cfg.defect_kinds
+            kind = kinds[int(rng.integers(len(kinds)))]
+            if kind == "misprint" and self.label is not None:
+                lot_code = misprint(self.label.lot_code, rng)
+                printed = render_label(
+                    width=cfg.width, height=cfg.height, seed=cfg.seed, lot_code=lot_code
+                )
+                part, box_xyxy = printed.image, printed.lot_box_xyxy
+                truth["nominal_lot_code"] = self.label.lot_code
+            else:
+                part = part.copy()
+                box_xyxy = _draw_defect(part, kind, self._part_xyxy, rng)
             truth["kind"] = kind
         dx, dy, angle, gain, offset = _nuisance(nz, rng)
         h, w = part.shape[:2]
@@ -100,6 +122,8 @@ class SyntheticLine:
         )
         if box_xyxy is not None:
             truth["box"] = _transform_box(box_xyxy, m, w, h)
+        if lot_code is not None:
+            truth["lot_code"] = lot_code
         return SyntheticFrame(image, truth)
 
     def to_pixel_format(self, image: np.ndarray) -> np.ndarray:
@@ -112,6 +136,18 @@ class SyntheticLine:
         if fmt == "Mono8":
             return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         return mosaic(image, fmt[5:7])
+
+
+def misprint(code: str, rng: np.random.Generator) -> str:
+    """``code`` printed wrong: one digit replaced by another, or the last one missing."""
+    digits = [i for i, c in enumerate(code) if c.isdigit()]
+    if not digits:
+        return code[:-1]
+    if rng.random() < 0.5:
+        return code[:-1]
+    i = digits[int(rng.integers(len(digits)))]
+    wrong = str((int(code[i]) + int(rng.integers(1, 10))) % 10)
+    return code[:i] + wrong + code[i + 1 :]
 
 
 def _nuisance(nz: NuisanceConfig, rng: np.random.Generator) -> tuple[float, ...]:
