@@ -43,6 +43,7 @@ ENGINE = "tesseract"
 
 _MARGIN_PX = 12
 _SKEW_STEP_DEG = 0.25
+_MIN_SKEW_DEG = 0.25  # smaller skews are left to the engine
 _MAX_SKEW_POINTS = 20_000
 
 
@@ -187,9 +188,10 @@ def read_text(
     m[:2] = cv2.getRotationMatrix2D((iw / 2.0, ih / 2.0), skew, 1.0)
     m[:2, 2] += _MARGIN_PX
     out_w, out_h = iw + 2 * _MARGIN_PX, ih + 2 * _MARGIN_PX
+    ground = int(np.median(ink))  # most of a crop is ground
     page = cv2.warpAffine(
-        ink, m[:2], (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=0
-    )  # the margin and rotated-in corners are ground (0)
+        ink, m[:2], (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=ground
+    )  # the margin and rotated-in corners continue the ground: no edges to misread
     to_engine = m @ to_engine
     page = cv2.bitwise_not(page)  # Tesseract reads dark print on a light page
     to_input = np.linalg.inv(to_engine)
@@ -297,7 +299,7 @@ def _skew_deg(glyphs: np.ndarray, max_skew_deg: float) -> float:
         score = float(np.dot(counts, counts))
         if score > best_score * (1 + 1e-9) or (score >= best_score and abs(angle) < abs(best)):
             best, best_score = float(angle), score
-    return best if abs(best) >= _SKEW_STEP_DEG else 0.0
+    return best if abs(best) >= _MIN_SKEW_DEG else 0.0
 
 
 # --- the engine ------------------------------------------------------------------------
