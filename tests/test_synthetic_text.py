@@ -5,6 +5,7 @@ misprints — in process and, end to end, through the daemon to a real MQTT brok
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -12,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import paho.mqtt.client as mqtt
 import pydantic
 import pytest
 from _broker import Broker, broker_fixture  # noqa: F401
 from _mqtt_helpers import Collector, first_seen
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edged.checks import CheckContext
 from edged.config import RecipeConfig, SyntheticConfig, load_settings
@@ -31,15 +34,44 @@ LOT_REGION = {"x": 84, "y": 119, "width": 249, "height": 55}
 NUISANCE = {"shift_px": 4, "rotation_deg": 1.0, "gain": 0.1, "offset": 6, "noise_sigma": 2}
 
 
-def _recipe() -> RecipeConfig:
+def _recipe(**rule: str) -> RecipeConfig:
     return RecipeConfig(
         checks={
             "text": {
-                "regions": {"lot": {**LOT_REGION, "expect": LOT}},
+                "regions": {"lot": {**LOT_REGION, **(rule or {"expect": LOT})}},
                 "charset": "LOT0123456789 ",
             }
         },
         limits=['text.status == "ok"'],
+    )
+
+
+def _line_settings(
+    write_config: Callable[..., Path], broker: Broker, prefix: str, recipe: RecipeConfig,
+    **synthetic: Any,
+) -> Any:  # fmt: skip
+    return load_settings(
+        write_config(
+            {
+                "node_id": "ocr-line",
+                "cameras": {
+                    "line1": {
+                        "recipe": "lot",
+                        "fps": 10,
+                        "on_full": "block",
+                        "synthetic": {**LINE, "nuisance": NUISANCE, **synthetic},
+                    }
+                },
+                "recipes": {"lot": recipe.model_dump()},
+                "mqtt": {
+                    "host": broker.host,
+                    "port": broker.port,
+                    "prefix": prefix,
+                    "protocol": "5" if broker.mqtt5 else "3.1.1",
+                },
+                "http": {"enabled": False},
+            }
+        )
     )
 
 
@@ -100,36 +132,10 @@ async def test_demo_line_verdicts_reach_mqtt_with_what_was_read(
     write_config: Callable[..., Path], broker: Broker
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:6]}"
-    recipe = _recipe().model_dump()
-    settings = load_settings(
-        write_config(
-            {
-                "node_id": "ocr-line",
-                "cameras": {
-                    "line1": {
-                        "recipe": "lot",
-                        "fps": 10,
-                        "on_full": "block",
-                        "synthetic": {
-                            **LINE,
-                            "defect_rate": 0.5,
-                            "defect_kinds": ["misprint"],
-                            "nuisance": NUISANCE,
-                            "frames": 12,
-                        },
-                    }
-                },
-                "recipes": {"lot": recipe},
-                "mqtt": {
-                    "host": broker.host,
-                    "port": broker.port,
-                    "prefix": prefix,
-                    "protocol": "5" if broker.mqtt5 else "3.1.1",
-                },
-                "http": {"enabled": False},
-            }
-        )
-    )
+    settings = _line_settings(
+        write_config, broker, prefix, _recipe(),
+        defect_rate=0.5, defect_kinds=["misprint"], frames=12,
+    )  # fmt: skip
     topics = Topics(prefix, "ocr-line")
     col = Collector(broker, [topics.result("line1")]).start()
     daemon = Daemon(settings)
@@ -155,3 +161,50 @@ async def test_demo_line_verdicts_reach_mqtt_with_what_was_read(
         else:
             assert r["verdict"] == "pass", text
     assert kinds == {None, "misprint"}
+
+
+async def test_mqtt_commands_carry_the_expected_lot_code(
+    write_config: Callable[..., Path], broker: Broker
+) -> None:
+    """A PLC sends the batch's lot code with cmd/recipe or cmd/trigger (``data``); the
+    text check of the following frames expects it."""
+    prefix = f"d{uuid.uuid4().hex[:6]}"
+    settings = _line_settings(
+        write_config, broker, prefix, _recipe(expect_input="data"),
+        defect_rate=0.0, triggered=True,
+    )  # fmt: skip
+    t = Topics(prefix, "ocr-line")
+    col = Collector(broker, [t.reply("line1"), t.result("line1")]).start()
+    daemon = Daemon(settings)
+    await daemon.start()
+    plc = mqtt.Client(CallbackAPIVersion.VERSION2)
+    try:
+        plc.connect(broker.host, broker.port)
+        plc.loop_start()
+        commands = [
+            ("trigger", {"id": 1}),  # no lot code given yet
+            ("recipe", {"id": 2, "recipe": "lot", "data": LOT}),
+            ("trigger", {"id": 3}),  # the lot code stays
+            ("trigger", {"id": 4, "data": "LOT 11111"}),  # another batch
+        ]
+        triggers = 0
+        for i, (name, payload) in enumerate(commands, 1):
+            plc.publish(t.command("line1", name), json.dumps(payload), 1)
+            await asyncio.to_thread(col.wait_count, t.reply("line1"), i, 30)
+            if name == "trigger":  # its frame is inspected before the next command
+                triggers += 1
+                await asyncio.to_thread(col.wait_count, t.result("line1"), triggers, 30)
+    finally:
+        plc.disconnect()
+        plc.loop_stop()
+        await daemon.stop()
+        col.stop()
+    replies = {m.json()["id"]: m.json() for m in col.on(t.reply("line1"))}
+    assert replies[2]["result"] == {"recipe": "lot", "previous": "lot", "data": LOT}
+    assert replies[4]["result"] == {"data": "LOT 11111"}
+    results = first_seen(col.on(t.result("line1")))
+    texts = [r["checks"]["text"] for r in results]
+    assert [x["status"] for x in texts] == ["no_expected_value", "ok", "wrong_text"]
+    assert [x["regions"]["lot"]["text"] for x in texts] == [LOT] * 3
+    assert texts[2]["reason"] == f"lot: expected 'LOT 11111', read {LOT!r}"
+    assert [r["verdict"] for r in results] == ["fail", "pass", "fail"]
