@@ -20,7 +20,9 @@ Engines: ``edged`` is :func:`edged.checks.ocr.read_text` with its defaults (layo
 ``block``: a cropped label) — what the ``text`` check and textDetection run;
 ``tesseract-plain`` is the same libtesseract and language data on the label as is
 (no polarity, rescale, deskew or dot closing): what edged's preprocessing adds.
-RapidOCR is reported when its package is installed (it is not a dependency).
+``--compare-tessdata DIR`` adds ``edged@DIR``: the same with the ``eng.traineddata``
+of DIR (e.g. tessdata_fast's, to compare language models in one run). RapidOCR is
+reported when its package is installed (it is not a dependency).
 
 Figures per engine and condition: character accuracy (1 - Levenshtein distance /
 length of the truth, summed over labels), exact-line accuracy (read text == truth
@@ -236,8 +238,18 @@ def _rapidocr() -> Engine | None:
     return run
 
 
-def engines() -> dict[str, Engine]:
+def _edged_with(tessdata_dir: Path) -> Engine:
+    def run(label: Label) -> str:
+        dots = label.dot_pitch_px + 1 if label.dot_pitch_px else 0
+        return read_text(label.image, dot_matrix_px=dots, tessdata_dir=tessdata_dir).text
+
+    return run
+
+
+def engines(compare: Path | None = None) -> dict[str, Engine]:
     found: dict[str, Engine] = {"edged": _edged, "tesseract-plain": _plain}
+    if compare is not None:
+        found[f"edged@{compare.name}"] = _edged_with(compare)
     rapid = _rapidocr()
     if rapid is not None:
         found["rapidocr"] = rapid
@@ -316,25 +328,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-cell", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds")
+    parser.add_argument(
+        "--compare-tessdata", type=Path, default=None, help="another eng.traineddata dir"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
     per_cell = args.per_cell or (3 if args.quick else 12)
     labels = make_labels(per_cell, args.seed)
     fonts = sorted({lb.font for lb in labels})
     print(f"{len(labels)} labels; fonts {', '.join(fonts)}; engine {engine_version()}")
-    for name in engines():  # load each engine once before timing
-        engines()[name](labels[0])
+    found = engines(args.compare_tessdata)
+    for engine in found.values():  # load each engine once before timing
+        engine(labels[0])
     report: dict[str, Any] = {"labels": len(labels), "fonts": fonts, "engines": {}}
-    header = f"{'engine':16} {'condition':10} {'n':>4} {'chars':>7} {'exact':>7} {'ms p50':>7} "
+    header = f"{'engine':24} {'condition':10} {'n':>4} {'chars':>7} {'exact':>7} {'ms p50':>7} "
     print(header + f"{'p10-p90':>13}")
-    for name, engine in engines().items():
+    for name, engine in found.items():
         per_condition: dict[str, Any] = {}
         for condition in CONDITIONS:
             subset = [lb for lb in labels if lb.condition == condition]
             res = score(engine, subset)
             per_condition[condition] = res
             print(
-                f"{name:16} {condition:10} {res['labels']:4d} {res['char_accuracy']:7.1%} "
+                f"{name:24} {condition:10} {res['labels']:4d} {res['char_accuracy']:7.1%} "
                 f"{res['exact_line_accuracy']:7.1%} {res['ms_median']:7.1f} "
                 f"{res['ms_p10']:6.1f}-{res['ms_p90']:<6.1f}"
             )

