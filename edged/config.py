@@ -196,9 +196,10 @@ class RecipeConfig(_Section):
     def _known_checks(cls, checks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         from edged.checks import validate_options
 
+        earlier: list[str] = []
         for name, options in checks.items():
             try:
-                validate_options(name, options)
+                validated = validate_options(name, options)
             except KeyError as exc:
                 raise ValueError(exc.args[0]) from exc
             except ValidationError as exc:
@@ -208,6 +209,11 @@ class RecipeConfig(_Section):
                     for e in exc.errors()
                 ]
                 raise ValueError("; ".join(parts)) from exc
+            source = getattr(validated, "region_from", None)  # reads where another found
+            if source is not None and source not in earlier:
+                msg = f"{name}.region_from: expected a check listed before it, one of {earlier}"
+                raise ValueError(f"{msg}, got {source!r}")
+            earlier.append(name)
         return checks
 
     @field_validator("limits")

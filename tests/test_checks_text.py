@@ -268,3 +268,54 @@ def test_helpers() -> None:
     assert found.text == "01.02.2027"
     assert find_date("BB 1 Feb 2027", "%d %b %Y", today=dt.date(2027, 1, 1)) is not None
     assert find_date("nothing", "%d.%m.%Y", today=dt.date(2027, 1, 1)) is None
+
+
+# --- reading where another check found the part -----------------------------------------
+
+
+def _label_on_belt() -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A small label somewhere on a wide belt, with light print on the belt beside it."""
+    img = np.full((360, 900, 3), (70, 62, 58), np.uint8)
+    x, y, w, h = 420, 110, 380, 130
+    img[y : y + h, x : x + w] = PAPER_BGR
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(img, "LOT 246810", (x + 30, y + 80), font, 1.3, (30, 30, 30), 3, cv2.LINE_AA)
+    cv2.putText(img, "BELT 77", (40, 200), font, 1.3, (190, 190, 190), 3, cv2.LINE_AA)
+    return img, (x, y, w, h)
+
+
+def test_reads_inside_the_region_another_check_found() -> None:
+    image, (x, y, w, h) = _label_on_belt()
+    assert "BELT 77" in read_text(image).text  # the whole frame has both
+    recipe = RecipeConfig(
+        checks={
+            "mask": {},
+            "text": {"region_from": "mask", "region_pad_px": -6, "pattern": r"^LOT \d{6}$"},
+        },
+        limits=['text.status == "ok"'],
+    )
+    out = Inspector("r", recipe).inspect(image, context=CTX)
+    assert out.verdict == "pass", out.figures["text"]
+    assert out.figures["text"]["text"] == "LOT 246810"
+    box = out.figures["text"]["regions"]["mask"]["box"]
+    assert box == {"x": x + 6, "y": y + 6, "width": w - 12, "height": h - 12}
+
+
+def test_region_from_with_nothing_found_fails() -> None:
+    recipe = RecipeConfig(
+        checks={"mask": {}, "text": {"region_from": "mask"}}, limits=['text.status == "ok"']
+    )
+    blank = np.full((120, 160, 3), 90, np.uint8)
+    out = Inspector("r", recipe).inspect(blank, context=CTX)
+    assert out.verdict == "fail"
+    assert out.figures["text"]["status"] == "nothing_found"
+    assert out.figures["text"]["reason"] == "mask: no region from check 'mask' to read in"
+
+
+def test_region_from_must_name_an_earlier_check() -> None:
+    with pytest.raises(
+        pydantic.ValidationError, match=r"text.region_from: expected a check listed before it"
+    ):
+        RecipeConfig(checks={"text": {"region_from": "mask"}, "mask": {}})
+    with pytest.raises(pydantic.ValidationError, match="expected regions or region_from"):
+        RecipeConfig(checks={"text": {"region_from": "mask", "regions": {"a": LOT_REGION}}})

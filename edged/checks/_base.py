@@ -58,13 +58,16 @@ class CheckContext:
     ``reference`` is whatever :mod:`edged.references` prepared for this recipe and
     camera (images, precomputed registration data, variation model), or None.
     ``inputs`` are values given with this image at run time (``data``: the PEKAT
-    ``data`` query field), e.g. the lot code the part should carry.
+    ``data`` query field), e.g. the lot code the part should carry. ``regions`` are
+    those the recipe's earlier checks found on this image (the Inspector fills it),
+    so a check can work where another one found the part.
     """
 
     recipe: str
     camera: str
     reference: Any = None
     inputs: Mapping[str, str] = field(default_factory=dict)
+    regions: tuple[Region, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -221,6 +221,12 @@ class TextCheckOptions(TextRules):
     regions: dict[str, TextRegion] = Field(
         default_factory=dict, description="name -> box and rules; none: the whole image"
     )
+    region_from: str | None = Field(
+        default=None, description="read inside the largest region an earlier check found"
+    )
+    region_pad_px: int = Field(
+        default=0, ge=-1000, le=1000, description="grow (or, negative, shrink) that region"
+    )
     min_confidence: float | None = Field(default=0.5, ge=0.0, le=1.0)
     ignore_case: bool = False
     language: str = Field(default="eng", description="Tesseract language(s): 'eng', 'eng+deu'")
@@ -241,6 +247,13 @@ class TextCheckOptions(TextRules):
                 msg = f"region name: expected letters, digits and _, got {name!r}"
                 raise ValueError(msg)
         return regions
+
+    @model_validator(mode="after")
+    def _one_kind_of_region(self) -> TextCheckOptions:
+        if self.region_from is not None and self.regions:
+            msg = "expected regions or region_from, got both"
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _engine_installed(self) -> TextCheckOptions:
@@ -312,10 +325,46 @@ def _verify(
     )
 
 
+def found_region(
+    regions: tuple[Region, ...], check: str, *, pad_px: int, width: int, height: int
+) -> Box | None:
+    """The largest region ``check`` found, grown by ``pad_px`` and clipped to the image."""
+    mine = [r for r in regions if r.check == check and r.width > 0 and r.height > 0]
+    if not mine:
+        return None
+    r = max(mine, key=lambda r: r.width * r.height)
+    x0, y0 = max(0, r.x - pad_px), max(0, r.y - pad_px)
+    x1, y1 = min(width, r.x + r.width + pad_px), min(height, r.y + r.height + pad_px)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def _nothing_from(check: str) -> CheckOutcome:
+    reason = f"{check}: no region from check {check!r} to read in"
+    return CheckOutcome(
+        figures={
+            "status": "nothing_found",
+            "reason": reason,
+            "text": "",
+            "confidence": 0.0,
+            "regions": {},
+        }
+    )
+
+
 def _run(image: np.ndarray, options: TextCheckOptions, context: CheckContext) -> CheckOutcome:
     targets: dict[str, tuple[Box | None, TextRules]] = {
         name: (r.box(), r) for name, r in options.regions.items()
     } or {"image": (None, TextRules())}
+    if options.region_from is not None:
+        h, w = image.shape[:2]
+        box = found_region(
+            context.regions, options.region_from, pad_px=options.region_pad_px, width=w, height=h
+        )
+        if box is None:
+            return _nothing_from(options.region_from)
+        targets = {options.region_from: (box, TextRules())}
     per_region: dict[str, Any] = {}
     regions: list[Region] = []
     status: Status = "ok"

@@ -9,6 +9,7 @@ and frame metadata into the published :class:`~edged.core.result.Result`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,8 +83,9 @@ class Inspector:
         errors: list[str] = []
         for spec, options in self._steps:
             t0 = time.perf_counter()
+            step_context = dataclasses.replace(context, regions=tuple(regions))
             try:
-                outcome: CheckOutcome = spec.run(image, options, context)
+                outcome: CheckOutcome = spec.run(image, options, step_context)
             except EdgedError as exc:
                 errors.append(f"{spec.name}: {exc}")
                 continue
