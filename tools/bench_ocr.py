@@ -21,8 +21,9 @@ Engines: ``edged`` is :func:`edged.checks.ocr.read_text` with its defaults (layo
 ``tesseract-plain`` is the same libtesseract and language data on the label as is
 (no polarity, rescale, deskew or dot closing): what edged's preprocessing adds.
 ``--compare-tessdata DIR`` adds ``edged@DIR``: the same with the ``eng.traineddata``
-of DIR (e.g. tessdata_fast's, to compare language models in one run). RapidOCR is
-reported when its package is installed (it is not a dependency).
+of DIR (e.g. tessdata_fast's, to compare language models in one run). ``--rapidocr``
+adds RapidOCR 3.x (PP-OCR ONNX models in its wheel; not a dependency of edged: seconds
+per label on a busy 2-core machine).
 
 Figures per engine and condition: character accuracy (1 - Levenshtein distance /
 length of the truth, summed over labels), exact-line accuracy (read text == truth
@@ -229,7 +230,13 @@ def _rapidocr() -> Engine | None:
         from rapidocr import RapidOCR  # type: ignore[import-not-found]
     except ImportError:
         return None
-    engine = RapidOCR()
+    engine = RapidOCR(
+        params={
+            "Global.log_level": "error",
+            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        }
+    )
 
     def run(label: Label) -> str:
         out = engine(label.image)
@@ -246,13 +253,16 @@ def _edged_with(tessdata_dir: Path) -> Engine:
     return run
 
 
-def engines(compare: Path | None = None) -> dict[str, Engine]:
+def engines(compare: Path | None = None, *, rapidocr: bool = False) -> dict[str, Engine]:
     found: dict[str, Engine] = {"edged": _edged, "tesseract-plain": _plain}
     if compare is not None:
         found[f"edged@{compare.name}"] = _edged_with(compare)
-    rapid = _rapidocr()
-    if rapid is not None:
-        found["rapidocr"] = rapid
+    if rapidocr:
+        rapid = _rapidocr()
+        if rapid is None:
+            print("rapidocr: not installed (pip install rapidocr), skipped")
+        else:
+            found["rapidocr"] = rapid
     return found
 
 
@@ -331,13 +341,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compare-tessdata", type=Path, default=None, help="another eng.traineddata dir"
     )
+    parser.add_argument("--rapidocr", action="store_true", help="also RapidOCR (slow)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
     per_cell = args.per_cell or (3 if args.quick else 12)
     labels = make_labels(per_cell, args.seed)
     fonts = sorted({lb.font for lb in labels})
     print(f"{len(labels)} labels; fonts {', '.join(fonts)}; engine {engine_version()}")
-    found = engines(args.compare_tessdata)
+    found = engines(args.compare_tessdata, rapidocr=args.rapidocr)
     for engine in found.values():  # load each engine once before timing
         engine(labels[0])
     report: dict[str, Any] = {"labels": len(labels), "fonts": fonts, "engines": {}}
