@@ -348,6 +348,35 @@ class PipelineConfig(_Section):
 # --------------------------------------------------------------------------- root
 
 
+def _frame_size(cam: CameraConfig) -> tuple[int, int] | None:
+    """The camera's frame size when the configuration fixes it (synthetic, or GenICam
+    ``Width``/``Height`` features), else None."""
+    if cam.synthetic is not None:
+        return cam.synthetic.width, cam.synthetic.height
+    if cam.genicam is not None:
+        w, h = cam.genicam.features.get("Width"), cam.genicam.features.get("Height")
+        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+            return w, h
+    return None
+
+
+def _regions_outside(checks: dict[str, dict[str, Any]], size: tuple[int, int]) -> list[str]:
+    """The fixed regions of ``checks`` (``regions: {name: {x, y, width, height}}``) that
+    do not fit frames of ``size`` (width, height)."""
+    from edged.checks import validate_options
+
+    w, h = size
+    found: list[str] = []
+    for name, options in checks.items():
+        regions = getattr(validate_options(name, options), "regions", None) or {}
+        for key, r in regions.items():
+            if r.x + r.width > w or r.y + r.height > h:
+                found.append(
+                    f"{name}.regions.{key} x={r.x} y={r.y} width={r.width} height={r.height}"
+                )
+    return found
+
+
 class Settings(BaseSettings):
     """The whole daemon's configuration."""
 
@@ -384,6 +413,14 @@ class Settings(BaseSettings):
                 msg = (
                     f"cameras.{cam_id}.recipe: expected one of {sorted(self.recipes)}, "
                     f"got {cam.recipe!r}"
+                )
+                raise ValueError(msg)
+            size = _frame_size(cam)
+            outside = _regions_outside(self.recipes[cam.recipe].checks, size) if size else []
+            if size and outside:
+                msg = (
+                    f"cameras.{cam_id}: recipe {cam.recipe!r}: expected regions inside the "
+                    f"camera's {size[0]}x{size[1]} frames, got {'; '.join(outside)}"
                 )
                 raise ValueError(msg)
         if self.http.default_recipe is not None and self.http.default_recipe not in self.recipes:

@@ -18,7 +18,7 @@ from edged.checks._box import Box
 from edged.checks._ocr_data import LanguageDataError, resolve_tessdata
 from edged.checks.ocr import read_text
 from edged.checks.text import TextCheckOptions, find_date, input_value, normalise
-from edged.config import RecipeConfig
+from edged.config import RecipeConfig, Settings
 from edged.recipes.inspection import Inspector
 
 CTX = CheckContext(recipe="r", camera="cam")
@@ -319,3 +319,22 @@ def test_region_from_must_name_an_earlier_check() -> None:
         RecipeConfig(checks={"text": {"region_from": "mask"}, "mask": {}})
     with pytest.raises(pydantic.ValidationError, match="expected regions or region_from"):
         RecipeConfig(checks={"text": {"region_from": "mask", "regions": {"a": LOT_REGION}}})
+
+
+def test_region_outside_a_cameras_frames_is_a_config_error() -> None:
+    recipe = {
+        "checks": {"text": {"regions": {"lot": {"x": 300, "y": 0, "width": 100, "height": 40}}}}
+    }
+    camera = {"recipe": "r", "synthetic": {"width": 320, "height": 256}}
+    with pytest.raises(pydantic.ValidationError) as info:
+        Settings(cameras={"cam": camera}, recipes={"r": recipe})
+    assert (
+        "cameras.cam: recipe 'r': expected regions inside the camera's 320x256 frames, "
+        "got text.regions.lot x=300 y=0 width=100 height=40"
+    ) in str(info.value)
+    genicam = {
+        "recipe": "r",
+        "source": "genicam",
+        "genicam": {"features": {"Width": 640, "Height": 480}},
+    }
+    Settings(cameras={"cam": genicam}, recipes={"r": recipe})  # fits 640x480
