@@ -16,7 +16,7 @@ from _ocr_helpers import PAPER_BGR, label, text_box
 from edged.checks import CheckContext, registry
 from edged.checks._box import Box
 from edged.checks._ocr_data import LanguageDataError, resolve_tessdata
-from edged.checks.ocr import read_text
+from edged.checks.ocr import RecognitionTimeout, read_text
 from edged.checks.text import TextCheckOptions, find_date, input_value, normalise
 from edged.config import RecipeConfig, Settings
 from edged.recipes.inspection import Inspector
@@ -86,7 +86,7 @@ def test_light_print_on_dark_ground() -> None:
 def test_dot_matrix_print_needs_closing() -> None:
     image = _dotted("LOT 654321")
     assert read_text(image, dot_matrix_px=5).text == "LOT 654321"
-    assert read_text(image).text != "LOT 654321"
+    assert read_text(image, timeout_ms=0).text != "LOT 654321"  # slow noise: no limit
 
 
 def test_blank_region_reads_nothing() -> None:
@@ -338,3 +338,9 @@ def test_region_outside_a_cameras_frames_is_a_config_error() -> None:
         "genicam": {"features": {"Width": 640, "Height": 480}},
     }
     Settings(cameras={"cam": genicam}, recipes={"r": recipe})  # fits 640x480
+
+
+def test_recognition_gives_up_after_its_timeout() -> None:
+    noise = np.random.default_rng(5).integers(0, 256, (900, 1200), dtype=np.uint8)
+    with pytest.raises(RecognitionTimeout, match="expected to finish within 1 ms"):
+        read_text(noise, timeout_ms=1, glyph_px=0, deskew=False)

@@ -197,3 +197,16 @@ async def test_pekat_data_carries_the_expected_text(
     (rect,) = ctx["detectedRectangles"]
     assert (rect["x"], rect["y"], rect["width"], rect["height"]) == (30, 40, 500, 70)
     assert rect["classNames"] == [{"label": f"lot:{status}"}]
+
+
+async def test_recognition_timeout_is_422(client: TestClient[Any, Any]) -> None:
+    noise = np.random.default_rng(5).integers(0, 256, (900, 1200), dtype=np.uint8)
+    ok, png = cv2.imencode(".png", noise)
+    assert ok
+    form = aiohttp.FormData()
+    form.add_field("image", png.tobytes(), filename="noise.png", content_type="image/png")
+    form.add_field("timeout_ms", "1")
+    resp = await client.post(URL, data=form, headers=_bearer())
+    body = await resp.json()
+    assert resp.status == 422, body
+    assert "expected to finish within 1 ms" in body["details"]["message"]

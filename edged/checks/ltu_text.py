@@ -37,7 +37,13 @@ from pydantic import Field, field_validator
 from edged.checks._box import Box
 from edged.checks._ocr_data import resolve_tessdata
 from edged.checks._options import _Options
-from edged.checks.ocr import Layout, Polarity, TextReading, engine_version, read_text
+from edged.checks.ocr import (
+    Layout,
+    Polarity,
+    TextReading,
+    engine_version,
+    read_text,
+)
 
 VERSION = 0.1
 """``content.image.version`` as the document gives it."""
@@ -72,6 +78,7 @@ class TextDetectionOptions(_Options):
     deskew: bool = True
     max_skew_deg: float = Field(default=5.0, ge=0.0, le=45.0)
     charset: str | None = Field(default=None, min_length=1)
+    timeout_ms: int = Field(default=5000, ge=0, le=600_000)
 
     @field_validator("provider")
     @classmethod
@@ -116,6 +123,7 @@ class TextDetectionOptions(_Options):
             "deskew": self.deskew,
             "max_skew_deg": self.max_skew_deg,
             "charset": self.charset,
+            "timeout_ms": self.timeout_ms,
         }
 
 
@@ -201,5 +209,6 @@ def text_detection(reading: TextReading, *, area_uuid: str | None = None) -> dic
 
 
 def detect_text(image: Any, options: TextDetectionOptions) -> dict[str, Any]:
-    """Read ``image`` with ``options`` and answer in the LTU shape."""
+    """Read ``image`` with ``options`` and answer in the LTU shape (RecognitionTimeout,
+    a 422, when recognition exceeds ``timeout_ms``)."""
     return text_detection(read_text(image, **options.kwargs()))

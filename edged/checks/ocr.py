@@ -25,6 +25,7 @@ see tools/bench_ocr.py) and reused for every later call.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ import numpy as np
 from edged.checks._box import Box
 from edged.checks._image import require_image, to_grey
 from edged.checks._ocr_data import resolve_tessdata
+from edged.core.errors import EdgedError
 
 Layout = Literal["auto", "block", "line", "word", "sparse"]
 Polarity = Literal["auto", "dark", "light"]
@@ -137,6 +139,7 @@ def read_text(
     deskew: bool = True,
     max_skew_deg: float = 5.0,
     charset: str | None = None,
+    timeout_ms: int = 2000,
 ) -> TextReading:
     """Read the text of ``image`` inside ``region``.
 
@@ -152,9 +155,12 @@ def read_text(
     glyph_px: the median glyph height the engine should see; 0 = never rescale.
     deskew / max_skew_deg: straighten text rotated by up to that many degrees.
     charset: only these characters may be read (e.g. ``"0123456789LOT "``).
+    timeout_ms: give up recognition after this long (a page of noise can take
+        seconds); 0 = no limit.
 
     Raises InputError for a bad image, ValueError for a region outside the image or
-    options out of range, LanguageDataError when the language data is missing.
+    options out of range, LanguageDataError when the language data is missing,
+    RecognitionTimeout when recognition took longer than ``timeout_ms``.
     """
     image = require_image(image)
     h, w = image.shape[:2]
@@ -164,6 +170,9 @@ def read_text(
         raise ValueError(msg)
     if not 0 <= glyph_px <= 200:
         msg = f"glyph_px: expected 0..200, got {glyph_px!r}"
+        raise ValueError(msg)
+    if not 0 <= timeout_ms <= 600_000:
+        msg = f"timeout_ms: expected 0..600000, got {timeout_ms!r}"
         raise ValueError(msg)
     if not 0.0 <= max_skew_deg <= 45.0:
         msg = f"max_skew_deg: expected 0..45, got {max_skew_deg!r}"
@@ -196,7 +205,7 @@ def read_text(
     page = cv2.bitwise_not(page)  # Tesseract reads dark print on a light page
     to_input = np.linalg.inv(to_engine)
     to_input[:2, 2] += (box.x, box.y)
-    raw = _recognise(page, data_dir, language, layout, charset)
+    raw = _recognise(page, data_dir, language, layout, charset, timeout_ms)
     lines = tuple(_map_line(words, to_input, w, h) for words in raw if words)
     return TextReading(lines, box, skew, scale, ENGINE, language)
 
@@ -317,6 +326,7 @@ def require_engine() -> None:
         raise ImportError(msg)
 
 
+@functools.cache
 def engine_version() -> str:
     """The libtesseract version string (first line of tesserocr's report)."""
     import tesserocr
@@ -340,8 +350,19 @@ def _api(data_dir: Path, language: str) -> Any:
     return api
 
 
+class RecognitionTimeout(EdgedError):
+    """Recognition gave up after its time limit (HTTP: 422, the image was not processed)."""
+
+    http_status = 422
+
+
 def _recognise(
-    page: np.ndarray, data_dir: Path, language: str, layout: Layout, charset: str | None
+    page: np.ndarray,
+    data_dir: Path,
+    language: str,
+    layout: Layout,
+    charset: str | None,
+    timeout_ms: int,
 ) -> list[list[_RawWord]]:
     """Words of ``page`` (``(H, W)`` uint8, dark print on white), grouped in lines."""
     from tesserocr import PSM, RIL, iterate_level
@@ -360,7 +381,11 @@ def _recognise(
     api.SetVariable("tessedit_char_whitelist", charset or "")
     api.SetImageBytes(page.tobytes(), w, h, 1, w)
     api.SetSourceResolution(300)
-    api.Recognize()
+    if not api.Recognize(timeout=timeout_ms):
+        api.Clear()
+        h, w = page.shape
+        msg = f"text recognition: expected to finish within {timeout_ms} ms, gave up ({w}x{h} px)"
+        raise RecognitionTimeout(msg)
     lines: list[list[_RawWord]] = []
     iterator = api.GetIterator()
     if iterator is None:

@@ -40,7 +40,13 @@ from pydantic import Field, field_validator, model_validator
 from edged.checks._base import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
 from edged.checks._box import Box
 from edged.checks._ocr_data import resolve_tessdata
-from edged.checks.ocr import Layout, Polarity, TextReading, read_text, require_engine
+from edged.checks.ocr import (
+    Layout,
+    Polarity,
+    TextReading,
+    read_text,
+    require_engine,
+)
 from edged.core.errors import InputError
 
 Status = Literal[
@@ -238,6 +244,7 @@ class TextCheckOptions(TextRules):
     deskew: bool = True
     max_skew_deg: float = Field(default=5.0, ge=0.0, le=45.0)
     charset: str | None = Field(default=None, min_length=1)
+    timeout_ms: int = Field(default=2000, ge=0, le=600_000, description="per region; 0 = none")
 
     @field_validator("regions")
     @classmethod
@@ -276,6 +283,7 @@ class TextCheckOptions(TextRules):
                 "deskew",
                 "max_skew_deg",
                 "charset",
+                "timeout_ms",
             }
         )
 
