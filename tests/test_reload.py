@@ -24,8 +24,8 @@ def _doc(**changes: Any) -> dict[str, Any]:
             "line2": {"source": "synthetic", "recipe": "label", "fps": 5},
         },
         "recipes": {
-            "label": {"limits": ["quality.brightness.over_per <= 2"]},
-            "pcb": {"limits": ["mask.area_px in [1000, 5000]"]},
+            "label": {"checks": {"quality": {}}, "limits": ["quality.brightness.over_per <= 2"]},
+            "pcb": {"checks": {"mask": {}}, "limits": ["mask.area_px in [1000, 5000]"]},
         },
         "mqtt": {"host": "127.0.0.1", "port": 1883},
         "http": {"port": 8000},

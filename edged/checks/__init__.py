@@ -1,18 +1,35 @@
 """Checks: pure functions over images, and the specs that let recipes run them.
 
 Images are ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR; points are ``(x, y)``.
+Each check module exports ``SPEC`` (:class:`CheckSpec`); :func:`registry` collects
+them from the one list in :mod:`edged.checks._registry`.
 """
 
-from edged.checks._base import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
-from edged.checks._registry import get_spec, registry, validate_options
+from edged.checks._base import (
+    ANY,
+    CheckContext,
+    CheckOptions,
+    CheckOutcome,
+    CheckSpec,
+    LtuService,
+    Region,
+    figure_paths,
+    function_spec,
+)
+from edged.checks._registry import get_spec, registry, specs, validate_options
 
 __all__ = [
+    "ANY",
     "CheckContext",
     "CheckOptions",
     "CheckOutcome",
     "CheckSpec",
+    "LtuService",
     "Region",
+    "figure_paths",
+    "function_spec",
     "get_spec",
     "registry",
+    "specs",
     "validate_options",
 ]

@@ -9,7 +9,9 @@ Grammar (one limit per string)::
 ``PATH`` is a dotted path into the Result's ``checks`` mapping; ``OP`` is one of
 ``<= < >= > == !=``; ``VALUE`` is a number, ``true``/``false`` or a quoted string.
 A broken limit reads as one line a PLC operator can follow, e.g.
-``quality.brightness.over_per = 7.5, limit <= 2``.
+``quality.brightness.over_per = 7.5, limit <= 2``. A figure that was not computed
+at all breaks its limit as :attr:`Broken.missing`: the verdict is ``error`` (the
+line cannot tell good from bad), never ``fail``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ _IN_RE = re.compile(rf"^\s*{_PATH}\s+in\s*\[\s*(?P<low>{_NUM})\s*,\s*(?P<high>{_
 
 
 @dataclass(frozen=True, slots=True)
+class Broken:
+    """Why a limit does not hold. ``missing``: its figure was not computed."""
+
+    reason: str
+    missing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     """A parsed limit. ``value`` is a number, bool or str; ``high`` is set for ``in``."""
 
@@ -47,12 +57,26 @@ class Limit:
     value: float | bool | str
     high: float | None = None
 
+    @property
+    def name(self) -> str:
+        """The figure path, dotted."""
+        return ".".join(self.path)
+
     def check(self, figures: Mapping[str, Any]) -> str | None:
         """None when the limit holds, else the reason it is broken."""
-        name = ".".join(self.path)
+        broken = self.evaluate(figures)
+        return None if broken is None else broken.reason
+
+    def evaluate(self, figures: Mapping[str, Any]) -> Broken | None:
+        """None when the limit holds, else why not (``missing`` when not computed)."""
         found = lookup(figures, self.path)
         if found is _MISSING:
-            return f"{name} was not computed (limit {self.describe()})"
+            return Broken(f"{self.name} was not computed (limit {self.describe()})", missing=True)
+        reason = self._compare(found)
+        return None if reason is None else Broken(reason)
+
+    def _compare(self, found: Any) -> str | None:
+        name = self.name
         if self.op == "in":
             if not _is_number(found):
                 return f"{name} = {found!r} is not a number (limit {self.describe()})"

@@ -228,7 +228,7 @@ class ReferenceStore:
         """The preparation parameters of ``recipe`` (defaults without recipes)."""
         if self._recipes is None or recipe not in self._recipes:
             return ReferenceParams()
-        from edged.checks._difference_spec import reference_params
+        from edged.recipes.entries import reference_params
 
         return reference_params(self._recipes[recipe])
 
@@ -712,7 +712,7 @@ class InMemoryReferences:
     def prepared(self, recipe: str, camera: str) -> PreparedReference | None:
         params = ReferenceParams()
         if self._recipes is not None and recipe in self._recipes:
-            from edged.checks._difference_spec import reference_params
+            from edged.recipes.entries import reference_params
 
             params = reference_params(self._recipes[recipe])
         with self._lock:
