@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from edged.checks import LtuService, specs
+from edged.checks import LtuService, registry
 from edged.core.errors import InputError
 from edged.http._envelope import Handler, LtuAnswer, install_gate, ltu_endpoint
 from edged.http._input import read_image_field, read_options, run_pixels
@@ -27,7 +27,7 @@ PREFIX = "/v2/services/image"
 
 def services() -> dict[str, LtuService]:
     """The LTU image services of the registered checks, by service name."""
-    return {spec.ltu.name: spec.ltu for spec in specs() if spec.ltu is not None}
+    return {spec.ltu.name: spec.ltu for spec in registry().values() if spec.ltu is not None}
 
 
 def _checked(service: LtuService, image: np.ndarray, options: Any) -> dict[str, Any]:
