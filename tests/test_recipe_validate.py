@@ -191,3 +191,16 @@ def test_check_config_and_run_refuse_a_misspelt_limit(tmp_path: Any) -> None:
     p = _edged("run", "--config", str(path))
     assert p.returncode == 2
     assert p.stderr.strip() == f"edged: cannot start: invalid config {path}: {EXPECTED}"
+
+
+def test_analyze_and_teach_refuse_a_misspelt_limit(tmp_path: Any) -> None:
+    path = tmp_path / "edged.yaml"
+    path.write_text(DOC)
+    image = tmp_path / "part.png"
+    image.write_bytes(b"not read: the config is refused first")
+    p = _edged("analyze", "--config", str(path), str(image))
+    assert p.returncode == 2
+    assert p.stderr.strip() == f"edged: analyze: invalid config {path}: {EXPECTED}"
+    p = _edged("teach", "--config", str(path), "--recipe", "label", "--camera", "c1", str(image))
+    assert p.returncode == 2
+    assert p.stderr.strip() == f"edged: teach: invalid config {path}: {EXPECTED}"
