@@ -7,7 +7,8 @@ The app owns the concerns every area shares, each in one place:
 - errors: one middleware rendering every error — 401, 404, 405, 413, 429 included —
   in the shape of the request's API family (:mod:`edged.http._error_middleware`,
   :mod:`edged.http._families`), and request metrics;
-- the analysis gate that every analysing endpoint shares (:mod:`edged.http._gate`).
+- the analysis gate that every analysing endpoint shares (:mod:`edged.http._gate`);
+- resources with a lifetime, in ``app.cleanup_ctx`` (the URL-input client session).
 
 Each area adds its routes, its state and its API family in its own
 ``setup(app)``; :data:`AREAS` lists them.
@@ -24,6 +25,7 @@ from edged.http._auth import install_auth
 from edged.http._error_middleware import error_middleware
 from edged.http._families import FAMILIES, FamilyTable
 from edged.http._gate import install_gate
+from edged.http._input import fetch_session
 from edged.http._keys import RUNTIME
 from edged.runtime.shared import Runtime
 
@@ -57,6 +59,7 @@ def create_app(runtime: Runtime, *, with_metrics: bool = True) -> web.Applicatio
     http = runtime.settings.http
     app = _base_app(runtime, client_max_size=http.max_body_bytes)
     install_gate(app, max_concurrent=http.max_concurrent, timeout_s=http.request_timeout_s)
+    app.cleanup_ctx.append(fetch_session)  # URL inputs' client session, closed with the app
     for setup in AREAS:
         setup(app)
     if with_metrics:
