@@ -44,10 +44,6 @@ class ApiKeyGuard:
             self._source = source
         return self._key
 
-    @property
-    def enabled(self) -> bool:
-        return self.current_key() is not None
-
     def check(self, request: web.Request) -> None:
         """Raise AuthError unless the request carries the configured key."""
         try:
@@ -89,8 +85,6 @@ PUBLIC_PATHS = frozenset(
 """The routes that answer without the API key. Every other route, and every path
 that matches none, wants the key when one is configured."""
 
-API_KEY_GUARD = web.AppKey("edged.api_key_guard", ApiKeyGuard)
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -110,9 +104,9 @@ def auth_middleware(guard: ApiKeyGuard) -> Middleware:
     return require_key
 
 
-def install_auth(app: web.Application, runtime: Runtime) -> Middleware:
-    """Create the app's guard and its middleware; a bad ``api_key_file`` fails here, at startup."""
+def auth_for(runtime: Runtime) -> Middleware:
+    """The auth middleware of an app serving ``runtime``; a bad ``api_key_file`` fails
+    here, at startup."""
     guard = ApiKeyGuard(runtime)
     guard.current_key()
-    app[API_KEY_GUARD] = guard
     return auth_middleware(guard)

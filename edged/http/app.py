@@ -11,7 +11,18 @@ The app owns the concerns every area shares, each in one place:
 - resources with a lifetime, in ``app.cleanup_ctx`` (the URL-input client session).
 
 Each area adds its routes, its state and its API family in its own
-``setup(app)``; :data:`AREAS` lists them.
+``setup(app)``; :data:`AREAS` lists them. A new area (say Deepomatic v0.7) is one
+module::
+
+    DEEPOMATIC = ApiFamily("Deepomatic", lambda request, error: {"error": error.message},
+                           prefixes=("/v0.7/",))
+
+    def setup(app: web.Application) -> None:
+        register_family(app, DEEPOMATIC)   # its 4xx/5xx, 404 and 405 take this shape
+        app.router.add_post("/v0.7/...", handler)  # handlers raise EdgedError subclasses
+
+plus one line in :data:`AREAS`. Its routes want the API key unless listed in
+:data:`edged.http._auth.PUBLIC_PATHS`; it neither checks the key nor catches errors.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from edged.http import _refs, admin, health, ltu, ltu_reference, openapi, pekat, pixlab
-from edged.http._auth import install_auth
+from edged.http._auth import auth_for
 from edged.http._error_middleware import error_middleware
 from edged.http._families import FAMILIES, FamilyTable
 from edged.http._gate import install_gate
@@ -50,7 +61,7 @@ def _base_app(runtime: Runtime, *, client_max_size: int = 1024**2) -> web.Applic
     app[RUNTIME] = runtime
     app[FAMILIES] = FamilyTable()
     app.middlewares.append(error_middleware)  # outermost: renders the auth's 401 too
-    app.middlewares.append(install_auth(app, runtime))
+    app.middlewares.append(auth_for(runtime))
     return app
 
 
