@@ -19,7 +19,8 @@ from aiohttp import web
 
 from edged.checks import LtuService, registry
 from edged.core.errors import InputError
-from edged.http._envelope import Handler, LtuAnswer, install_gate, ltu_endpoint
+from edged.http._envelope import LTU_FAMILY, Handler, LtuAnswer, ltu_endpoint
+from edged.http._families import register_family
 from edged.http._input import read_image_field, read_options, run_pixels
 
 PREFIX = "/v2/services/image"
@@ -59,9 +60,6 @@ def route_table() -> web.RouteTableDef:
 
 
 def setup(app: web.Application) -> None:
-    """Add the LTU image services to ``app``, with their analysis gate."""
-    install_gate(app)
+    """Add the LTU image services to ``app``; their errors take the LTU envelope."""
+    register_family(app, LTU_FAMILY)
     app.add_routes(route_table())
-
-
-setup_ltu = setup  # the name edged.http.app uses today
