@@ -58,17 +58,22 @@ def _run(name: str, options: dict[str, Any], image: np.ndarray) -> CheckOutcome:
     return spec.run(image, spec.options.model_validate(options), CTX)
 
 
-@pytest.mark.parametrize(
-    ("name", "images_option"),
-    [
-        ("quality", "masks"),
-        ("mask", "include_images"),
-        ("contours", None),
-        ("edges", "include_images"),
-        ("palette", None),
-        ("heatmap", "include_images"),
-    ],
-)
+IMAGE_CHECKS = [
+    ("quality", "masks"),
+    ("mask", "include_images"),
+    ("contours", None),
+    ("edges", "include_images"),
+    ("palette", None),
+    ("heatmap", "include_images"),
+]
+
+
+def test_every_registered_check_has_its_figures_tested() -> None:
+    """A new check must join IMAGE_CHECKS (or get its own figure test like difference)."""
+    assert {name for name, _ in IMAGE_CHECKS} | {"difference"} == set(registry())
+
+
+@pytest.mark.parametrize(("name", "images_option"), IMAGE_CHECKS)
 def test_declared_figures_are_the_figures_produced(name: str, images_option: str | None) -> None:
     image = _scene()
     produced = figure_paths(_run(name, {}, image).figures)

@@ -38,3 +38,16 @@ def test_limit_check(text: str, broken: str | None) -> None:
 def test_bad_limits_rejected(text: str) -> None:
     with pytest.raises(ValueError, match="limit"):
         parse_limit(text)
+
+
+def test_a_missing_figure_is_marked_missing() -> None:
+    missing = parse_limit("mask.perimeter_px > 0").evaluate(FIGURES)
+    assert missing is not None
+    assert missing.missing
+    assert missing.reason == "mask.perimeter_px was not computed (limit > 0)"
+    broken = parse_limit("mask.area_px > 5000").evaluate(FIGURES)
+    assert broken is not None
+    assert not broken.missing
+    assert broken.reason == "mask.area_px = 1200, limit > 5000"
+    assert parse_limit("mask.boxes.0.x == 3").evaluate(FIGURES) is None
+    assert parse_limit("mask.boxes.1.x == 3").evaluate(FIGURES).missing  # type: ignore[union-attr]
