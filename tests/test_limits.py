@@ -50,4 +50,6 @@ def test_a_missing_figure_is_marked_missing() -> None:
     assert not broken.missing
     assert broken.reason == "mask.area_px = 1200, limit > 5000"
     assert parse_limit("mask.boxes.0.x == 3").evaluate(FIGURES) is None
-    assert parse_limit("mask.boxes.1.x == 3").evaluate(FIGURES).missing  # type: ignore[union-attr]
+    past_the_end = parse_limit("mask.boxes.1.x == 3").evaluate(FIGURES)
+    assert past_the_end is not None
+    assert past_the_end.missing
