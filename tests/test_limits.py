@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edged.core.limits import parse_limit
+from edged.core.limits import Broken, parse_limit
 
 FIGURES = {
     "quality": {"brightness": {"over_per": 7.5}, "encoding": "OK", "ok": True},
@@ -50,6 +50,8 @@ def test_a_missing_figure_is_marked_missing() -> None:
     assert not broken.missing
     assert broken.reason == "mask.area_px = 1200, limit > 5000"
     assert parse_limit("mask.boxes.0.x == 3").evaluate(FIGURES) is None
+    # Past the end of a list, or below a null: computed as absent, a plain break.
     past_the_end = parse_limit("mask.boxes.1.x == 3").evaluate(FIGURES)
-    assert past_the_end is not None
-    assert past_the_end.missing
+    assert past_the_end == Broken("mask.boxes.1.x = None is not a number (limit == 3)")
+    below_null = parse_limit("mask.box.x in [0, 9]").evaluate({"mask": {"box": None}})
+    assert below_null == Broken("mask.box.x = None is not a number (limit in [0, 9])")

@@ -132,16 +132,33 @@ def test_difference_checks_share_one_prepared_reference() -> None:
 
 
 def test_a_missing_figure_is_an_error_never_a_fail() -> None:
+    # An Inspector built in code skips load-time validation: a figure no check
+    # produces is only found at run time.
     recipe = RecipeConfig(
-        checks={"mask": {}}, limits=["mask.boundingBox.width > 10", "mask.area_px > 1e9"]
+        checks={"mask": {}}, limits=["mask.perimeter_px > 10", "mask.area_px > 1e9"]
     )
-    # A black image: no object, so no bounding box to measure.
     out = Inspector("r", recipe).inspect(np.zeros((40, 40), np.uint8), context=CTX)
     assert out.verdict == "error"
     assert out.reasons == (
-        "mask.boundingBox.width was not computed (limit > 10)",
+        "mask.perimeter_px was not computed (limit > 10)",
         "mask.area_px = 0, limit > 1e+09",
     )
+
+
+def test_a_figure_computed_as_absent_is_a_fail() -> None:
+    """No object: the mask check says its box is null; a limit on the box breaks."""
+    recipe = RecipeConfig(checks={"mask": {}}, limits=["mask.boundingBox.width > 10"])
+    assert recipe_problems("r", recipe) == []
+    out = Inspector("r", recipe).inspect(np.zeros((40, 40), np.uint8), context=CTX)
+    assert out.figures["mask"]["boundingBox"] is None
+    assert out.verdict == "fail"
+    assert out.reasons == ("mask.boundingBox.width = None is not a number (limit > 10)",)
+    # No contours: the first one's area is absent too.
+    recipe = RecipeConfig(checks={"contours": {}}, limits=["contours.contours.0.area_px > 10"])
+    assert recipe_problems("r", recipe) == []
+    out = Inspector("r", recipe).inspect(np.zeros((40, 40), np.uint8), context=CTX)
+    assert out.figures["contours"]["count"] == 0
+    assert out.verdict == "fail"
 
 
 def test_a_broken_limit_alone_is_a_fail() -> None:

@@ -11,7 +11,9 @@ Grammar (one limit per string)::
 A broken limit reads as one line a PLC operator can follow, e.g.
 ``quality.brightness.over_per = 7.5, limit <= 2``. A figure that was not computed
 at all breaks its limit as :attr:`Broken.missing`: the verdict is ``error`` (the
-line cannot tell good from bad), never ``fail``.
+line cannot tell good from bad), never ``fail``. A figure the check computed as
+absent (a null box when there is no object, ``regions.0`` when there are no
+regions) is a value: ``mask.boundingBox.width = None is not a number``, ``fail``.
 """
 
 from __future__ import annotations
@@ -100,11 +102,16 @@ _MISSING = object()
 
 
 def lookup(figures: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The figure at ``path``; None where the check says there is none (a null on
+    the way, an index past the end of a list: a limit on it breaks, ``fail``);
+    ``_MISSING`` where the check did not produce that figure at all (``error``)."""
     node: Any = figures
     for part in path:
         if isinstance(node, Mapping) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif node is None or (isinstance(node, list) and part.isdigit()):
+            if node is None or int(part) >= len(node):
+                return None
             node = node[int(part)]
         else:
             return _MISSING
