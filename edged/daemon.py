@@ -104,7 +104,8 @@ class Daemon:
         except OSError as exc:
             msg = f"state_dir: expected a writable directory, got {str(s.state_dir)!r} ({exc})"
             raise StartupError(msg) from exc
-        self.runtime.references = _build_references(s)
+        store = _build_references(s)
+        self.runtime.references = store
         self.sink = self._sink_override or await _build_publisher(self.runtime)
         self.runtime.publisher = self.sink
         self.runtime.health.set("publisher", True)
@@ -114,7 +115,7 @@ class Daemon:
                 continue
             await self.runtime.pool.run(
                 auto_teach,
-                self.runtime.references,
+                store,
                 cam_id,
                 cam_cfg,
                 needs_reference=self.runtime.inspectors[cam_cfg.recipe].needs_reference,

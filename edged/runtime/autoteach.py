@@ -16,7 +16,7 @@ import numpy as np
 from edged.config import CameraConfig
 from edged.core.frames import Frame
 from edged.imaging import pixfmt
-from edged.runtime.contracts import ReferenceProvider, ReferenceTeacher
+from edged.references import ReferenceStore
 from edged.sources.synthetic import SyntheticLine
 
 log = logging.getLogger("edged.autoteach")
@@ -47,11 +47,11 @@ def good_images(camera: str, cfg: CameraConfig, count: int) -> list[np.ndarray]:
 
 
 def auto_teach(
-    store: ReferenceProvider | None, camera: str, cfg: CameraConfig, *, needs_reference: bool
+    store: ReferenceStore, camera: str, cfg: CameraConfig, *, needs_reference: bool
 ) -> bool:
     """Teach the line's good parts when configured and nothing is stored; True if taught."""
     count = cfg.synthetic.auto_teach if cfg.source == "synthetic" and cfg.synthetic else 0
-    if count == 0 or not needs_reference or not isinstance(store, ReferenceTeacher):
+    if count == 0 or not needs_reference:
         return False
     if store.current(cfg.recipe, camera) is not None:
         return False

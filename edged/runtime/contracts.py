@@ -93,21 +93,9 @@ class ReferenceProvider(Protocol):
 
 @runtime_checkable
 class ReferenceTeacher(ReferenceProvider, Protocol):
-    """A reference provider that stores new good images (teach-in, auto-teach)."""
+    """A reference provider that stores new good images (live teach-in)."""
 
-    def current(self, recipe: str, camera: str) -> object | None:
-        """The current version's description, or None when nothing is stored."""
-        ...
-
-    def teach(
-        self,
-        recipe: str,
-        camera: str,
-        images: Sequence[np.ndarray],
-        *,
-        source: str = "api",
-        note: str = "",
-    ) -> str:
+    def teach(self, recipe: str, camera: str, images: Sequence[np.ndarray]) -> str:
         """Store ``images`` as the new current version; returns its id (``"v3"``)."""
         ...
 
