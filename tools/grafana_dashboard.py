@@ -5,7 +5,7 @@
 
 Import the JSON in Grafana (Dashboards -> New -> Import) and pick the Prometheus
 data source. Variables: data source, instance, camera. Every query uses metric
-names from edged/metrics.py (a test checks it).
+names from edged/runtime/metrics.py (a test checks it).
 """
 
 from __future__ import annotations
