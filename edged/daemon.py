@@ -204,9 +204,8 @@ class Daemon:
             msg = f"{what}: cannot listen on {host}:{port} ({exc.strerror or exc})"
             raise StartupError(msg) from exc
         self._runners.append(runner)
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else port
+        addresses = runner.addresses  # (host, port, ...) of each bound socket
+        return int(addresses[0][1]) if addresses else port
 
     def request_stop(self) -> None:
         """Ask the daemon to shut down (signal handlers call this)."""
