@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-
 import random
+from collections.abc import Awaitable, Callable
 
 from edged.core.backoff import Backoff
 from edged.runtime.supervisor import Supervisor
@@ -23,7 +22,8 @@ async def test_crashing_component_is_restarted_with_backoff() -> None:
         await asyncio.sleep(3600)
 
     sup = Supervisor(
-        backoff=Backoff(min_s=0.05, max_s=1.0, jitter=0.2), on_restart=lambda n, e: seen.append(f"{n}:{e}")
+        backoff=Backoff(min_s=0.05, max_s=1.0, jitter=0.2),
+        on_restart=lambda n, e: seen.append(f"{n}:{e}"),
     )
     task = sup.spawn("worker:a", component)
     assert task.get_name() == "worker:a"
