@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -48,8 +48,8 @@ from edged.publish._link_options import (
     LinkState,
     NotConnectedError,
     Will,
-    build_tls_context,
     describe_connect_error,
+    make_client,
     new_properties,
     reason_text,
 )
@@ -62,7 +62,6 @@ __all__ = [
     "MqttLink",
     "NotConnectedError",
     "Will",
-    "build_tls_context",
     "new_properties",
 ]
 
@@ -122,26 +121,7 @@ class MqttLink:
     # ------------------------------------------------------------------ setup
 
     def _make_client(self) -> mqtt.Client:
-        o = self.opts
-        if o.mqtt5:
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5
-            )
-        else:
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=o.client_id,
-                protocol=mqtt.MQTTv311,
-                clean_session=True,
-            )
-        client.max_inflight_messages = 0  # flow control is ours (exact Receive Maximum)
-        client.connect_timeout = o.connect_timeout_s
-        if o.username is not None:
-            client.username_pw_set(o.username, o.password)
-        if o.tls:
-            client.tls_set_context(build_tls_context(o))
-        if o.will is not None:
-            client.will_set(o.will.topic, o.will.payload, o.will.qos, o.will.retain)
+        client = make_client(self.opts)
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish

@@ -1,6 +1,7 @@
 """What an MQTT link is built from: broker options, TLS, will, states, CONNACK facts.
 
-Plain values and the TLS context; nothing here touches a socket (see ``_link``).
+Plain values, the TLS context and the unconnected paho client; nothing here
+touches a socket (see ``_link``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -97,6 +100,30 @@ def build_tls_context(opts: LinkOptions) -> ssl.SSLContext:
     if opts.tls_insecure:
         ctx.check_hostname = False  # the chain is still verified against ca_file
     return ctx
+
+
+def make_client(opts: LinkOptions) -> mqtt.Client:
+    """A paho client for these options, not connected and without callbacks."""
+    if opts.mqtt5:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=opts.client_id, protocol=mqtt.MQTTv5
+        )
+    else:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=opts.client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+    client.max_inflight_messages = 0  # flow control is the link's (exact Receive Maximum)
+    client.connect_timeout = opts.connect_timeout_s
+    if opts.username is not None:
+        client.username_pw_set(opts.username, opts.password)
+    if opts.tls:
+        client.tls_set_context(build_tls_context(opts))
+    if opts.will is not None:
+        client.will_set(opts.will.topic, opts.will.payload, opts.will.qos, opts.will.retain)
+    return client
 
 
 def new_properties(packet_type: int) -> Properties:
