@@ -67,7 +67,9 @@ async def analyze_files(
                 inspection = error_inspection(inspector.name, str(exc))
                 w = h = 1
                 fmt = "unknown"
-            info = FrameInfo(width=w, height=h, pixel_format=fmt, seq=i, host_ts=iso_utc(t0))
+            info = FrameInfo(
+                width=w, height=h, pixel_format=fmt, seq=i, host_ts=iso_utc(t0), source=str(path)
+            )
             result = build_result(
                 inspection, node=settings.node_id, camera=camera, seq=i, frame=info
             )
