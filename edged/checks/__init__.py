@@ -19,11 +19,12 @@ from edged.checks._base import (
     CheckOutcome,
     CheckSpec,
     LtuService,
-    Region,
     figure_paths,
     function_spec,
 )
 from edged.checks._registry import get_spec, registry, specs, validate_options
+from edged.checks.models import PreparedModel
+from edged.core.regions import Region
 
 __all__ = [
     "ANY",
@@ -32,6 +33,7 @@ __all__ = [
     "CheckOutcome",
     "CheckSpec",
     "LtuService",
+    "PreparedModel",
     "Region",
     "figure_paths",
     "function_spec",

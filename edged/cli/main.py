@@ -1,4 +1,4 @@
-"""The ``edged`` command line (see DESIGN.md §3 and ``edged --help``)."""
+"""The ``edged`` command line (see ARCHITECTURE.md and ``edged --help``)."""
 
 from __future__ import annotations
 
