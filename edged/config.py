@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +34,12 @@ from edged.core.errors import ConfigError
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+def default_node_id() -> str:
+    """The host name, made a valid node id (letters, digits, ``_.-``; at most 64)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname().split(".")[0]).strip("-._")
+    return name[:64] or "edge-1"
 
 
 # Camera ids edged uses itself: HTTP analyze results and ``edged analyze``.
@@ -182,39 +189,18 @@ class CameraConfig(_Section):
 class RecipeConfig(_Section):
     """Which checks run and the limits that turn their figures into a verdict.
 
-    ``checks`` maps a check name (``quality``, ``mask``, ``difference`` ...) to its
-    options. ``limits`` are expressions over the checks' figures, e.g.
+    ``checks`` maps a check name to its options; ``type:`` among them names the
+    check (``quality``, ``mask``, ``difference`` ...) and defaults to the name.
+    ``limits`` are expressions over the checks' figures, e.g.
     ``"quality.brightness.over_per <= 2"`` or ``"mask.area_px in [1000, 50000]"``.
+    This model checks their shape only; :mod:`edged.recipes.validate` checks them
+    against the check registry (types, options, figure paths) where settings are
+    loaded for use.
     """
 
     description: str = ""
     checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: list[str] = Field(default_factory=list)
-
-    @field_validator("checks")
-    @classmethod
-    def _known_checks(cls, checks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from edged.checks import validate_options
-
-        earlier: list[str] = []
-        for name, options in checks.items():
-            try:
-                validated = validate_options(name, options)
-            except KeyError as exc:
-                raise ValueError(exc.args[0]) from exc
-            except ValidationError as exc:
-                parts = [
-                    f"{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} "
-                    f"(got {e.get('input')!r})"
-                    for e in exc.errors()
-                ]
-                raise ValueError("; ".join(parts)) from exc
-            source = getattr(validated, "region_from", None)  # reads where another found
-            if source is not None and source not in earlier:
-                msg = f"{name}.region_from: expected a check listed before it, one of {earlier}"
-                raise ValueError(f"{msg}, got {source!r}")
-            earlier.append(name)
-        return checks
 
     @field_validator("limits")
     @classmethod
@@ -348,35 +334,6 @@ class PipelineConfig(_Section):
 # --------------------------------------------------------------------------- root
 
 
-def _frame_size(cam: CameraConfig) -> tuple[int, int] | None:
-    """The camera's frame size when the configuration fixes it (synthetic, or GenICam
-    ``Width``/``Height`` features), else None."""
-    if cam.synthetic is not None:
-        return cam.synthetic.width, cam.synthetic.height
-    if cam.genicam is not None:
-        w, h = cam.genicam.features.get("Width"), cam.genicam.features.get("Height")
-        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
-            return w, h
-    return None
-
-
-def _regions_outside(checks: dict[str, dict[str, Any]], size: tuple[int, int]) -> list[str]:
-    """The fixed regions of ``checks`` (``regions: {name: {x, y, width, height}}``) that
-    do not fit frames of ``size`` (width, height)."""
-    from edged.checks import validate_options
-
-    w, h = size
-    found: list[str] = []
-    for name, options in checks.items():
-        regions = getattr(validate_options(name, options), "regions", None) or {}
-        for key, r in regions.items():
-            if r.x + r.width > w or r.y + r.height > h:
-                found.append(
-                    f"{name}.regions.{key} x={r.x} y={r.y} width={r.width} height={r.height}"
-                )
-    return found
-
-
 class Settings(BaseSettings):
     """The whole daemon's configuration."""
 
@@ -388,7 +345,10 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    node_id: Name = "edge-1"
+    node_id: Name = Field(
+        default_factory=default_node_id,
+        description="this station's name in MQTT topics and Results; default: the host name",
+    )
     cameras: dict[Name, CameraConfig] = Field(default_factory=dict)
     recipes: dict[Name, RecipeConfig] = Field(default_factory=dict)
     references_dir: Path = Path("/var/lib/edged/references")
@@ -413,14 +373,6 @@ class Settings(BaseSettings):
                 msg = (
                     f"cameras.{cam_id}.recipe: expected one of {sorted(self.recipes)}, "
                     f"got {cam.recipe!r}"
-                )
-                raise ValueError(msg)
-            size = _frame_size(cam)
-            outside = _regions_outside(self.recipes[cam.recipe].checks, size) if size else []
-            if size and outside:
-                msg = (
-                    f"cameras.{cam_id}: recipe {cam.recipe!r}: expected regions inside the "
-                    f"camera's {size[0]}x{size[1]} frames, got {'; '.join(outside)}"
                 )
                 raise ValueError(msg)
         if self.http.default_recipe is not None and self.http.default_recipe not in self.recipes:

@@ -4,6 +4,7 @@ code, asserting the exact text read, where it was read, and the verdicts."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from typing import Any
 
@@ -13,21 +14,26 @@ import pydantic
 import pytest
 from _ocr_helpers import PAPER_BGR, label, text_box
 
-from edged.checks import CheckContext, registry
+from edged.checks import CheckContext, figure_paths, registry
 from edged.checks._box import Box
 from edged.checks._ocr_data import LanguageDataError, resolve_tessdata
 from edged.checks.ocr import RecognitionTimeout, read_text
 from edged.checks.text import TextCheckOptions, find_date, input_value, normalise
 from edged.config import RecipeConfig, Settings
+from edged.core.errors import ConfigError
 from edged.recipes.inspection import Inspector
+from edged.recipes.validate import validate_recipe, validate_settings
 
 CTX = CheckContext(recipe="r", camera="cam")
 LOT_XY = (60, 110)
 LOT_REGION = {"x": 40, "y": 60, "width": 420, "height": 70}  # the first line only
+OK = 'lot.status == "ok"'
 
 
 def _inspect(options: dict[str, Any], image: np.ndarray, ctx: CheckContext = CTX) -> Any:
-    recipe = RecipeConfig(checks={"text": options}, limits=['text.status == "ok"'])
+    """One text check named ``lot`` in a recipe that passes when it is ok."""
+    recipe = RecipeConfig(checks={"lot": {"type": "text", **options}}, limits=[OK])
+    validate_recipe("r", recipe)
     return Inspector("r", recipe).inspect(image, context=ctx)
 
 
@@ -133,69 +139,87 @@ def test_engines_per_thread_read_the_same() -> None:
 # --- the check in a recipe --------------------------------------------------------------
 
 
-def test_text_check_is_registered() -> None:
-    assert "text" in registry()
+def test_text_check_is_registered_with_its_ltu_service() -> None:
+    spec = registry()["text"]
+    assert spec.ltu is not None
+    assert spec.ltu.name == "textDetection"
+
+
+def test_declared_figures_are_the_figures_produced() -> None:
+    spec = registry()["text"]
+    today = dt.date.today().strftime("%d.%m.%Y")
+    options = spec.options.model_validate({"date": {"format": "%d.%m.%Y"}})
+    read = spec.run(label([f"BB {today}"]), options, CTX)
+    assert read.figures["date"]["days"] == 0
+    nothing = spec.run(label([]), spec.options.model_validate({}), CTX)
+    assert nothing.figures["lines"] == []
+    paths = figure_paths(read.figures) | (figure_paths(nothing.figures) - {"lines", "date"})
+    assert paths == set(spec.figures)
 
 
 def test_matching_label_passes_with_what_was_read_and_where() -> None:
-    options = {"regions": {"lot": {**LOT_REGION, "pattern": r"^LOT \d{6}$"}}}
+    options = {"region": LOT_REGION, "pattern": r"^LOT \d{6}$"}
     out = _inspect(options, label(["LOT 123456", "JUNK 999"]))
     assert out.verdict == "pass", out.reasons
-    fig = out.figures["text"]
+    fig = out.figures["lot"]
     assert fig["status"] == "ok"
     assert fig["text"] == "LOT 123456"
-    assert fig["regions"]["lot"]["box"] == LOT_REGION
-    assert fig["regions"]["lot"]["lines"][0]["words"][1]["text"] == "123456"
+    assert fig["box"] == LOT_REGION
+    assert fig["lines"][0]["words"][1]["text"] == "123456"
     (region,) = out.regions
     assert (region.x, region.y, region.width, region.height) == tuple(LOT_REGION.values())
-    assert region.label == "lot:ok"
-    assert region.check == "text"
+    assert region.label == "ok"
+    assert region.check == "lot"
 
 
 def test_wrong_text_fails_saying_what_was_read() -> None:
-    options = {"regions": {"lot": {**LOT_REGION, "expect": "LOT 123456"}}}
-    out = _inspect(options, label(["LOT 123465"]))
+    out = _inspect({"region": LOT_REGION, "expect": "LOT 123456"}, label(["LOT 123465"]))
     assert out.verdict == "fail"
-    fig = out.figures["text"]
+    fig = out.figures["lot"]
     assert fig["status"] == "wrong_text"
-    assert fig["reason"] == "lot: expected 'LOT 123456', read 'LOT 123465'"
-    assert out.reasons == ('text.status = "wrong_text", limit == "ok"',)
+    assert fig["reason"] == "expected 'LOT 123456', read 'LOT 123465'"
+    assert fig["expected"] == "LOT 123456"
+    assert out.reasons == ('lot.status = "wrong_text", limit == "ok"',)
+    assert out.regions[0].label == "wrong_text"
 
 
 def test_pattern_mismatch_fails() -> None:
     out = _inspect({"pattern": r"^LOT \d{6}$"}, label(["LOT 12345"]))
-    assert out.figures["text"]["status"] == "wrong_text"
-    assert "read 'LOT 12345'" in out.figures["text"]["reason"]
+    assert out.figures["lot"]["status"] == "wrong_text"
+    assert (
+        out.figures["lot"]["reason"] == "expected text matching '^LOT \\\\d{6}$', read 'LOT 12345'"
+    )
 
 
 def test_unreadable_label_fails_as_nothing_found() -> None:
     image = label(["LOT 123456"])
     image[60:130, 40:460] = PAPER_BGR  # the print is missing
-    out = _inspect({"regions": {"lot": LOT_REGION}}, image)
+    out = _inspect({"region": LOT_REGION}, image)
     assert out.verdict == "fail"
-    assert out.figures["text"]["status"] == "nothing_found"
-    assert out.figures["text"]["regions"]["lot"]["text"] == ""
+    assert out.figures["lot"]["status"] == "nothing_found"
+    assert out.figures["lot"]["text"] == ""
+    assert out.figures["lot"]["box"] == LOT_REGION
 
 
 def test_smudged_label_fails_on_confidence() -> None:
     image = label(["LOT 123456"])
     noisy = np.random.default_rng(3).normal(0, 1, image.shape) * 90
     blurred = cv2.GaussianBlur(np.clip(image + noisy, 0, 255).astype(np.uint8), (0, 0), 2.5)
-    out = _inspect({"regions": {"lot": {**LOT_REGION, "min_confidence": 0.99}}}, blurred)
-    assert out.figures["text"]["status"] in {"low_confidence", "nothing_found"}
+    out = _inspect({"region": LOT_REGION, "min_confidence": 0.99}, blurred)
+    assert out.figures["lot"]["status"] in {"low_confidence", "nothing_found"}
     assert out.verdict == "fail"
 
 
 def test_expected_value_from_the_pekat_data_field() -> None:
-    options = {"regions": {"lot": {**LOT_REGION, "expect_input": "data"}}}
+    options = {"region": LOT_REGION, "expect_input": "data"}
     image = label(["LOT 123456"])
     good = CheckContext(recipe="r", camera="cam", inputs={"data": "LOT 123456"})
     bad = CheckContext(recipe="r", camera="cam", inputs={"data": "LOT 999999"})
     assert _inspect(options, image, good).verdict == "pass"
     out = _inspect(options, image, bad)
-    assert out.figures["text"]["reason"] == "lot: expected 'LOT 999999', read 'LOT 123456'"
+    assert out.figures["lot"]["reason"] == "expected 'LOT 999999', read 'LOT 123456'"
     missing = _inspect(options, image)
-    assert missing.figures["text"]["status"] == "no_expected_value"
+    assert missing.figures["lot"]["status"] == "no_expected_value"
 
 
 def test_expected_value_from_a_json_data_key() -> None:
@@ -211,53 +235,70 @@ def test_best_before_date_window() -> None:
     past = (today - dt.timedelta(days=2)).strftime("%d.%m.%Y")
     rule = {"date": {"format": "%d.%m.%Y", "min_days": 7, "max_days": 400}}
     out = _inspect(rule, label([f"BB {soon}"], font_scale=1.1))
-    assert out.verdict == "pass", out.figures["text"]
-    assert out.figures["text"]["regions"]["image"]["date"]["days"] == 30
+    assert out.verdict == "pass", out.figures["lot"]
+    assert out.figures["lot"]["date"]["days"] == 30
     out = _inspect(rule, label([f"BB {past}"], font_scale=1.1))
-    assert out.figures["text"]["status"] == "bad_date"
-    assert "is -2 days from today, expected 7..400" in out.figures["text"]["reason"]
+    assert out.figures["lot"]["status"] == "bad_date"
+    assert "is -2 days from today, expected 7..400" in out.figures["lot"]["reason"]
 
 
-def test_two_named_regions_each_with_its_rule() -> None:
+def test_lot_code_and_date_code_are_two_named_checks() -> None:
     today = dt.date.today()
     date_text = (today + dt.timedelta(days=100)).strftime("%d.%m.%Y")
     image = label(["LOT 123456", f"BB {date_text}"])
-    options = {
-        "regions": {
-            "lot": {**LOT_REGION, "pattern": r"^LOT \d{6}$"},
-            "bbd": {"x": 40, "y": 130, "width": 500, "height": 70,
-                    "date": {"format": "%d.%m.%Y", "min_days": 30}},
-        }
-    }  # fmt: skip
-    out = _inspect(options, image)
-    assert out.verdict == "pass", out.figures["text"]
-    assert out.figures["text"]["text"] == f"LOT 123456\nBB {date_text}"
+    recipe = RecipeConfig(
+        checks={
+            "lot_code": {"type": "text", "region": LOT_REGION, "pattern": r"^LOT \d{6}$"},
+            "date_code": {
+                "type": "text",
+                "region": {"x": 40, "y": 130, "width": 500, "height": 70},
+                "date": {"format": "%d.%m.%Y", "min_days": 30},
+            },
+        },
+        limits=['lot_code.status == "ok"', 'date_code.status == "ok"', "date_code.date.days < 365"],
+    )
+    validate_recipe("r", recipe)
+    out = Inspector("r", recipe).inspect(image, context=CTX)
+    assert out.verdict == "pass", out.figures
+    assert out.figures["lot_code"]["text"] == "LOT 123456"
+    assert out.figures["date_code"]["text"] == f"BB {date_text}"
+    assert out.figures["date_code"]["date"]["days"] == 100
+    assert [r.check for r in out.regions] == ["lot_code", "date_code"]
 
 
 def test_region_outside_the_image_is_a_check_error() -> None:
-    out = _inspect({"regions": {"lot": {"x": 600, "y": 0, "width": 100, "height": 50}}},
-                   label(["X"]))  # fmt: skip
+    out = _inspect({"region": {"x": 600, "y": 0, "width": 100, "height": 50}}, label(["X"]))
     assert out.verdict == "error"
-    assert "region 'lot': region: expected a box inside the 640x320 image" in out.reasons[0]
+    assert out.reasons == (
+        "lot: region: expected a box inside the 640x320 image, got x=600 y=0 width=100 height=50",
+    )
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"pattern": "^LOT (\\d{6}$"}, "expected a valid regular expression"),
+        ({"pattern": "^LOT (\\d{6}$"}, "pattern: expected a valid regular expression"),
         ({"language": "xyz"}, "xyz.traineddata"),
         ({"date": {"format": "dd.mm.yyyy"}}, "expected a strptime format"),
         ({"date": {"format": "%d", "min_days": 5, "max_days": 1}}, "min_days <= max_days"),
         ({"expect_input": "lot"}, "expected 'data' or 'data.KEY'"),
-        ({"regions": {"a b": LOT_REGION}}, "region name"),
-        ({"regions": {"lot": {"x": -1, "y": 0, "width": 5, "height": 5}}}, "greater than"),
+        ({"region": {"x": -1, "y": 0, "width": 5, "height": 5}}, "region.x: Input should be"),
+        ({"region": LOT_REGION, "region_from": "mask"}, "expected region or region_from"),
     ],
 )
 def test_bad_options_are_config_errors(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(pydantic.ValidationError, match=message):
-        RecipeConfig(checks={"text": options})
+    recipe = RecipeConfig(checks={"lot": {"type": "text", **options}})
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        validate_recipe("r", recipe)
+    assert str(info.value).startswith("recipes.r.checks.lot")
     with pytest.raises(pydantic.ValidationError):
         TextCheckOptions.model_validate(options)
+
+
+def test_limits_must_address_text_figures() -> None:
+    recipe = RecipeConfig(checks={"lot": {"type": "text"}}, limits=['lot.stauts == "ok"'])
+    with pytest.raises(ConfigError, match=re.escape("lot.status")):
+        validate_recipe("r", recipe)
 
 
 def test_helpers() -> None:
@@ -289,55 +330,59 @@ def test_reads_inside_the_region_another_check_found() -> None:
     assert "BELT 77" in read_text(image).text  # the whole frame has both
     recipe = RecipeConfig(
         checks={
-            "mask": {},
-            "text": {"region_from": "mask", "region_pad_px": -6, "pattern": r"^LOT \d{6}$"},
+            "label": {"type": "mask"},
+            "lot": {
+                "type": "text",
+                "region_from": "label",
+                "region_pad_px": -6,
+                "pattern": r"^LOT \d{6}$",
+            },
         },
-        limits=['text.status == "ok"'],
+        limits=[OK],
     )
+    validate_recipe("r", recipe)
     out = Inspector("r", recipe).inspect(image, context=CTX)
-    assert out.verdict == "pass", out.figures["text"]
-    assert out.figures["text"]["text"] == "LOT 246810"
-    box = out.figures["text"]["regions"]["mask"]["box"]
-    assert box == {"x": x + 6, "y": y + 6, "width": w - 12, "height": h - 12}
+    assert out.verdict == "pass", out.figures["lot"]
+    assert out.figures["lot"]["text"] == "LOT 246810"
+    assert out.figures["lot"]["box"] == {"x": x + 6, "y": y + 6, "width": w - 12, "height": h - 12}
 
 
 def test_region_from_with_nothing_found_fails() -> None:
     recipe = RecipeConfig(
-        checks={"mask": {}, "text": {"region_from": "mask"}}, limits=['text.status == "ok"']
+        checks={"mask": {}, "lot": {"type": "text", "region_from": "mask"}}, limits=[OK]
     )
     blank = np.full((120, 160, 3), 90, np.uint8)
     out = Inspector("r", recipe).inspect(blank, context=CTX)
     assert out.verdict == "fail"
-    assert out.figures["text"]["status"] == "nothing_found"
-    assert out.figures["text"]["reason"] == "mask: no region from check 'mask' to read in"
+    assert out.figures["lot"]["status"] == "nothing_found"
+    assert out.figures["lot"]["reason"] == "no region from check 'mask' to read in"
 
 
 def test_region_from_must_name_an_earlier_check() -> None:
+    recipe = RecipeConfig(checks={"lot": {"type": "text", "region_from": "mask"}, "mask": {}})
     with pytest.raises(
-        pydantic.ValidationError, match=r"text.region_from: expected a check listed before it"
+        ConfigError,
+        match=re.escape(
+            "recipes.r.checks.lot.region_from: expected a check listed before it, one of [], "
+            "got 'mask'"
+        ),
     ):
-        RecipeConfig(checks={"text": {"region_from": "mask"}, "mask": {}})
-    with pytest.raises(pydantic.ValidationError, match="expected regions or region_from"):
-        RecipeConfig(checks={"text": {"region_from": "mask", "regions": {"a": LOT_REGION}}})
+        validate_recipe("r", recipe)
 
 
 def test_region_outside_a_cameras_frames_is_a_config_error() -> None:
-    recipe = {
-        "checks": {"text": {"regions": {"lot": {"x": 300, "y": 0, "width": 100, "height": 40}}}}
-    }
+    lot = {"x": 300, "y": 0, "width": 100, "height": 40}
+    recipe = {"checks": {"lot": {"type": "text", "region": lot}}}
     camera = {"recipe": "r", "synthetic": {"width": 320, "height": 256}}
-    with pytest.raises(pydantic.ValidationError) as info:
-        Settings(cameras={"cam": camera}, recipes={"r": recipe})
-    assert (
-        "cameras.cam: recipe 'r': expected regions inside the camera's 320x256 frames, "
-        "got text.regions.lot x=300 y=0 width=100 height=40"
-    ) in str(info.value)
-    genicam = {
-        "recipe": "r",
-        "source": "genicam",
-        "genicam": {"features": {"Width": 640, "Height": 480}},
-    }
-    Settings(cameras={"cam": genicam}, recipes={"r": recipe})  # fits 640x480
+    with pytest.raises(ConfigError) as info:
+        validate_settings(Settings(cameras={"cam": camera}, recipes={"r": recipe}))
+    assert str(info.value) == (
+        "recipes.r.checks.lot.region: expected a box inside camera 'cam''s 320x256 frames, "
+        "got x=300 y=0 width=100 height=40"
+    )
+    features = {"Width": 640, "Height": 480}
+    genicam = {"recipe": "r", "source": "genicam", "genicam": {"features": features}}
+    validate_settings(Settings(cameras={"cam": genicam}, recipes={"r": recipe}))  # fits
 
 
 def test_recognition_gives_up_after_its_timeout() -> None:

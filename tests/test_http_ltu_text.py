@@ -157,13 +157,13 @@ async def test_without_the_token_is_401(client: TestClient[Any, Any]) -> None:
 
 LOT_RECIPE = {
     "checks": {
-        "text": {
-            "regions": {
-                "lot": {"x": 30, "y": 40, "width": 500, "height": 70, "expect_input": "data"}
-            }
+        "lot": {
+            "type": "text",
+            "region": {"x": 30, "y": 40, "width": 500, "height": 70},
+            "expect_input": "data",
         }
     },
-    "limits": ['text.status == "ok"'],
+    "limits": ['lot.status == "ok"'],
 }
 
 
@@ -190,16 +190,17 @@ async def test_pekat_data_carries_the_expected_text(
     assert resp.status == 200, ctx
     assert ctx["verdict"] == verdict
     assert ctx["result"] is (verdict == "pass")
-    text = ctx["checks"]["text"]
-    assert text["status"] == status
-    assert text["regions"]["lot"]["text"] == "MADE IN ITALY"
+    lot = ctx["checks"]["lot"]
+    assert lot["status"] == status
+    assert lot["text"] == "MADE IN ITALY"
     assert ctx["data"] == data
     (rect,) = ctx["detectedRectangles"]
     assert (rect["x"], rect["y"], rect["width"], rect["height"]) == (30, 40, 500, 70)
-    assert rect["classNames"] == [{"label": f"lot:{status}"}]
+    assert rect["classNames"] == [{"label": status}]
+    assert rect["check"] == "lot"
 
 
-async def test_recognition_timeout_is_422(client: TestClient[Any, Any]) -> None:
+async def test_recognition_timeout_is_503(client: TestClient[Any, Any]) -> None:
     noise = np.random.default_rng(5).integers(0, 256, (900, 1200), dtype=np.uint8)
     ok, png = cv2.imencode(".png", noise)
     assert ok
@@ -208,5 +209,5 @@ async def test_recognition_timeout_is_422(client: TestClient[Any, Any]) -> None:
     form.add_field("timeout_ms", "1")
     resp = await client.post(URL, data=form, headers=_bearer())
     body = await resp.json()
-    assert resp.status == 422, body
+    assert resp.status == 503, body
     assert "expected to finish within 1 ms" in body["details"]["message"]

@@ -37,12 +37,14 @@ NUISANCE = {"shift_px": 4, "rotation_deg": 1.0, "gain": 0.1, "offset": 6, "noise
 def _recipe(**rule: str) -> RecipeConfig:
     return RecipeConfig(
         checks={
-            "text": {
-                "regions": {"lot": {**LOT_REGION, **(rule or {"expect": LOT})}},
+            "lot": {
+                "type": "text",
+                "region": LOT_REGION,
                 "charset": "LOT0123456789 ",
+                **(rule or {"expect": LOT}),
             }
         },
-        limits=['text.status == "ok"'],
+        limits=['lot.status == "ok"'],
     )
 
 
@@ -123,8 +125,8 @@ def test_text_check_reads_every_frame_and_fails_exactly_the_misprints() -> None:
         out = inspector.inspect(frame.image, context=ctx)
         misprinted = frame.truth.get("kind") == "misprint"
         misprints += misprinted
-        assert out.figures["text"]["text"] == frame.truth["lot_code"], frame.truth
-        assert out.verdict == ("fail" if misprinted else "pass"), out.figures["text"]
+        assert out.figures["lot"]["text"] == frame.truth["lot_code"], frame.truth
+        assert out.verdict == ("fail" if misprinted else "pass"), out.figures["lot"]
     assert misprints > 0
 
 
@@ -150,16 +152,16 @@ async def test_demo_line_verdicts_reach_mqtt_with_what_was_read(
     kinds = set()
     for r in results:
         truth = r["ground_truth"]
-        text = r["checks"]["text"]
+        lot = r["checks"]["lot"]
         kinds.add(truth.get("kind"))
-        assert text["regions"]["lot"]["text"] == truth["lot_code"]
-        assert text["regions"]["lot"]["box"] == LOT_REGION
+        assert lot["text"] == truth["lot_code"]
+        assert lot["box"] == LOT_REGION
         if truth["defect"]:
             assert r["verdict"] == "fail"
-            assert text["reason"] == f"lot: expected {LOT!r}, read {truth['lot_code']!r}"
-            assert r["reasons"] == ['text.status = "wrong_text", limit == "ok"']
+            assert lot["reason"] == f"expected {LOT!r}, read {truth['lot_code']!r}"
+            assert r["reasons"] == ['lot.status = "wrong_text", limit == "ok"']
         else:
-            assert r["verdict"] == "pass", text
+            assert r["verdict"] == "pass", lot
     assert kinds == {None, "misprint"}
 
 
@@ -203,8 +205,8 @@ async def test_mqtt_commands_carry_the_expected_lot_code(
     assert replies[2]["result"] == {"recipe": "lot", "previous": "lot", "data": LOT}
     assert replies[4]["result"] == {"data": "LOT 11111"}
     results = first_seen(col.on(t.result("line1")))
-    texts = [r["checks"]["text"] for r in results]
-    assert [x["status"] for x in texts] == ["no_expected_value", "ok", "wrong_text"]
-    assert [x["regions"]["lot"]["text"] for x in texts] == [LOT] * 3
-    assert texts[2]["reason"] == f"lot: expected 'LOT 11111', read {LOT!r}"
+    lots = [r["checks"]["lot"] for r in results]
+    assert [x["status"] for x in lots] == ["no_expected_value", "ok", "wrong_text"]
+    assert [x["text"] for x in lots] == [LOT] * 3
+    assert lots[2]["reason"] == f"expected 'LOT 11111', read {LOT!r}"
     assert [r["verdict"] for r in results] == ["fail", "pass", "fail"]

@@ -35,6 +35,7 @@ thread): labels per second, so the ratio shows what a second worker gives.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -81,7 +82,10 @@ class Label:
 
 def code_text(rng: np.random.Generator) -> str:
     kind = int(rng.integers(6))
-    d = lambda n: "".join(str(int(v)) for v in rng.integers(0, 10, n))  # noqa: E731
+
+    def d(n: int) -> str:
+        return "".join(str(int(v)) for v in rng.integers(0, 10, size=n))
+
     if kind == 0:
         return f"LOT {d(6)}"
     if kind == 1:
@@ -100,11 +104,19 @@ def _ttf_line(text: str, font_file: Path, cap_px: int) -> np.ndarray:
 
     size = round(cap_px / 0.73)  # DejaVu capitals are ~0.73 em
     font = ImageFont.truetype(str(font_file), size)
-    x0, y0, x1, y1 = font.getbbox(text)
+    x0, y0, x1, y1 = (int(v) for v in font.getbbox(text))
     pad = max(8, cap_px)
     canvas = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), PAPER)
     ImageDraw.Draw(canvas).text((pad - x0, pad - y0), text, fill=INK, font=font)
     return np.asarray(canvas).copy()
+
+
+def _ttf_font(font_file: Path, text: str, cap_px: int) -> np.ndarray:
+    return _ttf_line(text, font_file, cap_px)
+
+
+def _hershey_font(face: int, text: str, cap_px: int) -> np.ndarray:
+    return _hershey_line(text, face, cap_px)
 
 
 def _hershey_line(text: str, face: int, cap_px: int) -> np.ndarray:
@@ -151,7 +163,9 @@ def _degrade(
     if jpeg is not None:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
         assert ok
-        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        assert decoded is not None
+        img = decoded
     return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
 
 
@@ -161,9 +175,9 @@ def make_labels(per_cell: int, seed: int = 0) -> list[Label]:
     fonts: dict[str, Callable[[str, int], np.ndarray]] = {}
     for name, file in TTF.items():
         if (FONT_DIR / file).is_file():
-            fonts[name] = lambda t, c, f=FONT_DIR / file: _ttf_line(t, f, c)
+            fonts[name] = functools.partial(_ttf_font, FONT_DIR / file)
     for name, face in HERSHEY.items():
-        fonts[name] = lambda t, c, f=face: _hershey_line(t, f, c)
+        fonts[name] = functools.partial(_hershey_font, face)
     labels: list[Label] = []
     for condition in CONDITIONS:
         if condition == "dotmatrix":
@@ -227,7 +241,7 @@ def _plain(label: Label) -> str:
 
 def _rapidocr() -> Engine | None:
     try:
-        from rapidocr import RapidOCR  # type: ignore[import-not-found]
+        from rapidocr import RapidOCR
     except ImportError:
         return None
     engine = RapidOCR(

@@ -34,9 +34,9 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from edged.checks._base import CheckOptions
 from edged.checks._box import Box
 from edged.checks._ocr_data import resolve_tessdata
-from edged.checks._options import _Options
 from edged.checks.ocr import (
     Layout,
     Polarity,
@@ -63,7 +63,7 @@ def iso_language(language: str) -> str:
     return _ISO_639_1.get(first, first)
 
 
-class TextDetectionOptions(_Options):
+class TextDetectionOptions(CheckOptions):
     """textDetection's fields besides ``image`` (see :func:`edged.checks.ocr.read_text`)."""
 
     provider: str | None = Field(
@@ -210,5 +210,5 @@ def text_detection(reading: TextReading, *, area_uuid: str | None = None) -> dic
 
 def detect_text(image: Any, options: TextDetectionOptions) -> dict[str, Any]:
     """Read ``image`` with ``options`` and answer in the LTU shape (RecognitionTimeout,
-    a 422, when recognition exceeds ``timeout_ms``)."""
+    a 503, when recognition exceeds ``timeout_ms``)."""
     return text_detection(read_text(image, **options.kwargs()))

@@ -351,9 +351,10 @@ def _api(data_dir: Path, language: str) -> Any:
 
 
 class RecognitionTimeout(EdgedError):
-    """Recognition gave up after its time limit (HTTP: 422, the image was not processed)."""
+    """Recognition gave up after its time limit (HTTP: 503, like other work that
+    misses its deadline)."""
 
-    http_status = 422
+    http_status = 503
 
 
 def _recognise(

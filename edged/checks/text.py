@@ -1,27 +1,35 @@
-"""text: read printed codes in named regions and verify them.
+"""text: read a printed code in one region and verify it.
 
-Each region of the recipe is read with :func:`edged.checks.ocr.read_text` and its
-reading verified by :func:`verify_text` against the rules that apply to it (the
-region's own, else the check's): a minimum confidence, and what the part should
-carry — an exact string (``expect``), a regular expression (``pattern``, searched
-in the text; anchor it with ``^...$``), a value given with the image at run time
-(``expect_input: data`` is the PEKAT ``data`` field; ``data.lot`` is the ``lot``
-key when ``data`` is a JSON object), and a date (``date: {format: "%d.%m.%Y",
-min_days: 30, max_days: 400}``: a best-before date that many days from today).
+A recipe names one ``text`` check per code it verifies::
+
+    checks:
+      lot_code:  {type: text, region: {x: 171, y: 241, width: 502, height: 104},
+                  pattern: '^LOT \\d{5}$'}
+      date_code: {type: text, region: {...}, date: {format: "%d.%m.%Y", min_days: 30}}
+
+The region (a box in frame pixels; ``region_from: CHECK``: the largest region an
+earlier check found, grown by ``region_pad_px``; neither: the whole image) is read
+with :func:`edged.checks.ocr.read_text` and verified by :func:`verify_text`: a
+minimum confidence, and what the part should carry — an exact string (``expect``),
+a regular expression (``pattern``, searched; anchor it with ``^...$``), a value given
+with the image at run time (``expect_input: data`` is the PEKAT ``data`` field or the
+MQTT ``data`` of the camera's last trigger/recipe command; ``data.lot`` is the
+``lot`` key when ``data`` is a JSON object), and a date (``date: {format:
+"%d.%m.%Y", min_days: 30, max_days: 400}``: a best-before date that many days from
+today).
 
 Text is compared after collapsing runs of spaces; ``ignore_case`` compares
 case-folded. Figures (``status`` is what a recipe limits, e.g.
-``text.status == "ok"``)::
+``lot_code.status == "ok"``)::
 
     {"status": "ok" | "nothing_found" | "low_confidence" | "wrong_text"
                | "no_expected_value" | "bad_date",
      "reason": "", "text": "LOT 123456", "confidence": 0.96,
-     "regions": {"lot": {"status": .., "reason": .., "text": .., "confidence": ..,
-                         "box": {x, y, width, height}, "expected": .., "skew_deg": ..,
-                         "date": {"text": .., "iso": .., "days": ..} | null,
-                         "lines": [{text, confidence, box, words: [...]}]}}}
+     "box": {x, y, width, height}, "expected": "LOT 123456" | null, "skew_deg": 0.5,
+     "date": {"text": .., "iso": .., "days": ..} | null,
+     "lines": [{text, confidence, box, words: [{text, confidence, box}]}]}
 
-The check's status is the first region's that is not ``ok``. A region outside the
+The Result gets the region read, labelled with the status. A region outside the
 image is an error of the check (the verdict is ``error`` and says why).
 """
 
@@ -37,9 +45,17 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from edged.checks._base import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
+from edged.checks._base import (
+    CheckContext,
+    CheckOptions,
+    CheckOutcome,
+    CheckSpec,
+    LtuService,
+    Region,
+)
 from edged.checks._box import Box
 from edged.checks._ocr_data import resolve_tessdata
+from edged.checks.ltu_text import TextDetectionOptions, detect_text
 from edged.checks.ocr import (
     Layout,
     Polarity,
@@ -52,7 +68,6 @@ from edged.core.errors import InputError
 Status = Literal[
     "ok", "nothing_found", "low_confidence", "wrong_text", "no_expected_value", "bad_date"
 ]
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SPACES = re.compile(r"[ \t]+")
 
 
@@ -209,8 +224,8 @@ class TextRules(CheckOptions):
         return value
 
 
-class TextRegion(TextRules):
-    """A named region to read, in pixels of the inspected image, with its own rules."""
+class RegionBox(CheckOptions):
+    """A box in pixels of the inspected image."""
 
     x: int = Field(ge=0)
     y: int = Field(ge=0)
@@ -222,11 +237,9 @@ class TextRegion(TextRules):
 
 
 class TextCheckOptions(TextRules):
-    """The ``text`` check: regions to read, how to read them, default rules."""
+    """The ``text`` check: where to read, how to read, what the text must be."""
 
-    regions: dict[str, TextRegion] = Field(
-        default_factory=dict, description="name -> box and rules; none: the whole image"
-    )
+    region: RegionBox | None = Field(default=None, description="none: the whole image")
     region_from: str | None = Field(
         default=None, description="read inside the largest region an earlier check found"
     )
@@ -246,19 +259,10 @@ class TextCheckOptions(TextRules):
     charset: str | None = Field(default=None, min_length=1)
     timeout_ms: int = Field(default=2000, ge=0, le=600_000, description="per region; 0 = none")
 
-    @field_validator("regions")
-    @classmethod
-    def _names(cls, regions: dict[str, TextRegion]) -> dict[str, TextRegion]:
-        for name in regions:
-            if not _NAME_RE.match(name):
-                msg = f"region name: expected letters, digits and _, got {name!r}"
-                raise ValueError(msg)
-        return regions
-
     @model_validator(mode="after")
     def _one_kind_of_region(self) -> TextCheckOptions:
-        if self.region_from is not None and self.regions:
-            msg = "expected regions or region_from, got both"
+        if self.region_from is not None and self.region is not None:
+            msg = "expected region or region_from, got both"
             raise ValueError(msg)
         return self
 
@@ -304,28 +308,22 @@ def input_value(inputs: Mapping[str, str], name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _rule(region: TextRules, check: TextRules, name: str) -> Any:
-    own = getattr(region, name)
-    return own if own is not None else getattr(check, name)
-
-
 def _verify(
-    reading: TextReading, rules: TextRules, options: TextCheckOptions, inputs: Mapping[str, str]
+    reading: TextReading, options: TextCheckOptions, inputs: Mapping[str, str]
 ) -> TextVerdict:
-    expect = _rule(rules, options, "expect")
-    source = _rule(rules, options, "expect_input")
-    if source is not None:
-        given = input_value(inputs, source)
+    expect = options.expect
+    if options.expect_input is not None:
+        given = input_value(inputs, options.expect_input)
         if given is None:
-            msg = f"expected the text in run-time input {source!r}, got none"
+            msg = f"expected the text in run-time input {options.expect_input!r}, got none"
             return TextVerdict("no_expected_value", msg, None, None)
         expect = given
-    date: DateRule | None = _rule(rules, options, "date")
+    date = options.date
     return verify_text(
         reading,
-        min_confidence=_rule(rules, options, "min_confidence") or 0.0,
+        min_confidence=options.min_confidence or 0.0,
         expect=expect,
-        pattern=_rule(rules, options, "pattern"),
+        pattern=options.pattern,
         date_format=date.format if date else None,
         min_days=date.min_days if date else None,
         max_days=date.max_days if date else None,
@@ -348,77 +346,70 @@ def found_region(
     return Box(x0, y0, x1 - x0, y1 - y0)
 
 
-def _nothing_from(check: str) -> CheckOutcome:
-    reason = f"{check}: no region from check {check!r} to read in"
-    return CheckOutcome(
-        figures={
-            "status": "nothing_found",
-            "reason": reason,
-            "text": "",
-            "confidence": 0.0,
-            "regions": {},
-        }
-    )
+def _figures(verdict: TextVerdict, reading: TextReading | None, box: Box | None) -> dict[str, Any]:
+    return {
+        "status": verdict.status,
+        "reason": verdict.reason,
+        "text": normalise(reading.text) if reading else "",
+        "confidence": round(reading.confidence, 4) if reading else 0.0,
+        "box": box.to_dict() if box else None,
+        "expected": verdict.expected,
+        "skew_deg": round(reading.skew_deg, 3) if reading else 0.0,
+        "date": verdict.date.to_dict() if verdict.date else None,
+        "lines": [line.to_dict() for line in reading.lines] if reading else [],
+    }
 
 
 def _run(image: np.ndarray, options: TextCheckOptions, context: CheckContext) -> CheckOutcome:
-    targets: dict[str, tuple[Box | None, TextRules]] = {
-        name: (r.box(), r) for name, r in options.regions.items()
-    } or {"image": (None, TextRules())}
+    box = options.region.box() if options.region is not None else None
     if options.region_from is not None:
         h, w = image.shape[:2]
         box = found_region(
             context.regions, options.region_from, pad_px=options.region_pad_px, width=w, height=h
         )
         if box is None:
-            return _nothing_from(options.region_from)
-        targets = {options.region_from: (box, TextRules())}
-    per_region: dict[str, Any] = {}
-    regions: list[Region] = []
-    status: Status = "ok"
-    reason = ""
-    texts: list[str] = []
-    confidences: list[float] = []
-    for name, (box, rules) in targets.items():
-        try:
-            reading = read_text(image, region=box, **options.read_kwargs())
-        except ValueError as exc:
-            msg = f"region {name!r}: {exc}"
-            raise InputError(msg) from exc
-        verdict = _verify(reading, rules, options, context.inputs)
-        if status == "ok" and verdict.status != "ok":
-            status, reason = verdict.status, f"{name}: {verdict.reason}"
-        texts.append(normalise(reading.text))
-        confidences.append(reading.confidence)
-        r = reading.region
-        regions.append(
-            Region(r.x, r.y, r.width, r.height, f"{name}:{verdict.status}", "text",
-                   score=reading.confidence)
-        )  # fmt: skip
-        per_region[name] = {
-            "status": verdict.status,
-            "reason": verdict.reason,
-            "text": normalise(reading.text),
-            "confidence": round(reading.confidence, 4),
-            "box": r.to_dict(),
-            "expected": verdict.expected,
-            "date": verdict.date.to_dict() if verdict.date else None,
-            "skew_deg": round(reading.skew_deg, 3),
-            "lines": [line.to_dict() for line in reading.lines],
-        }
-    figures = {
-        "status": status,
-        "reason": reason,
-        "text": "\n".join(texts),
-        "confidence": round(min(confidences), 4),
-        "regions": per_region,
-    }
-    return CheckOutcome(figures=figures, regions=tuple(regions))
+            msg = f"no region from check {options.region_from!r} to read in"
+            return CheckOutcome(_figures(TextVerdict("nothing_found", msg, None, None), None, None))
+    try:
+        reading = read_text(image, region=box, **options.read_kwargs())
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    verdict = _verify(reading, options, context.inputs)
+    r = reading.region
+    region = Region(r.x, r.y, r.width, r.height, verdict.status, "text", score=reading.confidence)
+    return CheckOutcome(_figures(verdict, reading, r), (region,))
+
+
+_BOX = ("x", "y", "width", "height")
+FIGURES: tuple[str, ...] = (
+    "status",
+    "reason",
+    "text",
+    "confidence",
+    *(f"box.{k}" for k in _BOX),
+    "expected",
+    "skew_deg",
+    *(f"date.{k}" for k in ("text", "iso", "days")),
+    "lines.*.text",
+    "lines.*.confidence",
+    *(f"lines.*.box.{k}" for k in _BOX),
+    "lines.*.words.*.text",
+    "lines.*.words.*.confidence",
+    *(f"lines.*.words.*.box.{k}" for k in _BOX),
+)
+"""Every figure path the text check produces (``*``: any list index)."""
 
 
 SPEC = CheckSpec(
     "text",
     TextCheckOptions,
     _run,
-    description="read printed text in named regions; verify exact text, pattern, date",
+    description="read a printed code in a region; verify exact text, pattern, value, date",
+    figures=FIGURES,
+    ltu=LtuService(
+        "textDetection",
+        TextDetectionOptions,
+        detect_text,
+        "Printed text read offline (Tesseract): lines and words with boxes",
+    ),
 )
