@@ -201,7 +201,7 @@ async def test_pekat_data_carries_the_expected_text(
 
 
 async def test_recognition_timeout_is_503(client: TestClient[Any, Any]) -> None:
-    noise = np.random.default_rng(5).integers(0, 256, (900, 1200), dtype=np.uint8)
+    noise = np.random.default_rng(5).integers(0, 256, (450, 600), dtype=np.uint8)
     ok, png = cv2.imencode(".png", noise)
     assert ok
     form = aiohttp.FormData()

@@ -46,6 +46,7 @@ ENGINE = "tesseract"
 _MARGIN_PX = 12
 _SKEW_STEP_DEG = 0.25
 _MIN_SKEW_DEG = 0.25  # smaller skews are left to the engine
+_MAX_PAGE_PX = 4_000_000  # rescaling never makes the engine's page larger than this
 _MAX_SKEW_POINTS = 20_000
 
 
@@ -156,7 +157,8 @@ def read_text(
     deskew / max_skew_deg: straighten text rotated by up to that many degrees.
     charset: only these characters may be read (e.g. ``"0123456789LOT "``).
     timeout_ms: give up recognition after this long (a page of noise can take
-        seconds); 0 = no limit.
+        seconds); 0 = no limit. Tesseract's page layout analysis, before recognition,
+        cannot be interrupted: upscaling is capped at 4 MP pages to bound it.
 
     Raises InputError for a bad image, ValueError for a region outside the image or
     options out of range, LanguageDataError when the language data is missing,
@@ -186,7 +188,7 @@ def read_text(
     # Affine map from crop pixels to the pixels the engine sees (3x3, homogeneous).
     to_engine = np.eye(3)
     glyphs, median_glyph_px = _glyphs(ink)
-    scale = _scale_for(median_glyph_px, glyph_px)
+    scale = _scale_for(median_glyph_px, glyph_px, ink.size)
     if scale != 1.0:
         shrink = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
         ink = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=shrink)
@@ -280,14 +282,18 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     return out
 
 
-def _scale_for(median_glyph_px: float, glyph_px: int) -> float:
+def _scale_for(median_glyph_px: float, glyph_px: int, area_px: int) -> float:
     """The scale that brings the median glyph height to ``glyph_px`` (0.25..4), or 1
-    when it is already within 0.75..1.5 x ``glyph_px``."""
+    when it is already within 0.75..1.5 x ``glyph_px``; an upscale never makes the
+    page larger than ``_MAX_PAGE_PX`` (a crop of specks would become megapixels)."""
     if glyph_px <= 0 or median_glyph_px <= 0:
         return 1.0
     if 0.75 * glyph_px <= median_glyph_px <= 1.5 * glyph_px:
         return 1.0
-    return float(np.clip(glyph_px / median_glyph_px, 0.25, 4.0))
+    scale = float(np.clip(glyph_px / median_glyph_px, 0.25, 4.0))
+    if scale > 1.0:
+        scale = max(1.0, min(scale, (_MAX_PAGE_PX / max(1, area_px)) ** 0.5))
+    return scale
 
 
 def _skew_deg(glyphs: np.ndarray, max_skew_deg: float) -> float:
