@@ -34,16 +34,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from edged.checks._base import CheckOptions
 from edged.checks._box import Box
-from edged.checks._ocr_data import resolve_tessdata
-from edged.checks.ocr import (
-    Layout,
-    Polarity,
-    TextReading,
-    engine_version,
-    read_text,
-)
+from edged.checks.ocr import Layout, ReadOptions, TextReading, engine_version, read_text
 
 VERSION = 0.1
 """``content.image.version`` as the document gives it."""
@@ -63,22 +55,16 @@ def iso_language(language: str) -> str:
     return _ISO_639_1.get(first, first)
 
 
-class TextDetectionOptions(CheckOptions):
-    """textDetection's fields besides ``image`` (see :func:`edged.checks.ocr.read_text`)."""
+class TextDetectionOptions(ReadOptions):
+    """textDetection's fields besides ``image`` (see :func:`edged.checks.ocr.read_text`):
+    whole images by default (``layout: auto``), 5 s to read them."""
 
     provider: str | None = Field(
         default=None, description="the OCR engine; edged reads offline with Tesseract"
     )
-    language: str = "eng"
     region: Box | None = Field(default=None, description="'x,y,width,height' to read only there")
     layout: Layout = "auto"
-    polarity: Polarity = "auto"
-    dot_matrix_px: int = Field(default=0, ge=0, le=31)
-    glyph_px: int = Field(default=28, ge=0, le=200, description="glyph height read at")
-    deskew: bool = True
-    max_skew_deg: float = Field(default=5.0, ge=0.0, le=45.0)
-    charset: str | None = Field(default=None, min_length=1)
-    timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    timeout_ms: int = Field(default=5000, ge=0, le=600_000, description="0 = no limit")
 
     @field_validator("provider")
     @classmethod
@@ -86,12 +72,6 @@ class TextDetectionOptions(CheckOptions):
         if value is not None and value.strip().lower() not in PROVIDERS:
             msg = f"expected 'Tesseract' (edged reads text offline), got {value!r}"
             raise ValueError(msg)
-        return value
-
-    @field_validator("language")
-    @classmethod
-    def _installed(cls, value: str) -> str:
-        resolve_tessdata(value)  # LanguageDataError (a ValueError) names the missing file
         return value
 
     @field_validator("region", mode="before")
@@ -113,18 +93,7 @@ class TextDetectionOptions(CheckOptions):
         return value
 
     def kwargs(self) -> dict[str, Any]:
-        return {
-            "region": self.region,
-            "language": self.language,
-            "layout": self.layout,
-            "polarity": self.polarity,
-            "dot_matrix_px": self.dot_matrix_px,
-            "glyph_px": self.glyph_px,
-            "deskew": self.deskew,
-            "max_skew_deg": self.max_skew_deg,
-            "charset": self.charset,
-            "timeout_ms": self.timeout_ms,
-        }
+        return {"region": self.region, **self.read_kwargs()}
 
 
 def _bbox(box: Box) -> dict[str, int]:

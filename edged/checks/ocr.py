@@ -33,7 +33,9 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
+from pydantic import Field, model_validator
 
+from edged.checks._base import CheckOptions
 from edged.checks._box import Box
 from edged.checks._image import require_image, to_grey
 from edged.checks._ocr_data import resolve_tessdata
@@ -315,6 +317,52 @@ def _skew_deg(glyphs: np.ndarray, max_skew_deg: float) -> float:
         if score > best_score * (1 + 1e-9) or (score >= best_score and abs(angle) < abs(best)):
             best, best_score = float(angle), score
     return best if abs(best) >= _MIN_SKEW_DEG else 0.0
+
+
+class ReadOptions(CheckOptions):
+    """How :func:`read_text` reads (shared by the ``text`` check and textDetection).
+
+    The language's data must be installed: a missing file is a validation error
+    naming it, so it is refused when a recipe loads or a request arrives.
+    """
+
+    language: str = Field(default="eng", description="Tesseract language(s): 'eng', 'eng+deu'")
+    layout: Layout = "block"
+    polarity: Polarity = "auto"
+    dot_matrix_px: int = Field(default=0, ge=0, le=31, description="closing for dotted print")
+    glyph_px: int = Field(default=28, ge=0, le=200, description="glyph height read at")
+    deskew: bool = True
+    max_skew_deg: float = Field(default=5.0, ge=0.0, le=45.0)
+    charset: str | None = Field(default=None, min_length=1)
+    timeout_ms: int = Field(default=2000, ge=0, le=600_000, description="0 = no limit")
+
+    def data_dir(self) -> str | None:
+        """Where the language data is; None: the default places."""
+        return None
+
+    @model_validator(mode="after")
+    def _engine_installed(self) -> ReadOptions:
+        try:
+            require_engine()
+        except ImportError as exc:
+            raise ValueError(str(exc)) from exc
+        resolve_tessdata(self.language, self.data_dir())  # LanguageDataError: a ValueError
+        return self
+
+    def read_kwargs(self) -> dict[str, Any]:
+        """:func:`read_text`'s keyword arguments (all but ``region``)."""
+        return {
+            "language": self.language,
+            "tessdata_dir": self.data_dir(),
+            "layout": self.layout,
+            "polarity": self.polarity,
+            "dot_matrix_px": self.dot_matrix_px,
+            "glyph_px": self.glyph_px,
+            "deskew": self.deskew,
+            "max_skew_deg": self.max_skew_deg,
+            "charset": self.charset,
+            "timeout_ms": self.timeout_ms,
+        }
 
 
 # --- the engine ------------------------------------------------------------------------

@@ -54,15 +54,8 @@ from edged.checks._base import (
     Region,
 )
 from edged.checks._box import Box
-from edged.checks._ocr_data import resolve_tessdata
 from edged.checks.ltu_text import TextDetectionOptions, detect_text
-from edged.checks.ocr import (
-    Layout,
-    Polarity,
-    TextReading,
-    read_text,
-    require_engine,
-)
+from edged.checks.ocr import ReadOptions, TextReading, read_text
 from edged.core.errors import InputError
 
 Status = Literal[
@@ -193,16 +186,41 @@ class DateRule(CheckOptions):
         return self
 
 
-class TextRules(CheckOptions):
-    """What a reading must satisfy; unset rules do not apply."""
+class RegionBox(CheckOptions):
+    """A box in pixels of the inspected image."""
 
-    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+
+    def box(self) -> Box:
+        return Box(self.x, self.y, self.width, self.height)
+
+
+class TextCheckOptions(ReadOptions):
+    """The ``text`` check: where to read, how to read, what the text must be (rules
+    left unset do not apply)."""
+
+    region: RegionBox | None = Field(default=None, description="none: the whole image")
+    region_from: str | None = Field(
+        default=None, description="read inside the largest region an earlier check found"
+    )
+    region_pad_px: int = Field(
+        default=0, ge=-1000, le=1000, description="grow (or, negative, shrink) that region"
+    )
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     expect: str | None = Field(default=None, description="the exact text")
     pattern: str | None = Field(default=None, description="a regular expression, searched")
     expect_input: str | None = Field(
         default=None, description="run-time value to expect: 'data' or 'data.KEY'"
     )
     date: DateRule | None = None
+    ignore_case: bool = False
+    tessdata_dir: str | None = Field(default=None, description="where NAME.traineddata lives")
+
+    def data_dir(self) -> str | None:
+        return self.tessdata_dir
 
     @field_validator("pattern")
     @classmethod
@@ -223,73 +241,12 @@ class TextRules(CheckOptions):
             raise ValueError(msg)
         return value
 
-
-class RegionBox(CheckOptions):
-    """A box in pixels of the inspected image."""
-
-    x: int = Field(ge=0)
-    y: int = Field(ge=0)
-    width: int = Field(ge=1)
-    height: int = Field(ge=1)
-
-    def box(self) -> Box:
-        return Box(self.x, self.y, self.width, self.height)
-
-
-class TextCheckOptions(TextRules):
-    """The ``text`` check: where to read, how to read, what the text must be."""
-
-    region: RegionBox | None = Field(default=None, description="none: the whole image")
-    region_from: str | None = Field(
-        default=None, description="read inside the largest region an earlier check found"
-    )
-    region_pad_px: int = Field(
-        default=0, ge=-1000, le=1000, description="grow (or, negative, shrink) that region"
-    )
-    min_confidence: float | None = Field(default=0.5, ge=0.0, le=1.0)
-    ignore_case: bool = False
-    language: str = Field(default="eng", description="Tesseract language(s): 'eng', 'eng+deu'")
-    tessdata_dir: str | None = Field(default=None, description="where NAME.traineddata lives")
-    layout: Layout = "block"
-    polarity: Polarity = "auto"
-    dot_matrix_px: int = Field(default=0, ge=0, le=31, description="closing for dotted print")
-    glyph_px: int = Field(default=28, ge=0, le=200, description="glyph height read at")
-    deskew: bool = True
-    max_skew_deg: float = Field(default=5.0, ge=0.0, le=45.0)
-    charset: str | None = Field(default=None, min_length=1)
-    timeout_ms: int = Field(default=2000, ge=0, le=600_000, description="per region; 0 = none")
-
     @model_validator(mode="after")
     def _one_kind_of_region(self) -> TextCheckOptions:
         if self.region_from is not None and self.region is not None:
             msg = "expected region or region_from, got both"
             raise ValueError(msg)
         return self
-
-    @model_validator(mode="after")
-    def _engine_installed(self) -> TextCheckOptions:
-        try:
-            require_engine()
-        except ImportError as exc:
-            raise ValueError(str(exc)) from exc
-        resolve_tessdata(self.language, self.tessdata_dir)  # LanguageDataError is a ValueError
-        return self
-
-    def read_kwargs(self) -> dict[str, Any]:
-        return self.model_dump(
-            include={
-                "language",
-                "tessdata_dir",
-                "layout",
-                "polarity",
-                "dot_matrix_px",
-                "glyph_px",
-                "deskew",
-                "max_skew_deg",
-                "charset",
-                "timeout_ms",
-            }
-        )
 
 
 def input_value(inputs: Mapping[str, str], name: str) -> str | None:
@@ -321,7 +278,7 @@ def _verify(
     date = options.date
     return verify_text(
         reading,
-        min_confidence=options.min_confidence or 0.0,
+        min_confidence=options.min_confidence,
         expect=expect,
         pattern=options.pattern,
         date_format=date.format if date else None,
