@@ -33,6 +33,7 @@ from edged.core.errors import ConfigError
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+MIN_SECRET_LEN = 16
 
 
 # Camera ids edged uses itself: HTTP analyze results and ``edged analyze``.
@@ -250,11 +251,42 @@ class MqttConfig(_Section):
     command_cameras: list[str] | None = Field(
         default=None, description="cameras that accept commands; default all"
     )
+    command_secret: str | None = Field(
+        default=None, description="HMAC secret for command tokens (prefer command_secret_file)"
+    )
+    command_secret_file: Path | None = None
+    trust_broker_acl: bool = Field(
+        default=False,
+        description="accept commands without a token: the broker's ACLs are the control",
+    )
+    command_token_window_s: PositiveFloat = Field(
+        default=30.0, le=3600, description="accepted clock difference of a command token"
+    )
+    teach_max_frames: int = Field(
+        default=20, ge=1, le=1000, description="most frames one MQTT teach may collect"
+    )
+    teach_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024 * 1024, description="memory one teach may hold"
+    )
+    teach_activate: Literal["confirm", "immediate"] = Field(
+        default="confirm",
+        description="confirm: an MQTT-taught reference waits for a teach {confirm} command "
+        "or the admin API; immediate: it is active at once",
+    )
 
     @model_validator(mode="after")
     def _secret_once(self) -> MqttConfig:
         if self.password is not None and self.password_file is not None:
             msg = "expected one of 'password' or 'password_file', got both"
+            raise ValueError(msg)
+        if self.command_secret is not None and self.command_secret_file is not None:
+            msg = "expected one of 'command_secret' or 'command_secret_file', got both"
+            raise ValueError(msg)
+        if self.command_secret is not None and len(self.command_secret.strip()) < MIN_SECRET_LEN:
+            msg = (
+                f"command_secret: expected at least {MIN_SECRET_LEN} characters, "
+                f"got {len(self.command_secret.strip())}"
+            )
             raise ValueError(msg)
         if self.reconnect_max_s < self.reconnect_min_s:
             msg = (
@@ -291,6 +323,12 @@ class HttpConfig(_Section):
     def _secret_once(self) -> HttpConfig:
         if self.api_key is not None and self.api_key_file is not None:
             msg = "expected one of 'api_key' or 'api_key_file', got both"
+            raise ValueError(msg)
+        if self.api_key is not None and not self.api_key.strip():
+            msg = (
+                "api_key: expected a non-empty key (an empty key would turn authentication "
+                "off; remove the key to run without one), got an empty string"
+            )
             raise ValueError(msg)
         return self
 
@@ -404,22 +442,57 @@ class Settings(BaseSettings):
     def http_api_key(self) -> str | None:
         return _secret(self.http.api_key, self.http.api_key_file, "http.api_key_file")
 
+    def command_secret(self) -> bytes | None:
+        """The MQTT command HMAC secret (inline or from its file), or None."""
+        m = self.mqtt
+        value = _secret(m.command_secret, m.command_secret_file, "mqtt.command_secret_file")
+        if value is None:
+            return None
+        if len(value) < MIN_SECRET_LEN:
+            msg = (
+                f"mqtt.command_secret_file: expected a secret of at least {MIN_SECRET_LEN} "
+                f"characters, got {len(value)}"
+            )
+            raise ConfigError(msg)
+        return value.encode("utf-8")
+
+    def secret_files(self) -> list[tuple[str, Path]]:
+        """(key, path) of every secret file the config names."""
+        named = [
+            ("mqtt.password_file", self.mqtt.password_file),
+            ("mqtt.command_secret_file", self.mqtt.command_secret_file),
+            ("http.api_key_file", self.http.api_key_file),
+        ]
+        return [(key, path) for key, path in named if path is not None]
+
 
 def _secret(value: str | None, path: Path | None, key: str) -> str | None:
     """A secret given inline or in a file; a bare file name is looked up in systemd's
-    ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``) when that is set."""
+    ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``) when that is set. A blank file
+    is an error: an empty secret must never mean "no authentication"."""
     if value is not None:
         return value
     if path is None:
         return None
+    path = secret_path(path)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        msg = f"{key}: expected a readable file, got {str(path)!r} ({reason})"
+        raise ConfigError(msg) from exc
+    if not text:
+        msg = f"{key}: expected a file holding the secret, got an empty file {str(path)!r}"
+        raise ConfigError(msg)
+    return text
+
+
+def secret_path(path: Path) -> Path:
+    """Where a secret file is: a bare name is looked up in ``$CREDENTIALS_DIRECTORY``."""
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     if creds and not path.is_absolute() and len(path.parts) == 1:
-        path = Path(creds) / path
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        msg = f"{key}: expected a readable file, got {str(path)!r} ({exc.strerror})"
-        raise ConfigError(msg) from exc
+        return Path(creds) / path
+    return path
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:

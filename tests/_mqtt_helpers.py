@@ -91,6 +91,8 @@ class Collector:
         *,
         client_id: str | None = None,
         qos: int = 1,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.broker = broker
         self.topics = topics
@@ -111,6 +113,8 @@ class Collector:
                 protocol=mqtt.MQTTv311,
                 clean_session=False,
             )
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(1, 1)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from edged._version import __version__
+from edged.cli.command_token import add_command_token_parser, cmd_command_token
 from edged.cli.teach import add_teach_parser, cmd_teach
 from edged.config import Settings, load_settings
 from edged.core.errors import ConfigError, EdgedError
@@ -41,7 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--config", "-c", type=Path, help="YAML config file (default: built-in)")
     ana.add_argument("--camera", default="offline", help="camera id for references/results")
 
-    wat = sub.add_parser("watch", help="subscribe to the broker and print results as they arrive")
+    wat = sub.add_parser(
+        "watch",
+        help="subscribe to the broker and print results as they arrive",
+        description="Print results as they arrive. To send an MQTT command, "
+        "sign it with `edged command-token` and publish it on the topic that prints.",
+    )
     wat.add_argument("--config", "-c", type=Path, help="YAML config file (default: built-in)")
     wat.add_argument("--camera", help="only this camera (default: all)")
     wat.add_argument("--node", help="node id (default: the config's node_id; '+' for all)")
@@ -55,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     cams.add_argument("--config", "-c", type=Path, help="take .cti files from this config")
     cams.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_teach_parser(sub)
+    add_command_token_parser(sub)
     return p
 
 
@@ -204,6 +211,7 @@ _COMMANDS = {
     "watch": cmd_watch,
     "cameras": cmd_cameras,
     "teach": cmd_teach,
+    "command-token": cmd_command_token,
 }
 
 

@@ -188,7 +188,11 @@ class Publisher:
         self._router: CommandRouter | None = None
         if command_handler is not None and self._cfg.commands:
             self._router = CommandRouter(
-                settings, command_handler, self._reply, mqtt5=self._link.opts.mqtt5
+                settings,
+                command_handler,
+                self._reply,
+                mqtt5=self._link.opts.mqtt5,
+                metrics=metrics,
             )
         self._states: dict[str, bytes] = {}
         self._inflight: dict[int, int] = {}  # mid -> outbox row id
@@ -225,6 +229,8 @@ class Publisher:
         self._sender.add_done_callback(self._sender_done)
         if self._metrics is not None:
             self._gauges = asyncio.create_task(self._gauge_loop(), name="edged-mqtt-gauges")
+        for warning in self.startup_warnings():
+            log.warning("%s", warning)
         log.info(
             "MQTT publisher for %s:%d started (outbox %s: %d message(s) waiting)",
             self._cfg.host,
@@ -232,6 +238,19 @@ class Publisher:
             self.outbox.path,
             self.outbox.depth,
         )
+
+    def startup_warnings(self) -> list[str]:
+        """What the operator must know at start: invisible ACL denials, open commands."""
+        out = []
+        if not self._link.opts.mqtt5:
+            out.append(
+                "MQTT 3.1.1: the broker cannot tell edged that it refused a publish (an ACL "
+                "denial is silently dropped and still counted as delivered); use "
+                "mqtt.protocol: '5' with an MQTT 5 broker to see denials as dead letters"
+            )
+        if self._router is not None:
+            out += self._router.startup_warnings()
+        return out
 
     async def publish_result(self, result: Result) -> None:
         """Queue a Result's verdict and result messages durably; returns once on disk."""

@@ -463,9 +463,12 @@ class ReferenceStore:
         source: str = "api",
         note: str = "",
         names: Sequence[str] | None = None,
+        activate: bool = True,
     ) -> ReferenceInfo:
         """Store ``images`` (good parts, the first is the master) as the new current
-        version of ``recipe``/``camera``; returns its info.
+        version of ``recipe``/``camera``; returns its info. With ``activate=False``
+        the version is stored *pending*: listed, not current, until
+        :meth:`activate_pending` (or :meth:`rollback` to it) makes it current.
 
         images: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR, all the same size.
         roi: optional ``(H, W)`` uint8 mask, non-zero = inspected.
@@ -506,10 +509,33 @@ class ReferenceStore:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+            if not activate:
+                current = self._current_version(base)
+                self._prune(base, current, keep_also=version)
+                return self._info(recipe, camera, final, current)
             self._set_current(base, version)
             self._prune(base, version)
             self._cache[(recipe, camera)] = (self._stamp(base), prepared)
             return self._info(recipe, camera, final, version)
+
+    def activate_pending(self, recipe: str, camera: str, version: int | str) -> str:
+        """Make a pending version (stored after the current one, see ``activate=False``)
+        current; returns its id (``"v3"``). Older versions: use :meth:`rollback`."""
+        wanted = parse_version(version)
+        base = self._dir(recipe, camera)
+        with self._locked():
+            current = self._current_version(base)
+            have = self._versions(base)
+            pending = [v for v in have if current is None or v > current]
+            if wanted not in pending:
+                msg = (
+                    f"reference {recipe}/{camera}: expected a pending version in "
+                    f"{[f'v{v}' for v in pending]}, got {version!r}"
+                )
+                raise NotFoundError(msg)
+            self._set_current(base, wanted)
+            self._cache.pop((recipe, camera), None)
+            return f"v{wanted}"
 
     def teach_files(
         self, recipe: str, camera: str, paths: Sequence[str | os.PathLike[str]], **kwargs: Any
@@ -615,8 +641,8 @@ class ReferenceStore:
                 else:
                     entry.unlink(missing_ok=True)
 
-    def _prune(self, base: Path, current: int) -> None:
-        versions = [v for v in self._versions(base) if v != current]
+    def _prune(self, base: Path, current: int | None, *, keep_also: int | None = None) -> None:
+        versions = [v for v in self._versions(base) if v not in (current, keep_also)]
         for v in versions[: max(0, len(versions) - (self._keep - 1))]:
             self._remove_dir(base, self._version_dir(base, v))
 

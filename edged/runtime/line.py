@@ -16,6 +16,7 @@ Three supervised tasks per camera:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -58,7 +59,9 @@ class _Processed:
 class _TeachRequest:
     recipe: str
     count: int
+    max_bytes: int
     images: list[np.ndarray] = field(default_factory=list)
+    held_bytes: int = 0
     done: asyncio.Future[list[np.ndarray]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -135,13 +138,23 @@ class CameraLine:
             self.publish_state()
 
     async def collect_images(
-        self, recipe: str, count: int, *, timeout_s: float
+        self, recipe: str, count: int, *, timeout_s: float, max_bytes: int | None = None
     ) -> list[np.ndarray]:
-        """The next ``count`` decoded images of this camera (for teach-in)."""
+        """The next ``count`` decoded images of this camera (for teach-in), holding at
+        most ``max_bytes`` (default ``mqtt.teach_max_bytes``) of pixels."""
         if not 1 <= count <= 1000:
             msg = f"teach frames: expected 1..1000, got {count}"
             raise InputError(msg)
-        req = _TeachRequest(recipe, count)
+        budget = self.runtime.settings.mqtt.teach_max_bytes if max_bytes is None else max_bytes
+        last = self._last_image
+        if last is not None and last.nbytes * count > budget:
+            msg = (
+                f"teach frames: {count} frames of {last.nbytes} bytes exceed the teach memory "
+                f"budget of {budget} bytes (mqtt.teach_max_bytes); expected at most "
+                f"{max(1, budget // max(1, last.nbytes))}"
+            )
+            raise InputError(msg)
+        req = _TeachRequest(recipe, count, max_bytes=budget)
         self._teach.append(req)
         try:
             return await asyncio.wait_for(asyncio.shield(req.done), timeout_s)
@@ -155,15 +168,34 @@ class CameraLine:
             if req in self._teach:
                 self._teach.remove(req)
 
-    async def teach(self, recipe: str, frames: int) -> list[str]:
-        """Store the next ``frames`` images as references for ``recipe``."""
+    async def teach(self, recipe: str, frames: int, *, activate: bool = True) -> list[str]:
+        """Store the next ``frames`` images as a reference version for ``recipe``; with
+        ``activate=False`` it is stored pending (see :meth:`activate_reference`)."""
         store = self.runtime.references
         if store is None or not hasattr(store, "teach"):
             msg = "no reference store is configured"
             raise EdgedError(msg)
         images = await self.collect_images(recipe, frames, timeout_s=max(10.0, frames * 5.0))
-        info = await self.runtime.pool.run(store.teach, recipe, self.camera, images)
+        if activate:
+            info = await self.runtime.pool.run(store.teach, recipe, self.camera, images)
+        else:
+            info = await self.runtime.pool.run(
+                functools.partial(store.teach, activate=False, source="mqtt"),
+                recipe,
+                self.camera,
+                images,
+            )
         return [str(info)]
+
+    async def activate_reference(self, recipe: str, version: str) -> str:
+        """Make a pending (taught, not yet active) reference version current."""
+        store = self.runtime.references
+        if store is None or not hasattr(store, "activate_pending"):
+            msg = "no reference store is configured"
+            raise EdgedError(msg)
+        active = await self.runtime.pool.run(store.activate_pending, recipe, self.camera, version)
+        log.info("camera %s: reference %s for recipe %s confirmed", self.camera, active, recipe)
+        return str(active)
 
     def state_dict(self) -> dict[str, Any]:
         st = self.source.state()
@@ -323,7 +355,18 @@ class CameraLine:
 
     def _feed_teach(self, image: np.ndarray) -> None:
         for req in list(self._teach):
-            if not req.done.done():
-                req.images.append(image)
-                if len(req.images) >= req.count:
-                    req.done.set_result(req.images)
+            if req.done.done():
+                continue
+            if req.held_bytes + image.nbytes > req.max_bytes:
+                msg = (
+                    f"teach frames: {req.count} frames of {image.nbytes} bytes exceed the "
+                    f"teach memory budget of {req.max_bytes} bytes (mqtt.teach_max_bytes); "
+                    f"stopped after {len(req.images)}"
+                )
+                req.images.clear()
+                req.done.set_exception(InputError(msg))
+                continue
+            req.images.append(image)
+            req.held_bytes += image.nbytes
+            if len(req.images) >= req.count:
+                req.done.set_result(req.images)

@@ -184,6 +184,12 @@ class Metrics:
         self.published = Counter(
             "edged_mqtt_published_total", "Messages acknowledged by the broker", registry=r
         )
+        self.commands_refused = Counter(
+            "edged_mqtt_commands_refused_total",
+            "MQTT commands refused or failed, by reason (bad_token, replay, stale, ...)",
+            ["reason"],
+            registry=r,
+        )
         # ---- HTTP
         self.http_requests = Counter(
             "edged_http_requests_total",
