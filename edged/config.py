@@ -534,14 +534,41 @@ def load_settings(path: str | os.PathLike[str] | None, **overrides: Any) -> Sett
 def _check_yaml(path: Path) -> None:
     import yaml
 
+    class _UniqueKeyLoader(yaml.SafeLoader):
+        """SafeLoader that refuses a key given twice in one mapping (YAML keeps the
+        last silently: a duplicated ``limits`` or ``api_key`` must not go unnoticed)."""
+
+    def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: let the schema refuse it
+                continue
+            if first != key_node.start_mark.line + 1:
+                msg = (
+                    f"config file {str(path)!r}: expected each key once per mapping, got "
+                    f"{key!r} twice (lines {first} and {key_node.start_mark.line + 1})"
+                )
+                raise ConfigError(msg)
+        return loader.construct_mapping(node)
+
+    _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         msg = f"config file {str(path)!r}: expected valid YAML, got a syntax error: {exc}"
         raise ConfigError(msg) from exc
     except (OSError, UnicodeDecodeError) as exc:
         msg = f"config file {str(path)!r}: cannot be read ({exc})"
         raise ConfigError(msg) from exc
-    if doc is not None and not isinstance(doc, dict):
+    if doc is None:
+        msg = (
+            f"config file {str(path)!r}: expected a mapping of settings, got an empty file "
+            "(an empty file would run every default: no cameras, no recipes)"
+        )
+        raise ConfigError(msg)
+    if not isinstance(doc, dict):
         msg = f"config file {str(path)!r}: expected a mapping at the top, got {type(doc).__name__}"
         raise ConfigError(msg)

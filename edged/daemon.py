@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import logging
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -98,11 +100,8 @@ class Daemon:
         """Build and start every component. Raises StartupError when it cannot."""
         s = self.settings
         self.notifier.status("starting")
-        try:
-            s.state_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            msg = f"state_dir: expected a writable directory, got {str(s.state_dir)!r} ({exc})"
-            raise StartupError(msg) from exc
+        for key, path in (("state_dir", s.state_dir), ("references_dir", s.references_dir)):
+            _ensure_directory(key, path)
         self.runtime.references = _build_references(s)
         self.sink = self._sink_override or await _build_publisher(self.runtime)
         self.runtime.publisher = self.sink
@@ -181,6 +180,14 @@ class Daemon:
 
     async def _start_http(self) -> None:
         s = self.settings
+        if s.http.enabled and not _is_loopback(s.http.host) and s.http_api_key() is None:
+            log.warning(
+                "HTTP listens on %s without an API key: anyone who can reach port %d can "
+                "analyse images, teach and delete references and change recipes; set "
+                "http.api_key_file, or http.host: 127.0.0.1",
+                s.http.host or "all addresses",
+                s.http.port,
+            )
         if s.http.enabled:
             app = create_app(
                 self.runtime, with_metrics=s.metrics.enabled and s.metrics.port is None
@@ -321,6 +328,32 @@ class Daemon:
             if stats is not None:
                 _export_publisher_stats(m, stats())
             await asyncio.sleep(STATE_INTERVAL_S)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "": assume it is reachable from the network
+
+
+def _ensure_directory(key: str, path: Path) -> None:
+    """Create ``path`` if needed; StartupError saying why when it is no usable directory."""
+    if path.exists() and not path.is_dir():
+        msg = f"{key}: expected a directory, got {str(path)!r} (a file)"
+        raise StartupError(msg)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"{key}: expected a writable directory, got {str(path)!r} ({exc.strerror or exc})"
+        raise StartupError(msg) from exc
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        msg = (
+            f"{key}: expected a readable, writable directory, got {str(path)!r} (permission denied)"
+        )
+        raise StartupError(msg)
 
 
 def _done(task: asyncio.Task[None] | None) -> bool:
