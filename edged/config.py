@@ -239,6 +239,14 @@ class MqttConfig(_Section):
     inflight: int = Field(default=32, ge=1, le=65535)
     drain_rate_per_s: PositiveFloat = Field(default=5000.0)
     outbox_max_messages: int = Field(default=1_000_000, ge=1)
+    outbox_max_bytes: int = Field(
+        default=2 * 1024**3, ge=1024 * 1024, description="topics + payloads kept, bytes"
+    )
+    state_dir_min_free_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=0,
+        description="alarm (log, edged_state_dir_low_space) when state_dir has less free",
+    )
     outbox_max_age_s: PositiveFloat = Field(default=7 * 24 * 3600.0)
     outbox_synchronous: Literal["normal", "full"] = Field(
         default="normal",

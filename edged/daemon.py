@@ -106,6 +106,9 @@ class Daemon:
         self.sink = self._sink_override or await _build_publisher(self.runtime)
         self.runtime.publisher = self.sink
         self.runtime.health.set("publisher", True)
+        durable = getattr(self.sink, "durable", None)
+        if durable is not None:  # the MQTT publisher: not ready while results are not stored
+            self.runtime.health.set("outbox", bool(durable))
         await self._start_http()
         for cam_id, cam_cfg in s.cameras.items():
             if not cam_cfg.enabled:
@@ -401,7 +404,10 @@ async def _build_publisher(runtime: Runtime) -> ResultSink | None:
     from edged.publish import Publisher, RuntimeCommandHandler
 
     publisher = Publisher(
-        runtime.settings, runtime.metrics, command_handler=RuntimeCommandHandler(runtime)
+        runtime.settings,
+        runtime.metrics,
+        command_handler=RuntimeCommandHandler(runtime),
+        on_durable=lambda durable: runtime.health.set("outbox", durable),
     )
     await publisher.start()
     return publisher

@@ -184,6 +184,28 @@ class Metrics:
         self.published = Counter(
             "edged_mqtt_published_total", "Messages acknowledged by the broker", registry=r
         )
+        self.results_not_durable = Counter(
+            "edged_results_not_durable_total",
+            "Results the outbox could not store: published live (broker up) or lost",
+            ["outcome"],
+            registry=r,
+        )
+        self.outbox_writable = Gauge(
+            "edged_outbox_writable", "0 while the outbox cannot be written (disk full?)", registry=r
+        )
+        self.outbox_damaged = Counter(
+            "edged_outbox_damaged_total",
+            "Damaged outbox databases moved aside at start (kept for inspection)",
+            registry=r,
+        )
+        self.state_dir_free_bytes = Gauge(
+            "edged_state_dir_free_bytes", "Free bytes on the state_dir filesystem", registry=r
+        )
+        self.state_dir_low_space = Gauge(
+            "edged_state_dir_low_space",
+            "1 while state_dir has less free space than mqtt.state_dir_min_free_bytes",
+            registry=r,
+        )
         self.commands_refused = Counter(
             "edged_mqtt_commands_refused_total",
             "MQTT commands refused or failed, by reason (bad_token, replay, stale, ...)",
