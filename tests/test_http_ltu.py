@@ -468,3 +468,29 @@ async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) 
     release.set()
     await _ok(await first, "colorPalette")
     assert gate.active == 0
+
+
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 64), (64, 1)])
+@pytest.mark.parametrize("service", ["alignmentMatrix", "differences", "distance"])
+async def test_degenerate_sizes_in_two_image_services_are_400(
+    client: TestClient[Any, Any], service: str, h: int, w: int
+) -> None:
+    """Issue 20: alignmentMatrix with a 1×1 or 1-pixel-wide image was a 500 (an
+    OpenCV assertion). Every two-image service answers 4xx with the reason."""
+    tiny = _png(np.full((h, w), 120, np.uint8))
+    good = _png(disk_scene()[0])
+    for first, second in ((tiny, good), (good, tiny)):
+        form = aiohttp.FormData()
+        form.add_field("image1", first, filename="a.png", content_type="image/png")
+        form.add_field("image2", second, filename="b.png", content_type="image/png")
+        resp = await client.post(f"{URL}/{service}", data=form)
+        body = await resp.json()
+        assert 400 <= resp.status < 500, (service, h, w, resp.status, body)
+    if service == "alignmentMatrix":
+        form = aiohttp.FormData()
+        form.add_field("image1", tiny, filename="a.png", content_type="image/png")
+        form.add_field("image2", good, filename="b.png", content_type="image/png")
+        resp = await client.post(f"{URL}/{service}", data=form)
+        await _bad(
+            resp, 400, service, f"image1: expected at least 8×8 pixels to align, got {w}×{h}"
+        )
