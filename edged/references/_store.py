@@ -389,8 +389,26 @@ class ReferenceStore:
 
         When ``params`` (default: the recipe's, see ``recipes``) differ from what the
         version was prepared with, it is prepared again from its stored images.
-        Raises NotFoundError when nothing is stored, EdgedError when it is damaged.
+        Raises NotFoundError when nothing is stored, EdgedError when it is damaged or
+        unreadable (never a bare OSError/KeyError: the line reports it as a reason).
         """
+        try:
+            return self._load(recipe, camera, version=version, params=params)
+        except EdgedError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+            base = self._dir(recipe, camera)
+            msg = f"reference {base}: unreadable ({type(exc).__name__}: {exc})"
+            raise EdgedError(msg) from exc
+
+    def _load(
+        self,
+        recipe: str,
+        camera: str,
+        *,
+        version: int | None,
+        params: ReferenceParams | None,
+    ) -> PreparedReference:
         vdir = self._resolve(recipe, camera, version)
         doc = self._manifest(vdir)
         want = params or self.params_for(recipe)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from edged.runtime.shared import Runtime
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 
 log = logging.getLogger("edged.line")
+
+REFERENCE_LOG_INTERVAL_S = 60.0
 
 
 class ResultSink(Protocol):
@@ -103,6 +106,10 @@ class CameraLine:
         self._teach: list[_TeachRequest] = []
         self._on_progress = on_progress or (lambda _stage: None)
         self.intake_open = True
+        self._ref_lock = threading.Lock()
+        self._ref_failures = 0
+        self._ref_reason: str | None = None
+        self._ref_next_log = 0.0
         m = runtime.metrics
         self._m_grabbed = m.frames_grabbed.labels(camera)
         self._m_dropped_full = m.frames_dropped.labels(camera, DROP_QUEUE_FULL)
@@ -320,7 +327,9 @@ class CameraLine:
             context = self.runtime.context(recipe, self.camera)
         except EdgedError as exc:  # e.g. a damaged reference on disk
             reason = f"reference for recipe {recipe!r}, camera {self.camera!r}: {exc}"
+            self._reference_failed(reason)
             return _Processed(frame, error_inspection(recipe, reason), image, decode_ms)
+        self._reference_ok()
         inspection = inspector.inspect(image, context=context)
         self.runtime.metrics.frames_inspected.labels(self.camera, recipe).inc()
         stage = self.runtime.metrics.stage_seconds
@@ -328,6 +337,39 @@ class CameraLine:
         for check, ms in inspection.timings_ms.items():
             stage.labels(self.camera, f"check.{check}").observe(ms / 1000.0)
         return _Processed(frame, inspection, image, decode_ms)
+
+    def _reference_failed(self, reason: str) -> None:
+        """Log an unusable reference once (again when the reason changes, or once a
+        minute with the count), not once per frame."""
+        with self._ref_lock:
+            self._ref_failures += 1
+            now = time.monotonic()
+            if reason == self._ref_reason and now < self._ref_next_log:
+                return
+            count, self._ref_failures = self._ref_failures, 0
+            self._ref_reason = reason
+            self._ref_next_log = now + REFERENCE_LOG_INTERVAL_S
+        log.error(
+            "camera %s: %s — frames get an error verdict until it is fixed (%d frame(s) "
+            "since the last such line)",
+            self.camera,
+            reason,
+            count,
+        )
+
+    def _reference_ok(self) -> None:
+        if self._ref_reason is None:
+            return
+        with self._ref_lock:
+            reason, self._ref_reason = self._ref_reason, None
+            count, self._ref_failures = self._ref_failures, 0
+            self._ref_next_log = 0.0
+        if reason is not None:
+            log.warning(
+                "camera %s: the reference is usable again (%d more frame(s) had an error verdict)",
+                self.camera,
+                count,
+            )
 
     def _to_result(self, p: _Processed) -> Result:
         f = p.frame
