@@ -43,6 +43,7 @@ STATE_INTERVAL_S = 5.0
 # READY=1 waits this long for every camera to deliver; then edged reports ready
 # anyway (a camera that is down keeps reconnecting, and the status line says so).
 READY_WAIT_S = 20.0
+READINESS_INTERVAL_S = 0.5
 
 
 class StartupError(EdgedError):
@@ -83,6 +84,7 @@ class Daemon:
                 settings.pipeline.restart_backoff_min_s, settings.pipeline.restart_backoff_max_s
             ),
             on_restart=self._on_restart,
+            on_failed=self._on_failed,
         )
         self._sink_override = sink
         self.sink: ResultSink | None = None
@@ -134,8 +136,8 @@ class Daemon:
             self.supervisor.spawn(f"emit:{cam_id}", line.emit)
         self.supervisor.spawn("state", self._state_loop)
         self.runtime.metrics.workers_total.set(self.runtime.pool.workers)
-        self.runtime.health.set("cameras", True)
-        self.runtime.health.set("workers", True)
+        self._update_readiness()
+        self.supervisor.spawn("readiness", self._readiness_loop)
         self.supervisor.spawn("log-summaries", run_summary_flusher)
         self._started = True
         await self._wait_cameras_up(READY_WAIT_S)
@@ -169,6 +171,7 @@ class Daemon:
             ]
 
         while down := waiting():
+            self._update_readiness()
             if loop.time() >= deadline:
                 log.warning(
                     "camera(s) %s not up after %.0f s; reporting ready, they keep reconnecting",
@@ -176,6 +179,30 @@ class Daemon:
                 )  # fmt: skip
                 return
             await asyncio.sleep(0.02)
+        self._update_readiness()
+
+    def cameras_not_ready(self) -> list[str]:
+        """Cameras that neither started nor stopped for a reported reason (yet)."""
+        out = []
+        for cam, line in self.lines.items():
+            name = f"acquire:{cam}"
+            if line.started or name in self.supervisor.failed:
+                continue
+            if _done(self.supervisor.task(name)):
+                continue  # a finite source that ended: nothing to wait for
+            out.append(cam)
+        return out
+
+    def _update_readiness(self) -> None:
+        """/readyz: every camera started (or failed for a reported reason), workers run."""
+        health = self.runtime.health
+        health.set("cameras", not self.cameras_not_ready())
+        health.set("workers", not self.runtime.pool.closed)
+
+    async def _readiness_loop(self) -> None:
+        while True:
+            self._update_readiness()
+            await asyncio.sleep(READINESS_INTERVAL_S)
 
     def status(self) -> str:
         """The one-line summary for systemd's STATUS=."""
@@ -309,6 +336,15 @@ class Daemon:
 
     def _pending(self) -> int:
         return sum(line.pending() for line in self.lines.values())
+
+    def _on_failed(self, name: str, exc: EdgedError) -> None:
+        """A component stopped for good by a configuration error (e.g. a camera setting
+        the device refuses): counted, and the camera's state carries the reason."""
+        cam = name.split(":", 1)[1] if ":" in name else None
+        if name.startswith("acquire:") and cam is not None:
+            self.runtime.metrics.camera_connected.labels(cam).set(0)
+            self.runtime.metrics.camera_failed.labels(cam).set(1)
+        self._update_readiness()
 
     def _on_restart(self, name: str, exc: BaseException) -> None:
         self.runtime.metrics.component_restarts.labels(name.split(":", 1)[0]).inc()

@@ -106,6 +106,7 @@ class CameraLine:
         self._teach: list[_TeachRequest] = []
         self._on_progress = on_progress or (lambda _stage: None)
         self.intake_open = True
+        self.started = False  # the source started once (readiness)
         self._ref_lock = threading.Lock()
         self._ref_failures = 0
         self._ref_reason: str | None = None
@@ -229,6 +230,7 @@ class CameraLine:
     async def acquire(self) -> None:
         """Supervised: source -> queue. Raises on source faults (the supervisor restarts)."""
         await self.source.start()
+        self.started = True
         self.publish_state()
         try:
             while self.intake_open:

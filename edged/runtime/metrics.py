@@ -102,6 +102,12 @@ class Metrics:
         self.camera_connected = Gauge(
             "edged_camera_connected", "1 when the camera delivers frames", ["camera"], registry=r
         )
+        self.camera_failed = Gauge(
+            "edged_camera_failed",
+            "1 when a camera stopped for a configuration error (see its state's last_error)",
+            ["camera"],
+            registry=r,
+        )
         self.camera_reconnects = Counter(
             "edged_camera_reconnects_total", "Camera re-opens after a fault", ["camera"], registry=r
         )

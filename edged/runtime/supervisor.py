@@ -4,7 +4,10 @@
 named ``name``. If it raises, the error is logged with the component name and a
 traceback, counted (``edged_component_restarts_total``) and the component is
 started again after an exponential backoff (reset once it ran for a while). A
-component that returns normally is done. ``await supervisor.stop()`` cancels
+component that returns normally is done. A component that raises ConfigError
+(e.g. a camera refusing a configured setting) is not restarted — restarting
+cannot fix a configuration — but stopped with one log line naming it, recorded in
+:attr:`Supervisor.failed` and reported through ``on_failed``. ``await supervisor.stop()`` cancels
 everything still running and waits for it.
 """
 
@@ -16,6 +19,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from edged.core.errors import ConfigError
 
 log = logging.getLogger("edged.supervisor")
 
@@ -43,9 +48,12 @@ class Supervisor:
         *,
         backoff: Backoff | None = None,
         on_restart: Callable[[str, BaseException], None] | None = None,
+        on_failed: Callable[[str, ConfigError], None] | None = None,
     ) -> None:
         self.backoff = backoff or Backoff()
         self._on_restart = on_restart
+        self._on_failed = on_failed
+        self.failed: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.restarts: dict[str, int] = {}
 
@@ -53,6 +61,7 @@ class Supervisor:
         if name in self._tasks and not self._tasks[name].done():
             msg = f"component {name!r} is already running"
             raise RuntimeError(msg)
+        self.failed.pop(name, None)
         task = asyncio.create_task(self._run(name, factory, restart), name=name)
         self._tasks[name] = task
         return task
@@ -67,6 +76,17 @@ class Supervisor:
                 return
             except asyncio.CancelledError:
                 raise
+            except ConfigError as exc:
+                self.failed[name] = str(exc)
+                log.error(
+                    "component %s stopped by a configuration error (not restarted: fix the "
+                    "configuration): %s",
+                    name,
+                    exc,
+                )
+                if self._on_failed is not None:
+                    self._on_failed(name, exc)
+                return
             except Exception as exc:
                 if not restart:
                     log.exception("component %s failed; not restarting", name)
