@@ -144,3 +144,22 @@ async def test_listening_beyond_loopback_without_a_key_warns(
     assert bool(hit) is warned, messages
     if warned:
         assert hit[0].startswith("HTTP listens on 0.0.0.0 without an API key: anyone who can")
+
+
+def test_bare_name_secrets_are_checked_where_systemd_would_read_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _config(tmp_path, BASE + "http: {api_key_file: api-key}\n")
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    code, out = _check(cfg)
+    assert code == 0
+    assert (
+        "note: http.api_key_file: 'api-key' not checked ($CREDENTIALS_DIRECTORY is not set)" in out
+    )
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "api-key").write_text("\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    code, out = _check(cfg)
+    assert code == 1
+    assert "http.api_key_file: expected a file holding the secret, got an empty file" in out

@@ -15,10 +15,27 @@ from edged.config import Settings, secret_path
 from edged.core.errors import ConfigError
 
 
-def check_files(settings: Settings) -> list[str]:
-    """Every problem with secret files, TLS files and directories of ``settings``."""
+def check_files(settings: Settings) -> tuple[list[str], list[str]]:
+    """(problems, notes) for the secret files, TLS files and directories of ``settings``.
+
+    A secret file given by bare name is a systemd credential: it can only be read
+    where ``$CREDENTIALS_DIRECTORY`` is set (the service, its ``ExecStartPre=``);
+    elsewhere it is not checked, and a note says so.
+    """
     problems: list[str] = []
-    for read in (settings.mqtt_password, settings.http_api_key, settings.command_secret):
+    notes: list[str] = []
+    creds = bool(os.environ.get("CREDENTIALS_DIRECTORY"))
+    readers = {
+        "mqtt.password_file": settings.mqtt_password,
+        "mqtt.command_secret_file": settings.command_secret,
+        "http.api_key_file": settings.http_api_key,
+    }
+    named = dict(settings.secret_files())
+    for key, read in readers.items():
+        path = named.get(key)
+        if path is not None and not creds and not path.is_absolute() and len(path.parts) == 1:
+            notes.append(f"{key}: {str(path)!r} not checked ($CREDENTIALS_DIRECTORY is not set)")
+            continue
         try:
             read()
         except ConfigError as exc:
@@ -41,7 +58,7 @@ def check_files(settings: Settings) -> list[str]:
         problem = directory_problem(path)
         if problem is not None:
             problems.append(f"{key}: {problem}")
-    return problems
+    return problems, notes
 
 
 def directory_problem(path: Path) -> str | None:

@@ -116,17 +116,21 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return 1
     from edged.cli.check import check_files
 
-    problems = check_files(settings)
+    problems, notes = check_files(settings)
     if problems:
         print(f"{args.config}: {len(problems)} error(s)", file=out)
         for line in problems:
             print(f"  {line}", file=out)
+        for note in notes:
+            print(f"  note: {note}", file=out)
         return 1
     print(
         f"{args.config}: OK (node {settings.node_id}, {len(settings.cameras)} camera(s), "
         f"{len(settings.recipes)} recipe(s))",
         file=out,
     )
+    for note in notes:
+        print(f"  note: {note}", file=out)
     return 0
 
 
