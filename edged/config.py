@@ -318,6 +318,18 @@ class HttpConfig(_Section):
     max_pixels: int = Field(default=50_000_000, ge=1, description="decoded pixel limit")
     max_concurrent: int = Field(default=4, ge=1, le=256)
     request_timeout_s: PositiveFloat = 30.0
+    idle_timeout_s: PositiveFloat = Field(
+        default=15.0,
+        le=3600,
+        description="a connection without a complete request for this long is closed "
+        "(idle, or still sending its headers)",
+    )
+    max_connections: int = Field(
+        default=256,
+        ge=1,
+        le=65535,
+        description="open connections at most; more are answered 503 and closed",
+    )
     shared_memory: bool = Field(
         default=True,
         description="serve analyze_image_shared_memory to loopback clients (off when edged "

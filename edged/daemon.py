@@ -25,6 +25,7 @@ from aiohttp import web
 from edged.config import Settings
 from edged.core.errors import EdgedError
 from edged.http import create_app, create_metrics_app
+from edged.http._connections import ConnectionLimit, LimitedSite
 from edged.runtime.autoteach import auto_teach
 from edged.runtime.line import CameraLine, ResultSink
 from edged.runtime.logs import flush_suppressed, run_summary_flusher
@@ -222,16 +223,31 @@ class Daemon:
             app = create_app(
                 self.runtime, with_metrics=s.metrics.enabled and s.metrics.port is None
             )
-            self.http_port = await self._serve(app, s.http.host, s.http.port, "http")
+            self.http_port = await self._serve(app, s.http.host, s.http.port, "http", limited=True)
         if s.metrics.enabled and s.metrics.port is not None:
             app = create_metrics_app(self.runtime)
             self.metrics_port = await self._serve(app, s.metrics.host, s.metrics.port, "metrics")
         self.runtime.health.set("http", True)
 
-    async def _serve(self, app: web.Application, host: str, port: int, what: str) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    async def _serve(
+        self, app: web.Application, host: str, port: int, what: str, *, limited: bool = False
+    ) -> int:
+        http = self.settings.http
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=http.idle_timeout_s,  # also bounds slow request headers
+        )
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site: web.TCPSite
+        if limited:
+            refused = self.runtime.metrics.http_connections_refused
+            limit = ConnectionLimit(http.max_connections, on_refused=refused.inc)
+            site = LimitedSite(runner, host, port, limit=limit)
+        else:
+            site = web.TCPSite(runner, host, port)
         try:
             await site.start()
         except OSError as exc:

@@ -225,6 +225,11 @@ class Metrics:
             ["route", "status"],
             registry=r,
         )
+        self.http_connections_refused = Counter(
+            "edged_http_connections_refused_total",
+            "HTTP connections refused (503) at the http.max_connections cap",
+            registry=r,
+        )
         self.analyze_seconds = Histogram(
             "edged_http_analyze_seconds",
             "Analyze request latency",
