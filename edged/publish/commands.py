@@ -332,14 +332,8 @@ class CommandRouter:
     def _admit(
         self, camera: str, topic: str, payload: bytes
     ) -> tuple[str, str | None, dict[str, Any] | None]:
-        """(reason, refusal, fields): the authorised fields, or why not."""
-        if camera not in self.cameras:
-            allowed = list(self.cameras)
-            return (
-                REFUSED_CAMERA,
-                f"camera: expected one of {allowed} (mqtt.command_cameras), got {camera!r}",
-                None,
-            )
+        """(reason, refusal, fields): the authorised fields, or why not. Authorisation
+        comes first: an unauthorised sender learns nothing about this node."""
         try:
             data = decode_payload(payload)
         except InputError as exc:
@@ -349,6 +343,13 @@ class CommandRouter:
                 data = self._verifier.verify(topic, data)
             except CommandAuthError as exc:
                 return exc.reason, str(exc), None
+        if camera not in self.cameras:
+            allowed = list(self.cameras)
+            return (
+                REFUSED_CAMERA,
+                f"camera: expected one of {allowed} (mqtt.command_cameras), got {camera!r}",
+                data,
+            )
         if self._waiting.get(camera, 0) >= MAX_WAITING:
             refusal = f"busy: {MAX_WAITING} commands already waiting for camera {camera!r}"
             return REFUSED_BUSY, refusal, data
