@@ -36,6 +36,7 @@ _REFUSAL = (
     b"\r\n" + _BODY
 )
 _LOG_INTERVAL_S = 60.0
+_LINGER_S = 1.0
 
 
 class ConnectionLimit:
@@ -73,13 +74,20 @@ class _Gate(asyncio.Protocol):
         self._make = make
         self._limit = limit
         self._inner: Any = None
+        self._refused: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._limit.active >= self._limit.max_connections:
             self._limit.refuse()
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(_REFUSAL)
-            transport.close()
+            assert isinstance(transport, asyncio.Transport)
+            # Answer, stop sending, and read what the client sends for a moment:
+            # closing with its request unread would reset the connection before
+            # the client has read the answer.
+            self._refused = transport
+            transport.write(_REFUSAL)
+            if transport.can_write_eof():
+                transport.write_eof()
+            asyncio.get_running_loop().call_later(_LINGER_S, transport.abort)
             return
         self._limit.active += 1
         self._inner = self._make()
@@ -92,6 +100,8 @@ class _Gate(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self._inner is not None:
             return bool(self._inner.eof_received())
+        if self._refused is not None:
+            self._refused.close()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from edged.core.frames import Frame
 from edged.core.result import FrameInfo, Result, iso_utc
 from edged.imaging import pixfmt
 from edged.recipes.inspection import Inspection, build_result, error_inspection
+from edged.runtime.contracts import ConfirmableReferences, ReferenceTeacher, ResultSink
 from edged.runtime.metrics import DROP_DECODE, DROP_QUEUE_FULL
 from edged.runtime.shared import Runtime
 from edged.sources.base import EndOfStream, FrameSource, SourceState
@@ -39,14 +40,6 @@ from edged.sources.base import EndOfStream, FrameSource, SourceState
 log = logging.getLogger("edged.line")
 
 REFERENCE_LOG_INTERVAL_S = 60.0
-
-
-class ResultSink(Protocol):
-    """Where results go (the MQTT publisher's durable outbox)."""
-
-    async def publish_result(self, result: Result) -> None: ...
-
-    def set_state(self, camera: str, state: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -180,26 +173,19 @@ class CameraLine:
         """Store the next ``frames`` images as a reference version for ``recipe``; with
         ``activate=False`` it is stored pending (see :meth:`activate_reference`)."""
         store = self.runtime.references
-        if store is None or not hasattr(store, "teach"):
+        if not isinstance(store, ReferenceTeacher):
             msg = "no reference store is configured"
             raise EdgedError(msg)
         images = await self.collect_images(recipe, frames, timeout_s=max(10.0, frames * 5.0))
-        if activate:
-            info = await self.runtime.pool.run(store.teach, recipe, self.camera, images)
-        else:
-            info = await self.runtime.pool.run(
-                functools.partial(store.teach, activate=False, source="mqtt"),
-                recipe,
-                self.camera,
-                images,
-            )
+        teach = functools.partial(store.teach, activate=activate)
+        info = await self.runtime.pool.run(teach, recipe, self.camera, images)
         return [str(info)]
 
     async def activate_reference(self, recipe: str, version: str) -> str:
         """Make a pending (taught, not yet active) reference version current."""
         store = self.runtime.references
-        if store is None or not hasattr(store, "activate_pending"):
-            msg = "no reference store is configured"
+        if not isinstance(store, ConfirmableReferences):
+            msg = "no reference store with pending versions is configured"
             raise EdgedError(msg)
         active = await self.runtime.pool.run(store.activate_pending, recipe, self.camera, version)
         log.info("camera %s: reference %s for recipe %s confirmed", self.camera, active, recipe)
