@@ -310,6 +310,18 @@ class HttpConfig(_Section):
     max_pixels: int = Field(default=50_000_000, ge=1, description="decoded pixel limit")
     max_concurrent: int = Field(default=4, ge=1, le=256)
     request_timeout_s: PositiveFloat = 30.0
+    body_timeout_s: PositiveFloat = Field(
+        default=30.0, le=3600, description="a request body not received in time is 408"
+    )
+    body_budget_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="request bodies being received or waiting for an analysis slot, "
+        "together (by declared size); beyond: 429",
+    )
+    max_queued: int = Field(
+        default=0, ge=0, le=1024, description="analyses waiting for a slot; beyond: 429"
+    )
     idle_timeout_s: PositiveFloat = Field(
         default=15.0,
         le=3600,

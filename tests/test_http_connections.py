@@ -133,3 +133,43 @@ async def test_keep_alive_requests_still_work_within_the_timeout(daemon: Daemon)
         first, second = await asyncio.to_thread(two_requests)
     assert first.startswith(b"HTTP/1.1 200 OK")
     assert second.startswith(b"HTTP/1.1 200 OK")
+
+
+async def test_trickled_bodies_hold_no_analysis_slot(tmp_path: Path) -> None:
+    """Issue 20: four clients sending one body byte every 2 s held every analysis slot
+    (all other requests 429). Bodies are received before a slot is taken."""
+    settings = Settings(
+        recipes={"r1": {}},
+        mqtt={"enabled": False},
+        http={"port": 0, "max_concurrent": 1},
+        state_dir=tmp_path / "state",
+        references_dir=tmp_path / "refs",
+    )
+    d = Daemon(settings)
+    await d.start()
+    try:
+        assert d.http_port is not None
+        port = d.http_port
+        head = (
+            b"POST /analyze_raw_image?width=8&height=8 HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: 64\r\n\r\n"
+        )
+        slow = [await asyncio.to_thread(_connect, port) for _ in range(4)]
+        for s in slow:
+            s.sendall(head + b"\0")
+        await asyncio.sleep(0.3)
+
+        def analyze() -> bytes:
+            with _connect(port) as s:
+                s.sendall(head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n") + bytes(64))
+                out = b""
+                while chunk := s.recv(65536):
+                    out += chunk
+            return out
+
+        answer = await asyncio.to_thread(analyze)
+        for s in slow:
+            s.close()
+    finally:
+        await d.stop()
+    assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:300]

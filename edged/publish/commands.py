@@ -10,7 +10,7 @@ Payloads are JSON objects, validated at this boundary (unknown keys are errors):
   (default: the camera's active recipe). With ``mqtt.teach_activate: confirm`` (the
   default) the new version is *pending*: it becomes active only after
   ``{"recipe": "NAME", "confirm": "v3"}`` on ``cmd/teach`` or the admin API
-  (``POST /api/v1/references/NAME/CAMERA/rollback?version=v3``).
+  (``POST /api/v1/references/NAME/CAMERA/rollback`` with ``{"version": "v3"}``).
 
 Every command must be authorised: it carries an ``auth`` token (HMAC-SHA256 with
 ``mqtt.command_secret_file``, see :mod:`edged.publish.command_auth` and ``edged
