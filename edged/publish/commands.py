@@ -186,9 +186,12 @@ def _short(value: Any) -> str:
 
 
 class _RefusalLog:
-    """Logs refusals at most once per interval per reason, with the count since."""
+    """Logs at most once per interval per reason, with the count since."""
 
-    def __init__(self, interval_s: float = REFUSAL_LOG_INTERVAL_S) -> None:
+    def __init__(
+        self, what: str = "MQTT command refused", interval_s: float = REFUSAL_LOG_INTERVAL_S
+    ) -> None:
+        self._what = what
         self._interval_s = interval_s
         self._next: dict[str, float] = {}
         self._unlogged: dict[str, int] = {}
@@ -201,8 +204,9 @@ class _RefusalLog:
         self._next[reason] = now + self._interval_s
         count = self._unlogged.pop(reason)
         log.warning(
-            "MQTT command refused (%s): %s [%d refused for this reason since the last "
-            "such line; at most one line per %g s]",
+            "%s (%s): %s [%d for this reason since the last such line; at most one line "
+            "per %g s]",
+            self._what,
             reason,
             text,
             count,
@@ -252,7 +256,7 @@ class CommandRouter:
         self._waiting: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._refusals = _RefusalLog()
-        self._response_topic_log = _RefusalLog()
+        self._response_topic_log = _RefusalLog("MQTT command's response topic ignored")
         self.handled = 0
         self.rejected = 0
         self.ignored_retained = 0
