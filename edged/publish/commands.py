@@ -204,8 +204,7 @@ class _RefusalLog:
         self._next[reason] = now + self._interval_s
         count = self._unlogged.pop(reason)
         log.warning(
-            "%s (%s): %s [%d for this reason since the last such line; at most one line "
-            "per %g s]",
+            "%s (%s): %s [%d for this reason since the last such line; at most one line per %g s]",
             self._what,
             reason,
             text,
