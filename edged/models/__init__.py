@@ -1,0 +1,34 @@
+"""Recognition models: ONNX networks with Deepomatic-style pre- and post-processing.
+
+Vocabulary (Deepomatic API v0.7): a *network* is an ONNX graph plus its
+preprocessing; a *recognition spec* names the outputs (classification, tagging or
+detection labels); a *version* implements a spec with a network and its
+post-processing. :class:`Recognizer` is one loaded version: ``recognize(image)``
+returns a :class:`Recognition` (predicted and discarded labels, boxes normalised to
+[0, 1], origin top-left). Imports only edged.core and edged.imaging.
+"""
+
+from edged.models.detections import Detections, nms
+from edged.models.engine import ModelError, Recognizer, SessionOptions
+from edged.models.results import BBox, Prediction, Recognition
+from edged.models.vocabulary import (
+    ImagePreprocessing,
+    NetworkConfig,
+    PostProcessing,
+    SpecOutputs,
+)
+
+__all__ = [
+    "BBox",
+    "Detections",
+    "ImagePreprocessing",
+    "ModelError",
+    "NetworkConfig",
+    "PostProcessing",
+    "Prediction",
+    "Recognition",
+    "Recognizer",
+    "SessionOptions",
+    "SpecOutputs",
+    "nms",
+]
