@@ -56,6 +56,62 @@ def _session(model: bytes, options: SessionOptions) -> ort.InferenceSession:
         raise ModelError(msg) from exc
 
 
+def _check_inputs(session: ort.InferenceSession, network: NetworkConfig) -> None:
+    graph = {i.name: i for i in session.get_inputs()}
+    given = {i.tensor_name for i in network.inputs}
+    if missing := sorted(given - set(graph)):
+        msg = f"preprocessing inputs: expected tensor names from {sorted(graph)}, got {missing}"
+        raise ModelError(msg)
+    if unfed := sorted(set(graph) - given):
+        msg = f"preprocessing inputs: the graph also needs {unfed}; expected all of {sorted(graph)}"
+        raise ModelError(msg)
+    node = graph[network.image_input.tensor_name]
+    prep = network.image
+    shape = list(node.shape)
+    if len(shape) != 4:
+        msg = f"input {node.name!r}: expected a 4-D image tensor, the graph has {shape}"
+        raise ModelError(msg)
+    if prep.dimension_order == "NCHW":
+        c, h, w = shape[1], shape[2], shape[3]
+    else:
+        h, w, c = shape[1], shape[2], shape[3]
+    if isinstance(c, int) and c != prep.channels:
+        msg = (
+            f"input {node.name!r}: the graph wants {c} channels ({prep.dimension_order} "
+            f"{shape}), color_channels {prep.color_channels} gives {prep.channels}"
+        )
+        raise ModelError(msg)
+    fixed_h, fixed_w = isinstance(h, int), isinstance(w, int)
+    if fixed_h or fixed_w:
+        if prep.size_wh()[1] is None and prep.resize_type == "NETWORK":
+            msg = (
+                f"input {node.name!r}: the graph has a fixed size {shape}; expected "
+                f"target_size 'WIDTHxHEIGHT', got {prep.target_size!r}"
+            )
+            raise ModelError(msg)
+        tw, th = tensor_size(prep, (1, 1))
+        if (fixed_w and w != tw) or (fixed_h and h != th):
+            msg = (
+                f"input {node.name!r}: wrong input size: the graph wants {w}x{h} "
+                f"(WIDTHxHEIGHT, shape {shape}), target_size gives {tw}x{th}"
+            )
+            raise ModelError(msg)
+    want = {"FLOAT32": "tensor(float)", "FLOAT16": "tensor(float16)", "UINT8": "tensor(uint8)"}
+    if node.type != want[prep.data_type]:
+        msg = f"input {node.name!r}: the graph wants {node.type}, data_type gives {prep.data_type}"
+        raise ModelError(msg)
+
+
+def check_network(
+    model: bytes, network: NetworkConfig, options: SessionOptions | None = None
+) -> ort.InferenceSession:
+    """Load ``model`` and check that ``network``'s inputs fit its graph (names, channels,
+    size, data type); raises :class:`ModelError` saying what was expected."""
+    session = _session(model, options or SessionOptions())
+    _check_inputs(session, network)
+    return session
+
+
 class Recognizer:
     """One version: ``network`` preprocessing + ONNX graph + ``post`` for ``spec``."""
 
@@ -91,8 +147,7 @@ class Recognizer:
         fallback = 0.025 if self.kind == "detection" else 0.0
         discard = cfg.discard_threshold
         self.discard_threshold = fallback if discard is None else discard
-        self._session = _session(model, options or SessionOptions())
-        self._check_inputs()
+        self._session = check_network(model, network, options)
         self._outputs = self._output_names()
         self._self_test()
 
@@ -105,57 +160,6 @@ class Recognizer:
             msg = (
                 f"post_processing: expected {spec_kind!r} for a {self.kind} spec "
                 f"(roi {self.spec.labels.roi}), got {self.post.kind!r}"
-            )
-            raise ModelError(msg)
-
-    def _check_inputs(self) -> None:
-        graph = {i.name: i for i in self._session.get_inputs()}
-        given = {i.tensor_name for i in self.network.inputs}
-        if missing := sorted(given - set(graph)):
-            msg = f"preprocessing inputs: expected tensor names from {sorted(graph)}, got {missing}"
-            raise ModelError(msg)
-        if unfed := sorted(set(graph) - given):
-            msg = (
-                f"preprocessing inputs: the graph also needs {unfed}; "
-                f"expected all of {sorted(graph)}"
-            )
-            raise ModelError(msg)
-        node = graph[self.network.image_input.tensor_name]
-        prep = self.network.image
-        shape = list(node.shape)
-        if len(shape) != 4:
-            msg = f"input {node.name!r}: expected a 4-D image tensor, the graph has {shape}"
-            raise ModelError(msg)
-        if prep.dimension_order == "NCHW":
-            c, h, w = shape[1], shape[2], shape[3]
-        else:
-            h, w, c = shape[1], shape[2], shape[3]
-        if isinstance(c, int) and c != prep.channels:
-            msg = (
-                f"input {node.name!r}: the graph wants {c} channels ({prep.dimension_order} "
-                f"{shape}), color_channels {prep.color_channels} gives {prep.channels}"
-            )
-            raise ModelError(msg)
-        fixed_h, fixed_w = isinstance(h, int), isinstance(w, int)
-        if fixed_h or fixed_w:
-            if prep.size_wh()[1] is None and prep.resize_type == "NETWORK":
-                msg = (
-                    f"input {node.name!r}: the graph has a fixed size {shape}; expected "
-                    f"target_size 'WIDTHxHEIGHT', got {prep.target_size!r}"
-                )
-                raise ModelError(msg)
-            tw, th = tensor_size(prep, (1, 1))
-            if (fixed_w and w != tw) or (fixed_h and h != th):
-                msg = (
-                    f"input {node.name!r}: wrong input size: the graph wants {w}x{h} "
-                    f"(WIDTHxHEIGHT, shape {shape}), target_size gives {tw}x{th}"
-                )
-                raise ModelError(msg)
-        want = {"FLOAT32": "tensor(float)", "FLOAT16": "tensor(float16)", "UINT8": "tensor(uint8)"}
-        if node.type != want[prep.data_type]:
-            msg = (
-                f"input {node.name!r}: the graph wants {node.type}, "
-                f"data_type gives {prep.data_type}"
             )
             raise ModelError(msg)
 
@@ -302,11 +306,12 @@ class Recognizer:
                 pos = int(dets.class_id[i])
                 s = float(dets.confidence[i])
                 bx = boxes[i]
+                rw, rh = region.xmax - region.xmin, region.ymax - region.ymin
                 full = BBox(
-                    round(region.xmin + bx[0] * (region.xmax - region.xmin), 6),
-                    round(region.ymin + bx[1] * (region.ymax - region.ymin), 6),
-                    round(region.xmin + bx[2] * (region.xmax - region.xmin), 6),
-                    round(region.ymin + bx[3] * (region.ymax - region.ymin), 6),
+                    round(float(region.xmin + bx[0] * rw), 6),
+                    round(float(region.ymin + bx[1] * rh), 6),
+                    round(float(region.xmin + bx[2] * rw), 6),
+                    round(float(region.ymin + bx[3] * rh), 6),
                 )
                 target = keep if s >= self.thresholds[pos] else drop
                 target.append(self._prediction(pos, s, 0, full))

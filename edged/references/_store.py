@@ -26,9 +26,7 @@ the cached :class:`~edged.checks.prepared.PreparedReference`, reloading only whe
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
-import getpass
 import hashlib
 import io
 import json
@@ -36,7 +34,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +46,7 @@ import numpy as np
 
 from edged._version import __version__
 from edged.checks.prepared import PreparedReference, ReferenceParams, check_image, prepare_reference
+from edged.core.atomic import default_who, fsync_dir, utc_now, write_synced
 from edged.core.errors import EdgedError, InputError, NotFoundError
 from edged.core.frames import Frame
 from edged.imaging.imagefiles import read_image_file
@@ -130,33 +128,6 @@ def parse_version(value: int | str | None) -> int | None:
         msg = f"version: expected a number like 3 or 'v3', got {value!r}"
         raise InputError(msg)
     return int(digits)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _default_who() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no passwd entry in a container
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -495,14 +466,14 @@ class ReferenceStore:
                     images,
                     roi,
                     prepared,
-                    created_by=created_by or _default_who(),
+                    created_by=created_by or default_who(),
                     source=source,
                     note=note,
                     names=names,
                 )
                 final = self._version_dir(base, version)
                 os.rename(tmp, final)
-                _fsync_dir(base)
+                fsync_dir(base)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -555,7 +526,7 @@ class ReferenceStore:
         for i, img in enumerate(images):
             data = _png(img)
             rel = f"images/{i:03d}.png"
-            _write_file(vdir / rel, data)
+            write_synced(vdir / rel, data)
             entry = {
                 "file": rel,
                 "sha256": hashlib.sha256(data).hexdigest(),
@@ -566,16 +537,16 @@ class ReferenceStore:
             if names is not None and i < len(names):
                 entry["source_name"] = str(names[i])
             entries.append(entry)
-        _fsync_dir(vdir / "images")
+        fsync_dir(vdir / "images")
         roi_rel = None
         if roi is not None:
             roi_rel = "roi.png"
-            _write_file(vdir / roi_rel, _png(np.where(roi > 0, 255, 0).astype(np.uint8)))
+            write_synced(vdir / roi_rel, _png(np.where(roi > 0, 255, 0).astype(np.uint8)))
         buf = io.BytesIO()
         savez: Any = np.savez  # numpy's stub types **arrays as its keyword options
         savez(buf, **prepared.arrays())
         blob = buf.getvalue()
-        _write_file(vdir / "prepared.npz", blob)
+        write_synced(vdir / "prepared.npz", blob)
         meta = prepared.meta()
         meta.update({"file": "prepared.npz", "sha256": hashlib.sha256(blob).hexdigest()})
         manifest = {
@@ -583,7 +554,7 @@ class ReferenceStore:
             "recipe": recipe,
             "camera": camera,
             "version": version,
-            "created": _now(),
+            "created": utc_now(),
             "created_by": created_by,
             "source": source,
             "note": note,
@@ -592,14 +563,14 @@ class ReferenceStore:
             "roi": roi_rel,
             "prepared": meta,
         }
-        _write_file(vdir / "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
-        _fsync_dir(vdir)
+        write_synced(vdir / "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
+        fsync_dir(vdir)
 
     def _set_current(self, base: Path, version: int) -> None:
         tmp = base / f".CURRENT-{uuid.uuid4().hex[:8]}"
-        _write_file(tmp, f"v{version:04d}\n".encode())
+        write_synced(tmp, f"v{version:04d}\n".encode())
         os.replace(tmp, base / "CURRENT")
-        _fsync_dir(base)
+        fsync_dir(base)
 
     @staticmethod
     def _stamp(base: Path) -> tuple[int, int, int]:
