@@ -6,6 +6,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _models_helpers import (
+    COLOURS,
+    DET_BOXES,
+    DET_CLASSES,
+    DET_SCORES,
+    DIRECT_POST,
+    classifier_preprocessing,
+    colour_classifier,
+    constant_detector,
+    constant_yolo,
+    detector_preprocessing,
+    labels,
+)
 from pydantic import ValidationError
 
 from edged.models import (
@@ -21,19 +34,6 @@ from edged.models import (
 from edged.models.decode import softmax
 from edged.models.preprocess import preprocess
 from edged.models.vocabulary import ImagePreprocessing
-from tests._models_helpers import (
-    COLOURS,
-    DET_BOXES,
-    DET_CLASSES,
-    DET_SCORES,
-    DIRECT_POST,
-    classifier_preprocessing,
-    colour_classifier,
-    constant_detector,
-    constant_yolo,
-    detector_preprocessing,
-    labels,
-)
 
 
 def _recognizer(

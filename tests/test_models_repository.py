@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from edged.core.errors import InputError, NotFoundError
-from edged.models import ModelError
-from edged.models.repository import ConflictError, ModelRepository
-from tests._models_helpers import (
+from _models_helpers import (
     COLOURS,
     classifier_preprocessing,
     colour_classifier,
     labels,
 )
+
+from edged.core.errors import InputError, NotFoundError
+from edged.models import ModelError
+from edged.models.repository import ConflictError, ModelRepository
 
 RED = np.full((16, 16, 3), (0, 0, 255), np.uint8)
 POST = [{"classification": {"output_tensor": "logits"}}]

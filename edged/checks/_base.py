@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from edged.models import RecognizerSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +60,13 @@ class CheckContext:
 
     ``reference`` is whatever :mod:`edged.references` prepared for this recipe and
     camera (images, precomputed registration data, variation model), or None.
+    ``models`` gives recognition checks their loaded models (None: no repository).
     """
 
     recipe: str
     camera: str
     reference: Any = None
+    models: RecognizerSource | None = None
 
 
 @dataclass(frozen=True, slots=True)

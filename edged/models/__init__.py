@@ -8,6 +8,8 @@ returns a :class:`Recognition` (predicted and discarded labels, boxes normalised
 [0, 1], origin top-left). Imports only edged.core and edged.imaging.
 """
 
+from typing import Protocol
+
 from edged.models.detections import Detections, nms
 from edged.models.engine import ModelError, Recognizer, SessionOptions
 from edged.models.results import BBox, Prediction, Recognition
@@ -17,6 +19,14 @@ from edged.models.vocabulary import (
     PostProcessing,
     SpecOutputs,
 )
+
+
+class RecognizerSource(Protocol):
+    """Where checks get loaded models (the repository implements it)."""
+
+    def resolve(self, ref: int | str) -> Recognizer:
+        """A version id or a public model name -> the loaded model."""
+
 
 __all__ = [
     "BBox",
@@ -28,6 +38,7 @@ __all__ = [
     "Prediction",
     "Recognition",
     "Recognizer",
+    "RecognizerSource",
     "SessionOptions",
     "SpecOutputs",
     "nms",

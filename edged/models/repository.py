@@ -332,6 +332,30 @@ class ModelRepository:
                 raise
             return record
 
+    def update_network(
+        self, obj_id: int, changes: Mapping[str, Any], *, who: str | None = None
+    ) -> Record:
+        """Change a network's name, description or metadata (graph and preprocessing stay)."""
+        unknown = sorted(set(changes) - {"name", "description", "metadata"})
+        if unknown:
+            msg = (
+                f"network update: expected name, description, metadata, got {unknown} "
+                "(upload a new revision to change the graph or its preprocessing)"
+            )
+            raise InputError(msg)
+        with self._locked():
+            manifest = self._manifest("networks", obj_id)
+            rev = int(manifest["revision"])
+            files = {
+                f["file"]: self._file("networks", obj_id, rev, f["file"]) for f in manifest["files"]
+            }
+            doc = {**manifest["doc"], **changes}
+            name = doc.get("name")
+            if not isinstance(name, str) or not name.strip():
+                msg = f"network name: expected a non-empty string, got {name!r}"
+                raise InputError(msg)
+            return self._write("networks", obj_id, doc, files, who)
+
     # ------------------------------------------------------------------ specs
 
     def _spec_doc(self, doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -525,6 +549,12 @@ class ModelRepository:
             msg = f"spec {spec_id}: expected a current version, got none (create a version first)"
             raise NotFoundError(msg)
         return int(current), self.recognizer(int(current))
+
+    def resolve(self, ref: int | str) -> Recognizer:
+        """A loaded model by reference: a version id, or a public model's name."""
+        if isinstance(ref, int) or ref.isdigit():
+            return self.recognizer(int(ref))
+        return self.public_recognizer(ref)
 
     # ------------------------------------------------------------------ public models
 

@@ -18,6 +18,8 @@ from edged.checks import CheckContext
 from edged.config import Settings
 from edged.core.errors import NotFoundError
 from edged.core.result import Result
+from edged.models import SessionOptions
+from edged.models.repository import ModelRepository
 from edged.recipes.inspection import Inspection, Inspector
 from edged.runtime.metrics import Metrics
 from edged.runtime.workers import WorkerPool
@@ -100,6 +102,7 @@ class Runtime:
     results: RecentResults = field(default_factory=RecentResults)
     health: Health = field(default_factory=Health)
     publisher: Any = None
+    models: ModelRepository | None = None
 
     @classmethod
     def build(
@@ -118,6 +121,11 @@ class Runtime:
             pool=pool or WorkerPool(settings.pipeline.workers),
             inspectors=inspectors,
             references=references,
+            models=ModelRepository(
+                settings.models_path,
+                options=SessionOptions(threads=settings.recognition.threads),
+                keep_revisions=settings.recognition.keep_revisions,
+            ),
         )
 
     def inspector(self, recipe: str | None) -> Inspector:
@@ -138,7 +146,7 @@ class Runtime:
         ref = None
         if self.references is not None and self.inspectors[recipe].needs_reference:
             ref = self.references.prepared(recipe, camera)
-        return CheckContext(recipe=recipe, camera=camera, reference=ref)
+        return CheckContext(recipe=recipe, camera=camera, reference=ref, models=self.models)
 
     async def analyze(
         self, image: np.ndarray, *, recipe: str | None = None, camera: str = "http"
