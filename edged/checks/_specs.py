@@ -12,6 +12,7 @@ from edged.checks._image_specs import (
     PALETTE_SPEC,
     QUALITY_SPEC,
 )
+from edged.checks.recognition import SPEC as RECOGNITION_SPEC
 
 ALL: tuple[CheckSpec, ...] = (
     QUALITY_SPEC,
@@ -21,4 +22,5 @@ ALL: tuple[CheckSpec, ...] = (
     PALETTE_SPEC,
     HEATMAP_SPEC,
     DIFFERENCE_SPEC,
+    RECOGNITION_SPEC,
 )

@@ -11,9 +11,9 @@ failure is a :class:`ModelError` that says what was expected and what came.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from edged.core.errors import InputError
 from edged.models.decode import decode_direct, decode_gfl, decode_yolo, label_scores
@@ -26,6 +26,9 @@ from edged.models.vocabulary import (
     PostProcessing,
     SpecOutputs,
 )
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 
 class ModelError(InputError):
@@ -40,6 +43,8 @@ class SessionOptions:
 
 
 def _session(model: bytes, options: SessionOptions) -> ort.InferenceSession:
+    import onnxruntime as ort  # imported when the first model loads, not with edged
+
     so = ort.SessionOptions()
     so.intra_op_num_threads = max(1, options.threads)
     so.inter_op_num_threads = 1

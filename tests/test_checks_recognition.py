@@ -1,0 +1,173 @@
+"""The recognition check: figures for limits, regions for detections, and a daemon line
+whose recognition verdicts reach MQTT."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from _broker import Broker, broker_fixture, require  # noqa: F401
+from _models_helpers import (
+    COLOURS,
+    DET_BOXES,
+    DET_CLASSES,
+    DET_SCORES,
+    DIRECT_POST,
+    classifier_preprocessing,
+    colour_classifier,
+    constant_detector,
+    detector_preprocessing,
+    labels,
+)
+from _mqtt_helpers import Collector, first_seen
+
+from edged.checks import CheckContext, Region
+from edged.checks.recognition import SPEC, RecognitionOptions, recognize
+from edged.config import RecipeConfig, load_settings
+from edged.daemon import Daemon
+from edged.models.repository import ModelRepository
+from edged.publish._topics import Topics
+from edged.recipes.inspection import Inspector
+
+
+def _detector_version(repo: ModelRepository) -> int:
+    net = repo.create_network(
+        {"name": "det", "preprocessing": detector_preprocessing()},
+        {"model.onnx": constant_detector(DET_BOXES, DET_SCORES, DET_CLASSES)},
+    ).id
+    spec = repo.create_spec(
+        {"name": "parts", **labels(("screw", "nut"), roi="BBOX", first_id=1)}
+    ).id
+    return repo.create_version(
+        {"spec_id": spec, "network_id": net, "post_processings": [DIRECT_POST]}
+    ).id
+
+
+def _classifier_version(repo: ModelRepository, **kwargs: Any) -> int:
+    net = repo.create_network(
+        {"name": "colours", "preprocessing": classifier_preprocessing()},
+        {"model.onnx": colour_classifier(**kwargs)},
+    ).id
+    spec = repo.create_spec({"name": "colour", **labels(COLOURS)}).id
+    post = [{"classification": {"output_tensor": "logits", "thresholds": [0.5, 0.5, 0.5]}}]
+    return repo.create_version({"spec_id": spec, "network_id": net, "post_processings": post}).id
+
+
+def test_detections_become_figures_and_labelled_regions(tmp_path: Path) -> None:
+    repo = ModelRepository(tmp_path)
+    version = _detector_version(repo)
+    image = np.zeros((100, 200, 3), np.uint8)
+    figures = recognize(image, repo.recognizer(version), model=str(version))
+    d = figures.to_dict()
+    assert (d["kind"], d["label"], d["score"], d["count"]) == ("detection", "screw", 0.95, 2)
+    assert d["labels"] == {"screw": {"count": 1, "score": 0.95}, "nut": {"count": 1, "score": 0.85}}
+    assert d["screw"] == {"count": 1, "score": 0.95}
+    assert [p["label_name"] for p in d["predicted"]] == ["screw", "nut"]
+    # boxes (0.1, 0.1)-(0.5, 0.5) of 200 x 100 px
+    assert figures.regions("parts") == (
+        Region(20, 10, 80, 40, "screw", "parts", score=0.95),
+        Region(20, 10, 80, 40, "nut", "parts", score=0.85),
+    )
+    # a pixel ROI: boxes stay in pixels of the whole image
+    right = recognize(image, repo.recognizer(version), roi_xywh=(100, 0, 100, 100))
+    assert right.regions("parts")[0] == Region(110, 10, 40, 40, "screw", "parts", score=0.95)
+    with pytest.raises(ValueError, match="expected a region inside the 200x100 image"):
+        recognize(image, repo.recognizer(version), roi_xywh=(300, 0, 10, 10))
+
+
+def test_recipe_limits_on_recognition_figures(tmp_path: Path) -> None:
+    repo = ModelRepository(tmp_path)
+    version = _detector_version(repo)
+    context = CheckContext(recipe="r", camera="c", models=repo)
+    recipe = RecipeConfig.model_validate(
+        {
+            "checks": {"recognition": {"model": version}},
+            "limits": ["recognition.count == 2", "recognition.screw.count == 1"],
+        }
+    )
+    image = np.zeros((100, 200), np.uint8)  # grey frames work too
+    inspection = Inspector("r", recipe).inspect(image, context=context)
+    assert inspection.verdict == "pass", inspection.reasons
+    assert [r.label for r in inspection.regions] == ["screw", "nut"]
+    strict = RecipeConfig.model_validate(
+        {
+            "checks": {"recognition": {"model": version}},
+            "limits": ["recognition.labels.nut.count == 0", 'recognition.label == "nut"'],
+        }
+    )
+    failed = Inspector("r", strict).inspect(image, context=context)
+    assert failed.verdict == "fail"
+    assert failed.reasons == (
+        "recognition.labels.nut.count = 1, limit == 0",
+        'recognition.label = "screw", limit == "nut"',
+    )
+
+
+def test_unknown_model_or_no_repository_is_an_error_verdict(tmp_path: Path) -> None:
+    repo = ModelRepository(tmp_path)
+    recipe = RecipeConfig.model_validate({"checks": {"recognition": {"model": 77}}})
+    image = np.zeros((10, 10), np.uint8)
+    got = Inspector("r", recipe).inspect(image, context=CheckContext("r", "c", models=repo))
+    assert got.verdict == "error"
+    assert "version 77" in got.reasons[0]
+    got = Inspector("r", recipe).inspect(image, context=CheckContext("r", "c"))
+    assert got.reasons == (
+        "recognition: recognition: expected a model repository (models_dir), got none",
+    )
+    with pytest.raises(ValueError, match="model"):
+        RecognitionOptions.model_validate({"model": " "})
+    assert SPEC.name == "recognition"
+
+
+async def test_daemon_line_with_a_recognition_check_publishes_verdicts(
+    write_config: Callable[..., Path], broker: Broker, tmp_path: Path
+) -> None:
+    require(broker)
+    models = tmp_path / "models"
+    # fixed probabilities red 0.7, green 0.2, blue 0.1 whatever the frame
+    version = _classifier_version(ModelRepository(models), gain=0.0, bias=(0.7, 0.2, 0.1))
+    prefix = f"r{uuid.uuid4().hex[:6]}"
+    settings = load_settings(
+        write_config(
+            {
+                "node_id": "line-r",
+                "models_dir": str(models),
+                "cameras": {
+                    "cam1": {
+                        "recipe": "colour",
+                        "fps": 10,
+                        "synthetic": {"width": 160, "height": 128, "pixel_format": "BayerRG8"},
+                    }
+                },
+                "recipes": {
+                    "colour": {
+                        "checks": {"recognition": {"model": version}},
+                        "limits": ['recognition.label == "red"', "recognition.red.score >= 0.6"],
+                    }
+                },
+                "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
+                "http": {"enabled": False},
+            }
+        )
+    )
+    t = Topics(prefix, "line-r")
+    col = Collector(broker, [t.result("cam1")]).start()
+    daemon = Daemon(settings)
+    await daemon.start()
+    try:
+        await asyncio.to_thread(col.wait_for, lambda ms: len(ms) >= 3, 15)
+    finally:
+        await daemon.stop()
+        col.stop()
+    docs = first_seen(col.on(t.result("cam1")))
+    assert len(docs) >= 3
+    for doc in docs:
+        assert doc["verdict"] == "pass", doc["reasons"]
+        figures = doc["checks"]["recognition"]
+        assert (figures["label"], figures["score"], figures["count"]) == ("red", 0.7, 1)
+        assert figures["red"] == {"count": 1, "score": 0.7}
