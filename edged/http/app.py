@@ -122,7 +122,7 @@ def create_metrics_app(runtime: Runtime) -> web.Application:
 
 def _add_routes(app: web.Application) -> None:
     """Each HTTP area registers its routes here."""
-    from edged.http import admin, deepomatic, ltu_reference, pekat, pixlab
+    from edged.http import admin, deepomatic, ltu_recognition, ltu_reference, pekat, pixlab
     from edged.http._auth import install_guard
 
     install_guard(app)
@@ -131,4 +131,5 @@ def _add_routes(app: web.Application) -> None:
     setup_ltu(app)
     app.add_routes(ltu_reference.routes)  # differences, alignmentMatrix, distance
     app.add_routes(pixlab.routes)  # /imgdiff
+    app.add_routes(ltu_recognition.routes)  # classification, objectDetection
     deepomatic.setup(app)  # /v0.7/ recognition specs, versions, networks, tasks
