@@ -364,37 +364,63 @@ async def list_tasks(request: web.Request) -> web.Response:
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def _routes() -> list[tuple[Method, str, Handler]]:
-    out: list[tuple[Method, str, Handler]] = [
-        ("GET", "/networks/", _lister("networks")),
-        ("POST", "/networks/", create_network),
-        ("GET", "/networks/{id}/", _getter("networks")),
-        ("PATCH", "/networks/{id}/", update_network),
-        ("PUT", "/networks/{id}/", replace_network),
-        ("DELETE", "/networks/{id}/", _deleter("networks")),
-        ("GET", "/recognition/specs/", _lister("specs")),
-        ("POST", "/recognition/specs/", create_spec),
-        ("GET", "/recognition/specs/{id}/", _getter("specs")),
-        ("PATCH", "/recognition/specs/{id}/", update_spec),
-        ("PUT", "/recognition/specs/{id}/", update_spec),
-        ("DELETE", "/recognition/specs/{id}/", _deleter("specs")),
-        ("GET", "/recognition/specs/{id}/versions/", spec_versions),
-        ("POST", "/recognition/specs/{id}/inference/", _inference(_spec_model)),
-        ("GET", "/recognition/versions/", _lister("versions")),
-        ("POST", "/recognition/versions/", create_version),
-        ("GET", "/recognition/versions/{id}/", _getter("versions")),
-        ("DELETE", "/recognition/versions/{id}/", _deleter("versions")),
-        ("POST", "/recognition/versions/{id}/inference/", _inference(_version_model)),
-        ("GET", "/recognition/public/", public_list),
-        ("GET", "/recognition/public/{name}/", public_get),
-        ("POST", "/recognition/public/{name}/inference/", _inference(_public_model)),
-        ("GET", "/tasks/", list_tasks),
-        ("GET", "/tasks/{id}/", get_task),
+def _routes() -> list[tuple[Method, str, Handler, str]]:
+    """``(method, path under /v0.7, handler, summary)`` of every route."""
+    out: list[tuple[Method, str, Handler, str]] = [
+        ("GET", "/networks/", _lister("networks"), "List networks"),
+        ("POST", "/networks/", create_network, "Upload a network (ONNX graph + preprocessing)"),
+        ("GET", "/networks/{id}/", _getter("networks"), "Retrieve a network"),
+        ("PATCH", "/networks/{id}/", update_network, "Rename or describe a network"),
+        ("PUT", "/networks/{id}/", replace_network, "A new revision of a network"),
+        ("DELETE", "/networks/{id}/", _deleter("networks"), "Delete an unused network"),
+        ("GET", "/recognition/specs/", _lister("specs"), "List recognition specs"),
+        ("POST", "/recognition/specs/", create_spec, "Create a recognition spec"),
+        ("GET", "/recognition/specs/{id}/", _getter("specs"), "Retrieve a spec"),
+        ("PATCH", "/recognition/specs/{id}/", update_spec, "Update a spec"),
+        ("PUT", "/recognition/specs/{id}/", update_spec, "Update a spec"),
+        ("DELETE", "/recognition/specs/{id}/", _deleter("specs"), "Delete a spec"),
+        ("GET", "/recognition/specs/{id}/versions/", spec_versions, "A spec's versions"),
+        (
+            "POST",
+            "/recognition/specs/{id}/inference/",
+            _inference(_spec_model),
+            "Inference with the spec's current version (answers a task id)",
+        ),
+        ("GET", "/recognition/versions/", _lister("versions"), "List versions"),
+        ("POST", "/recognition/versions/", create_version, "Create a version"),
+        ("GET", "/recognition/versions/{id}/", _getter("versions"), "Retrieve a version"),
+        ("DELETE", "/recognition/versions/{id}/", _deleter("versions"), "Delete a version"),
+        (
+            "POST",
+            "/recognition/versions/{id}/inference/",
+            _inference(_version_model),
+            "Inference with a version (answers a task id)",
+        ),
+        ("GET", "/recognition/public/", public_list, "The models edged ships"),
+        ("GET", "/recognition/public/{name}/", public_get, "A shipped model's spec"),
+        (
+            "POST",
+            "/recognition/public/{name}/inference/",
+            _inference(_public_model),
+            "Inference with a shipped model (answers a task id)",
+        ),
+        ("GET", "/tasks/", list_tasks, "Tasks by id (task_ids=1&task_ids=2)"),
+        ("GET", "/tasks/{id}/", get_task, "A task: status, error, data"),
     ]
     kinds: tuple[Kind, ...] = ("networks", "specs", "versions")
     for kind in kinds:
-        out.append(("GET", f"{_kind_path(kind)}/{{id}}/revisions/", _revisions(kind)))
-        out.append(("POST", f"{_kind_path(kind)}/{{id}}/rollback/", _rollback(kind)))
+        base = f"{_kind_path(kind)}/{{id}}"
+        out.append(("GET", f"{base}/revisions/", _revisions(kind), f"Revisions of {kind}"))
+        out.append(("POST", f"{base}/rollback/", _rollback(kind), f"Roll back {kind}"))
+    return out
+
+
+def route_summaries() -> list[tuple[str, str, str]]:
+    """``(method, path, summary)`` of every route as served (both slash forms), for OpenAPI."""
+    out: list[tuple[str, str, str]] = []
+    for method, path, _, summary in _routes():
+        out.append((method, PREFIX + path, summary))
+        out.append((method, PREFIX + path.rstrip("/"), summary))
     return out
 
 
@@ -411,7 +437,7 @@ def setup(app: web.Application) -> None:
         ttl_s=settings.task_ttl_s,
     )
     app.on_cleanup.append(_close_tasks)
-    for method, path, handler in _routes():
+    for method, path, handler, _ in _routes():
         wrapped = protected(handler)
         app.router.add_route(method, PREFIX + path, wrapped)
         app.router.add_route(method, PREFIX + path.rstrip("/"), wrapped)
