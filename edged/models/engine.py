@@ -296,12 +296,16 @@ class Recognizer:
                 exclusive=self.kind == "classification",
                 activation=cfg.activation,
             )
+            cap = len(scores) if max_predictions is None else max_predictions
             for pos in np.argsort(-scores, kind="stable"):
                 s = float(scores[pos])
                 if s < self.discard_threshold:
-                    continue
+                    break  # sorted: the rest are lower
                 target = keep if s >= self.thresholds[pos] else drop
-                target.append(self._prediction(int(pos), s, 1, region))
+                if len(target) < cap:
+                    target.append(self._prediction(int(pos), s, 1, region))
+                elif len(keep) >= cap and len(drop) >= cap:
+                    break
         else:
             dets = nms(
                 self._detections(outs, geometry), iou_threshold=self.post.detection.nms_threshold

@@ -13,6 +13,7 @@ that maps tensor pixels back to the image out.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -53,13 +54,15 @@ def tensor_size(prep: ImagePreprocessing, image_wh: tuple[int, int]) -> tuple[in
     return max(1, round(w * s)), max(1, round(h * s))
 
 
-def _channels(image: np.ndarray, order: str) -> np.ndarray:
-    grey = image.ndim == 2
+def _planes(resized: np.ndarray, order: str) -> list[np.ndarray]:
+    """The resized image's channel planes in the network's order (BGR, RGB or L)."""
     if order == "L":
-        return image if grey else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if grey:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if order == "RGB" else cv2.COLOR_GRAY2BGR)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if order == "RGB" else image
+        grey = resized if resized.ndim == 2 else cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)
+        return [grey]
+    if resized.ndim == 2:
+        return [resized] * 3
+    planes = list(cv2.split(resized))
+    return planes[::-1] if order == "RGB" else planes
 
 
 def _resize(
@@ -84,6 +87,16 @@ def _resize(
     return out, Geometry(rw / w, rh / h, 0.0, 0.0, (tw, th), (w, h)), (tw, th)
 
 
+@functools.lru_cache(maxsize=256)
+def _affine(
+    scaling: float, means: tuple[float, ...], stds: tuple[float, ...], n: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel ``gain, offset``: ``(x / 255 * scaling - mean) / std = x * gain + offset``."""
+    m = np.broadcast_to(np.asarray(means or (0.0,), np.float64), (n,))
+    s = np.broadcast_to(np.asarray(stds or (1.0,), np.float64), (n,))
+    return tuple(float(v) for v in scaling / 255.0 / s), tuple(float(v) for v in -m / s)
+
+
 def preprocess(
     image: np.ndarray,
     prep: ImagePreprocessing,
@@ -98,25 +111,28 @@ def preprocess(
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
         msg = f"image: expected (H, W) or (H, W, 3) uint8, got {image.shape} {image.dtype}"
         raise ValueError(msg)
-    pixels = _channels(image, prep.color_channels)
-    resized, geometry, (tw, th) = _resize(pixels, prep)
-    if resized.ndim == 2:
-        resized = resized[:, :, None]
-    means = np.asarray(prep.mean if mean is None else mean, np.float32).reshape(-1)
-    stds = np.asarray(prep.std, np.float32).reshape(-1)
-    plain = prep.pixel_scaling == 255.0 and not means.any() and not len(stds)
-    if prep.data_type == "UINT8" and plain:
-        hwc = resized
-    else:
-        hwc = resized.astype(np.float32)
-        hwc *= np.float32(prep.pixel_scaling / 255.0)
-        if means.size:
-            hwc -= means
-        if stds.size:
-            hwc /= stds
+    resized, geometry, (tw, th) = _resize(image, prep)
+    planes = _planes(resized, prep.color_channels)
+    rh, rw = planes[0].shape[:2]
+    n = len(planes)
+    # (x / 255 * pixel_scaling - mean) / std  ==  x * gain + offset, per channel
+    means = prep.mean if mean is None else tuple(float(v) for v in np.ravel(mean))
+    gain, offset = _affine(prep.pixel_scaling, means, prep.std, n)
+    plain = all(g == 1.0 for g in gain) and not any(offset)
+    if prep.dimension_order == "NCHW" and prep.data_type == "FLOAT32":
+        chw = np.zeros((n, th, tw), np.float32)
+        for c, plane in enumerate(planes):  # convert, scale and shift in one pass per plane
+            chw[c, :rh, :rw] = cv2.addWeighted(
+                plane, gain[c], plane, 0.0, offset[c], dtype=cv2.CV_32F
+            )
+        return chw[None], geometry
+    hwc = cv2.merge(planes) if n > 1 else planes[0][:, :, None]
+    if not (prep.data_type == "UINT8" and plain):
+        g, o = np.asarray(gain, np.float32), np.asarray(offset, np.float32)
+        hwc = hwc.astype(np.float32) * g + o
     if hwc.shape[:2] != (th, tw):  # NETWORK: pad right and bottom with zeros
-        padded = np.zeros((th, tw, hwc.shape[2]), hwc.dtype)
-        padded[: hwc.shape[0], : hwc.shape[1]] = hwc
+        padded = np.zeros((th, tw, n), hwc.dtype)
+        padded[:rh, :rw] = hwc
         hwc = padded
     dtype = {"FLOAT32": np.float32, "FLOAT16": np.float16, "UINT8": np.uint8}[prep.data_type]
     if hwc.dtype != dtype:
@@ -124,7 +140,5 @@ def preprocess(
             hwc = np.clip(np.rint(hwc), 0, 255)
         hwc = hwc.astype(dtype)
     if prep.dimension_order == "NCHW":
-        tensor = np.ascontiguousarray(hwc.transpose(2, 0, 1))[None]
-    else:
-        tensor = np.ascontiguousarray(hwc)[None]
-    return tensor, geometry
+        return np.ascontiguousarray(hwc.transpose(2, 0, 1))[None], geometry
+    return np.ascontiguousarray(hwc)[None], geometry

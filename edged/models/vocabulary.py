@@ -15,6 +15,7 @@ unit mean gives ``[-1, 1]``.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Literal
 
@@ -36,6 +37,13 @@ DEFAULT_THRESHOLDS: dict[Kind, float] = {
 """The document's default per-label thresholds."""
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?$")
+
+
+@functools.lru_cache(maxsize=256)
+def _size_wh(text: str) -> tuple[int, int | None]:
+    m = _SIZE.match(text)
+    assert m is not None  # validated
+    return int(m.group(1)), (int(m.group(2)) if m.group(2) else None)
 
 
 def _upper(value: Any) -> Any:
@@ -96,9 +104,7 @@ class ImagePreprocessing(_Model):
 
     def size_wh(self) -> tuple[int, int | None]:
         """``(width, height)``; height None for a single side."""
-        m = _SIZE.match(self.target_size)
-        assert m is not None  # validated
-        return int(m.group(1)), (int(m.group(2)) if m.group(2) else None)
+        return _size_wh(self.target_size)
 
     @model_validator(mode="after")
     def _per_channel(self) -> ImagePreprocessing:
