@@ -285,50 +285,78 @@ class Recognizer:
         crop = image if bbox is None else image[y : y + ch, x : x + cw]
         tensor, geometry = preprocess(crop, self.network.image, mean=self._mean)
         outs = self.run_tensor(tensor)
-        keep: list[Prediction] = []
-        drop: list[Prediction] = []
+        return self.postprocess(outs, geometry, region=region, max_predictions=max_predictions)
+
+    def postprocess(
+        self,
+        outs: list[np.ndarray],
+        geometry: Geometry,
+        *,
+        region: BBox = FULL_IMAGE,
+        max_predictions: int | None = None,
+    ) -> Recognition:
+        """Raw outputs (from :meth:`run_tensor`) -> predicted and discarded labels.
+
+        ``region`` is the part of the image the tensor was made from (normalised).
+        """
         if self.post.detection is None:
-            cfg = self.post.classification or self.post.tagging
-            assert cfg is not None
-            scores = label_scores(
-                outs[0],
-                n_labels=len(self.label_ids),
-                exclusive=self.kind == "classification",
-                activation=cfg.activation,
-            )
-            cap = len(scores) if max_predictions is None else max_predictions
-            for pos in np.argsort(-scores, kind="stable"):
-                s = float(scores[pos])
-                if s < self.discard_threshold:
-                    break  # sorted: the rest are lower
-                target = keep if s >= self.thresholds[pos] else drop
-                if len(target) < cap:
-                    target.append(self._prediction(int(pos), s, 1, region))
-                elif len(keep) >= cap and len(drop) >= cap:
-                    break
+            keep, drop = self._labels(outs[0], region, max_predictions)
         else:
-            dets = nms(
-                self._detections(outs, geometry), iou_threshold=self.post.detection.nms_threshold
-            )
-            boxes = geometry.to_image(dets.xyxy.astype(np.float64))
-            for i in range(len(dets)):
-                pos = int(dets.class_id[i])
-                s = float(dets.confidence[i])
-                bx = boxes[i]
-                rw, rh = region.xmax - region.xmin, region.ymax - region.ymin
-                full = BBox(
-                    round(float(region.xmin + bx[0] * rw), 6),
-                    round(float(region.ymin + bx[1] * rh), 6),
-                    round(float(region.xmin + bx[2] * rw), 6),
-                    round(float(region.ymin + bx[3] * rh), 6),
-                )
-                target = keep if s >= self.thresholds[pos] else drop
-                target.append(self._prediction(pos, s, 0, full))
-            keep = [_with_region(p, i + 1) for i, p in enumerate(keep)]
-            drop = [_with_region(p, len(keep) + i + 1) for i, p in enumerate(drop)]
+            keep, drop = self._objects(outs, geometry, region)
         if max_predictions is not None:
             keep, drop = keep[:max_predictions], drop[:max_predictions]
         return Recognition(self.kind, tuple(keep), tuple(drop))
+
+    def _labels(
+        self, raw: np.ndarray, region: BBox, max_predictions: int | None
+    ) -> tuple[list[Prediction], list[Prediction]]:
+        cfg = self.post.classification or self.post.tagging
+        assert cfg is not None
+        scores = label_scores(
+            raw,
+            n_labels=len(self.label_ids),
+            exclusive=self.kind == "classification",
+            activation=cfg.activation,
+        )
+        keep: list[Prediction] = []
+        drop: list[Prediction] = []
+        cap = len(scores) if max_predictions is None else max_predictions
+        for pos in np.argsort(-scores, kind="stable"):
+            s = float(scores[pos])
+            if s < self.discard_threshold:
+                break  # sorted: the rest are lower
+            target = keep if s >= self.thresholds[pos] else drop
+            if len(target) < cap:
+                target.append(self._prediction(int(pos), s, 1, region))
+            elif len(keep) >= cap and len(drop) >= cap:
+                break
+        return keep, drop
+
+    def _objects(
+        self, outs: list[np.ndarray], geometry: Geometry, region: BBox
+    ) -> tuple[list[Prediction], list[Prediction]]:
+        det = self.post.detection
+        assert det is not None
+        dets = nms(self._detections(outs, geometry), iou_threshold=det.nms_threshold)
+        boxes = geometry.to_image(dets.xyxy.astype(np.float64))
+        rw, rh = region.xmax - region.xmin, region.ymax - region.ymin
+        keep: list[Prediction] = []
+        drop: list[Prediction] = []
+        for i in range(len(dets)):
+            pos = int(dets.class_id[i])
+            s = float(dets.confidence[i])
+            bx = boxes[i]
+            full = BBox(
+                round(float(region.xmin + bx[0] * rw), 6),
+                round(float(region.ymin + bx[1] * rh), 6),
+                round(float(region.xmin + bx[2] * rw), 6),
+                round(float(region.ymin + bx[3] * rh), 6),
+            )
+            target = keep if s >= self.thresholds[pos] else drop
+            target.append(self._prediction(pos, s, 0, full))
+        keep = [_with_region(p, i + 1) for i, p in enumerate(keep)]
+        drop = [_with_region(p, len(keep) + i + 1) for i, p in enumerate(drop)]
+        return keep, drop
 
 
 def _with_region(p: Prediction, region_id: int) -> Prediction:
