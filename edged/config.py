@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +34,12 @@ from edged.core.errors import ConfigError
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+def default_node_id() -> str:
+    """The host name, made a valid node id (letters, digits, ``_.-``; at most 64)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname().split(".")[0]).strip("-._")
+    return name[:64] or "edge-1"
 
 
 # Camera ids edged uses itself: HTTP analyze results and ``edged analyze``.
@@ -361,7 +368,10 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    node_id: Name = "edge-1"
+    node_id: Name = Field(
+        default_factory=default_node_id,
+        description="this station's name in MQTT topics and Results; default: the host name",
+    )
     cameras: dict[Name, CameraConfig] = Field(default_factory=dict)
     recipes: dict[Name, RecipeConfig] = Field(default_factory=dict)
     references_dir: Path = Path("/var/lib/edged/references")

@@ -101,12 +101,12 @@ def test_client_creates_runs_polls_lists_and_deletes(
         "ymax": 1.0,
     }
     # a URL from an allowed host
-    url = client.http_helper.host + "fixtures/blue.png"
+    url = client.http_helper.host + f"fixtures/blue.png?api_key={KEY}"  # edged serves it too
     assert _top(version.inference(inputs=[ImageInput(url)]))[0] == "blue"
     # an input bbox (the client can send one only with a URL: its multipart encoder
     # cannot send floats): the right half of a red | blue image is blue
     box = {"xmin": 0.5, "ymin": 0.0, "xmax": 1.0, "ymax": 1.0}
-    half = client.http_helper.host + "fixtures/half.png"
+    half = client.http_helper.host + f"fixtures/half.png?api_key={KEY}"
     assert _top(spec.inference(inputs=[ImageInput(half)]))[1] < 0.99
     data = spec.inference(inputs=[ImageInput(half, bbox=box)])
     assert _top(data)[0] == "blue"

@@ -1,4 +1,4 @@
-"""What every check shares: regions, the outcome the Inspector consumes, the spec.
+"""What every check shares: the context, the outcome the Inspector consumes, the spec.
 
 A *check function* is pure: ``fn(image, *, option=...) -> SomeResult`` where
 ``SomeResult`` is a frozen dataclass with ``to_dict()``. A *check spec* adapts one
@@ -16,56 +16,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from edged.checks.models import PreparedModel
+from edged.core.regions import Region as Region  # the checks' public name for it
+
 if TYPE_CHECKING:
     from edged.models import RecognizerSource
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    """A region of interest found by a check, in pixels of the inspected image.
-
-    ``x, y`` is the top-left corner; ``label`` says what it is (``"defect"``,
-    ``"object"``, ``"spot"``); ``score`` is a confidence or strength in [0, 1]
-    where the check has one.
-    """
-
-    x: int
-    y: int
-    width: int
-    height: int
-    label: str
-    check: str
-    score: float | None = None
-    area_px: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "x": self.x,
-            "y": self.y,
-            "width": self.width,
-            "height": self.height,
-            "label": self.label,
-            "check": self.check,
-        }
-        if self.score is not None:
-            d["score"] = round(float(self.score), 4)
-        if self.area_px is not None:
-            d["area_px"] = self.area_px
-        return d
 
 
 @dataclass(frozen=True, slots=True)
 class CheckContext:
     """What a check may know besides the image: where it runs and its reference.
 
-    ``reference`` is whatever :mod:`edged.references` prepared for this recipe and
-    camera (images, precomputed registration data, variation model), or None.
+    ``reference`` is the model :mod:`edged.references` prepared for this recipe and
+    camera (see :mod:`edged.checks.models`), or None; a check narrows it to the
+    class it needs with ``isinstance``.
     ``models`` gives recognition checks their loaded models (None: no repository).
     """
 
     recipe: str
     camera: str
-    reference: Any = None
+    reference: PreparedModel | None = None
     models: RecognizerSource | None = None
 
 

@@ -1,4 +1,4 @@
-"""The ``edged`` command line (see DESIGN.md §3 and ``edged --help``)."""
+"""The ``edged`` command line (see ARCHITECTURE.md and ``edged --help``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -161,6 +162,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
     _setup_logging(settings)
     from edged.cli.watch import watch
 
+    if args.config is None:
+        node = args.node or settings.node_id
+        where = f"{settings.mqtt.host}:{settings.mqtt.port}"
+        topic = f"{settings.mqtt.prefix}/{node}/{args.camera or '+'}/result"
+        print(f"edged: watch: no --config; listening on {where} to {topic}", file=sys.stderr)
     try:
         asyncio.run(
             watch(
@@ -175,7 +181,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
     except EdgedError as exc:
         print(f"edged: watch: {exc}", file=sys.stderr)
         return 2
+    _quiet_if_pipe_closed()
     return 0
+
+
+def _quiet_if_pipe_closed() -> None:
+    """After the reader of stdout went away, point stdout at /dev/null so the
+    interpreter's final flush does not print a BrokenPipeError."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def cmd_cameras(args: argparse.Namespace) -> int:

@@ -8,11 +8,28 @@ point leaves the previous version current and intact.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import getpass
 import os
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def locked(root: Path, thread_lock: threading.RLock) -> Iterator[None]:
+    """Exclusive across threads (``thread_lock``) and processes (flock on root/.lock)."""
+    with thread_lock:
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def fsync_dir(path: Path) -> None:

@@ -17,9 +17,10 @@ Resources (every path also answers without its trailing slash):
 edged adds ``GET .../{id}/revisions`` and ``POST .../{id}/rollback`` (body
 ``{"revision": N}`` or empty for the previous one) on networks, specs and versions.
 Lists are ``{count, next, previous, results}`` (``offset``, ``limit``). The API key
-comes as ``X-API-KEY`` (or edged's other forms). Deterministic failures (bad image,
-unknown id, a model that does not fit) are 4xx ``{"error": ...}``; only transient
-ones (too many pending tasks) are 5xx, which the client retries.
+comes as ``X-API-KEY`` (or edged's other forms; the app's auth middleware checks
+it). Deterministic failures (bad image, unknown id, a model that does not fit) are
+4xx ``{"error": ...}``; only transient ones (too many pending tasks) are 5xx, which
+the client retries.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edged.core.errors import InputError, NotFoundError
-from edged.http._auth import protected
 from edged.http._drf import unflatten
 from edged.http._errors import UnavailableError
+from edged.http._families import ApiFamily, HttpError, JsonBody, register_family
 from edged.http._input import decode_image_bytes, image_from_text, read_form, run_pixels
 from edged.http._keys import RUNTIME
 from edged.http._tasks import TaskStore
@@ -42,6 +43,14 @@ from edged.models import BBox, Recognizer
 from edged.models.repository import Kind, ModelRepository, Record
 
 PREFIX = "/v0.7"
+
+
+def _error_body(request: web.Request, error: HttpError) -> JsonBody:
+    return {"error": error.message, "status": error.status}
+
+
+DEEPOMATIC_FAMILY = ApiFamily("Deepomatic", _error_body, prefixes=(PREFIX + "/",))
+"""Errors under /v0.7/ are ``{"error": reason, "status": code}`` (the client reads ``error``)."""
 TASKS = web.AppKey("edged.deepomatic.tasks", TaskStore)
 MAX_LIMIT = 1000
 
@@ -437,7 +446,7 @@ def setup(app: web.Application) -> None:
         ttl_s=settings.task_ttl_s,
     )
     app.on_cleanup.append(_close_tasks)
+    register_family(app, DEEPOMATIC_FAMILY)
     for method, path, handler, _ in _routes():
-        wrapped = protected(handler)
-        app.router.add_route(method, PREFIX + path, wrapped)
-        app.router.add_route(method, PREFIX + path.rstrip("/"), wrapped)
+        app.router.add_route(method, PREFIX + path, handler)
+        app.router.add_route(method, PREFIX + path.rstrip("/"), handler)

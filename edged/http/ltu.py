@@ -32,7 +32,8 @@ from edged.checks.mask import object_mask
 from edged.checks.palette import color_palette
 from edged.checks.quality import image_quality
 from edged.core.errors import InputError
-from edged.http._envelope import Handler, LtuAnswer, install_gate, ltu_endpoint
+from edged.http._envelope import LTU_FAMILY, Handler, LtuAnswer, ltu_endpoint
+from edged.http._families import register_family
 from edged.http._input import read_image_field, read_options, run_pixels
 
 PREFIX = "/v2/services/image"
@@ -81,7 +82,7 @@ routes = _route_table()
 """The LTU image-service routes: ``app.add_routes(routes)``."""
 
 
-def setup_ltu(app: web.Application) -> None:
-    """Add the LTU image services to ``app``, with their analysis gate."""
-    install_gate(app)
+def setup(app: web.Application) -> None:
+    """Add the LTU image services to ``app``; their errors take the LTU envelope."""
+    register_family(app, LTU_FAMILY)
     app.add_routes(routes)

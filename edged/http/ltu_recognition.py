@@ -25,8 +25,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from edged.core.errors import InputError
-from edged.http._envelope import Handler, LtuAnswer, ltu_endpoint
+from edged.http._envelope import LTU_FAMILY, Handler, LtuAnswer, ltu_endpoint
 from edged.http._errors import UnavailableError
+from edged.http._families import register_family
 from edged.http._input import read_image_field, read_options, run_pixels
 from edged.http._keys import RUNTIME
 from edged.models import Prediction, Recognition, Recognizer
@@ -120,3 +121,9 @@ def _route_table() -> web.RouteTableDef:
 
 routes = _route_table()
 """The routes: ``app.add_routes(routes)``."""
+
+
+def setup(app: web.Application) -> None:
+    """Add classification and objectDetection; their errors take the LTU envelope."""
+    register_family(app, LTU_FAMILY)
+    app.add_routes(routes)

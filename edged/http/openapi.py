@@ -10,7 +10,11 @@ from __future__ import annotations
 import copy
 import functools
 
+from aiohttp import web
+
 from edged._version import __version__
+from edged.http._context import json_response
+from edged.http._families import ADMIN_FAMILY, register_family
 from edged.http._openapi_schemas import schemas
 from edged.http._openapi_util import JSON, Doc, errors, json_content, op, param, ref
 
@@ -594,3 +598,17 @@ def _document() -> Doc:
 def openapi_document() -> Doc:
     """A fresh copy of the document (callers may modify it)."""
     return copy.deepcopy(_document())
+
+
+PATH = "/api/v1/openapi.json"
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """``GET /api/v1/openapi.json``: the document (public, like the health routes)."""
+    return json_response(openapi_document())
+
+
+def setup(app: web.Application) -> None:
+    """Serve the OpenAPI document (admin JSON errors)."""
+    register_family(app, ADMIN_FAMILY)
+    app.router.add_get(PATH, openapi_json)

@@ -22,7 +22,6 @@ so a bad model is refused at upload, never at the first frame. A version's
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -30,7 +29,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +37,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ValidationError
 
-from edged.core.atomic import default_who, fsync_dir, replace_synced, utc_now, write_synced
+from edged.core.atomic import (
+    default_who,
+    fsync_dir,
+    locked,
+    replace_synced,
+    utc_now,
+    write_synced,
+)
 from edged.core.errors import EdgedError, InputError, NotFoundError
 from edged.models.engine import ModelError, Recognizer, SessionOptions
 from edged.models.public import PUBLIC_MODELS, PublicModel
@@ -121,16 +127,8 @@ class ModelRepository:
 
     # ------------------------------------------------------------------ low level
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with self._lock:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with open(self.root / ".lock", "a+b") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.root, self._lock)
 
     def _dir(self, kind: Kind, obj_id: int) -> Path:
         return self.root / kind / str(obj_id)

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 from edged.config import Settings, format_validation_error, load_settings
 from edged.core.errors import ConfigError, EdgedError
 from edged.recipes.inspection import Inspector
+from edged.runtime.contracts import RereadableReferences
 from edged.runtime.sdnotify import Notifier
 from edged.runtime.shared import Runtime
 
@@ -350,13 +351,11 @@ class Reloader:
 
     async def _reload_references(self) -> None:
         """Ask the reference store to re-read its directory, when it can (``reload()``)."""
-        reload_fn = getattr(self.runtime.references, "reload", None)
-        if not callable(reload_fn):
+        store = self.runtime.references
+        if not isinstance(store, RereadableReferences):
             return
         try:
-            result = await self.runtime.pool.run(reload_fn)
-            if inspect.isawaitable(result):
-                await result
+            await self.runtime.pool.run(store.reload)
         except Exception:
             log.exception("reload: the reference store failed to re-read its directory")
 

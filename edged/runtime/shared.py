@@ -21,16 +21,10 @@ from edged.core.result import Result
 from edged.models import SessionOptions
 from edged.models.repository import ModelRepository
 from edged.recipes.inspection import Inspection, Inspector
+from edged.runtime.contracts import ReferenceProvider, ResultSink
 from edged.runtime.metrics import Metrics
 from edged.runtime.workers import WorkerPool
 from edged.sources.base import SourceState
-
-
-class ReferenceProvider(Protocol):
-    """What the pipeline needs from the reference store."""
-
-    def prepared(self, recipe: str, camera: str) -> Any | None:
-        """The prepared reference for checks, or None when none is stored."""
 
 
 class CameraControl(Protocol):
@@ -101,7 +95,7 @@ class Runtime:
     cameras: dict[str, CameraControl] = field(default_factory=dict)
     results: RecentResults = field(default_factory=RecentResults)
     health: Health = field(default_factory=Health)
-    publisher: Any = None
+    publisher: ResultSink | None = None
     models: ModelRepository | None = None
 
     @classmethod
