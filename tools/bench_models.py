@@ -315,7 +315,11 @@ async def _round_trips(url: str, version: int, body: bytes, clients: int, n: int
         "clients": clients,
         "requests": n,
         "errors": errors,
-        "latency": summary_ms(latencies) | {"p90_ms": round(_q(latencies, 0.9) * 1e3, 3)},
+        "latency": (
+            summary_ms(latencies) | {"p90_ms": round(_q(latencies, 0.9) * 1e3, 3)}
+            if latencies
+            else None
+        ),
         "throughput_per_s": round(len(latencies) / wall, 1),
     }
 
@@ -371,6 +375,9 @@ def table(report: dict[str, Any]) -> str:
         lines.append("HTTP task round trip (POST inference + poll /tasks), 640x480 PNG:")
         for row in report["http"]:
             lat = row["latency"]
+            if lat is None:
+                lines.append(f"  {row['clients']} client(s): every request failed")
+                continue
             lines.append(
                 f"  {row['clients']} client(s): median {lat['median_ms']:.2f} ms "
                 f"[{lat['p25_ms']:.2f}, {lat['p75_ms']:.2f}] p90 {lat['p90_ms']:.2f} ms, "
