@@ -75,6 +75,9 @@ def test_client_creates_runs_polls_lists_and_deletes(
     )
     assert isinstance(net["id"], int)
     assert net["preprocessing"]["inputs"][0]["image"]["target_size"] == "8x8"
+    # the network alone: raw output tensors (the client turns them into arrays)
+    raw = net.inference(inputs=[ImageInput(png_bytes(RED), encoding="binary")])
+    assert raw["logits"].tolist() == pytest.approx([10.0, 0.0, 0.0])
     spec = client.RecognitionSpec.create(name="colour", outputs=labels(COLOURS)["outputs"])
     version = client.RecognitionVersion.create(
         spec_id=spec["id"], network_id=net["id"], post_processings=POST
@@ -222,6 +225,7 @@ ROUTES = [
     ("PATCH", "/networks/1/"),
     ("PUT", "/networks/1/"),
     ("DELETE", "/networks/1/"),
+    ("POST", "/networks/1/inference"),
     ("GET", "/networks/1/revisions"),
     ("POST", "/networks/1/rollback"),
     ("GET", "/recognition/specs/"),
@@ -279,6 +283,29 @@ def test_every_route_wants_the_api_key(server: ServerThread, method: str, path: 
         ),
         ("DELETE", "/networks/424242/", {}, 404, "network 424242"),
         ("GET", "/networks/424242/revisions", {}, 404, "network 424242"),
+        (
+            "POST",
+            "/networks/424242/inference",
+            {
+                "json": {
+                    "inputs": [{"image": {"source": base64.b64encode(png_bytes(RED)).decode()}}]
+                }
+            },
+            404,
+            "network 424242",
+        ),
+        (
+            "POST",
+            "/networks/424242/inference",
+            {
+                "json": {
+                    "inputs": [{"image": {"source": base64.b64encode(png_bytes(RED)).decode()}}],
+                    "output_tensors": "logits",
+                }
+            },
+            400,
+            "output_tensors: expected a list",
+        ),
         ("POST", "/networks/424242/rollback", {"json": {}}, 404, "network 424242"),
         ("POST", "/recognition/specs/", {"json": {"name": "s"}}, 400, "spec outputs"),
         (

@@ -40,6 +40,7 @@ from edged.http._input import decode_image_bytes, image_from_text, read_form, ru
 from edged.http._keys import RUNTIME
 from edged.http._tasks import TaskStore
 from edged.models import BBox, Recognizer
+from edged.models.engine import NetworkRunner
 from edged.models.repository import Kind, ModelRepository, Record
 
 PREFIX = "/v0.7"
@@ -333,6 +334,36 @@ def _inference(resolve: Callable[[web.Request, ModelRepository], Recognizer]) ->
     return handler
 
 
+async def network_inference(request: web.Request) -> web.Response:
+    """Raw output tensors of a network (``output_tensors``: which; default all)."""
+    repo = _repo(request)
+    image, _, _, _ = await _inference_input(request)
+    form = await read_form(request)
+    doc = unflatten(_fields(form.fields))
+    wanted = doc.get("output_tensors")
+    if wanted is not None and (
+        not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted)
+    ):
+        msg = f"output_tensors: expected a list of tensor names, got {wanted!r}"
+        raise InputError(msg)
+    runner: NetworkRunner = await _blocking(request, repo.network_runner, _id(request))
+    if unknown := [w for w in wanted or [] if w not in runner.output_names]:
+        msg = f"output_tensors: expected names from {list(runner.output_names)}, got {unknown}"
+        raise InputError(msg)
+    pool = request.app[RUNTIME].pool
+
+    async def work() -> Mapping[str, Any]:
+        outs = await pool.run(runner.run, image, outputs=wanted)
+        tensors = [
+            {"name": name, "shape": list(arr.shape), "data": arr.reshape(-1).tolist()}
+            for name, arr in outs.items()
+        ]
+        return {"tensors": tensors}
+
+    task = request.app[TASKS].submit(work)
+    return web.json_response({"task_id": task.id})
+
+
 def _spec_model(request: web.Request, repo: ModelRepository) -> Recognizer:
     return repo.spec_recognizer(_id(request))[1]
 
@@ -382,6 +413,12 @@ def _routes() -> list[tuple[Method, str, Handler, str]]:
         ("PATCH", "/networks/{id}/", update_network, "Rename or describe a network"),
         ("PUT", "/networks/{id}/", replace_network, "A new revision of a network"),
         ("DELETE", "/networks/{id}/", _deleter("networks"), "Delete an unused network"),
+        (
+            "POST",
+            "/networks/{id}/inference/",
+            network_inference,
+            "Raw output tensors of a network (answers a task id)",
+        ),
         ("GET", "/recognition/specs/", _lister("specs"), "List recognition specs"),
         ("POST", "/recognition/specs/", create_spec, "Create a recognition spec"),
         ("GET", "/recognition/specs/{id}/", _getter("specs"), "Retrieve a spec"),

@@ -10,6 +10,7 @@ failure is a :class:`ModelError` that says what was expected and what came.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -117,6 +118,54 @@ def check_network(
     return session
 
 
+class NetworkRunner:
+    """A network alone (no spec): its preprocessing and graph, giving raw outputs."""
+
+    def __init__(
+        self,
+        model: bytes,
+        network: NetworkConfig,
+        *,
+        mean: np.ndarray | None = None,
+        options: SessionOptions | None = None,
+    ) -> None:
+        self.network = network
+        self.mean = mean
+        self.session = check_network(model, network, options)
+        self.output_names = tuple(o.name for o in self.session.get_outputs())
+
+    def _feed(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        feed = {}
+        for item in self.network.inputs:
+            if item.image is not None:
+                feed[item.tensor_name] = tensor
+            elif item.constant is not None:
+                data = [
+                    float(tensor.shape[int(v[5:])]) if isinstance(v, str) else v
+                    for v in item.constant.data
+                ]
+                feed[item.tensor_name] = np.asarray(data, np.float32).reshape(item.constant.shape)
+        return feed
+
+    def run_tensor(self, tensor: np.ndarray, outputs: Sequence[str]) -> list[np.ndarray]:
+        """``outputs`` for a prepared input tensor (batch axis dropped when batched)."""
+        outs = self.session.run(list(outputs), self._feed(tensor))
+        if self.network.batched_output:
+            return [np.asarray(o)[0] for o in outs]
+        return [np.asarray(o) for o in outs]
+
+    def run(
+        self, image: np.ndarray, *, outputs: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Raw output tensors for ``image`` (``(H, W)`` uint8 grey or ``(H, W, 3)`` BGR)."""
+        names = list(outputs) if outputs else list(self.output_names)
+        if unknown := [n for n in names if n not in self.output_names]:
+            msg = f"output_tensors: expected names from {list(self.output_names)}, got {unknown}"
+            raise InputError(msg)
+        tensor, _ = preprocess(image, self.network.image, mean=self.mean)
+        return dict(zip(names, self.run_tensor(tensor, names), strict=True))
+
+
 class Recognizer:
     """One version: ``network`` preprocessing + ONNX graph + ``post`` for ``spec``."""
 
@@ -152,7 +201,7 @@ class Recognizer:
         fallback = 0.025 if self.kind == "detection" else 0.0
         discard = cfg.discard_threshold
         self.discard_threshold = fallback if discard is None else discard
-        self._session = check_network(model, network, options)
+        self.runner = NetworkRunner(model, network, mean=mean, options=options)
         self._outputs = self._output_names()
         self._self_test()
 
@@ -185,7 +234,7 @@ class Recognizer:
             gfl = post.detection.gfl_output
             assert gfl is not None
             names = [*gfl.scores_tensors, *gfl.distances_tensors]
-        graph = [o.name for o in self._session.get_outputs()]
+        graph = list(self.runner.output_names)
         if missing := [n for n in names if n not in graph]:
             msg = f"post_processing: expected output tensors from {graph}, got {missing}"
             raise ModelError(msg)
@@ -205,25 +254,9 @@ class Recognizer:
 
     # ------------------------------------------------------------------ running
 
-    def _feed(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
-        feed = {}
-        for item in self.network.inputs:
-            if item.image is not None:
-                feed[item.tensor_name] = tensor
-            elif item.constant is not None:
-                data = [
-                    float(tensor.shape[int(v[5:])]) if isinstance(v, str) else v
-                    for v in item.constant.data
-                ]
-                feed[item.tensor_name] = np.asarray(data, np.float32).reshape(item.constant.shape)
-        return feed
-
     def run_tensor(self, tensor: np.ndarray) -> list[np.ndarray]:
         """The raw outputs this version reads, for a prepared input tensor."""
-        outs = self._session.run(self._outputs, self._feed(tensor))
-        if self.network.batched_output:
-            return [np.asarray(o)[0] for o in outs]
-        return [np.asarray(o) for o in outs]
+        return self.runner.run_tensor(tensor, self._outputs)
 
     def _detections(self, outs: list[np.ndarray], geometry: Geometry) -> Detections:
         det = self.post.detection

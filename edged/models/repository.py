@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -46,10 +47,17 @@ from edged.core.atomic import (
     write_synced,
 )
 from edged.core.errors import EdgedError, InputError, NotFoundError
-from edged.models.engine import ModelError, Recognizer, SessionOptions
+from edged.models.engine import (
+    ModelError,
+    NetworkRunner,
+    Recognizer,
+    SessionOptions,
+    check_network,
+)
 from edged.models.public import PUBLIC_MODELS, PublicModel
 from edged.models.vocabulary import NetworkConfig, PostProcessing, SpecOutputs
 
+T = TypeVar("T")
 Kind = Literal["networks", "specs", "versions"]
 KINDS: tuple[Kind, ...] = ("networks", "specs", "versions")
 SCHEMA = "edged.model.v1"
@@ -123,7 +131,7 @@ class ModelRepository:
         self._keep = keep_revisions
         self._public = dict(PUBLIC_MODELS if public is None else public)
         self._lock = threading.RLock()
-        self._cache: dict[object, tuple[object, Recognizer]] = {}
+        self._cache: dict[object, tuple[object, Any]] = {}
 
     # ------------------------------------------------------------------ low level
 
@@ -419,11 +427,7 @@ class ModelRepository:
 
     def create_version(self, doc: Mapping[str, Any], *, who: str | None = None) -> Record:
         """A version implements a spec with a network; it must load and run."""
-        spec_id, network_id = doc.get("spec_id"), doc.get("network_id")
-        for key, value in (("spec_id", spec_id), ("network_id", network_id)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                msg = f"version {key}: expected an integer id, got {value!r}"
-                raise InputError(msg)
+        spec_id, network_id = _id_field(doc, "spec_id"), _id_field(doc, "network_id")
         posts = doc.get("post_processings")
         if not isinstance(posts, list) or len(posts) != 1:
             msg = f"version post_processings: expected a list of one post-processing, got {posts!r}"
@@ -435,8 +439,8 @@ class ModelRepository:
             "post_processings": [post.model_dump(mode="json", exclude_none=True)],
         }
         with self._locked():
-            spec = self.get("specs", int(spec_id))  # type: ignore[arg-type]
-            network = self.get("networks", int(network_id))  # type: ignore[arg-type]
+            spec = self.get("specs", spec_id)
+            network = self.get("networks", network_id)
             self._load(spec, network, post)
             record = self._write("versions", self._next_id(), clean, {}, who)
             self._write("specs", spec.id, {**spec.doc, "current_version_id": record.id}, {}, who)
@@ -516,21 +520,39 @@ class ModelRepository:
             options=self._options,
         )
 
+    def network_runner(self, network_id: int) -> NetworkRunner:
+        """The network alone, loaded (raw outputs; rebuilt after any change)."""
+        network = self.get("networks", network_id)
+
+        def build() -> NetworkRunner:
+            pre = NetworkConfig.model_validate(network.doc["preprocessing"])
+            mean_file = pre.image.mean_file
+            rev = network.revision
+            mean = (
+                _mean_values(self._file("networks", network_id, rev, mean_file))
+                if mean_file
+                else None
+            )
+            model = self._file("networks", network_id, rev, MODEL_FILE)
+            return NetworkRunner(model, pre, mean=mean, options=self._options)
+
+        return self._cached(("network", network_id), self.generation(), build)
+
     def _build(self, version: Record) -> Recognizer:
         spec = self.get("specs", int(version.doc["spec_id"]))
         network = self.get("networks", int(version.doc["network_id"]))
         post = PostProcessing.model_validate(version.doc["post_processings"][0])
         return self._load(spec, network, post)
 
-    def _cached(self, key: object, stamp: object, build: Any) -> Recognizer:
+    def _cached(self, key: object, stamp: object, build: Callable[[], T]) -> T:
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None and hit[0] == stamp:
                 return hit[1]
-        recognizer: Recognizer = build()
+        loaded = build()
         with self._lock:
-            self._cache[key] = (stamp, recognizer)
-        return recognizer
+            self._cache[key] = (stamp, loaded)
+        return loaded
 
     def recognizer(self, version_id: int) -> Recognizer:
         """The loaded version (built once; rebuilt after any change in the repository)."""
@@ -573,10 +595,16 @@ class ModelRepository:
         return self._cached(("public", name), None, lambda: model.load(self._options))
 
 
+def _id_field(doc: Mapping[str, Any], key: str) -> int:
+    value = doc.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        msg = f"version {key}: expected an integer id, got {value!r}"
+        raise InputError(msg)
+    return value
+
+
 def _mean_values(data: bytes) -> np.ndarray:
     """Per-channel means from a ``.npy`` mean file (HWC or C; averaged over H and W)."""
-    import io
-
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -592,8 +620,6 @@ def _probe_network(
     model: bytes, pre: NetworkConfig, mean: np.ndarray | None, options: SessionOptions
 ) -> None:
     """Refuse a network whose graph does not load or does not take its preprocessing."""
-    from edged.models.engine import check_network
-
     check_network(model, pre, options)
     if mean is not None and mean.size not in (1, pre.image.channels):
         msg = f"mean_file: expected 1 or {pre.image.channels} channel means, got {mean.size}"
