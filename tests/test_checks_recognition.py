@@ -171,3 +171,43 @@ async def test_daemon_line_with_a_recognition_check_publishes_verdicts(
         figures = doc["checks"]["recognition"]
         assert (figures["label"], figures["score"], figures["count"]) == ("red", 0.7, 1)
         assert figures["red"] == {"count": 1, "score": 0.7}
+
+
+async def test_pekat_analyze_shows_detections_as_labelled_rectangles(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    import cv2
+
+    from edged.config import Settings
+    from edged.http.app import create_app
+    from edged.runtime.shared import Runtime
+
+    version = _detector_version(ModelRepository(tmp_path / "models"))
+    settings = Settings(
+        state_dir=tmp_path,
+        recipes={
+            "parts": {
+                "checks": {"recognition": {"model": version}},
+                "limits": ["recognition.count == 2"],
+            }
+        },
+    )
+    runtime = Runtime.build(settings)
+    try:
+        client = await aiohttp_client(create_app(runtime))
+        ok, png = cv2.imencode(".png", np.zeros((100, 200, 3), np.uint8))
+        assert ok
+        resp = await client.post("/analyze_image?response_type=context", data=png.tobytes())
+        assert resp.status == 200
+        ctx = await resp.json()
+    finally:
+        runtime.pool.shutdown()
+    assert ctx["result"] is True
+    rects = [
+        (r["x"], r["y"], r["width"], r["height"], r["classNames"])
+        for r in ctx["detectedRectangles"]
+    ]
+    assert rects == [
+        (20, 10, 80, 40, [{"label": "screw"}]),
+        (20, 10, 80, 40, [{"label": "nut"}]),
+    ]
