@@ -136,7 +136,7 @@ async def test_object_detection_vertices_and_the_model_option(make_client: Any) 
 @pytest.mark.parametrize(
     ("service", "settings", "fields", "status", "expected"),
     [
-        ("classification", {}, {}, 503, "set recognition.classification"),
+        ("classification", {}, {}, 404, "set recognition.classification"),
         ("objectDetection", {"object_detection": "cls"}, {}, 400, "expected a detection model"),
         (
             "classification",

@@ -47,11 +47,11 @@ PREFIX = "/v0.7"
 
 
 def _error_body(request: web.Request, error: HttpError) -> JsonBody:
-    return {"error": error.message, "status": error.status}
+    return {"error": error.message}
 
 
 DEEPOMATIC_FAMILY = ApiFamily("Deepomatic", _error_body, prefixes=(PREFIX + "/",))
-"""Errors under /v0.7/ are ``{"error": reason, "status": code}`` (the client reads ``error``)."""
+"""Errors under /v0.7/ are ``{"error": reason}`` (the status is the HTTP status)."""
 TASKS = web.AppKey("edged.deepomatic.tasks", TaskStore)
 MAX_LIMIT = 1000
 

@@ -24,7 +24,7 @@ import numpy as np
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from edged.core.errors import InputError
+from edged.core.errors import InputError, NotFoundError
 from edged.http._envelope import LTU_FAMILY, Handler, LtuAnswer, ltu_endpoint
 from edged.http._errors import UnavailableError
 from edged.http._families import register_family
@@ -90,7 +90,7 @@ def _service(service: Service) -> Handler:
                 f"{service}: expected a model: set recognition.{setting} (a version id or a "
                 "public model name) or send model=..., got none"
             )
-            raise UnavailableError(msg)
+            raise NotFoundError(msg)
         models = runtime.models
         if models is None:
             msg = f"{service}: expected a model repository (models_dir), got none"

@@ -97,6 +97,15 @@ class Runtime:
     health: Health = field(default_factory=Health)
     publisher: ResultSink | None = None
     models: ModelRepository | None = None
+    """The model repository (``models_dir``); made from the settings when not given."""
+
+    def __post_init__(self) -> None:
+        if self.models is None:
+            self.models = ModelRepository(
+                self.settings.models_path,
+                options=SessionOptions(threads=self.settings.recognition.threads),
+                keep_revisions=self.settings.recognition.keep_revisions,
+            )
 
     @classmethod
     def build(
@@ -115,11 +124,6 @@ class Runtime:
             pool=pool or WorkerPool(settings.pipeline.workers),
             inspectors=inspectors,
             references=references,
-            models=ModelRepository(
-                settings.models_path,
-                options=SessionOptions(threads=settings.recognition.threads),
-                keep_revisions=settings.recognition.keep_revisions,
-            ),
         )
 
     def inspector(self, recipe: str | None) -> Inspector:
