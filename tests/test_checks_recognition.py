@@ -26,13 +26,15 @@ from _models_helpers import (
 )
 from _mqtt_helpers import Collector, first_seen
 
-from edged.checks import CheckContext, Region
+from edged.checks import ANY_KEY, CheckContext, Region, figure_paths
 from edged.checks.recognition import SPEC, RecognitionOptions, recognize
 from edged.config import RecipeConfig, load_settings
+from edged.core.errors import ConfigError
 from edged.daemon import Daemon
 from edged.models.repository import ModelRepository
 from edged.publish._topics import Topics
 from edged.recipes.inspection import Inspector
+from edged.recipes.validate import validate_recipe
 
 
 def _detector_version(repo: ModelRepository) -> int:
@@ -86,14 +88,18 @@ def test_recipe_limits_on_recognition_figures(tmp_path: Path) -> None:
     context = CheckContext(recipe="r", camera="c", models=repo)
     recipe = RecipeConfig.model_validate(
         {
-            "checks": {"recognition": {"model": version}},
-            "limits": ["recognition.count == 2", "recognition.screw.count == 1"],
+            "checks": {"parts": {"type": "recognition", "model": version}},
+            "limits": ["parts.count == 2", "parts.screw.count == 1", "parts.screw.score >= 0.9"],
         }
     )
+    validate_recipe("r", recipe)
     image = np.zeros((100, 200), np.uint8)  # grey frames work too
     inspection = Inspector("r", recipe).inspect(image, context=context)
     assert inspection.verdict == "pass", inspection.reasons
-    assert [r.label for r in inspection.regions] == ["screw", "nut"]
+    assert [(r.label, r.check) for r in inspection.regions] == [
+        ("screw", "parts"),
+        ("nut", "parts"),
+    ]
     strict = RecipeConfig.model_validate(
         {
             "checks": {"recognition": {"model": version}},
@@ -106,6 +112,50 @@ def test_recipe_limits_on_recognition_figures(tmp_path: Path) -> None:
         "recognition.labels.nut.count = 1, limit == 0",
         'recognition.label = "screw", limit == "nut"',
     )
+
+
+def test_recipe_validation_knows_the_recognition_figures() -> None:
+    recipe = RecipeConfig.model_validate(
+        {
+            "checks": {"variant": {"type": "recognition", "model": "text-orientation-v1"}},
+            "limits": ['variant.lable == "B"'],
+        }
+    )
+    with pytest.raises(ConfigError, match=r"did you mean `variant.label`"):
+        validate_recipe("r", recipe)
+    bad = RecipeConfig.model_validate({"checks": {"variant": {"type": "recognition"}}})
+    with pytest.raises(ConfigError, match=r"recipes.r.checks.variant.model: Field required"):
+        validate_recipe("r", bad)
+
+
+def _normalised(paths: set[str], names: tuple[str, ...]) -> set[str]:
+    """Label names in figure paths written as the spec's ``<name>``."""
+    out = set()
+    for path in paths:
+        parts = path.split(".")
+        if parts[0] == "labels" and parts[1] in names:
+            parts[1] = ANY_KEY
+        elif parts[0] in names:
+            parts[0] = ANY_KEY
+        out.add(".".join(parts))
+    return out
+
+
+def test_declared_figures_are_the_figures_produced(tmp_path: Path) -> None:
+    repo = ModelRepository(tmp_path)
+    version = _detector_version(repo)
+    context = CheckContext(recipe="r", camera="c", models=repo)
+    found = SPEC.run(np.zeros((100, 200, 3), np.uint8), RecognitionOptions(model=version), context)
+    produced = _normalised(figure_paths(found.figures), ("screw", "nut"))
+    assert produced == set(SPEC.figures) - {"predicted"}
+    # nothing predicted: grey gives each colour 1/3, under the thresholds of 0.5
+    colours = _classifier_version(repo)
+    grey = np.full((16, 16, 3), 128, np.uint8)
+    none = SPEC.run(grey, RecognitionOptions(model=colours), context)
+    assert none.figures["count"] == 0
+    assert none.figures["label"] == ""
+    nothing = {p for p in SPEC.figures if not p.startswith("predicted.")}
+    assert _normalised(figure_paths(none.figures), COLOURS) == nothing
 
 
 def test_unknown_model_or_no_repository_is_an_error_verdict(tmp_path: Path) -> None:

@@ -13,6 +13,9 @@ Figures (for limits)::
     recognition.labels.screw.count      per label of the spec: count and best score
     recognition.screw.count             the same, when the label name is a plain word
 
+A recipe may name the check and give its type (``connector: {type: recognition,
+model: 3}``); limits then address ``connector.label``, ``connector.present.score``.
+
 Detections become regions (pixels of the image, labelled with the label name).
 """
 
@@ -25,7 +28,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from edged.checks._base import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
+from edged.checks._base import (
+    ANY,
+    ANY_KEY,
+    CheckContext,
+    CheckOptions,
+    CheckOutcome,
+    CheckSpec,
+    Region,
+)
 from edged.core.errors import EdgedError
 from edged.models import BBox, Prediction, Recognizer
 
@@ -146,9 +157,37 @@ def _run(image: np.ndarray, options: RecognitionOptions, context: CheckContext) 
     return CheckOutcome(figures=figures.to_dict(), regions=figures.regions("recognition"))
 
 
+_PREDICTION = (
+    "label_id",
+    "label_name",
+    "score",
+    "threshold",
+    "roi.region_id",
+    "roi.bbox.xmin",
+    "roi.bbox.ymin",
+    "roi.bbox.xmax",
+    "roi.bbox.ymax",
+)
+
+FIGURES: tuple[str, ...] = (
+    "model",
+    "kind",
+    "label",
+    "score",
+    "count",
+    f"labels.{ANY_KEY}.count",
+    f"labels.{ANY_KEY}.score",
+    f"{ANY_KEY}.count",
+    f"{ANY_KEY}.score",
+    "predicted",  # an empty list
+    *(f"predicted.{ANY}.{p}" for p in _PREDICTION),
+)
+"""Figure paths; ``<name>`` is a label of the model's spec."""
+
 SPEC = CheckSpec(
     "recognition",
     RecognitionOptions,
     _run,
     description="a recognition model (classification, tagging, detection) from the repository",
+    figures=FIGURES,
 )
