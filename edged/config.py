@@ -385,6 +385,30 @@ class PipelineConfig(_Section):
     )
 
 
+class RecognitionConfig(_Section):
+    """Recognition models (ONNX, onnxruntime on the CPU) and the Deepomatic task store."""
+
+    threads: int = Field(
+        default=1, ge=1, le=64, description="onnxruntime intra-op threads per loaded model"
+    )
+    keep_revisions: int = Field(default=5, ge=1, le=1000, description="per network/spec/version")
+    max_tasks: int = Field(default=10_000, ge=1, description="inference tasks kept in memory")
+    max_pending_tasks: int = Field(
+        default=256, ge=1, description="queued inference tasks; more are 503 (retry later)"
+    )
+    task_ttl_s: PositiveFloat = Field(
+        default=600.0, description="finished tasks are kept this long"
+    )
+    classification: int | str | None = Field(
+        default=None,
+        description="LTU classification: a version id or a public model name",
+    )
+    object_detection: int | str | None = Field(
+        default=None,
+        description="LTU objectDetection: a version id or a public model name",
+    )
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -407,11 +431,15 @@ class Settings(BaseSettings):
     recipes: dict[Name, RecipeConfig] = Field(default_factory=dict)
     references_dir: Path = Path("/var/lib/edged/references")
     state_dir: Path = Path("/var/lib/edged")
+    models_dir: Path | None = Field(
+        default=None, description="the model repository; default: <state_dir>/models"
+    )
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
 
     @model_validator(mode="after")
     def _cross_refs(self) -> Settings:
@@ -462,6 +490,11 @@ class Settings(BaseSettings):
     def http_recipe(self) -> str | None:
         """The recipe analyze requests use without ``recipe=``."""
         return self.http.default_recipe or next(iter(self.recipes), None)
+
+    @property
+    def models_path(self) -> Path:
+        """Where the model repository lives (``models_dir``, else under ``state_dir``)."""
+        return self.models_dir if self.models_dir is not None else self.state_dir / "models"
 
     def mqtt_password(self) -> str | None:
         return _secret(self.mqtt.password, self.mqtt.password_file, "mqtt.password_file")

@@ -33,7 +33,18 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from edged.http import _refs, admin, health, ltu, ltu_reference, openapi, pekat, pixlab
+from edged.http import (
+    _refs,
+    admin,
+    deepomatic,
+    health,
+    ltu,
+    ltu_recognition,
+    ltu_reference,
+    openapi,
+    pekat,
+    pixlab,
+)
 from edged.http._auth import auth_for
 from edged.http._encoding import HANDLER_ARGS, content_encoding_middleware
 from edged.http._error_middleware import error_middleware
@@ -51,6 +62,8 @@ AREAS: tuple[Setup, ...] = (
     ltu.setup,  # /v2/services/image/<check services>
     ltu_reference.setup,  # /v2/services/image/{differences,alignmentMatrix,distance}
     pixlab.setup,  # /imgdiff
+    ltu_recognition.setup,  # /v2/services/image/{classification,objectDetection}
+    deepomatic.setup,  # /v0.7/: recognition specs, versions, networks, tasks
     openapi.setup,  # /api/v1/openapi.json
     admin.setup,  # /api/v1/cameras, recipes, results
     _refs.setup,  # /api/v1/references

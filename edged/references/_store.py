@@ -26,15 +26,13 @@ from typing import Any
 import numpy as np
 
 from edged.checks.prepared import PreparedReference, ReferenceParams, check_image, prepare_reference
+from edged.core.atomic import default_who, fsync_dir, locked
 from edged.core.errors import EdgedError, InputError, NotFoundError
 from edged.core.frames import Frame
 from edged.imaging.imagefiles import read_image_file
 from edged.references._files import (
     clean_temporaries,
     current_stamp,
-    default_who,
-    fsync_dir,
-    locked,
     new_temporary_dir,
     read_png,
     remove_dir,
