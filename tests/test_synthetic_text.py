@@ -24,11 +24,13 @@ from edged.checks import CheckContext
 from edged.config import RecipeConfig, SyntheticConfig, load_settings
 from edged.daemon import Daemon
 from edged.publish._topics import Topics
+from edged.publish.command_auth import sign_command
 from edged.recipes.inspection import Inspector
 from edged.sources._scenes import render_scene
 from edged.sources.synthetic import SyntheticLine
 
 LINE = {"scene": "label", "width": 640, "height": 512, "seed": 11}
+SECRET = "ocr-line-test-secret-0123456789"
 LOT = "LOT 39612"  # what seed 11 prints at 640x512
 LOT_REGION = {"x": 84, "y": 119, "width": 249, "height": 55}
 NUISANCE = {"shift_px": 4, "rotation_deg": 1.0, "gain": 0.1, "offset": 6, "noise_sigma": 2}
@@ -70,6 +72,7 @@ def _line_settings(
                     "port": broker.port,
                     "prefix": prefix,
                     "protocol": "5" if broker.mqtt5 else "3.1.1",
+                    "command_secret": SECRET,
                 },
                 "http": {"enabled": False},
             }
@@ -191,7 +194,8 @@ async def test_mqtt_commands_carry_the_expected_lot_code(
         ]
         triggers = 0
         for i, (name, payload) in enumerate(commands, 1):
-            plc.publish(t.command("line1", name), json.dumps(payload), 1)
+            topic = t.command("line1", name)
+            plc.publish(topic, json.dumps(sign_command(SECRET.encode(), topic, payload)), 1)
             await asyncio.to_thread(col.wait_count, t.reply("line1"), i, 30)
             if name == "trigger":  # its frame is inspected before the next command
                 triggers += 1
