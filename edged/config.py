@@ -284,6 +284,16 @@ class HttpConfig(_Section):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(default=50_000_000, ge=1, description="decoded pixel limit")
     max_concurrent: int = Field(default=4, ge=1, le=256)
+    queue_depth: int = Field(
+        default=32,
+        ge=0,
+        le=4096,
+        description="analysis requests that wait in line while every max_concurrent slot is "
+        "taken; one more is refused with 429 (0: refuse at once)",
+    )
+    queue_timeout_s: PositiveFloat = Field(
+        default=10.0, description="longest wait in line before a 429; the deadline starts after"
+    )
     request_timeout_s: PositiveFloat = 30.0
     shared_memory: bool = Field(
         default=True,

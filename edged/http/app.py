@@ -69,7 +69,14 @@ def create_app(runtime: Runtime, *, with_metrics: bool = True) -> web.Applicatio
     """Build the HTTP application for ``runtime``."""
     http = runtime.settings.http
     app = _base_app(runtime, client_max_size=http.max_body_bytes)
-    install_gate(app, max_concurrent=http.max_concurrent, timeout_s=http.request_timeout_s)
+    install_gate(
+        app,
+        max_concurrent=http.max_concurrent,
+        timeout_s=http.request_timeout_s,
+        queue_depth=http.queue_depth,
+        queue_timeout_s=http.queue_timeout_s,
+        metrics=runtime.metrics,
+    )
     app.cleanup_ctx.append(fetch_session)  # URL inputs' client session, closed with the app
     for setup in AREAS:
         setup(app)

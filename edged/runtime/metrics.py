@@ -199,6 +199,24 @@ class Metrics:
             registry=r,
         )
 
+        self.http_queue_waiting = Gauge(
+            "edged_http_queue_waiting",
+            "Analysis requests waiting in line for a slot (http.queue_depth bounds it)",
+            registry=r,
+        )
+        self.http_queue_wait_seconds = Histogram(
+            "edged_http_queue_wait_seconds",
+            "Time an analysis request waited in line before it got a slot",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.http_refused = Counter(
+            "edged_http_refused_total",
+            "Analysis requests refused with 429 (reason: queue_full, queue_timeout)",
+            ["reason"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
