@@ -295,6 +295,15 @@ class HttpConfig(_Section):
         default=10.0, description="longest wait in line before a 429; the deadline starts after"
     )
     request_timeout_s: PositiveFloat = 30.0
+    reference_cache_entries: int = Field(
+        default=16,
+        ge=0,
+        le=4096,
+        description="prepared references the LTU differences service keeps (0: none)",
+    )
+    reference_cache_bytes: int = Field(
+        default=256 * 1024**2, ge=0, description="bytes those prepared references may hold"
+    )
     shared_memory: bool = Field(
         default=True,
         description="serve analyze_image_shared_memory to loopback clients (off when edged "

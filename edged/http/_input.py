@@ -181,7 +181,7 @@ async def read_image_field(request: web.Request, name: str = "image") -> np.ndar
     ``(H, W, 3)`` uint8 BGR; 400 for bad input, 413 over ``http.max_pixels``."""
     data = await read_image_bytes(request, name)
     max_pixels = limits_of(request.app).max_pixels
-    return await run_pixels(request, _decode, data, max_pixels, name)
+    return await run_pixels(request, decode_field, data, max_pixels, name)
 
 
 async def read_options(
@@ -217,7 +217,8 @@ def decode_base64(text: str, name: str = "image") -> bytes:
         raise InputError(msg) from exc
 
 
-def _decode(data: bytes, max_pixels: int, name: str) -> np.ndarray:
+def decode_field(data: bytes, max_pixels: int, name: str) -> np.ndarray:
+    """Decode image field ``name``'s bytes (errors name the field); see ``decode_image``."""
     try:
         return decode_image(data, max_pixels=max_pixels)
     except (InputError, TooLargeError) as exc:

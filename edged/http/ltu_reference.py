@@ -26,8 +26,10 @@ parsing, the analysis gate and the envelope are the image services'
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -35,20 +37,40 @@ import numpy as np
 from aiohttp import web
 
 from edged.checks.align import MOTION_MODELS, Alignment, align
-from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, differences
+from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, compare
 from edged.checks.distance import distance
 from edged.checks.ltu_differences import MASK_TYPES, ltu_differences, parse_color
+from edged.checks.prepared import PreparedReference, ReferenceParams, prepare_reference
 from edged.core.errors import InputError
 from edged.http._envelope import LTU_FAMILY, LtuAnswer, ltu_endpoint
 from edged.http._families import register_family
-from edged.http._form_values import field_value, image_of, optional_image, parse_bool, parse_int
-from edged.http._input import RequestForm, read_form, run_pixels
+from edged.http._form_values import (
+    field_value,
+    image_of,
+    images_of,
+    optional_image_bytes,
+    parse_bool,
+    parse_int,
+)
+from edged.http._input import (
+    RequestForm,
+    decode_field,
+    limits_of,
+    read_form,
+    read_image_bytes,
+    run_pixels,
+)
+from edged.http._keys import RUNTIME
+from edged.http._refcache import PreparedCache, digest
 
 PREFIX = "/v2/services/image"
 MAX_RESOLUTION = 900
 _FIC_KEYS = frozenset({"threshold", "smooth", "margin", "resolution", "behaviors", "weight"})
 
 routes = web.RouteTableDef()
+
+REFERENCE_CACHE = web.AppKey("edged.http.reference_cache", PreparedCache[PreparedReference])
+"""The app's prepared-reference cache for ``differences`` (see :mod:`edged.http._refcache`)."""
 
 
 def _motion_model(form: RequestForm) -> Any:
@@ -135,24 +157,16 @@ async def differences_service(request: web.Request) -> LtuAnswer:
     color = parse_color(field_value(form, "mask_color", "255,255,255"))
     vertices = parse_bool(field_value(form, "vertices", True), "vertices")
     transform = parse_bool(field_value(form, "transform", False), "transform")
-    image1 = await image_of(request, "image1")
-    image2 = await image_of(request, "image2")
-    roi = await optional_image(request, "image1_roi")
-    if roi is not None:
-        roi = roi if roi.ndim == 2 else cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
-        if roi.shape != image1.shape[:2]:
-            msg = (
-                "image1_roi: expected a mask of image1's size "
-                f"{image1.shape[1]}x{image1.shape[0]}, "
-                f"got {roi.shape[1]}x{roi.shape[0]}"
-            )
-            raise InputError(msg)
+    params = ReferenceParams(
+        resolution=resolution, behaviors=settings.behaviors, motion_model=settings.motion_model
+    )
+    reference, image2 = await _reference_and_query(request, params)
 
     def work() -> tuple[DifferenceResult, dict[str, Any]]:
-        res = differences(image1, image2, settings=settings, resolution=resolution, roi=roi)
+        res = compare(reference.prepared, image2, settings)
         body = ltu_differences(
             res,
-            image1_wh=_wh(image1),
+            image1_wh=reference.prepared.size_wh,
             image2_wh=_wh(image2),
             mask_type=mask_type,  # type: ignore[arg-type]
             mask_thickness=thickness,
@@ -170,10 +184,76 @@ async def differences_service(request: web.Request) -> LtuAnswer:
         "registration": {**res.motion.to_dict(), **res.registration.to_dict()},
         "settings": settings.to_dict(),
         "resolution": resolution,
-        "image1_wh": list(_wh(image1)),
+        "image1_wh": list(reference.prepared.size_wh),
         "image2_wh": list(_wh(image2)),
+        "reference": "cached" if reference.cached else "prepared",
     }
     return LtuAnswer(body, score=round(res.score, 4), info=info)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    prepared: PreparedReference
+    cached: bool
+
+
+async def _reference_and_query(
+    request: web.Request, params: ReferenceParams
+) -> tuple[_Reference, np.ndarray]:
+    """image1 prepared (from the app's cache when the same bytes, ROI and parameters
+    came before) and image2 decoded, both at once in the worker pool; image1's error
+    first when both are bad."""
+    results = await asyncio.gather(
+        _prepared_image1(request, params), image_of(request, "image2"), return_exceptions=True
+    )
+    reference, image2 = results
+    if isinstance(reference, BaseException):
+        raise reference
+    if isinstance(image2, BaseException):
+        raise image2
+    return reference, image2
+
+
+async def _prepared_image1(request: web.Request, params: ReferenceParams) -> _Reference:
+    data = await read_image_bytes(request, "image1")
+    roi_data = await optional_image_bytes(request, "image1_roi")
+    max_pixels = limits_of(request.app).max_pixels
+
+    async def prepare() -> PreparedReference:
+        return await run_pixels(request, _prepare, data, roi_data, params, max_pixels)
+
+    cache = request.app.get(REFERENCE_CACHE)
+    if cache is None:
+        return _Reference(await prepare(), cached=False)
+    key = await run_pixels(request, _cache_key, data, roi_data, params)
+    prepared, hit = await cache.get(key, prepare)
+    return _Reference(prepared, cached=hit)
+
+
+def _cache_key(
+    data: bytes, roi_data: bytes | None, params: ReferenceParams
+) -> tuple[str, str | None, ReferenceParams]:
+    """What shapes a prepared reference: image1's bytes, the ROI's bytes, the params."""
+    return digest(data), (digest(roi_data) if roi_data is not None else None), params
+
+
+def _prepare(
+    data: bytes, roi_data: bytes | None, params: ReferenceParams, max_pixels: int
+) -> PreparedReference:
+    """Decode image1 (and its ROI mask) and prepare it as ``differences`` does."""
+    image1 = decode_field(data, max_pixels, "image1")
+    roi = None
+    if roi_data is not None:
+        roi = decode_field(roi_data, max_pixels, "image1_roi")
+        roi = roi if roi.ndim == 2 else cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
+        if roi.shape != image1.shape[:2]:
+            msg = (
+                "image1_roi: expected a mask of image1's size "
+                f"{image1.shape[1]}x{image1.shape[0]}, "
+                f"got {roi.shape[1]}x{roi.shape[0]}"
+            )
+            raise InputError(msg)
+    return prepare_reference([image1], params=params, roi=roi)
 
 
 def _png_b64(image: np.ndarray) -> str:
@@ -193,8 +273,7 @@ async def alignment_service(request: web.Request) -> LtuAnswer:
     )
     return_image = parse_bool(field_value(form, "return_image", False), "return_image")
     model = _motion_model(form)
-    image1 = await image_of(request, "image1")
-    image2 = await image_of(request, "image2")
+    image1, image2 = await images_of(request, ("image1",), ("image2",))
 
     def work() -> tuple[Alignment, str | None]:
         al = align(image1, image2, model=model, resolution=resolution)
@@ -216,14 +295,25 @@ async def alignment_service(request: web.Request) -> LtuAnswer:
 @routes.post(f"{PREFIX}/distance", name="ltu.distance")
 @ltu_endpoint("distance")
 async def distance_service(request: web.Request) -> LtuAnswer:
-    ref = await image_of(request, "refImage", "image1")
-    query = await image_of(request, "queryImage", "image2")
+    ref, query = await images_of(request, ("refImage", "image1"), ("queryImage", "image2"))
     d = await run_pixels(request, distance, ref, query)
     out = d.to_dict()
     return LtuAnswer(out, score=out["distance"], info={"decision": d.decision})
 
 
 def setup(app: web.Application) -> None:
-    """Add differences, alignmentMatrix and distance; their errors take the LTU envelope."""
+    """Add differences, alignmentMatrix and distance; their errors take the LTU envelope.
+
+    With a runtime, ``differences`` keeps prepared references in a cache bounded by
+    ``http.reference_cache_entries`` and ``http.reference_cache_bytes``.
+    """
     register_family(app, LTU_FAMILY)
+    runtime = app.get(RUNTIME)
+    if runtime is not None:
+        http = runtime.settings.http
+        app[REFERENCE_CACHE] = PreparedCache(
+            max_entries=http.reference_cache_entries,
+            max_bytes=http.reference_cache_bytes,
+            metrics=runtime.metrics,
+        )
     app.add_routes(routes)

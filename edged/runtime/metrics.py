@@ -217,6 +217,25 @@ class Metrics:
             registry=r,
         )
 
+        self.reference_cache_requests = Counter(
+            "edged_http_reference_cache_requests_total",
+            "LTU comparison requests by whether their reference was already prepared "
+            "(result: hit, miss)",
+            ["result"],
+            registry=r,
+        )
+        self.reference_cache_evictions = Counter(
+            "edged_http_reference_cache_evictions_total",
+            "Prepared references dropped to stay within the cache's bounds",
+            registry=r,
+        )
+        self.reference_cache_entries = Gauge(
+            "edged_http_reference_cache_entries", "Prepared references kept", registry=r
+        )
+        self.reference_cache_bytes = Gauge(
+            "edged_http_reference_cache_bytes", "Bytes held by the kept references", registry=r
+        )
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
