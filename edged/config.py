@@ -296,13 +296,13 @@ class HttpConfig(_Section):
     )
     request_timeout_s: PositiveFloat = 30.0
     reference_cache_entries: int = Field(
-        default=16,
+        default=8,
         ge=0,
         le=4096,
         description="prepared references the LTU differences service keeps (0: none)",
     )
     reference_cache_bytes: int = Field(
-        default=256 * 1024**2, ge=0, description="bytes those prepared references may hold"
+        default=128 * 1024**2, ge=0, description="bytes those prepared references may hold"
     )
     shared_memory: bool = Field(
         default=True,

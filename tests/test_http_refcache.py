@@ -172,7 +172,7 @@ async def test_http_bounds_and_metrics(
     assert "edged_http_reference_cache_entries 2.0" in text
     (line,) = [x for x in text.splitlines() if x.startswith("edged_http_reference_cache_bytes ")]
     assert float(line.split()[1]) == cache.nbytes
-    assert 0 < cache.nbytes <= 256 * 1024**2
+    assert 0 < cache.nbytes <= 128 * 1024**2
 
 
 async def test_a_bad_reference_is_an_error_and_is_not_kept(

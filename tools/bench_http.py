@@ -112,9 +112,10 @@ def frame() -> np.ndarray:
     return img
 
 
-def build_runtime() -> Runtime:
+def build_runtime(http: dict[str, Any] | None = None) -> Runtime:
+    """The benchmark's runtime: edged's default settings, ``http`` overriding some."""
     _, rc, specs = bench_recipe()
-    settings = Settings(recipes={"default": rc}, http=HttpConfig())  # edged's defaults
+    settings = Settings(recipes={"default": rc}, http=HttpConfig(**(http or {})))
     return Runtime(
         settings=settings,
         metrics=Metrics(),
@@ -126,7 +127,7 @@ def build_runtime() -> Runtime:
 # --------------------------------------------------------------------------- server (child)
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: Any, http: dict[str, Any] | None = None) -> None:
     from aiohttp import web
 
     from edged.http import create_app
@@ -143,7 +144,7 @@ def _serve(conn: Any) -> None:
         return web.json_response({"bytes": size})
 
     async def main() -> None:
-        app = create_app(build_runtime())
+        app = create_app(build_runtime(http))
         app.router.add_post("/noop", noop)  # benchmark only: the transport's limit
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
