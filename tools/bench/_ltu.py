@@ -36,7 +36,7 @@ from tools.bench._context import Bench
 from tools.bench._frames import size_label
 from tools.bench._measure import Samples, interleaved
 from tools.bench._peers import ssim_recipe
-from tools.bench._report import SectionReport, judge, not_available
+from tools.bench._report import SectionReport, fmt_spread, judge, not_available
 
 NAME = "ltu"
 TITLE = "LTU differences over HTTP vs SSIM recipe"
@@ -191,7 +191,7 @@ def _run_size(bench: Bench, client: _Client, size: tuple[int, int], report: Sect
         text = f"{_fmt(s)} · {note}"
         extra: dict[str, float | int | str | bool | None] = {
             "min_ms": s.min_ms,
-            "max_ms": max(s.ms),
+            "max_ms": s.max_ms,
             "p99_ms": s.p99_ms,
             "n": s.n,
             "load_start": load0,
@@ -229,4 +229,4 @@ def _run_size(bench: Bench, client: _Client, size: tuple[int, int], report: Sect
 
 
 def _fmt(s: Samples) -> str:
-    return f"{s.median_ms:.1f} ms [{s.min_ms:.1f}–{max(s.ms):.1f}]"
+    return fmt_spread(s.median_ms, s.min_ms, s.max_ms, "ms")
