@@ -314,3 +314,13 @@ async def test_a_cancelled_caller_does_not_cancel_the_preparation() -> None:
 def test_nbytes_of_counts_each_array_once() -> None:
     a = np.zeros((10, 10), np.float32)
     assert nbytes_of({"a": a, "again": a, "t": (np.zeros(3, np.uint8), [a])}) == 403
+
+
+async def test_lookup_counts_a_hit_only_when_the_value_is_kept() -> None:
+    cache = _cache(4, 10**6)
+    assert cache.lookup("x") is None
+    assert (cache.hits, cache.misses) == (0, 0)  # the get() that follows counts the miss
+    await cache.get("x", _maker("x", 1, []))
+    box = cache.lookup("x")
+    assert box is not None and box.name == "x"
+    assert (cache.hits, cache.misses) == (1, 1)

@@ -104,6 +104,16 @@ class PreparedCache(Generic[V]):
         """Bytes held by the kept entries."""
         return self._bytes
 
+    def lookup(self, key: Hashable) -> V | None:
+        """The kept value for ``key`` (counted as a hit), or None (not counted: follow
+        with :meth:`get`, which counts the miss or the shared preparation)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        self._count("hit")
+        return entry.value
+
     async def get(self, key: Hashable, prepare: Callable[[], Awaitable[V]]) -> tuple[V, bool]:
         """``(value, hit)`` for ``key``: kept, being prepared for another request (both a
         hit), or prepared now by ``await prepare()`` (a miss; a failure is not kept, the

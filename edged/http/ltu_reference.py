@@ -29,8 +29,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -68,6 +69,8 @@ MAX_RESOLUTION = 900
 _FIC_KEYS = frozenset({"threshold", "smooth", "margin", "resolution", "behaviors", "weight"})
 
 routes = web.RouteTableDef()
+A = TypeVar("A")
+B = TypeVar("B")
 
 REFERENCE_CACHE = web.AppKey("edged.http.reference_cache", PreparedCache[PreparedReference])
 """The app's prepared-reference cache for ``differences`` (see :mod:`edged.http._refcache`)."""
@@ -160,13 +163,15 @@ async def differences_service(request: web.Request) -> LtuAnswer:
     params = ReferenceParams(
         resolution=resolution, behaviors=settings.behaviors, motion_model=settings.motion_model
     )
-    reference, image2 = await _reference_and_query(request, params)
+    image1_data = await read_image_bytes(request, "image1")
+    roi_data = await optional_image_bytes(request, "image1_roi")
+    max_pixels = limits_of(request.app).max_pixels
 
-    def work() -> tuple[DifferenceResult, dict[str, Any]]:
-        res = compare(reference.prepared, image2, settings)
+    def work(prepared: PreparedReference, image2: np.ndarray) -> _Compared:
+        res = compare(prepared, image2, settings)
         body = ltu_differences(
             res,
-            image1_wh=reference.prepared.size_wh,
+            image1_wh=prepared.size_wh,
             image2_wh=_wh(image2),
             mask_type=mask_type,  # type: ignore[arg-type]
             mask_thickness=thickness,
@@ -174,9 +179,26 @@ async def differences_service(request: web.Request) -> LtuAnswer:
             vertices=vertices,
             transform=transform,
         )
-        return res, body
+        return _Compared(res, body, prepared.size_wh, _wh(image2))
 
-    res, body = await run_pixels(request, work)
+    def decode_and_work(prepared: PreparedReference, image2_data: bytes) -> _Compared:
+        return work(prepared, decode_field(image2_data, max_pixels, "image2"))
+
+    async def prepare() -> PreparedReference:
+        return await run_pixels(request, _prepare, image1_data, roi_data, params, max_pixels)
+
+    cache = request.app.get(REFERENCE_CACHE)
+    key = _cache_key(image1_data, roi_data, params)  # SHA-256: ~0.7 ms per MB
+    cached = cache.lookup(key) if cache is not None else None
+    if cached is not None:  # the common case: one job, image2 decoded and compared
+        image2_data = await read_image_bytes(request, "image2")
+        done = await run_pixels(request, decode_and_work, cached, image2_data)
+        from_cache = True
+    else:  # image1 prepared while image2 is decoded, then compared; image1's error first
+        reference = cache.get(key, prepare) if cache is not None else _fresh(prepare)
+        (prepared, from_cache), query = await _both(reference, image_of(request, "image2"))
+        done = await run_pixels(request, work, prepared, query)
+    res = done.result
     info = {
         "count": res.count,
         "area_px": res.area_px,
@@ -184,50 +206,35 @@ async def differences_service(request: web.Request) -> LtuAnswer:
         "registration": {**res.motion.to_dict(), **res.registration.to_dict()},
         "settings": settings.to_dict(),
         "resolution": resolution,
-        "image1_wh": list(reference.prepared.size_wh),
-        "image2_wh": list(_wh(image2)),
-        "reference": "cached" if reference.cached else "prepared",
+        "image1_wh": list(done.image1_wh),
+        "image2_wh": list(done.image2_wh),
+        "reference": "cached" if from_cache else "prepared",
     }
-    return LtuAnswer(body, score=round(res.score, 4), info=info)
+    return LtuAnswer(done.body, score=round(res.score, 4), info=info)
 
 
 @dataclass(frozen=True, slots=True)
-class _Reference:
-    prepared: PreparedReference
-    cached: bool
+class _Compared:
+    result: DifferenceResult
+    body: dict[str, Any]
+    image1_wh: tuple[int, int]
+    image2_wh: tuple[int, int]
 
 
-async def _reference_and_query(
-    request: web.Request, params: ReferenceParams
-) -> tuple[_Reference, np.ndarray]:
-    """image1 prepared (from the app's cache when the same bytes, ROI and parameters
-    came before) and image2 decoded, both at once in the worker pool; image1's error
-    first when both are bad."""
-    results = await asyncio.gather(
-        _prepared_image1(request, params), image_of(request, "image2"), return_exceptions=True
-    )
-    reference, image2 = results
-    if isinstance(reference, BaseException):
-        raise reference
-    if isinstance(image2, BaseException):
-        raise image2
-    return reference, image2
+async def _fresh(
+    prepare: Callable[[], Awaitable[PreparedReference]],
+) -> tuple[PreparedReference, bool]:
+    return await prepare(), False
 
 
-async def _prepared_image1(request: web.Request, params: ReferenceParams) -> _Reference:
-    data = await read_image_bytes(request, "image1")
-    roi_data = await optional_image_bytes(request, "image1_roi")
-    max_pixels = limits_of(request.app).max_pixels
-
-    async def prepare() -> PreparedReference:
-        return await run_pixels(request, _prepare, data, roi_data, params, max_pixels)
-
-    cache = request.app.get(REFERENCE_CACHE)
-    if cache is None:
-        return _Reference(await prepare(), cached=False)
-    key = await run_pixels(request, _cache_key, data, roi_data, params)
-    prepared, hit = await cache.get(key, prepare)
-    return _Reference(prepared, cached=hit)
+async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both awaited at once; when both fail, the first one's error is raised."""
+    a, b = await asyncio.gather(first, second, return_exceptions=True)
+    if isinstance(a, BaseException):
+        raise a
+    if isinstance(b, BaseException):
+        raise b
+    return a, b
 
 
 def _cache_key(
