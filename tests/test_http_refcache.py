@@ -322,5 +322,6 @@ async def test_lookup_counts_a_hit_only_when_the_value_is_kept() -> None:
     assert (cache.hits, cache.misses) == (0, 0)  # the get() that follows counts the miss
     await cache.get("x", _maker("x", 1, []))
     box = cache.lookup("x")
-    assert box is not None and box.name == "x"
+    assert box is not None
+    assert box.name == "x"
     assert (cache.hits, cache.misses) == (1, 1)
