@@ -19,6 +19,7 @@ import time
 from aiohttp import web
 
 from edged.config import CameraConfig, Settings
+from edged.core.backoff import Backoff
 from edged.core.errors import EdgedError
 from edged.http import create_app, create_metrics_app
 from edged.references import ReferenceStore
@@ -31,7 +32,7 @@ from edged.runtime.reload import Reloader, ReloadPlan
 from edged.runtime.sdnotify import Notifier
 from edged.runtime.shared import Runtime
 from edged.runtime.status import summary
-from edged.runtime.supervisor import Backoff, Supervisor
+from edged.runtime.supervisor import RESTART_JITTER, Supervisor
 from edged.runtime.watchdog import Heartbeat, Progress, StallDetector
 from edged.sources.base import FrameSource
 from edged.sources.factory import build_source
@@ -79,7 +80,9 @@ class Daemon:
         self._reloads = 0
         self.supervisor = Supervisor(
             backoff=Backoff(
-                settings.pipeline.restart_backoff_min_s, settings.pipeline.restart_backoff_max_s
+                settings.pipeline.restart_backoff_min_s,
+                settings.pipeline.restart_backoff_max_s,
+                jitter=RESTART_JITTER,
             ),
             on_restart=self._on_restart,
         )

@@ -13,6 +13,6 @@ def recipe_params(recipes: Mapping[str, Any] | None, recipe: str) -> ReferencePa
     :class:`~edged.config.RecipeConfig`); the defaults when it is not there."""
     if recipes is None or recipe not in recipes:
         return ReferenceParams()
-    from edged.checks._difference_spec import reference_params
+    from edged.recipes.entries import reference_params
 
     return reference_params(recipes[recipe])
