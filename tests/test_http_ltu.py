@@ -488,6 +488,15 @@ async def test_without_a_queue_a_busy_gate_refuses_at_once(make_client: ClientFa
     await _until(lambda: gate.active == 1)
     resp = await client.post(f"{URL}/colorPalette", data=_form(img))
     await _bad(resp, 429, "colorPalette", "http.max_concurrent")
+    # PixLab's imgdiff shares the slots too, and answers in its own shape.
+    pair = aiohttp.FormData()
+    for name in ("src", "target"):
+        pair.add_field(name, img, filename=f"{name}.png", content_type="image/png")
+    diff = await client.post("/imgdiff", data=pair)
+    assert diff.status == 429
+    body = await diff.json()
+    assert body["status"] == 429
+    assert "http.max_concurrent" in body["error"]
     release.set()
     await _ok(await first, "colorPalette")
     assert gate.active == 0

@@ -168,6 +168,19 @@ class AnalysisGate:
             job.exception()  # retrieved: a late failure is not "never retrieved"
 
 
+async def gated(
+    request: web.Request,
+    receive: Callable[[], Awaitable[B]],
+    work: Callable[[B], Awaitable[T]],
+) -> T:
+    """``receive()`` then ``work(body)`` under the app's analysis gate; directly when the
+    app has none (routes added to a bare app, as some tests do)."""
+    gate = request.app.get(GATE)
+    if gate is None:
+        return await work(await receive())
+    return await gate.run(receive, work)
+
+
 GATE = web.AppKey("edged.analysis_gate", AnalysisGate)
 """The one gate every analysing endpoint of an app shares (PEKAT analyze, LTU services,
 imgdiff): ``http.max_concurrent`` bounds them together, not each family apart."""
