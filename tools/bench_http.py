@@ -16,6 +16,11 @@ next to
   benchmark's app, and
 - the recipe's Inspector called in-process (no HTTP at all),
 
+with the server's CPU time per request (user + system of all its threads, from
+``/proc``; for the in-process row, this process's): less sensitive than wall time to
+other work on a shared machine (not immune: contention costs cache misses and
+OpenCV's spinning threads), it bounds what idle cores could serve,
+
 and reports the HTTP overhead beyond the inspection (p50 analyze − p50 in-process).
 Every figure is the median over interleaved rounds with its spread (min–max of the
 per-round values) and the 1-minute load average while it ran: the machine may be
@@ -165,7 +170,15 @@ def _p99(ms: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
-async def _http_run(url: str, body: bytes, concurrency: int, n: int) -> dict[str, Any]:
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system, all threads) that process ``pid`` has used, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _http_run(
+    url: str, body: bytes, concurrency: int, n: int, server_pid: int
+) -> dict[str, Any]:
     import aiohttp
 
     latencies: list[float] = []
@@ -194,10 +207,17 @@ async def _http_run(url: str, body: bytes, concurrency: int, n: int) -> dict[str
                     total_ms = ctx["completeTime"] * 1000.0
                     server["own"].append(total_ms - t["receive"] - t["queue"] - t["inspect"])
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_s(server_pid)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    return {"latencies": latencies, "wall": wall, "statuses": statuses, "load": load, **server}
+        wall, cpu = time.perf_counter() - t0, cpu_s(server_pid) - c0
+    return {
+        "latencies": latencies,
+        "wall": wall,
+        "cpu_s": cpu,
+        "statuses": statuses,
+        "load": load,
+        **server,
+    }
 
 
 def _inprocess_run(runtime: Runtime, image: np.ndarray, concurrency: int, n: int) -> dict[str, Any]:
@@ -213,13 +233,14 @@ def _inprocess_run(runtime: Runtime, image: np.ndarray, concurrency: int, n: int
         return time.perf_counter() - t0
 
     load = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(concurrency) as ex:
         latencies = list(ex.map(one, range(n)))
     wall = time.perf_counter() - t0
     return {
         "latencies": latencies,
         "wall": wall,
+        "cpu_s": time.process_time() - c0,
         "statuses": {200: n},
         "load": load,
         "receive": [],
@@ -252,6 +273,7 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms_min": p50["min"],
         "p50_ms_max": p50["max"],
         "p99_ms": _p99(lat_ms),
+        "cpu_ms": statistics.median(1000.0 * r["cpu_s"] / len(r["latencies"]) for r in runs),
         "errors": sum(c for code, c in statuses.items() if code != 200),
         "status_429": statuses.get(429, 0),
         "load_min": min(r["load"] for r in runs),
@@ -291,6 +313,8 @@ def run(n: int, rounds: int) -> dict[str, Any]:
     proc.start()
     try:
         port = parent.recv()
+        assert proc.pid is not None
+        pid = proc.pid
         base = f"http://127.0.0.1:{port}"
         analyze = f"{base}/analyze_raw_image?width={WIDTH}&height={HEIGHT}"
         runtime = build_runtime()
@@ -303,11 +327,12 @@ def run(n: int, rounds: int) -> dict[str, Any]:
                 if path == INPROCESS:
                     out = _inprocess_run(runtime, image, c, per_round)
                 elif path == NOOP:
-                    out = asyncio.run(_http_run(f"{base}/noop", raw_body, c, per_round))
+                    out = asyncio.run(_http_run(f"{base}/noop", raw_body, c, per_round, pid))
                 elif path == RAW:
-                    out = asyncio.run(_http_run(analyze, raw_body, c, per_round))
+                    out = asyncio.run(_http_run(analyze, raw_body, c, per_round, pid))
                 else:
-                    out = asyncio.run(_http_run(f"{base}/analyze_image", png_body, c, per_round))
+                    url = f"{base}/analyze_image"
+                    out = asyncio.run(_http_run(url, png_body, c, per_round, pid))
                 runs[(path, c)].append(out)
         rows: list[dict[str, Any]] = [
             {"path": path, "concurrency": c} | _merge(runs[(path, c)]) for path, c in cases
@@ -344,15 +369,17 @@ def table(report: dict[str, Any]) -> str:
         f"{report['requests_per_row']} requests per row in {report['rounds']} interleaved "
         f"rounds; {report['cores']} cores. Median over rounds [min–max].",
         "",
-        "| path | concurrency | req/s | p50 ms | p99 ms | non-200 (429) | load 1 min |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| path | concurrency | req/s | p50 ms | p99 ms | CPU ms/req | non-200 (429) "
+        "| load 1 min |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["rows"]:
         lines.append(
             f"| {r['path']} | {r['concurrency']} | {r['rps']:.1f} "
             f"[{r['rps_min']:.1f}–{r['rps_max']:.1f}] | {r['p50_ms']:.2f} "
             f"[{r['p50_ms_min']:.2f}–{r['p50_ms_max']:.2f}] | {r['p99_ms']:.2f} | "
-            f"{r['errors']} ({r['status_429']}) | {r['load_min']:.1f}–{r['load_max']:.1f} |"
+            f"{r['cpu_ms']:.1f} | {r['errors']} ({r['status_429']}) | "
+            f"{r['load_min']:.1f}–{r['load_max']:.1f} |"
         )
     lines.append("")
     s = report["png_c4_over_c1"]
@@ -360,6 +387,14 @@ def table(report: dict[str, Any]) -> str:
         f"- /analyze_image PNG throughput, concurrency 4 over 1 (same round): "
         f"{s['median']:.2f}× [{s['min']:.2f}–{s['max']:.2f}]"
     )
+    for r in report["rows"]:
+        if r["path"] == PNG and r["concurrency"] == 4:
+            lines.append(
+                f"- /analyze_image PNG costs the server {r['cpu_ms']:.1f} ms of CPU per request "
+                f"(all threads): at most {report['cores'] * 1000.0 / r['cpu_ms']:.0f} req/s on "
+                f"{report['cores']} idle cores (an estimate: CPU per request moves less "
+                "with other load than wall time does)"
+            )
     for c, ms in report["overhead_p50_ms"].items():
         lines.append(f"- HTTP overhead beyond the inspection, p50, concurrency {c}: {ms:.2f} ms")
     for r in report["rows"]:

@@ -35,7 +35,7 @@ def run(bench: Bench) -> SectionReport:
         text = (
             f"{row['rps']:.0f} req/s [{row['rps_min']:.0f}–{row['rps_max']:.0f}] · "
             f"p50 {row['p50_ms']:.2f} ms · p99 {row['p99_ms']:.2f} ms · "
-            f"load {row['load_min']:.1f}–{row['load_max']:.1f}"
+            f"CPU {row['cpu_ms']:.1f} ms/req · load {row['load_min']:.1f}–{row['load_max']:.1f}"
         )
         if row["errors"]:
             text += f" · {row['errors']} non-200 ({row['status_429']} × 429)"
@@ -49,6 +49,7 @@ def run(bench: Bench) -> SectionReport:
             rps_max=row["rps_max"],
             p50_ms=row["p50_ms"],
             p99_ms=row["p99_ms"],
+            cpu_ms=row["cpu_ms"],
             errors=row["errors"],
             status_429=row["status_429"],
             requests=row["requests"],
