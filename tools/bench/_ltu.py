@@ -14,7 +14,9 @@ are timed in interleaved rounds, on the benchmark's label frames encoded as PNG:
 HTTP figures include the client's round trip, the multipart body and both decodes.
 The server is edged's app on its default settings in a child process. The speed-up
 is the SSIM median over the LTU median measured in the same rounds; the load
-average is reported beside it because the machine may be shared.
+average is reported beside it because the machine may be shared. Beside the wall
+time, each way's CPU time (the server's, all threads, for HTTP; this process's for
+SSIM) and their ratio, which other load on the machine moves less.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import importlib
 import json
 import multiprocessing as mp
 import os
+import statistics
 import struct
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +41,7 @@ from tools.bench._frames import size_label
 from tools.bench._measure import Samples, interleaved
 from tools.bench._peers import ssim_recipe
 from tools.bench._report import SectionReport, fmt_spread, judge, not_available
+from tools.bench_http import cpu_s
 
 NAME = "ltu"
 TITLE = "LTU differences over HTTP vs SSIM recipe"
@@ -143,9 +148,10 @@ def run(bench: Bench) -> SectionReport:
     proc.start()
     try:
         client = _Client(f"http://127.0.0.1:{parent.recv()}")
+        assert proc.pid is not None
         try:
             for size in QUICK_SIZES if bench.quick else FULL_SIZES:
-                _run_size(bench, client, size, report)
+                _run_size(bench, client, proc.pid, size, report)
         finally:
             client.close()
     finally:
@@ -156,26 +162,34 @@ def run(bench: Bench) -> SectionReport:
     return report
 
 
-def _run_size(bench: Bench, client: _Client, size: tuple[int, int], report: SectionReport) -> None:
+def _run_size(
+    bench: Bench, client: _Client, server_pid: int, size: tuple[int, int], report: SectionReport
+) -> None:
     fr = bench.frames(size)
     ref, query = fr.reference, fr.defective
     ref_png, query_png = png_bytes(ref), png_bytes(query)
     repeated_body = multipart(ref_png, query_png)
     counter = iter(range(10**9))
     answers: dict[str, list[dict[str, Any]]] = {FRESH: [], REPEATED: []}
+    cpu_ms: dict[str, list[float]] = {FRESH: [], REPEATED: [], SSIM: []}
 
     def fresh() -> None:
         body = multipart(with_text_chunk(ref_png, f"request {next(counter)}"), query_png)
+        c0 = cpu_s(server_pid)
         answers[FRESH].append(client.post(body))
+        cpu_ms[FRESH].append(1000.0 * (cpu_s(server_pid) - c0))
 
     def repeated() -> None:
+        c0 = cpu_s(server_pid)
         answers[REPEATED].append(client.post(repeated_body))
+        cpu_ms[REPEATED].append(1000.0 * (cpu_s(server_pid) - c0))
 
-    items: dict[str, Callable[[], object]] = {
-        FRESH: fresh,
-        REPEATED: repeated,
-        SSIM: lambda: ssim_recipe(ref, query),
-    }
+    def ssim_call() -> None:
+        c0 = time.process_time()
+        ssim_recipe(ref, query)
+        cpu_ms[SSIM].append(1000.0 * (time.process_time() - c0))
+
+    items: dict[str, Callable[[], object]] = {FRESH: fresh, REPEATED: repeated, SSIM: ssim_call}
     big = size[0] * size[1] > 3_000_000
     load0 = os.getloadavg()[0]
     samples = interleaved(items, rounds=bench.reps(9 if big else 15, 3), warmup=1)
@@ -187,8 +201,9 @@ def _run_size(bench: Bench, client: _Client, size: tuple[int, int], report: Sect
     sources = {a["details"]["info"].get("reference") for a in answers[REPEATED][1:]}
     note = f"load {load0:.1f}→{load1:.1f}"
     ssim = samples[SSIM]
+    cpu = {k: statistics.median(v[1:]) for k, v in cpu_ms.items()}  # [0]: the warm-up
     for name, s in samples.items():
-        text = f"{_fmt(s)} · {note}"
+        text = f"{_fmt(s)} · CPU {cpu[name]:.0f} ms · {note}"
         extra: dict[str, float | int | str | bool | None] = {
             "min_ms": s.min_ms,
             "max_ms": s.max_ms,
@@ -196,11 +211,14 @@ def _run_size(bench: Bench, client: _Client, size: tuple[int, int], report: Sect
             "n": s.n,
             "load_start": load0,
             "load_end": load1,
+            "cpu_ms": cpu[name],
         }
         if name != SSIM:
             ratio = ssim.median_ms / s.median_ms
-            text += f" · {ratio:.1f}× faster than SSIM"
+            cpu_ratio = cpu[SSIM] / cpu[name] if cpu[name] > 0 else float("nan")
+            text += f" · {ratio:.1f}× faster than SSIM (CPU: {cpu_ratio:.1f}×)"
             extra["ssim_speedup"] = ratio
+            extra["ssim_cpu_ratio"] = cpu_ratio
             extra["same_answer"] = same
         if name == REPEATED:
             extra["reference"] = ",".join(sorted(str(x) for x in sources))
