@@ -377,7 +377,7 @@ def test_a_wait_longer_than_queue_timeout_is_429() -> None:
 
 def test_slow_body_is_408() -> None:
     with (
-        ServerThread(make_runtime(request_timeout_s=0.3)) as s,
+        ServerThread(make_runtime(body_timeout_s=0.3)) as s,
         socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock,
     ):
         head = (

@@ -136,7 +136,7 @@ def _serve(conn: Any, http: dict[str, Any] | None = None) -> None:
     from aiohttp import web
 
     from edged.http import create_app
-    from edged.http._gate import GATE
+    from edged.http._gate import gated
     from edged.http.pekat import read_body
 
     async def noop(request: web.Request) -> web.Response:
@@ -145,7 +145,7 @@ def _serve(conn: Any, http: dict[str, Any] | None = None) -> None:
         async def nothing(body: bytes | bytearray) -> int:
             return len(body)
 
-        size = await request.app[GATE].run(lambda: read_body(request), nothing)
+        size = await gated(request, lambda: read_body(request), nothing)
         return web.json_response({"bytes": size})
 
     async def main() -> None:
