@@ -60,7 +60,9 @@ class CheckSpec:
 
     ``name`` is the recipe key; ``options`` validates the recipe's option mapping;
     ``run(image, options, context)`` returns the outcome. ``needs_reference`` marks
-    checks that compare against stored references.
+    checks that compare against stored references. ``default_limits`` are limits
+    (``{check}`` standing for the check's name in the recipe) that apply when the
+    recipe writes no limit on the check, e.g. ``"{check}.anomalous == false"``.
     """
 
     name: str
@@ -68,3 +70,4 @@ class CheckSpec:
     run: Callable[[np.ndarray, Any, CheckContext], CheckOutcome]
     needs_reference: bool = False
     description: str = ""
+    default_limits: tuple[str, ...] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edged.checks._anomaly_spec import SPEC as ANOMALY_SPEC
 from edged.checks._base import CheckSpec
 from edged.checks._difference_spec import SPEC as DIFFERENCE_SPEC
 from edged.checks._image_specs import (
@@ -21,4 +22,5 @@ ALL: tuple[CheckSpec, ...] = (
     PALETTE_SPEC,
     HEATMAP_SPEC,
     DIFFERENCE_SPEC,
+    ANOMALY_SPEC,
 )

@@ -2,8 +2,10 @@
 
 ``Inspector.inspect(image, context=...)`` runs each check of the recipe in order,
 times it, evaluates the recipe's limits over the figures and returns an
-:class:`Inspection`. A check that raises makes the verdict ``error`` (with the
-reason) instead of crashing the caller; :func:`build_result` wraps an Inspection
+:class:`Inspection`. A check the recipe writes no limit on contributes its spec's
+default limits (``anomaly``: fail when the score is above the threshold). A check
+that raises makes the verdict ``error`` (with the reason) instead of crashing the
+caller; :func:`build_result` wraps an Inspection
 and frame metadata into the published :class:`~edged.core.result.Result`.
 """
 
@@ -63,7 +65,12 @@ class Inspector:
                 raise EdgedError(msg)
             spec = known[check_name]
             self._steps.append((spec, spec.options.model_validate(options or {})))
-        self._limits: tuple[Limit, ...] = tuple(parse_limit(t) for t in recipe.limits)
+        limits = [parse_limit(t) for t in recipe.limits]
+        written = {lim.path[0] for lim in limits}
+        for spec, _ in self._steps:
+            if spec.name not in written:
+                limits.extend(parse_limit(t.format(check=spec.name)) for t in spec.default_limits)
+        self._limits: tuple[Limit, ...] = tuple(limits)
 
     @property
     def needs_reference(self) -> bool:

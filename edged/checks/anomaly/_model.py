@@ -368,11 +368,14 @@ def train_anomaly(
     bank = np.ascontiguousarray(normed[keep])
     bank_source = source[keep]
     loo = np.empty(len(per_image), np.float32)
+    loo_cells: list[np.ndarray] = []
     for i in range(len(per_image)):
         own = normed[source == i]
         dist = nearest_distances(own, bank, exclude=bank_source == i)
-        loo[i] = _cell_map(dist, valids[i], params.smooth_cells).max()
-    threshold = _threshold(loo, params.false_alarm)
+        cmap = _cell_map(dist, valids[i], params.smooth_cells)
+        loo[i] = cmap.max()
+        loo_cells.append(cmap[valids[i]])
+    threshold = _threshold(loo, loo_cells, params.false_alarm)
     return AnomalyModel(
         params=params,
         size_wh=size_wh,
@@ -389,14 +392,27 @@ def train_anomaly(
     )
 
 
-def _threshold(loo: np.ndarray, false_alarm: float) -> float:
-    """The ``1 - false_alarm`` quantile of a normal fitted to the leave-one-out
-    scores, never below the highest of them."""
-    values = [float(v) for v in loo]
-    mu = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    z = statistics.NormalDist().inv_cdf(1.0 - false_alarm)
-    return max(mu + z * sd, max(values))
+TAIL_SHARE = 0.02  # the share of leave-one-out cell scores whose tail is fitted
+
+
+def _threshold(loo: np.ndarray, loo_cells: Sequence[np.ndarray], false_alarm: float) -> float:
+    """The image score a good part exceeds with probability ``false_alarm``.
+
+    Peaks over threshold on the leave-one-out *cell* scores (many more samples
+    than images): above their ``1 - TAIL_SHARE`` quantile ``u`` the tail is
+    fitted as exponential (mean excess ``beta``), so a cell exceeds ``t > u`` with
+    probability ``TAIL_SHARE * exp(-(t - u) / beta)``; an image of ``M`` cells
+    exceeds ``t`` at most ``M`` times as often (union bound, conservative), which
+    gives ``t = u + beta * ln(M * TAIL_SHARE / false_alarm)``. Never below the
+    highest leave-one-out image score.
+    """
+    cells = np.concatenate([np.asarray(c, np.float64) for c in loo_cells])
+    u = float(np.quantile(cells, 1.0 - TAIL_SHARE))
+    excess = cells[cells > u] - u
+    beta = float(excess.mean()) if excess.size else 0.0
+    m = statistics.median(len(c) for c in loo_cells)
+    t = u + beta * math.log(max(m * TAIL_SHARE / false_alarm, 1.0))
+    return max(t, float(loo.max()))
 
 
 def score_anomaly(
