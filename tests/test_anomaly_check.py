@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edged.checks import CheckContext
+from edged.checks import CheckContext, figure_paths, registry
 from edged.checks.anomaly import AnomalyModel
-from edged.config import ConfigError, HttpConfig, RecipeConfig, Settings, load_settings
-from edged.core.errors import EdgedError, InputError
+from edged.config import HttpConfig, RecipeConfig, Settings
+from edged.core.errors import ConfigError, EdgedError, InputError
 from edged.http import create_app
 from edged.recipes.inspection import Inspector
+from edged.recipes.validate import load_checked_settings, recipe_problems
 from edged.references import InMemoryReferences, ReferenceStore
 from edged.runtime.metrics import Metrics
 from edged.runtime.shared import Runtime
@@ -103,16 +104,45 @@ def test_without_a_model_the_verdict_is_error_saying_teach() -> None:
     assert "edged teach" in res.reasons[0]
 
 
-def test_options_are_validated_by_the_recipe() -> None:
-    with pytest.raises(ValueError, match="features"):
-        _recipe({"anomaly": {"features": "cnn-from-the-internet"}})
-    with pytest.raises(ValueError, match="even"):
-        _recipe({"anomaly": {"cell_px": 7}})
-    with pytest.raises(ValueError, match="false_alarm"):
-        _recipe({"anomaly": {"false_alarm": 0.9}})
-    both = {"both": _recipe({"anomaly": {}, "difference": {}})}
-    with pytest.raises(InputError, match="either a difference or an anomaly check"):
-        InMemoryReferences.from_images(_goods(3, seed=4), recipes=both).prepared("both", "c")
+def test_a_named_check_and_its_default_limit(refs: InMemoryReferences) -> None:
+    insp = Inspector("surface", _recipe({"surface": {"type": "anomaly"}}))
+    ctx = CheckContext("surface", "cam1", refs.prepared("surface", "cam1"))
+    bad, _ = _defective(seed=53)
+    res = insp.inspect(bad, context=ctx)
+    assert res.verdict == "fail"
+    assert res.reasons == ("surface.anomalous = true, limit == false",)
+    assert {r.check for r in res.regions} == {"surface"}
+    assert set(res.figures) == {"surface"}
+
+
+def test_declared_figures_are_the_figures_produced(refs: InMemoryReferences) -> None:
+    spec = registry()["anomaly"]
+    ctx = CheckContext("surface", "cam1", refs.prepared("surface", "cam1"))
+    bad, _ = _defective(seed=54)
+    out = spec.run(bad, spec.options.model_validate({}), ctx)
+    assert out.figures["count"] >= 1
+    assert figure_paths(out.figures) == set(spec.figures)
+    good = spec.run(_goods(1, seed=55)[0], spec.options.model_validate({}), ctx)
+    assert figure_paths(good.figures) - {"regions"} <= set(spec.figures)
+
+
+def test_options_and_limits_are_validated_with_the_recipe() -> None:
+    def problems(checks: dict[str, Any], limits: list[str] | None = None) -> list[str]:
+        return recipe_problems("surface", _recipe(checks, limits))
+
+    assert problems({"surface": {"type": "anomaly"}}, ["surface.score <= 9"]) == []
+    assert "features" in problems({"anomaly": {"features": "cnn-from-the-internet"}})[0]
+    assert "even" in problems({"anomaly": {"cell_px": 7}})[0]
+    assert "false_alarm" in problems({"anomaly": {"false_alarm": 0.9}})[0]
+    (typo,) = problems({"anomaly": {}}, ["anomaly.scor <= 3"])
+    assert "did you mean `anomaly.score`" in typo
+    (two,) = problems({"a": {"type": "anomaly"}, "b": {"type": "anomaly", "bank_size": 64}})
+    assert "one bank_size for all of them" in two
+    (both,) = problems({"anomaly": {}, "difference": {}})
+    assert "each need their own reference model" in both
+    recipes = {"both": _recipe({"anomaly": {}, "difference": {}})}
+    with pytest.raises(InputError, match="each need their own reference model"):
+        InMemoryReferences.from_images(_goods(3, seed=4), recipes=recipes).prepared("both", "c")
 
 
 def test_store_keeps_versions_rolls_back_and_loads_once(tmp_path: Path) -> None:
@@ -177,11 +207,11 @@ def test_config_file_with_an_anomaly_recipe(tmp_path: Path) -> None:
     cfg.write_text(
         "recipes:\n  surface:\n    checks:\n      anomaly: {features: dog, false_alarm: 0.02}\n"
     )
-    settings = load_settings(cfg)
+    settings = load_checked_settings(cfg)
     assert settings.recipes["surface"].checks["anomaly"]["features"] == "dog"
     cfg.write_text("recipes:\n  surface:\n    checks:\n      anomaly: {bank: 3}\n")
     with pytest.raises(ConfigError, match="bank"):
-        load_settings(cfg)
+        load_checked_settings(cfg)
 
 
 # --------------------------------------------------------------------------- over HTTP

@@ -8,7 +8,8 @@ live camera; 3 at least, 10 or more recommended) and kept in the reference store
 
 Options (all optional)::
 
-    anomaly:
+    surface:                    # any name; the type says which check it is
+      type: anomaly
       features: filterbank      # filterbank (DoG + Gabor + local mean/std) | dog (faster)
       false_alarm: 0.01         # target share of good parts above the threshold
       bank_size: 4096           # most feature vectors kept (greedy coreset)
@@ -24,13 +25,18 @@ Figures: ``score`` (the highest cell score; higher = more anomalous),
 ``threshold``, ``anomalous`` (score > threshold), ``count`` (regions above the
 threshold), ``area_px``, ``n_images``, ``inspected_cells``, ``features``,
 ``regions [{box {x, y, width, height}, area_px, score}]``. Regions are labelled
-``anomaly``. With no limit written on this check, the recipe fails a part when
-its score is above the threshold (the limit ``anomaly.anomalous == false``).
+``anomaly`` (their ``check`` is the check's name). With no limit written on this
+check, the recipe fails a part when its score is above the threshold (the
+default limit ``<check>.anomalous == false``, e.g. ``surface.anomalous == false``).
+
+A recipe's checks share one stored model per camera: anomaly checks of one
+recipe must agree on the training options, and cannot be combined with
+``difference`` checks in the same recipe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -90,15 +96,23 @@ class AnomalyOptions(CheckOptions):
         )
 
 
-def anomaly_params(recipe: Any) -> AnomalyParams | None:
-    """How the model of ``recipe`` (a RecipeConfig) is trained: from its ``anomaly``
-    check's options; None when it has no anomaly check."""
-    checks: Mapping[str, Any] = getattr(recipe, "checks", {}) or {}
-    for name, raw in checks.items():
-        options = dict(raw or {})
-        if options.pop("type", name) == NAME:
-            return AnomalyOptions.model_validate(options).params()
-    return None
+def prepare_params(options: Sequence[AnomalyOptions]) -> AnomalyParams:
+    """How one recipe's anomaly model is trained for its ``anomaly`` checks: they
+    share one model, so they must agree on its training options (ValueError
+    naming the one that differs). Defaults without checks."""
+    if not options:
+        return AnomalyOptions().params()
+    params = [o.params() for o in options]
+    first = params[0].to_dict()
+    for p in params[1:]:
+        for key, value in p.to_dict().items():
+            if value != first[key]:
+                msg = (
+                    f"anomaly checks of one recipe share one trained model: expected one "
+                    f"{key} for all of them, got {sorted({str(first[key]), str(value)})}"
+                )
+                raise ValueError(msg)
+    return params[0]
 
 
 def _no_model(context: CheckContext) -> EdgedError:
@@ -166,11 +180,28 @@ def run_anomaly(image: np.ndarray, options: AnomalyOptions, context: CheckContex
     return CheckOutcome(figures=figures(res, model), regions=regions, heatmap=heat)
 
 
+_BOX = ("x", "y", "width", "height")
+FIGURES: tuple[str, ...] = (
+    "score",
+    "threshold",
+    "anomalous",
+    "count",
+    "area_px",
+    "inspected_cells",
+    "n_images",
+    "features",
+    *(f"regions.*.box.{k}" for k in _BOX),
+    "regions.*.area_px",
+    "regions.*.score",
+)
+
 SPEC = CheckSpec(
     name=NAME,
     options=AnomalyOptions,
     run=run_anomaly,
     needs_reference=True,
     description="anomalies on textured surfaces, learned from good parts only",
+    figures=FIGURES,
+    reference_params=prepare_params,
     default_limits=("{check}.anomalous == false",),
 )

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from edged.checks.models import PreparedModel
+from edged.checks.models import ModelParams, PreparedModel
 from edged.core.errors import InputError
-from edged.references._params import PrepareParams, prepare_model, recipe_params
+from edged.references._params import prepare_model, recipe_params
 
 
 class InMemoryReferences:
@@ -33,7 +33,7 @@ class InMemoryReferences:
         self._roi = roi
         self._recipes = dict(recipes) if recipes is not None else None
         self._lock = threading.Lock()
-        self._by_params: dict[PrepareParams, PreparedModel] = {}
+        self._by_params: dict[ModelParams, PreparedModel] = {}
 
     @classmethod
     def from_images(

@@ -1,11 +1,12 @@
 """What a recipe's reference model is and how it is prepared (shared by both providers).
 
-A recipe and camera have one stored model, of the kind its checks need: the
-``difference`` check's :class:`~edged.checks.prepared.PreparedReference` (a
-single reference or a variation model) or the ``anomaly`` check's
+A recipe and camera keep one stored model, of the type its checks need (each
+check spec's ``reference_params``): the ``difference`` check's
+:class:`~edged.checks.prepared.PreparedReference` (a single reference or a
+variation model) or the ``anomaly`` check's
 :class:`~edged.checks.anomaly.AnomalyModel`. The store persists either through
-:class:`~edged.checks.PreparedModel` and dispatches on the manifest's ``kind``
-when it loads one (:func:`load_model`).
+:class:`~edged.checks.PreparedModel`; it prepares by the parameters' type
+(:func:`prepare_model`) and loads by the manifest's ``kind`` (:func:`load_model`).
 """
 
 from __future__ import annotations
@@ -17,41 +18,28 @@ import numpy as np
 
 from edged.checks.anomaly import KIND as ANOMALY_KIND
 from edged.checks.anomaly import AnomalyModel, AnomalyParams, train_anomaly
-from edged.checks.models import PreparedModel
+from edged.checks.models import ModelParams, PreparedModel
 from edged.checks.prepared import PreparedReference, ReferenceParams, prepare_reference
 from edged.core.errors import InputError
 
-PrepareParams = ReferenceParams | AnomalyParams
 
-
-def recipe_params(recipes: Mapping[str, Any] | None, recipe: str) -> PrepareParams:
+def recipe_params(recipes: Mapping[str, Any] | None, recipe: str) -> ModelParams:
     """How the model of ``recipe`` in ``recipes`` (name ->
-    :class:`~edged.config.RecipeConfig`) is prepared: its ``anomaly`` check's
-    training options when it has one, else its ``difference`` options; the
-    defaults when the recipe is not there.
-
-    Raises InputError when the recipe has both (they cannot share one model).
-    """
+    :class:`~edged.config.RecipeConfig`) is prepared; the defaults when it is not
+    there. Raises InputError when its checks cannot share one model."""
     if recipes is None or recipe not in recipes:
         return ReferenceParams()
-    from edged.checks._anomaly_spec import anomaly_params
-    from edged.checks._difference_spec import reference_params
+    from edged.recipes.entries import reference_params
 
-    cfg = recipes[recipe]
-    anomaly = anomaly_params(cfg)
-    if anomaly is None:
-        return reference_params(cfg)
-    if "difference" in (getattr(cfg, "checks", None) or {}):
-        msg = (
-            f"recipe {recipe!r}: expected either a difference or an anomaly check (a "
-            "recipe and camera keep one reference model), got both: split them into two recipes"
-        )
-        raise InputError(msg)
-    return anomaly
+    try:
+        return reference_params(recipes[recipe])
+    except ValueError as exc:
+        msg = f"recipe {recipe!r}: {exc}"
+        raise InputError(msg) from exc
 
 
 def prepare_model(
-    images: Sequence[np.ndarray], *, params: PrepareParams, roi: np.ndarray | None
+    images: Sequence[np.ndarray], *, params: ModelParams, roi: np.ndarray | None
 ) -> PreparedModel:
     """The model ``params`` asks for, prepared from good ``images``."""
     if isinstance(params, AnomalyParams):
@@ -67,7 +55,7 @@ def load_model(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Pre
     return PreparedReference.from_arrays(meta, arrays)
 
 
-def prepared_as(meta: Mapping[str, Any], want: PrepareParams) -> bool:
+def prepared_as(meta: Mapping[str, Any], want: ModelParams) -> bool:
     """Whether a stored model (its manifest's ``prepared`` entry) was prepared as
     ``want`` asks; when not, the store prepares it again from its stored images."""
     is_anomaly = meta.get("kind") == ANOMALY_KIND

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from edged.checks.models import PreparedModel
+from edged.checks.models import ModelParams, PreparedModel
 from edged.checks.prepared import check_image
 from edged.core.errors import EdgedError, InputError, NotFoundError
 from edged.core.frames import Frame
@@ -56,7 +56,6 @@ from edged.references._manifest import (
     version_dir,
 )
 from edged.references._params import (
-    PrepareParams,
     load_model,
     prepare_model,
     prepared_as,
@@ -101,7 +100,7 @@ class ReferenceStore:
     def _dir(self, recipe: str, camera: str) -> Path:
         return self.root / check_name(recipe, "recipe") / check_name(camera, "camera")
 
-    def params_for(self, recipe: str) -> PrepareParams:
+    def params_for(self, recipe: str) -> ModelParams:
         """The preparation parameters of ``recipe`` (defaults without recipes)."""
         return recipe_params(self._recipes, recipe)
 
@@ -203,7 +202,7 @@ class ReferenceStore:
         camera: str,
         *,
         version: int | None = None,
-        params: PrepareParams | None = None,
+        params: ModelParams | None = None,
     ) -> PreparedModel:
         """The prepared model of a version (default: current).
 
@@ -277,7 +276,7 @@ class ReferenceStore:
         images: Sequence[np.ndarray],
         *,
         roi: np.ndarray | None = None,
-        params: PrepareParams | None = None,
+        params: ModelParams | None = None,
         created_by: str | None = None,
         source: str = "api",
         note: str = "",

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 from edged.config import Settings, format_validation_error, load_settings
 from edged.core.errors import ConfigError, EdgedError
 from edged.recipes.inspection import Inspector
+from edged.recipes.validate import validate_settings
 from edged.runtime.contracts import RereadableReferences
 from edged.runtime.sdnotify import Notifier
 from edged.runtime.shared import Runtime
@@ -303,6 +304,10 @@ class Reloader:
             if isinstance(cause, ValidationError):
                 return self._reject(path, format_validation_error(cause))
             return self._reject(path, [" ".join(str(exc).split())])
+        try:
+            validate_settings(new)  # check types, options, limit paths
+        except ConfigError as exc:
+            return self._reject(path, str(exc).splitlines())
         old = self.runtime.settings
         in_use = {cam: control.recipe for cam, control in self.runtime.cameras.items()}
         plan = plan_reload(old, new, in_use=in_use)
