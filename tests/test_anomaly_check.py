@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 
 from edged.checks import CheckContext, figure_paths, registry
 from edged.checks.anomaly import AnomalyModel
+from edged.cli.main import main
 from edged.config import HttpConfig, RecipeConfig, Settings
 from edged.core.errors import ConfigError, EdgedError, InputError
 from edged.http import create_app
@@ -286,3 +287,32 @@ async def test_teach_over_http_then_analyze_image(client: Any) -> None:
         headers=headers,
     )
     assert annotated.headers["X-Edged-Heatmap"] == "check"
+
+
+def test_edged_teach_trains_the_anomaly_model(
+    tmp_path: Path,
+    write_config: Callable[[dict[str, Any]], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cfg = write_config(
+        {
+            "cameras": {"cam1": {"recipe": "surface", "synthetic": {"scene": "texture"}}},
+            "recipes": {"surface": {"checks": {"surface": {"type": "anomaly", "bank_size": 256}}}},
+            "mqtt": {"enabled": False},
+            "http": {"enabled": False},
+        }
+    )
+    folder = tmp_path / "good"
+    folder.mkdir()
+    for i, img in enumerate(_goods(5, seed=30)):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), img)
+    args = ["teach", "--config", str(cfg), "--recipe", "surface", "--camera", "cam1"]
+    assert main([*args, str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == "taught surface/cam1 v1: 5 image(s) 128x128, anomaly model (current)"
+    recipes = load_checked_settings(cfg).recipes
+    model = ReferenceStore(tmp_path / "refs", recipes=recipes).prepared("surface", "cam1")
+    assert isinstance(model, AnomalyModel)
+    assert model.bank.shape[0] == 256
+    assert main([*args, str(folder / "00.png")]) == 1  # one image: refused, says why
+    assert "at least 3 good images" in capsys.readouterr().err

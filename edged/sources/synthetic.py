@@ -3,7 +3,11 @@
 Runs anywhere (demos, tests, benchmarks). Every frame is the nominal part (see
 :mod:`edged.sources._scenes`) moved and lit like a real line moves and lights it —
 shift, small rotation, gain, offset, sensor noise — and, at ``defect_rate``, carries
-one defect (scratch, spot, missing feature, stain). Frames are deterministic in
+one defect (scratch, spot, missing feature, stain). The ``texture`` scene is a
+textured surface instead (``texture``: granulate, grain or weave; see
+:mod:`edged.sources._textures`): every frame is a new instance of it, as no two
+good wooden or woven parts are alike, and its defects are scratches, spots,
+foreign-texture patches and colour stains. Frames are deterministic in
 ``(seed, seq)``, and each carries its ground truth::
 
     {"defect": true, "kind": "spot", "box": {"x":..,"y":..,"width":..,"height":..},
@@ -27,6 +31,8 @@ from edged.config import CameraConfig, NuisanceConfig, SyntheticConfig
 from edged.core.frames import Frame
 from edged.sources._pacing import Pacer
 from edged.sources._scenes import render_scene
+from edged.sources._textures import DEFECT_KINDS as TEXTURE_DEFECT_KINDS
+from edged.sources._textures import draw_defect, render_texture
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 
 DEFECT_KINDS = ("scratch", "spot", "missing", "stain")
@@ -65,8 +71,14 @@ class SyntheticLine:
 
     def __init__(self, cfg: SyntheticConfig) -> None:
         self.cfg = cfg
-        self.nominal = render_scene(cfg.scene, width=cfg.width, height=cfg.height, seed=cfg.seed)
-        h, w = self.nominal.shape[:2]
+        if cfg.scene == "texture":  # a new instance every frame; this one shows what they look like
+            rng = np.random.default_rng([cfg.seed, 2**32 - 1])
+            self.nominal = render_texture(cfg.texture, width=cfg.width, height=cfg.height, rng=rng)
+        else:
+            self.nominal = render_scene(
+                cfg.scene, width=cfg.width, height=cfg.height, seed=cfg.seed
+            )
+        w, h = cfg.width, cfg.height
         # Where defects may go: the part, away from its border (see _scenes).
         self._part_xyxy = (int(w * 0.16), int(h * 0.16), int(w * 0.84), int(h * 0.84))
 
@@ -75,14 +87,25 @@ class SyntheticLine:
         cfg, nz = self.cfg, self.cfg.nuisance
         rng = np.random.default_rng([cfg.seed, seq])
         has_defect = bool(rng.random() < cfg.defect_rate) if defect is None else defect
-        part = self.nominal
         truth: dict[str, Any] = {"defect": has_defect, "seq": seq}
         box_xyxy: tuple[int, int, int, int] | None = None
-        if has_defect:
-            part = part.copy()
-            kind = DEFECT_KINDS[int(rng.integers(len(DEFECT_KINDS)))]
-            box_xyxy = _draw_defect(part, kind, self._part_xyxy, rng)
-            truth["kind"] = kind
+        if cfg.scene == "texture":
+            part = render_texture(cfg.texture, width=cfg.width, height=cfg.height, rng=rng)
+            if has_defect:
+                texture_defect = TEXTURE_DEFECT_KINDS[int(rng.integers(len(TEXTURE_DEFECT_KINDS)))]
+                size_px = max(12, int(min(cfg.width, cfg.height) * float(rng.uniform(0.05, 0.1))))
+                box_xyxy = draw_defect(
+                    part, texture_defect, rng=rng, box_xyxy=self._part_xyxy, size_px=size_px,
+                    base=cfg.texture,
+                )  # fmt: skip
+                truth["kind"] = texture_defect
+        else:
+            part = self.nominal
+            if has_defect:
+                part = part.copy()
+                kind = DEFECT_KINDS[int(rng.integers(len(DEFECT_KINDS)))]
+                box_xyxy = _draw_defect(part, kind, self._part_xyxy, rng)
+                truth["kind"] = kind
         dx, dy, angle, gain, offset = _nuisance(nz, rng)
         h, w = part.shape[:2]
         m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
@@ -279,5 +302,6 @@ class SyntheticSource(FrameSource):
         )
 
     def nominal_image(self) -> np.ndarray:
-        """The defect-free, centred part ((H, W, 3) uint8 BGR): what a reference looks like."""
+        """The defect-free, centred part ((H, W, 3) uint8 BGR): what a reference looks like
+        (for the texture scene: one good instance of the texture)."""
         return self.line.nominal
