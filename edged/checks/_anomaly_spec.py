@@ -11,6 +11,7 @@ Options (all optional)::
     surface:                    # any name; the type says which check it is
       type: anomaly
       features: filterbank      # filterbank (DoG + Gabor + local mean/std) | dog (faster)
+                                # | cnn (EfficientNet-Lite0, pip install 'edged[cnn]')
       false_alarm: 0.01         # target share of good parts above the threshold
       bank_size: 4096           # most feature vectors kept (greedy coreset)
       resolution: 256           # working size (longest side); 0 = full size
@@ -40,7 +41,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from edged.checks._base import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
 from edged.checks.anomaly import (
@@ -84,6 +85,13 @@ class AnomalyOptions(CheckOptions):
             msg = f"expected an even number of working pixels, got {value}"
             raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _cnn_cells(self) -> AnomalyOptions:
+        if self.features == "cnn" and self.cell_px != 8:
+            msg = f"cell_px: features cnn expect 8 (the network's stride), got {self.cell_px}"
+            raise ValueError(msg)
+        return self
 
     def params(self) -> AnomalyParams:
         return AnomalyParams(

@@ -31,8 +31,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-FeatureKind = Literal["filterbank", "dog"]
-FEATURE_KINDS: tuple[FeatureKind, ...] = ("filterbank", "dog")
+FeatureKind = Literal["filterbank", "dog", "cnn"]
+FEATURE_KINDS: tuple[FeatureKind, ...] = ("filterbank", "dog", "cnn")
+_CNN_DIM = 40 + 80  # EfficientNet-Lite0 blocks 4 and 7 (see _cnn)
+_CNN_REACH_PX = 16  # border band dropped for the network's padding
 
 # Filters run on two pyramid levels (the working image and its half): the same
 # small kernels see structures of 1-4 and 2-8 working pixels.
@@ -63,6 +65,8 @@ class CellFeatures:
 
 def feature_dim(kind: FeatureKind, *, colour: bool) -> int:
     """Length of one cell's vector for ``kind`` (cell and context halves)."""
+    if kind == "cnn":
+        return 2 * _CNN_DIM
     per_level = 1 + (len(_GABOR_ANGLES) if kind == "filterbank" else 0)
     n = 2 + _LEVELS * per_level + (2 if colour else 0)
     return 2 * n
@@ -70,7 +74,10 @@ def feature_dim(kind: FeatureKind, *, colour: bool) -> int:
 
 def support_px(kind: FeatureKind) -> int:
     """How far (working pixels) a cell's filter responses reach beyond it: two
-    sigmas of the widest filter, on the coarsest level."""
+    sigmas of the widest filter, on the coarsest level (``cnn``: a fixed band, as
+    every receptive field of the network reaches the border)."""
+    if kind == "cnn":
+        return _CNN_REACH_PX
     sigma = 2.0 * _DOG_SIGMA
     if kind == "filterbank":
         sigma = max(sigma, _gabor_sigma(_GABOR_WAVELENGTH))
@@ -160,6 +167,13 @@ def cell_features(
         grey = small.astype(np.float32) / np.float32(255.0)
     h, w = grey.shape
     grid_hw = (h // cell_px, w // cell_px)
+    if kind == "cnn":
+        from edged.checks.anomaly._cnn import CELL_PX, cnn_planes
+
+        if cell_px != CELL_PX:
+            msg = f"cell_px: features cnn expect {CELL_PX} working pixels, got {cell_px}"
+            raise ValueError(msg)
+        return _finish(cnn_planes(small, grid_hw), kind, cell_px, scale, roi)
     pooled_levels = [_pool([grey, grey * grey], grid_hw, cell_px)]
     level = grey
     for k in range(_LEVELS):
@@ -175,6 +189,14 @@ def cell_features(
     pooled = np.concatenate(pooled_levels, axis=-1)
     mean, mean_sq = pooled[..., 0], pooled[..., 1]
     pooled[..., 1] = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
+    return _finish(pooled, kind, cell_px, scale, roi)
+
+
+def _finish(
+    pooled: np.ndarray, kind: FeatureKind, cell_px: int, scale: float, roi: np.ndarray | None
+) -> CellFeatures:
+    """Add the 3x3 context to the cell features and mark the inspected cells."""
+    grid_hw = (int(pooled.shape[0]), int(pooled.shape[1]))
     context = cv2.blur(pooled, (3, 3), borderType=cv2.BORDER_REPLICATE)
     if context.ndim == 2:  # pragma: no cover - cv2 drops a last axis of length 1
         context = context[..., None]

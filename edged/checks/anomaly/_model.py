@@ -49,8 +49,9 @@ MIN_IMAGES = 3
 class AnomalyParams:
     """How an anomaly model is trained (changing any of these means training again).
 
-    features: ``"filterbank"`` (DoG + Gabor energy + local mean/std) or ``"dog"``
-        (DoG + local mean/std, faster).
+    features: ``"filterbank"`` (DoG + Gabor energy + local mean/std), ``"dog"``
+        (DoG + local mean/std, faster) or ``"cnn"`` (EfficientNet-Lite0 blocks 4 and
+        7 through onnxruntime, see :mod:`._cnn`; needs ``cell_px`` 8).
     resolution: longest side of the working size, pixels (images are shrunk to it;
         0 = full size).
     cell_px: side of a feature cell, working pixels (the map's resolution).
@@ -74,8 +75,11 @@ class AnomalyParams:
         if self.resolution != 0 and not 64 <= self.resolution <= 4096:
             msg = f"resolution: expected 0 (full size) or 64..4096 pixels, got {self.resolution!r}"
             raise InputError(msg)
-        if not 4 <= self.cell_px <= 64:
-            msg = f"cell_px: expected 4..64 working pixels, got {self.cell_px!r}"
+        if not 4 <= self.cell_px <= 64 or self.cell_px % 2:
+            msg = f"cell_px: expected an even 4..64 working pixels, got {self.cell_px!r}"
+            raise InputError(msg)
+        if self.features == "cnn" and self.cell_px != 8:
+            msg = f"cell_px: features cnn expect 8 working pixels, got {self.cell_px!r}"
             raise InputError(msg)
         if not 16 <= self.bank_size <= 1_000_000:
             msg = f"bank_size: expected 16..1000000 vectors, got {self.bank_size!r}"
@@ -101,8 +105,11 @@ class AnomalyParams:
         if features not in FEATURE_KINDS:
             msg = f"features: expected one of {list(FEATURE_KINDS)}, got {features!r}"
             raise InputError(msg)
+        kind: FeatureKind = (
+            "dog" if features == "dog" else "cnn" if features == "cnn" else "filterbank"
+        )
         return cls(
-            features="dog" if features == "dog" else "filterbank",
+            features=kind,
             resolution=int(d["resolution"]),
             cell_px=int(d["cell_px"]),
             bank_size=int(d["bank_size"]),
