@@ -229,3 +229,14 @@ def test_scikit_image_texture_photo() -> None:
     assert res.anomalous
     x, y, w, h = max(res.regions, key=lambda r: r.score).box_xywh
     assert _overlap((x, y, x + w, y + h), box) > 0
+
+
+def test_filter_groups_weigh_as_one() -> None:
+    from edged.checks.anomaly._features import feature_weights
+
+    w = feature_weights("filterbank", colour=True)
+    assert w.shape == (feature_dim("filterbank", colour=True),)
+    # mean, std, then per level: DoG (1) and four Gabor orientations (1/2 each), chroma.
+    assert list(w[:14]) == [1, 1, 1, 0.5, 0.5, 0.5, 0.5, 1, 0.5, 0.5, 0.5, 0.5, 1, 1]
+    assert (w[:14] ** 2)[3:7].sum() == 1.0  # the Gabor group's variance is one feature's
+    assert (feature_weights("dog", colour=False) == 1).all()

@@ -72,6 +72,20 @@ def feature_dim(kind: FeatureKind, *, colour: bool) -> int:
     return 2 * n
 
 
+def feature_weights(kind: FeatureKind, *, colour: bool) -> np.ndarray:
+    """Weights of the standardised features, ``(feature_dim,)`` float32: each filter
+    group counts as one, so the four Gabor orientations of a level weigh
+    ``1 / sqrt(4)`` each (otherwise orientation energy would outvote the local
+    mean, contrast and band-pass energy eight to four)."""
+    n = feature_dim(kind, colour=colour) // 2
+    if kind != "filterbank":
+        return np.ones(2 * n, np.float32)
+    gabor = [1.0 / math.sqrt(len(_GABOR_ANGLES))] * len(_GABOR_ANGLES)
+    half = [1.0, 1.0] + ([1.0, *gabor] * _LEVELS) + ([1.0, 1.0] if colour else [])
+    assert len(half) == n
+    return np.asarray(half * 2, np.float32)
+
+
 def support_px(kind: FeatureKind) -> int:
     """How far (working pixels) a cell's filter responses reach beyond it: two
     sigmas of the widest filter, on the coarsest level (``cnn``: a fixed band, as

@@ -1,8 +1,9 @@
 """Training an anomaly model from good images, and scoring new images with it.
 
 :func:`train_anomaly` extracts cell features (:mod:`._features`) from every good
-image, standardises them, keeps a greedy coreset of at most ``bank_size`` of
-them as the memory bank (:mod:`._bank`) and sets the threshold;
+image, standardises them (each filter group weighing as one), keeps a greedy
+coreset of at most ``bank_size`` of them as the memory bank (:mod:`._bank`) and
+sets the threshold;
 :func:`score_anomaly` scores each cell of a new image by the distance of its
 features to the nearest bank vector (the anomaly map), the image by its highest
 cell, and lists the connected cells above the threshold as regions.
@@ -37,6 +38,7 @@ from edged.checks.anomaly._features import (
     FeatureKind,
     border_cells,
     cell_features,
+    feature_weights,
 )
 from edged.core.errors import InputError
 
@@ -369,7 +371,8 @@ def train_anomaly(
     all_vecs = np.concatenate(per_image, axis=0)
     source = np.concatenate([np.full(len(v), i, np.int32) for i, v in enumerate(per_image)])
     mean = all_vecs.mean(axis=0).astype(np.float32)
-    std = np.maximum(all_vecs.std(axis=0), 1e-4).astype(np.float32)
+    weights = feature_weights(params.features, colour=first.ndim == 3)
+    std = (np.maximum(all_vecs.std(axis=0), 1e-4) / weights).astype(np.float32)
     normed = ((all_vecs - mean) / std).astype(np.float32)
     keep = greedy_coreset(normed, size=params.bank_size, seed=params.seed)
     bank = np.ascontiguousarray(normed[keep])
