@@ -312,7 +312,27 @@ class HttpConfig(_Section):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(default=50_000_000, ge=1, description="decoded pixel limit")
     max_concurrent: int = Field(default=4, ge=1, le=256)
+    queue_depth: int = Field(
+        default=32,
+        ge=0,
+        le=4096,
+        description="analysis requests that wait in line (bodies received) while every "
+        "max_concurrent slot is taken; one more is refused with 429 (0: refuse at once)",
+    )
+    queue_timeout_s: PositiveFloat = Field(
+        default=10.0,
+        description="longest wait in line before a 429 (never past request_timeout_s)",
+    )
     request_timeout_s: PositiveFloat = 30.0
+    reference_cache_entries: int = Field(
+        default=8,
+        ge=0,
+        le=4096,
+        description="prepared references the LTU differences service keeps (0: none)",
+    )
+    reference_cache_bytes: int = Field(
+        default=128 * 1024**2, ge=0, description="bytes those prepared references may hold"
+    )
     body_timeout_s: PositiveFloat = Field(
         default=30.0, le=3600, description="a request body not received in time is 408"
     )
@@ -321,9 +341,6 @@ class HttpConfig(_Section):
         ge=1024 * 1024,
         description="request bodies being received or waiting for an analysis slot, "
         "together (by declared size); beyond: 429",
-    )
-    max_queued: int = Field(
-        default=0, ge=0, le=1024, description="analyses waiting for a slot; beyond: 429"
     )
     idle_timeout_s: PositiveFloat = Field(
         default=15.0,

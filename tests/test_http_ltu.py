@@ -439,10 +439,13 @@ async def test_api_key_is_required_when_configured(make_client: ClientFactory) -
     await _ok(resp, "colorPalette")
 
 
-async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) -> None:
-    """Every analysis slot busy: LTU and PEKAT requests are refused at once with 429
-    and Retry-After (the slot is held here by real work through the app's gate)."""
-    client = await make_client(max_concurrent=1)
+async def test_requests_wait_in_line_and_get_429_beyond_the_queue(
+    make_client: ClientFactory,
+) -> None:
+    """Every slot busy: the next request waits in line (http.queue_depth 1) and gets
+    the slot when it frees; one more is refused with 429 and Retry-After — LTU, PEKAT
+    and PixLab alike (the slot is held here by real work through the app's gate)."""
+    client = await make_client(max_concurrent=1, queue_depth=1)
     img = _png(np.zeros((8, 8), np.uint8))
     gate = client.app[LTU_GATE]
     release = asyncio.Event()
@@ -454,21 +457,58 @@ async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) 
         await release.wait()
 
     held = asyncio.ensure_future(gate.run(nothing, busy))
-    for _ in range(200):
-        if gate.active == 1:
-            break
-        await asyncio.sleep(0.01)
-    assert gate.active == 1
+    await _until(lambda: gate.active == 1)
+    second = asyncio.ensure_future(client.post(f"{URL}/colorPalette", data=_form(img)))
+    await _until(lambda: gate.waiting == 1)  # in line, not refused
     resp = await client.post(f"{URL}/colorPalette", data=_form(img))
-    await _bad(resp, 429, "colorPalette", "http.max_concurrent")
+    await _bad(resp, 429, "colorPalette", "http.queue_depth")
     assert resp.headers["Retry-After"] == "1"
-    # The PEKAT analyze endpoints share the same bound: no second analysis runs.
+    # The PEKAT analyze endpoints share the same slots and the same line ...
     raw = await client.post("/analyze_raw_image?width=8&height=8", data=bytes(64))
     assert raw.status == 429
     assert "http.max_concurrent" in (await raw.json())["error"]
+    # ... and so does PixLab's imgdiff, answering in its own shape.
+    pair = aiohttp.FormData()
+    for name in ("src", "target"):
+        pair.add_field(name, img, filename=f"{name}.png", content_type="image/png")
+    diff = await client.post("/imgdiff", data=pair)
+    assert diff.status == 429
+    body = await diff.json()
+    assert body["status"] == 429
+    assert "http.queue_depth" in body["error"]
+    release.set()
+    await held
+    await _ok(await second, "colorPalette")
+    assert (gate.active, gate.waiting) == (0, 0)
+
+
+async def test_without_a_queue_a_busy_gate_refuses_at_once(make_client: ClientFactory) -> None:
+    client = await make_client(max_concurrent=1, queue_depth=0)
+    img = _png(np.zeros((8, 8), np.uint8))
+    gate = client.app[LTU_GATE]
+    release = asyncio.Event()
+
+    async def nothing() -> None:
+        return None
+
+    async def busy(_: None) -> None:
+        await release.wait()
+
+    held = asyncio.ensure_future(gate.run(nothing, busy))
+    await _until(lambda: gate.active == 1)
+    resp = await client.post(f"{URL}/colorPalette", data=_form(img))
+    await _bad(resp, 429, "colorPalette", "http.max_concurrent")
     release.set()
     await held
     assert gate.active == 0
+
+
+async def _until(cond: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in 5 s")
 
 
 async def test_a_slow_body_holds_no_analysis_slot(make_client: ClientFactory) -> None:

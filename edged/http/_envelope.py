@@ -15,8 +15,8 @@ envelope with ``result`` null, the reason in ``details.message`` and ``details.i
 ``{"status", "error"}``.
 
 A wrapped service runs under the app's analysis gate (:mod:`edged.http._gate`):
-at most ``http.max_concurrent`` analyses at once (429 beyond), each within
-``http.request_timeout_s``; the form is read inside the gate.
+at most ``http.max_concurrent`` analyses at once, a bounded wait queue behind them
+(429 beyond), each within ``http.request_timeout_s``; the form is read inside the gate.
 """
 
 from __future__ import annotations

@@ -222,10 +222,11 @@ def decode_base64(text: str, name: str = "image") -> bytes:
 
 async def decode_image_bytes(request: web.Request, data: bytes, name: str = "image") -> np.ndarray:
     """Decode ``data`` off the event loop (400 bad image, 413 over ``http.max_pixels``)."""
-    return await run_pixels(request, _decode, data, limits_of(request.app).max_pixels, name)
+    return await run_pixels(request, decode_field, data, limits_of(request.app).max_pixels, name)
 
 
-def _decode(data: bytes, max_pixels: int, name: str) -> np.ndarray:
+def decode_field(data: bytes, max_pixels: int, name: str) -> np.ndarray:
+    """Decode image field ``name``'s bytes (errors name the field); see ``decode_image``."""
     try:
         return decode_image(data, max_pixels=max_pixels)
     except (InputError, TooLargeError) as exc:

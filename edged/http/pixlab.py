@@ -7,7 +7,8 @@ returns it inline instead with ``blob=true``: the absolute difference as a PNG
 body, with the MSE in the ``X-Imgdiff-Mse`` header). Errors are
 ``{"status": CODE, "error": reason}`` with that HTTP status: two images of different
 sizes are 400 (rendered by the app's error middleware through :data:`PIXLAB_FAMILY`).
-Protected by the API key like the other image services.
+Protected by the API key, and bounded by the analysis gate, like the other image
+services; the two images are decoded at the same time.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiohttp import web
 from edged.checks.imgdiff import ImgDiff, imgdiff
 from edged.core.errors import InputError
 from edged.http._families import ApiFamily, HttpError, JsonBody, register_family
-from edged.http._form_values import field_value, image_of, parse_bool
+from edged.http._form_values import field_value, images_of, parse_bool
 from edged.http._gate import gated
 from edged.http._input import RequestForm, read_form, run_pixels
 
@@ -47,8 +48,7 @@ async def imgdiff_service(request: web.Request) -> web.Response:
 
     async def work(form: RequestForm) -> tuple[bool, ImgDiff]:
         blob = parse_bool(field_value(form, "blob", False), "blob")
-        src = await image_of(request, "src")
-        target = await image_of(request, "target")
+        src, target = await images_of(request, ("src",), ("target",))
         return blob, await run_pixels(request, imgdiff, src, target)
 
     blob, res = await gated(request, receive, work)
