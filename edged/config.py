@@ -71,7 +71,10 @@ _DEFAULT_DEFECTS: tuple[DefectKind, ...] = ("scratch", "spot", "missing", "stain
 class SyntheticConfig(_Section):
     """A procedural part on a line: runs anywhere, carries ground truth."""
 
-    scene: Literal["label", "pcb"] = "label"
+    scene: Literal["label", "pcb", "texture"] = "label"
+    texture: Literal["granulate", "grain", "weave"] = Field(
+        default="grain", description="the surface of the texture scene (a new instance per frame)"
+    )
     width: int = Field(default=1280, ge=64, le=8192)
     height: int = Field(default=1024, ge=64, le=8192)
     pixel_format: Literal[

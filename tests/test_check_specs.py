@@ -71,8 +71,9 @@ IMAGE_CHECKS = [
 
 def test_every_registered_check_has_its_figures_tested() -> None:
     """A new check must join IMAGE_CHECKS (or get its own figure test like difference;
-    recognition's is in test_checks_recognition.py, text's in test_checks_text.py)."""
-    expected = {name for name, _ in IMAGE_CHECKS} | {"difference", "recognition", "text"}
+    recognition's is in test_checks_recognition.py, text's in test_checks_text.py, anomaly's
+    in test_anomaly_check.py)."""
+    expected = {name for name, _ in IMAGE_CHECKS} | {"difference", "recognition", "text", "anomaly"}
     assert expected == set(registry())
 
 

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from edged.checks.models import PreparedModel
+from edged.checks.models import ModelParams, PreparedModel
 from edged.core.regions import Region as Region  # the checks' public name for it
 
 if TYPE_CHECKING:
-    from edged.checks.prepared import ReferenceParams
     from edged.models import RecognizerSource
 
 
@@ -112,8 +111,11 @@ class CheckSpec:
     against it at load time. ``needs_reference`` marks checks that compare against
     stored references; ``reference_params(options)`` then says, from the validated
     options of every check of this type in one recipe, how that recipe's references
-    are prepared (raises ValueError when they cannot share one). ``ltu`` serves the
-    check as an LTU image service.
+    are prepared (a :data:`~edged.checks.models.ModelParams`; raises ValueError when
+    they cannot share one). ``ltu`` serves the check as an LTU image service.
+    ``default_limits`` are limits (``{check}`` standing for the check's name in the
+    recipe) that apply when the recipe writes no limit on that check, e.g.
+    ``"{check}.anomalous == false"``.
     """
 
     name: str
@@ -123,7 +125,8 @@ class CheckSpec:
     description: str = ""
     figures: tuple[str, ...] = ()
     ltu: LtuService | None = None
-    reference_params: Callable[[Sequence[Any]], ReferenceParams] | None = None
+    reference_params: Callable[[Sequence[Any]], ModelParams] | None = None
+    default_limits: tuple[str, ...] = ()
 
 
 class _Analysis(Protocol):

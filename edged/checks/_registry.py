@@ -23,6 +23,7 @@ _MODULES: tuple[str, ...] = (
     "edged.checks._difference_spec",
     "edged.checks.recognition",
     "edged.checks.text",
+    "edged.checks._anomaly_spec",
 )
 
 

@@ -137,6 +137,13 @@ def recipe_problems(
                 prepare(all_options)
             except ValueError as exc:
                 lines.append(f"{key}: {exc}")
+    with_model = sorted(k for k in by_type if known[k].reference_params is not None)
+    if len(with_model) > 1:
+        lines.append(
+            f"{key}: checks of types {with_model} each need their own reference model, and "
+            "a recipe and camera keep one: expected checks of one of these types per recipe "
+            "(split them into two recipes)"
+        )
     unknown = set(recipe.checks) - set(figures)  # already reported: their limits would be noise
     limits = [t for t in recipe.limits if t.strip().split(".", 1)[0] not in unknown]
     lines.extend(_limit_lines(name, limits, figures))

@@ -4,8 +4,11 @@ Runs anywhere (demos, tests, benchmarks). Every frame is the nominal part (see
 :mod:`edged.sources._scenes`) moved and lit like a real line moves and lights it —
 shift, small rotation, gain, offset, sensor noise — and, at ``defect_rate``, carries
 one defect of ``defect_kinds`` (scratch, spot, missing feature, stain; misprint on
-the label: its lot code printed wrong). Frames are deterministic in ``(seed, seq)``,
-and each carries its ground truth::
+the label: its lot code printed wrong). The ``texture`` scene is a textured surface
+instead (``texture``: granulate, grain or weave; see :mod:`edged.sources._textures`):
+every frame is a new instance of it, as no two good wooden or woven parts are alike,
+and its defects are scratches, spots, foreign-texture patches and colour stains.
+Frames are deterministic in ``(seed, seq)``, and each carries its ground truth::
 
     {"defect": true, "kind": "spot", "box": {"x":..,"y":..,"width":..,"height":..},
      "shift_px": [dx, dy], "rotation_deg": r, "gain": g, "offset": o, "noise_sigma": s,
@@ -32,6 +35,8 @@ from edged.config import CameraConfig, NuisanceConfig, SyntheticConfig
 from edged.core.frames import Frame
 from edged.sources._pacing import Pacer
 from edged.sources._scenes import PrintedLabel, render_label, render_scene
+from edged.sources._textures import DEFECT_KINDS as TEXTURE_DEFECT_KINDS
+from edged.sources._textures import draw_defect, render_texture
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 
 DEFECT_KINDS = ("scratch", "spot", "missing", "stain", "misprint")
@@ -74,6 +79,9 @@ class SyntheticLine:
         if cfg.scene == "label":
             self.label = render_label(width=cfg.width, height=cfg.height, seed=cfg.seed)
             self.nominal = self.label.image
+        elif cfg.scene == "texture":  # a new instance every frame; this one shows the look
+            rng = np.random.default_rng([cfg.seed, 2**32 - 1])
+            self.nominal = render_texture(cfg.texture, width=cfg.width, height=cfg.height, rng=rng)
         else:
             self.nominal = render_scene(
                 cfg.scene, width=cfg.width, height=cfg.height, seed=cfg.seed
@@ -93,7 +101,17 @@ class SyntheticLine:
         truth: dict[str, Any] = {"defect": has_defect, "seq": seq}
         box_xyxy: tuple[int, int, int, int] | None = None
         lot_code = self.label.lot_code if self.label is not None else None
-        if has_defect:
+        if cfg.scene == "texture":
+            part = render_texture(cfg.texture, width=cfg.width, height=cfg.height, rng=rng)
+            if has_defect:
+                texture_defect = TEXTURE_DEFECT_KINDS[int(rng.integers(len(TEXTURE_DEFECT_KINDS)))]
+                size_px = max(12, int(min(cfg.width, cfg.height) * float(rng.uniform(0.05, 0.1))))
+                box_xyxy = draw_defect(
+                    part, texture_defect, rng=rng, box_xyxy=self._part_xyxy, size_px=size_px,
+                    base=cfg.texture,
+                )  # fmt: skip
+                truth["kind"] = texture_defect
+        elif has_defect:
             kinds = cfg.defect_kinds
             kind = kinds[int(rng.integers(len(kinds)))]
             if kind == "misprint" and self.label is not None:
@@ -349,5 +367,6 @@ class SyntheticSource(FrameSource):
         )
 
     def nominal_image(self) -> np.ndarray:
-        """The defect-free, centred part ((H, W, 3) uint8 BGR): what a reference looks like."""
+        """The defect-free, centred part ((H, W, 3) uint8 BGR): what a reference looks like
+        (for the texture scene: one good instance of the texture)."""
         return self.line.nominal
