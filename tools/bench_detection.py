@@ -1,14 +1,23 @@
 """Detection benchmark: edged's reference difference vs the common peers, same run.
 
-    python tools/bench_detection.py            # full run (~5 min on 2 cores)
-    python tools/bench_detection.py --quick    # small slice for CI (seconds)
+    python tools/bench_detection.py                      # both nuisance sets (~10 min)
+    python tools/bench_detection.py --nuisance legacy    # the original benchmark only
+    python tools/bench_detection.py --nuisance line      # what a real line adds only
+    python tools/bench_detection.py --quick              # small slice for CI (seconds)
 
 Scenes are generated procedurally (tools/_scenes.py): regular and irregular textures,
-printed labels, objects on backgrounds, colour and grey. Each world gets one reference
-capture (precomputed: registration data and limits are prepared once, untimed), then
-queries with nuisance (shift up to ±8 px, rotation up to ±2°, gain ±12 %, offset ±8,
-noise sigma 1-3), half of them with one defect (spot, scratch, missing patch, stain;
-contrast 45-90 grey levels).
+printed labels, objects on backgrounds, colour prints, colour and grey. Each world gets
+one reference capture (precomputed: registration data and limits are prepared once,
+untimed), then queries with nuisance, half of them with one defect:
+
+- ``legacy``: shift up to ±8 px, rotation up to ±2°, gain ±12 %, offset ±8, noise
+  sigma 1-3; defects spot, scratch, missing patch, stain at contrast 45-90 grey levels;
+- ``line`` (issue 17): shift ±12 px, rotation ±3°, scale 0.98-1.02, perspective tilt
+  (each corner moved up to 3 px), a gain gradient up to ±15 % across the image on top
+  of gain/offset, defocus blur sigma <= 0.8 and JPEG quality 80-95 on the query, noise
+  sigma 1-4; defects: the four above at contrast 20-45, tiny spots (radius 3-7 px),
+  hairline scratches (1-2 px wide), and on colour parts wrong-colour regions of
+  matched brightness. Rows are labelled ``line/WxH``.
 
 Methods:
 - ``edged``: edged.checks.difference.compare (registration included), default preset 3
@@ -63,6 +72,8 @@ class Tally:
     regions: int = 0
     regions_on_defect: int = 0
     unregistered: int = 0
+    not_inspected: list[float] = field(default_factory=list)  # share of image1 per pair
+    by_defect: dict[str, list[int]] = field(default_factory=dict)  # kind -> [hits, pairs]
     times_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
@@ -79,6 +90,8 @@ class Tally:
             "p90_ms": float(np.percentile(self.times_ms, 90)) if self.times_ms else None,
             "median_cpu_ms": float(np.median(self.cpu_ms)) if self.cpu_ms else None,
             "unregistered": self.unregistered,
+            "not_inspected": float(np.mean(self.not_inspected)) if self.not_inspected else None,
+            "recall_by_defect": {k: v[0] / v[1] for k, v in sorted(self.by_defect.items()) if v[1]},
         }
 
 
@@ -134,6 +147,9 @@ def _score(
         return
     t.bad += 1
     t.hits += int(flagged)
+    kind = t.by_defect.setdefault(defect.kind, [0, 0])
+    kind[0] += int(flagged)
+    kind[1] += 1
     if not flagged:
         t.missed.append(tag)
     on = [b for b in boxes if _touches(b, defect.box_xywh)]
@@ -154,6 +170,8 @@ def _edged(
     try:
         res = compare(prepared, q, settings)
         boxes = [r.box2_xywh for r in res.regions]
+        total = prepared.size_wh[0] * prepared.size_wh[1]
+        t.not_inspected.append(1.0 - res.compared_px / total)
     except UnregisteredError:
         t.unregistered += 1
         boxes = [(0, 0, q.shape[1], q.shape[0])]
@@ -188,6 +206,16 @@ class Slice:
     queries: int  # per world, alternately good and defective
 
 
+def _defect_for(qi: int, wi: int, kind_i: int, *, line: bool, colour: bool) -> str | None:
+    """Odd queries get a defect, cycling through the kinds (colour only on colour parts)."""
+    if qi % 2 == 0:
+        return None
+    if not line:
+        return _scenes.DEFECTS[(qi // 2 + wi + kind_i) % 4]
+    kinds = _scenes.LINE_DEFECTS if colour else _scenes.LINE_DEFECTS[:-1]
+    return kinds[(qi // 2 + wi + kind_i) % len(kinds)]
+
+
 def run(
     slices: list[Slice],
     *,
@@ -195,16 +223,20 @@ def run(
     ssim_every: int,
     variation: bool,
     log: Callable[[str], None],
+    nuisance: str = "legacy",
 ) -> dict[str, dict[str, Tally]]:
+    """Run the slices under one nuisance set (``legacy`` or ``line``, see the module
+    docstring); rows are keyed ``WxH`` (legacy) or ``line/WxH``."""
+    line = nuisance == "line"
     settings = DifferenceSettings()
     tallies: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
     pair_no = 0
     for sl in slices:
         w, h = sl.width, sl.height
-        size = f"{w}x{h}"
+        size = f"line/{w}x{h}" if line else f"{w}x{h}"
         min_area = 16.0 * (min(w, h) / 768.0) ** 2
         for kind in sl.kinds:
-            kind_i = _scenes.KINDS.index(kind)
+            kind_i = _scenes.LINE_KINDS.index(kind)
             for colour in (True, False):
                 for wi in range(sl.worlds):
                     wseed = seed * 100_000 + kind_i * 1000 + int(colour) * 100 + wi + w
@@ -215,9 +247,9 @@ def run(
                     ltu = prepare_reference([ref], params=ReferenceParams(resolution=900))
                     var = None
                     if variation:
+                        pose = _scenes.random_line_pose if line else _scenes.random_pose
                         goods = [ref] + [
-                            _scenes.capture(wld, _scenes.random_pose(rng), (w, h), rng)
-                            for _ in range(4)
+                            _scenes.capture(wld, pose(rng), (w, h), rng) for _ in range(4)
                         ]
                         var = prepare_reference(goods)
                     compare(prepared, ref, settings)  # warm the limits cache (reference time)
@@ -225,10 +257,8 @@ def run(
                     if var is not None:
                         compare(var, ref, settings)
                     for qi in range(sl.queries):
-                        defect = (
-                            None if qi % 2 == 0 else _scenes.DEFECTS[(qi // 2 + wi + kind_i) % 4]
-                        )
-                        q, _pose, d = _scenes.query(wld, (w, h), rng, defect)
+                        defect = _defect_for(qi, wi, kind_i, line=line, colour=colour)
+                        q, _pose, d = _scenes.query(wld, (w, h), rng, defect, nuisance)
                         mode = "colour" if colour else "grey"
                         tag = f"{size}/{kind}/{mode}/w{wi}/q{qi}/{defect or 'good'}"
                         _edged(tallies[size]["edged"], prepared, q, d, tag, settings)
@@ -289,12 +319,12 @@ def run_line(frames: int, *, log: Callable[[str], None]) -> dict[str, dict[str, 
 def table(tallies: dict[str, dict[str, Tally]]) -> str:
     lines = [
         "| size | method | pairs | recall | false alarms | region precision | localised "
-        "| median ms/pair | p90 ms | CPU ms | vs ssim |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| not inspected | median ms/pair | p90 ms | CPU ms | vs ssim |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
-    def f(v: float | int | None, pct: bool = True) -> str:
-        if v is None:
+    def f(v: object, pct: bool = True) -> str:
+        if not isinstance(v, int | float):
             return "–"
         return f"{100 * v:.1f} %" if pct else f"{v:.1f}"
 
@@ -305,13 +335,31 @@ def table(tallies: dict[str, dict[str, Tally]]) -> str:
                 continue
             r = methods[name].row()
             ratio = "–"
-            if ssim_ms and r["median_ms"]:
-                ratio = f"{float(ssim_ms) / float(r['median_ms']):.1f}x"
+            if isinstance(ssim_ms, float) and isinstance(r["median_ms"], float):
+                ratio = f"{ssim_ms / r['median_ms']:.1f}x"
             lines.append(
                 f"| {size} | {name} | {r['pairs']} | {f(r['recall'])} | {f(r['far'])} | "
-                f"{f(r['region_precision'])} | {f(r['localised'])} | {f(r['median_ms'], False)} | "
-                f"{f(r['p90_ms'], False)} | {f(r['median_cpu_ms'], False)} | {ratio} |"
+                f"{f(r['region_precision'])} | {f(r['localised'])} | {f(r['not_inspected'])} | "
+                f"{f(r['median_ms'], False)} | {f(r['p90_ms'], False)} | "
+                f"{f(r['median_cpu_ms'], False)} | {ratio} |"
             )
+    return "\n".join(lines)
+
+
+def recall_table(tallies: dict[str, dict[str, Tally]]) -> str:
+    """Recall per defect kind (rows: size and method; columns: kinds)."""
+    kinds = sorted({k for ms in tallies.values() for t in ms.values() for k in t.by_defect})
+    lines = [
+        "| size | method | " + " | ".join(kinds) + " |",
+        "|---|---|" + "---:|" * len(kinds),
+    ]
+    for size, methods in tallies.items():
+        for name, t in methods.items():
+            cells = []
+            for k in kinds:
+                hits, n = t.by_defect.get(k, [0, 0])
+                cells.append(f"{hits}/{n}" if n else "–")
+            lines.append(f"| {size} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -322,27 +370,58 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--no-variation", action="store_true", help="skip the variation-model row")
     ap.add_argument("--verbose", action="store_true", help="list every miss and false alarm")
+    ap.add_argument(
+        "--nuisance",
+        choices=("legacy", "line", "both"),
+        default="both",
+        help="legacy: the original nuisance and defects; line: issue 17's (default both)",
+    )
+    ap.add_argument(
+        "--worlds", type=int, help="line nuisance: worlds per kind and colour mode (default 3)"
+    )
     args = ap.parse_args(argv)
-    if args.quick:  # 5 MP worlds are slow to render: one kind only
-        slices = [Slice(1024, 768, _scenes.KINDS, 1, 2), Slice(2448, 2048, ("label",), 1, 2)]
-        ssim_every = 2
-    else:
-        slices = [Slice(1024, 768, _scenes.KINDS, 4, 16), Slice(2448, 2048, _scenes.KINDS, 1, 4)]
-        ssim_every = 4
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
-    tallies = run(
-        slices,
-        seed=args.seed,
-        ssim_every=ssim_every,
-        variation=not args.no_variation,
-        log=lambda s: print(s, file=sys.stderr, flush=True),
-    )
-    print(table(tallies))
-    line = run_line(20 if args.quick else 100, log=lambda s: print(s, file=sys.stderr, flush=True))
-    print("\nIndependent check, the daemon's synthetic line (1280x1024 BayerRG8):\n")
-    print(table(line))
-    tallies.update(line)
+    tallies: dict[str, dict[str, Tally]] = {}
+    if args.nuisance in ("legacy", "both"):
+        if args.quick:  # 5 MP worlds are slow to render: one kind only
+            slices = [Slice(1024, 768, _scenes.KINDS, 1, 2), Slice(2448, 2048, ("label",), 1, 2)]
+        else:
+            slices = [
+                Slice(1024, 768, _scenes.KINDS, 4, 16),
+                Slice(2448, 2048, _scenes.KINDS, 1, 4),
+            ]
+        legacy = run(
+            slices,
+            seed=args.seed,
+            ssim_every=2 if args.quick else 4,
+            variation=not args.no_variation,
+            log=log,
+        )
+        print(table(legacy))
+        line = run_line(20 if args.quick else 100, log=log)
+        print("\nIndependent check, the daemon's synthetic line (1280x1024 BayerRG8):\n")
+        print(table(line))
+        tallies.update(legacy)
+        tallies.update(line)
+    if args.nuisance in ("line", "both"):
+        worlds = args.worlds or (1 if args.quick else 3)
+        queries = 4 if args.quick else 14
+        sl = Slice(1024, 768, _scenes.LINE_KINDS, worlds, queries)
+        hard = run(
+            [sl],
+            seed=args.seed,
+            ssim_every=2,
+            variation=not args.no_variation,
+            log=log,
+            nuisance="line",
+        )
+        print("\nWhat a real line adds (issue 17 nuisance and defects):\n")
+        print(table(hard))
+        print("\nRecall per defect kind:\n")
+        print(recall_table(hard))
+        tallies.update(hard)
     print(
         f"\n({time.perf_counter() - t0:.0f} s; cv2 threads {cv2.getNumThreads()}; "
         f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end; "
