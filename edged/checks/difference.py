@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import cv2
 import numpy as np
 
 from edged.checks import _behaviors
+from edged.checks._lighting import Lighting, fit_lighting, normalise
+from edged.checks._lk import apply, warp
 from edged.checks._scale import resize_matrix, working_size
 from edged.checks.align import (
     MOTION_MODELS,
@@ -50,6 +52,11 @@ from edged.checks.variation import excess, gaussian_ksize
 from edged.core.errors import InputError
 
 MAX_REGIONS = 100
+
+LightingModel = Literal["field", "global"]
+LIGHTING_MODELS: tuple[str, ...] = get_args(LightingModel)
+ColourMode = Literal["auto", "off"]
+COLOUR_MODES: tuple[str, ...] = get_args(ColourMode)
 
 # preset -> (threshold grey levels, smooth sigma working px, min area working px)
 PRESETS: dict[int, tuple[float, float, float]] = {
@@ -75,8 +82,17 @@ class DifferenceSettings:
         threshold is ``threshold / weight``.
     var_threshold: standard deviations tolerated (variation models only).
     edge_tolerance_px: radius of the reference's local min/max (0 = pixel-exact).
-    motion_model: motion the part may undergo between reference and query.
+    motion_model: motion the part may undergo between reference and query; ``auto``
+        (default) fits a homography and keeps the simplest model that matches it.
     min_correlation: registration quality below which a query counts as unregistered.
+    max_residual_px: local misfit left by the registration (working pixels) beyond
+        which the query counts as unregistered instead of differing (0 = no check).
+    lighting: ``field`` (default) removes a smooth gain field across the image plus an
+        offset; ``global`` one gain and one offset.
+    colour: ``auto`` (default) also compares the CIELAB a/b chroma of colour references
+        (threshold ``threshold / weight``), so a print in the wrong ink at the same
+        brightness is found; grey references stay luma-only; ``off`` compares only
+        the ``behaviors`` channels.
     """
 
     threshold: float = PRESETS[3][0]
@@ -88,8 +104,11 @@ class DifferenceSettings:
     weight: float = 1.0
     var_threshold: float = 3.0
     edge_tolerance_px: int = 1
-    motion_model: MotionModel = "euclidean"
+    motion_model: MotionModel = "auto"
     min_correlation: float = 0.5
+    max_residual_px: float = 1.0
+    lighting: LightingModel = "field"
+    colour: ColourMode = "auto"
 
     def __post_init__(self) -> None:
         _in_range("threshold", self.threshold, 1, 255)
@@ -102,8 +121,15 @@ class DifferenceSettings:
         _in_range("var_threshold", self.var_threshold, 0, 100)
         _in_range("edge_tolerance_px", self.edge_tolerance_px, 0, 3)
         _in_range("min_correlation", self.min_correlation, -1, 1)
+        _in_range("max_residual_px", self.max_residual_px, 0, 100)
         if self.motion_model not in MOTION_MODELS:
             msg = f"motion model: expected one of {list(MOTION_MODELS)}, got {self.motion_model!r}"
+            raise InputError(msg)
+        if self.lighting not in LIGHTING_MODELS:
+            msg = f"lighting: expected one of {list(LIGHTING_MODELS)}, got {self.lighting!r}"
+            raise InputError(msg)
+        if self.colour not in COLOUR_MODES:
+            msg = f"colour: expected one of {list(COLOUR_MODES)}, got {self.colour!r}"
             raise InputError(msg)
         object.__setattr__(self, "behaviors", _behaviors.parse_behaviors(self.behaviors))
 
@@ -132,6 +158,9 @@ class DifferenceSettings:
             "edge_tolerance_px": self.edge_tolerance_px,
             "motion_model": self.motion_model,
             "min_correlation": self.min_correlation,
+            "max_residual_px": self.max_residual_px,
+            "lighting": self.lighting,
+            "colour": self.colour,
         }
 
 
@@ -188,7 +217,12 @@ class DifferenceResult:
     ``motion`` reads ``matrix1`` as the part's motion. ``model`` is ``"single"`` or
     ``"variation"``. ``excess`` is the ``(H, W)`` uint8 map of grey levels beyond the
     limits at working size in image1 geometry (for heatmaps); ``excess_to_image2``
-    maps its pixels to image2 pixels (3x3).
+    maps its pixels to image2 pixels (3x3, a homography when the model is one).
+    ``compared_px`` counts the image1 pixels inspected: those both images cover after
+    registration, less a margin, inside the ROI; ``not_inspected_px`` the rest of the
+    ROI (or image) — never reported as differences. ``lighting_spread`` is the
+    largest relative departure of the fitted gain field from one gain (0 = uniform);
+    ``channels`` the channels compared.
     """
 
     count: int
@@ -202,6 +236,9 @@ class DifferenceResult:
     model: str = "single"
     n_references: int = 1
     compared_px: int = 0
+    not_inspected_px: int = 0
+    lighting_spread: float = 0.0
+    channels: tuple[str, ...] = ("L",)
     excess: np.ndarray | None = field(default=None, compare=False, repr=False)
     excess_to_image2: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -218,6 +255,9 @@ class DifferenceResult:
             "model": self.model,
             "n_references": self.n_references,
             "compared_px": self.compared_px,
+            "not_inspected_px": self.not_inspected_px,
+            "lighting_spread": round(self.lighting_spread, 4),
+            "channels": "".join(self.channels),
             "registration": {
                 **self.motion.to_dict(),
                 "ok": self.registration.ok,
@@ -225,6 +265,8 @@ class DifferenceResult:
                 "method": self.registration.method,
                 "gain": round(self.registration.gain, 4),
                 "offset": round(self.registration.offset, 3),
+                "model": self.registration.model,
+                "residual_px": round(self.registration.residual_px, 3),
             },
             "regions": [r.to_dict() for r in self.regions],
         }
@@ -290,10 +332,8 @@ def _compared_area(
     """uint8 mask (255) of reference working pixels the query covers, less ``margin``."""
     qw, qh = query_wh
     m = 1 + margin  # one pixel more: interpolation needs both neighbours
-    corners = np.array(
-        [[m, m, 1], [qw - 1 - m, m, 1], [qw - 1 - m, qh - 1 - m, 1], [m, qh - 1 - m, 1]], float
-    )
-    poly = (np.linalg.inv(ref_to_query) @ corners.T).T[:, :2]
+    corners = np.array([[m, m], [qw - 1 - m, m], [qw - 1 - m, qh - 1 - m], [m, qh - 1 - m]], float)
+    poly = apply(np.linalg.inv(ref_to_query), corners)
     w, h = ref.work_wh
     area: np.ndarray = np.zeros((h, w), np.uint8)
     if qw - 1 - 2 * m > 0 and qh - 1 - 2 * m > 0:
@@ -322,6 +362,8 @@ def compare(
     settings = settings or DifferenceSettings()
     check_image(image, "query image")
     names = _behaviors.channel_names(settings.behaviors)
+    if settings.colour == "auto" and reference.colour and image.ndim == 3:
+        names = (*names, *(n for n in ("a", "b") if n in reference.channels and n not in names))
     missing = [n for n in names if n not in reference.channels]
     if missing:
         msg = (
@@ -337,23 +379,49 @@ def compare(
         grey,
         model=settings.motion_model,
         min_correlation=settings.min_correlation,
+        max_residual_px=settings.max_residual_px,
     )
     if not reg.ok:
         msg = f"the query does not register onto the reference: {reg.reason}"
         raise UnregisteredError(msg, reg)
     a = reg.ref_to_query
     scale = reference.scale
-    margin = math.ceil(settings.margin_px * scale)
+    # Inspected: what the query covers, less the smoothing and edge-tolerance reach (the
+    # pixels there would read the query's replicated border) and the user's margin.
+    margin = (
+        math.ceil(settings.margin_px * scale)
+        + math.ceil(2.5 * settings.smooth)
+        + settings.edge_tolerance_px
+    )
     area = _compared_area(reference, a, q_work, margin)
 
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     bright_all: np.ndarray | None = None
     dark_all: np.ndarray | None = None
+    lighting: Lighting | None = None
     for name in names:
-        ch = cv2.warpAffine(
-            chans[name], a[:2], reference.work_wh, flags=flags, borderMode=cv2.BORDER_REPLICATE
-        )
-        ch, for_dark = _normalise(ch, name, reg.gain, reg.offset, settings.smooth)
+        ch = warp(chans[name], a, reference.work_wh)
+        if name in _behaviors.PHOTOMETRIC and settings.lighting == "field" and lighting is None:
+            lighting = fit_lighting(
+                reference.channels["L"].mean,
+                ch if name == "L" else warp(grey, a, reference.work_wh),
+                area,
+                gain=reg.gain,
+                offset=reg.offset,
+            )
+        if lighting is not None and lighting.spread > 0 and name in _behaviors.PHOTOMETRIC:
+            ch, for_dark = normalise(ch, lighting)
+            if settings.smooth > 0:
+                k = gaussian_ksize(settings.smooth)
+                ch = cv2.GaussianBlur(ch, (k, k), settings.smooth, borderType=cv2.BORDER_REPLICATE)
+                if for_dark is not None:
+                    for_dark = cv2.GaussianBlur(
+                        for_dark, (k, k), settings.smooth, borderType=cv2.BORDER_REPLICATE
+                    )
+        else:
+            gain, offset = (
+                (lighting.gain, lighting.offset) if lighting is not None else (reg.gain, reg.offset)
+            )
+            ch, for_dark = _normalise(ch, name, gain, offset, settings.smooth)
         thr = (
             settings.threshold / settings.weight
             if name in _behaviors.COLOUR
@@ -385,6 +453,11 @@ def compare(
         exc, bright_all, dark_all, min_area, reference, a, q_wh, q_work
     )
     compared = int(cv2.countNonZero(area))
+    inspectable = (
+        int(cv2.countNonZero(reference.roi))
+        if reference.roi is not None
+        else reference.work_wh[0] * reference.work_wh[1]
+    )
     center = ((reference.size_wh[0] - 1) / 2.0, (reference.size_wh[1] - 1) / 2.0)
     return DifferenceResult(
         count=count,
@@ -398,6 +471,9 @@ def compare(
         model=reference.kind,
         n_references=reference.n_images,
         compared_px=round(compared / (scale * scale)),
+        not_inspected_px=round(max(inspectable - compared, 0) / (scale * scale)),
+        lighting_spread=lighting.spread if lighting is not None else 0.0,
+        channels=names,
         excess=exc,
         excess_to_image2=np.linalg.inv(resize_matrix(q_wh, q_work)) @ a,
     )
@@ -458,7 +534,7 @@ def _regions(
                 [x - 0.5, y + h - 0.5],
             ]
         )
-        c2 = _apply(to_orig2, corners)
+        c2 = apply(to_orig2, corners)
         box2 = _box_edges(
             c2[:, 0].min() + 0.5,
             c2[:, 1].min() + 0.5,
@@ -466,7 +542,7 @@ def _regions(
             c2[:, 1].max() + 0.5,
             q_wh,
         )
-        v1, v2 = _apply(to_orig1, pts), _apply(to_orig2, pts)
+        v1, v2 = apply(to_orig1, pts), apply(to_orig2, pts)
         out.append(
             DiffRegion(
                 box1_xywh=box1,
@@ -483,11 +559,6 @@ def _regions(
             )
         )
     return tuple(out), int(keep.size), diff_px
-
-
-def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    out: np.ndarray = pts @ m[:2, :2].T + m[:2, 2]
-    return out
 
 
 def _box_edges(
@@ -522,7 +593,10 @@ def differences(
     """
     settings = settings or DifferenceSettings()
     params = ReferenceParams(
-        resolution=resolution, behaviors=settings.behaviors, motion_model=settings.motion_model
+        resolution=resolution,
+        behaviors=settings.behaviors,
+        motion_model=settings.motion_model,
+        colour=settings.colour,
     )
     prepared = prepare_reference([image1], params=params, roi=roi)
     return compare(prepared, image2, settings)

@@ -26,10 +26,13 @@ import numpy as np
 
 from edged.checks import _behaviors
 from edged.checks._image import contract_problem, to_grey
+from edged.checks._lighting import Lighting, fit_lighting
+from edged.checks._lk import warp
 from edged.checks._scale import shrink, working_size
 from edged.checks.align import (
     MOTION_MODELS,
     MotionModel,
+    Registration,
     RegistrationTemplate,
     prepare_registration,
     register,
@@ -48,12 +51,18 @@ class ReferenceParams:
     behaviors: compared channels (``L`` luma, ``V``, ``S``, ``H``; see ``_behaviors``).
     robust: train the variation model with median/MAD instead of mean/std.
     motion_model: how training images are registered onto the first one.
+    colour: ``auto`` also trains the CIELAB a/b chroma of colour images (so queries
+        can be compared in colour without preparing again); ``off`` only ``behaviors``.
+    lighting: how training images' lighting is normalised onto the first one's
+        (``field``: a smooth gain field plus an offset; ``global``: one gain/offset).
     """
 
     resolution: int = 1024
     behaviors: tuple[str, ...] = ("L",)
     robust: bool = False
-    motion_model: MotionModel = "euclidean"
+    motion_model: MotionModel = "auto"
+    colour: str = "auto"
+    lighting: str = "field"
 
     def __post_init__(self) -> None:
         if self.resolution != 0 and not 64 <= self.resolution <= 16384:
@@ -61,6 +70,12 @@ class ReferenceParams:
             raise InputError(msg)
         if self.motion_model not in MOTION_MODELS:
             msg = f"motion model: expected one of {list(MOTION_MODELS)}, got {self.motion_model!r}"
+            raise InputError(msg)
+        if self.colour not in ("auto", "off"):
+            msg = f"colour: expected 'auto' or 'off', got {self.colour!r}"
+            raise InputError(msg)
+        if self.lighting not in ("field", "global"):
+            msg = f"lighting: expected 'field' or 'global', got {self.lighting!r}"
             raise InputError(msg)
         object.__setattr__(self, "behaviors", _behaviors.parse_behaviors(self.behaviors))
 
@@ -70,15 +85,20 @@ class ReferenceParams:
             "behaviors": "".join(self.behaviors),
             "robust": self.robust,
             "motion_model": self.motion_model,
+            "colour": self.colour,
+            "lighting": self.lighting,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ReferenceParams:
+        # References stored before colour/lighting existed trained no chroma.
         return cls(
             resolution=int(d["resolution"]),
             behaviors=tuple(str(d["behaviors"])),
             robust=bool(d["robust"]),
             motion_model=d["motion_model"],
+            colour=str(d.get("colour", "off")),
+            lighting=str(d.get("lighting", "global")),
         )
 
 
@@ -189,7 +209,8 @@ class PreparedReference:
             params = ReferenceParams.from_dict(meta["params"])
             n = int(meta["n_images"])
             channels = {}
-            for name in trained_channels(params.behaviors):
+            colour = bool(meta["colour"])
+            for name in trained_channels(params.behaviors, chroma=chroma(params, colour=colour)):
                 channels[name] = VariationModel(
                     mean=np.asarray(arrays[f"{name}.mean"], np.float32),
                     std=np.asarray(arrays[f"{name}.std"], np.float32),
@@ -231,11 +252,17 @@ def _u8(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def trained_channels(behaviors: tuple[str, ...]) -> tuple[str, ...]:
+def chroma(params: ReferenceParams, *, colour: bool) -> bool:
+    """Whether a reference of these params trains the a/b chroma (colour ``auto``)."""
+    return colour and params.colour == "auto"
+
+
+def trained_channels(behaviors: tuple[str, ...], *, chroma: bool = False) -> tuple[str, ...]:
     """Channels a reference trains: always luma (registration aligns on it), then the
-    channels of the compared behaviours."""
+    channels of the compared behaviours, then (``chroma``) the CIELAB a/b pair."""
     names = _behaviors.channel_names(behaviors)
-    return ("L", *(n for n in names if n != "L"))
+    extra = ("a", "b") if chroma else ()
+    return ("L", *(n for n in names if n != "L"), *(n for n in extra if n not in names))
 
 
 def work_channels(
@@ -301,7 +328,7 @@ def prepare_reference(
     size_wh = (first.shape[1], first.shape[0])
     work_wh = working_size(size_wh, params.resolution)
     work_roi = roi_at(roi, size_wh, work_wh) if roi is not None else None
-    names = trained_channels(params.behaviors)
+    names = trained_channels(params.behaviors, chroma=chroma(params, colour=colour))
 
     master_grey, master_ch = work_channels(first, work_wh, names)
     trainers = {n: VariationTrainer((work_wh[1], work_wh[0]), robust=params.robust) for n in names}
@@ -316,7 +343,9 @@ def prepare_reference(
             if not reg.ok:
                 msg = f"reference image {i} does not register onto image 0: {reg.reason}"
                 raise InputError(msg)
-            warped, valid = _into_reference(chans, reg.ref_to_query, work_wh, reg.gain, reg.offset)
+            warped, valid = _into_reference(
+                chans, reg, work_wh, master_ch["L"], grey, field=params.lighting == "field"
+            )
             for n in names:
                 trainers[n].add(warped[n], valid)
             training.append({"image": i, **reg.to_dict()})
@@ -337,36 +366,34 @@ def prepare_reference(
 
 def _into_reference(
     chans: Mapping[str, np.ndarray],
-    ref_to_query: np.ndarray,
+    reg: Registration,
     work_wh: tuple[int, int],
-    gain: float,
-    offset: float,
+    master: np.ndarray,
+    grey: np.ndarray,
+    *,
+    field: bool,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Warp working-size channels into the reference frame; normalise lighting (float32)."""
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    out: dict[str, np.ndarray] = {}
-    for name, img in chans.items():
-        w = cv2.warpAffine(
-            img.astype(np.float32),
-            ref_to_query[:2],
-            work_wh,
-            flags=flags,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        if name in _behaviors.PHOTOMETRIC and abs(gain) > 1e-3:
-            w = (w - np.float32(offset)) / np.float32(gain)
-        out[name] = np.clip(w, 0, 255)
+    """Warp working-size channels into the reference frame; normalise lighting (float32)
+    with one gain/offset or (``field``) the smooth gain field fitted against ``master``."""
+    m = reg.ref_to_query
     any_img = next(iter(chans.values()))
     ones = np.full(any_img.shape[:2], 255, np.uint8)
-    valid = cv2.warpAffine(
-        ones,
-        ref_to_query[:2],
-        work_wh,
-        flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
+    valid = warp(
+        ones, m, work_wh, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, border=cv2.BORDER_CONSTANT
     )
     valid = cv2.erode(valid, np.ones((3, 3), np.uint8))
+    lighting = Lighting.uniform(reg.gain, reg.offset)
+    if field:
+        lighting = fit_lighting(
+            master, warp(grey, m, work_wh), valid, gain=reg.gain, offset=reg.offset
+        )
+    gain_field = lighting.field(work_wh) if lighting.spread > 0 else np.float32(lighting.gain)
+    out: dict[str, np.ndarray] = {}
+    for name, img in chans.items():
+        w = warp(img.astype(np.float32), m, work_wh)
+        if name in _behaviors.PHOTOMETRIC and abs(lighting.gain) > 1e-3:
+            w = (w - np.float32(lighting.offset)) / gain_field
+        out[name] = np.clip(w, 0, 255)
     return out, valid
 
 
