@@ -312,7 +312,7 @@ def register(
             correlation=last,
         )
         iterations += fit.iterations
-    used = final_model
+    used: str = final_model
     matrix = fit.matrix
     if model == "auto":
         used, matrix = simplest_model(fit.matrix, template.size_wh)

@@ -160,6 +160,12 @@ class VariationTrainer:
             msg = f"training image: expected shape {self._shape}, got {image.shape}"
             raise InputError(msg)
         x = image.astype(np.float32)
+        if self._n == 0 and valid is None and not self._robust:
+            # The first image covering everything: the mean is the image (a single
+            # reference is prepared on every one-shot LTU request: keep it cheap).
+            self._mean, self._count[:] = x, 1.0
+            self._n = 1
+            return
         v = np.ones(self._shape, np.float32) if valid is None else (valid > 0).astype(np.float32)
         self._count += v
         delta = x - self._mean
@@ -186,6 +192,8 @@ class VariationTrainer:
             # Pixels no image covered keep the running mean.
             mean = np.where(np.isnan(mean), self._mean, mean).astype(np.float32)
             std = np.where(np.isnan(std), 0.0, std).astype(np.float32)
+        elif self._n == 1:
+            mean, std = self._mean.copy(), np.zeros(self._shape, np.float32)
         else:
             mean = self._mean.copy()
             std = np.sqrt(np.maximum(self._m2, 0.0) / np.maximum(count - 1.0, 1.0))
