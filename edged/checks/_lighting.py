@@ -21,6 +21,9 @@ import numpy as np
 
 GRID_STEP_PX = 8  # working pixels between the samples of the fit
 FIELD_CELL_PX = 16  # the gain field is evaluated on a grid this coarse, then interpolated
+# Values this close to 0 or 255 may be clipped (JPEG turns a saturated area into blocks of
+# 250..255): their true level is unknown beyond the clip.
+CLIP_MARGIN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,9 @@ def fit_lighting(
     h, w = reference.shape
     s = GRID_STEP_PX
     ys, xs = np.mgrid[s // 2 : h : s, s // 2 : w : s]
-    sel = area[ys, xs] > 0
+    q_all = query[ys, xs]
+    # Clipped pixels say nothing about the lighting (their true level is beyond the clip).
+    sel = (area[ys, xs] > 0) & (q_all > CLIP_MARGIN) & (q_all < 255 - CLIP_MARGIN)
     if int(sel.sum()) < 200:
         return Lighting.uniform(gain, offset)
     ys, xs = ys[sel], xs[sel]
@@ -125,19 +130,20 @@ def fit_lighting(
 def normalise(channel: np.ndarray, lighting: Lighting) -> tuple[np.ndarray, np.ndarray | None]:
     """Map a registered ``(H, W)`` uint8 channel onto the reference's lighting.
 
-    Returns ``(image, for_dark)``: ``for_dark`` is None unless the channel has clipped
-    pixels; then ``image`` keeps 0 where the query read 0 (it may be darker, never a
-    bright defect) and ``for_dark`` keeps 255 where it read 255 (never a dark one).
+    Returns ``(image, for_dark)``: ``for_dark`` is None unless the channel has (nearly)
+    clipped pixels; then ``image`` keeps 0 where the query read ``CLIP_MARGIN`` or less
+    (it may be darker, never a bright defect) and ``for_dark`` keeps 255 where it read
+    ``255 - CLIP_MARGIN`` or more (never a dark one).
     """
     h, w = channel.shape
     shifted = channel.astype(np.float32) - np.float32(lighting.offset)
     out_f = cv2.divide(shifted, lighting.field((w, h)))
     out: np.ndarray = np.clip(np.rint(out_f), 0, 255).astype(np.uint8)
     lo, hi, _, _ = cv2.minMaxLoc(channel)
-    if lo > 0 and hi < 255:
+    if lo > CLIP_MARGIN and hi < 255 - CLIP_MARGIN:
         return out, None
-    bright, dark = out.copy(), out
-    bright[channel == 0] = 0
+    bright = out.copy()
+    bright[channel <= CLIP_MARGIN] = 0
     dark = out.copy()
-    dark[channel == 255] = 255
+    dark[channel >= 255 - CLIP_MARGIN] = 255
     return bright, dark

@@ -84,9 +84,7 @@ def make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> Level:
     np.subtract(design[4], design[3], out=design[10])  # rotation: -y*Tx + x*Ty
     # Unit-RMS rows keep the float32 normal equations well conditioned (the scale only
     # has to be used consistently: float32 accumulation is plenty).
-    row_scale = np.sqrt(np.einsum("ij,ij->i", design, design) / design.shape[1]).astype(
-        np.float64
-    )
+    row_scale = np.sqrt(np.einsum("ij,ij->i", design, design) / design.shape[1]).astype(np.float64)
     row_scale[row_scale == 0] = 1.0
     design /= row_scale[:, None].astype(np.float32)
     usable = np.zeros((h, w), dtype=np.uint8)
@@ -311,8 +309,9 @@ def tile_residual(
 ) -> float:
     """Local misfit left by a registration: the upper quartile of per-tile shifts.
 
-    The image is cut into a 6x4 grid; in each tile with texture in both directions the
-    remaining shift is one Lucas-Kanade translation step (level pixels). A part the
+    The image is cut into a 6x4 grid; in each tile with texture in both directions (an
+    RMS gradient of at least one grey level per pixel) the remaining shift is one
+    Lucas-Kanade translation step (level pixels). A part the
     motion model cannot follow (bent, tilted beyond the model) leaves shifts in many
     tiles; a defect moves one or two, which the quartile ignores. Returns 0 when fewer
     than 4 tiles carry texture (nothing to measure).
@@ -340,7 +339,7 @@ def tile_residual(
     # The smaller eigenvalue of the structure tensor, per pixel: texture in both directions.
     half_trace = 0.5 * (sxx + syy)
     lam_min = half_trace - np.sqrt(np.maximum(half_trace**2 - det, 0.0))
-    ok = (count > 0.5 * th * tw) & (lam_min > 25.0 * np.maximum(count, 1.0))
+    ok = (count > 0.5 * th * tw) & (lam_min > np.maximum(count, 1.0))
     if int(ok.sum()) < 4:
         return 0.0
     dx = (syy * bx - sxy * by) / np.where(ok, det, 1.0)

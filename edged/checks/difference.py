@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from edged.checks import _behaviors
-from edged.checks._lighting import Lighting, fit_lighting, normalise
+from edged.checks._lighting import CLIP_MARGIN, Lighting, fit_lighting, normalise
 from edged.checks._lk import apply, warp
 from edged.checks._scale import resize_matrix, working_size
 from edged.checks.align import (
@@ -82,6 +82,9 @@ class DifferenceSettings:
         threshold is ``threshold / weight``.
     var_threshold: standard deviations tolerated (variation models only).
     edge_tolerance_px: radius of the reference's local min/max (0 = pixel-exact).
+    contrast_tolerance: fraction of the reference's local contrast (7x7 working pixels)
+        added to ``threshold`` (JPEG ringing and blur next to strong edges); flat areas
+        keep the bare threshold. Colour channels do not use it.
     motion_model: motion the part may undergo between reference and query; ``auto``
         (default) fits a homography and keeps the simplest model that matches it.
     min_correlation: registration quality below which a query counts as unregistered.
@@ -104,6 +107,7 @@ class DifferenceSettings:
     weight: float = 1.0
     var_threshold: float = 3.0
     edge_tolerance_px: int = 1
+    contrast_tolerance: float = 0.08
     motion_model: MotionModel = "auto"
     min_correlation: float = 0.5
     max_residual_px: float = 1.0
@@ -122,6 +126,7 @@ class DifferenceSettings:
         _in_range("edge_tolerance_px", self.edge_tolerance_px, 0, 3)
         _in_range("min_correlation", self.min_correlation, -1, 1)
         _in_range("max_residual_px", self.max_residual_px, 0, 100)
+        _in_range("contrast_tolerance", self.contrast_tolerance, 0, 1)
         if self.motion_model not in MOTION_MODELS:
             msg = f"motion model: expected one of {list(MOTION_MODELS)}, got {self.motion_model!r}"
             raise InputError(msg)
@@ -156,6 +161,7 @@ class DifferenceSettings:
             "weight": self.weight,
             "var_threshold": self.var_threshold,
             "edge_tolerance_px": self.edge_tolerance_px,
+            "contrast_tolerance": self.contrast_tolerance,
             "motion_model": self.motion_model,
             "min_correlation": self.min_correlation,
             "max_residual_px": self.max_residual_px,
@@ -278,15 +284,16 @@ class DifferenceResult:
 def _luts(gain: float, offset: float) -> tuple[np.ndarray, np.ndarray]:
     """Lookup tables normalising a query's lighting onto the reference's.
 
-    ``(for_bright, for_dark)``: they differ only for clipped values, whose true level
-    is unknown beyond the clip: a saturated 255 may be brighter than it reads, so it
-    can never be a dark defect; a 0 can never be a bright one.
+    ``(for_bright, for_dark)``: they differ only for (nearly) clipped values, whose true
+    level is unknown beyond the clip: a saturated 255 may be brighter than it reads (and
+    JPEG turns a saturated area into 250..255 blocks), so it can never be a dark
+    defect; a value within ``CLIP_MARGIN`` of 0 can never be a bright one.
     """
     v = (np.arange(256, dtype=np.float64) - offset) / gain
     base = np.clip(np.rint(v), 0, 255).astype(np.uint8)
     for_bright, for_dark = base.copy(), base.copy()
-    for_bright[0] = 0
-    for_dark[255] = 255
+    for_bright[: CLIP_MARGIN + 1] = 0
+    for_dark[255 - CLIP_MARGIN :] = 255
     return for_bright, for_dark
 
 
@@ -301,7 +308,7 @@ def _normalise(
     photometric = name in _behaviors.PHOTOMETRIC and abs(gain) > 1e-3
     if photometric:
         lo, hi, _, _ = cv2.minMaxLoc(ch)
-        if lo == 0 or hi == 255:
+        if lo <= CLIP_MARGIN or hi >= 255 - CLIP_MARGIN:
             lut_b, lut_d = _luts(gain, offset)
             bright, dark = cv2.LUT(ch, lut_b), cv2.LUT(ch, lut_d)
             if sigma > 0:
@@ -433,6 +440,7 @@ def compare(
             var_threshold=settings.var_threshold,
             smooth_sigma=settings.smooth,
             edge_tolerance_px=settings.edge_tolerance_px,
+            contrast_tolerance=0.0 if name in _behaviors.COLOUR else settings.contrast_tolerance,
         )
         b, d = excess(lim, ch, for_dark=for_dark)
         bright_all = b if bright_all is None else cv2.max(bright_all, b)

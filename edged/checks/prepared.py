@@ -140,6 +140,7 @@ class PreparedReference:
         var_threshold: float,
         smooth_sigma: float,
         edge_tolerance_px: int,
+        contrast_tolerance: float = 0.0,
     ) -> Limits:
         """The channel's limits for these settings (computed once, then cached)."""
         key = (
@@ -148,6 +149,7 @@ class PreparedReference:
             float(var_threshold),
             float(smooth_sigma),
             int(edge_tolerance_px),
+            float(contrast_tolerance),
         )
         cached = self._cache.get(key)
         if cached is not None:
@@ -157,6 +159,7 @@ class PreparedReference:
             var_threshold=var_threshold,
             smooth_sigma=smooth_sigma,
             edge_tolerance_px=edge_tolerance_px,
+            contrast_tolerance=contrast_tolerance,
         )
         with self._lock:
             if len(self._cache) >= 16:  # settings rarely change; bound the memory anyway

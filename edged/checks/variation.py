@@ -32,6 +32,7 @@ import numpy as np
 from edged.core.errors import InputError
 
 MAD_TO_SIGMA = 1.4826
+CONTRAST_RADIUS_PX = 3  # the local contrast of ``contrast_tolerance``: a 7x7 window
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -69,6 +70,7 @@ class VariationModel:
         var_threshold: float,
         smooth_sigma: float = 0.0,
         edge_tolerance_px: int = 1,
+        contrast_tolerance: float = 0.0,
     ) -> Limits:
         """Precompute the dark/bright limits.
 
@@ -78,6 +80,10 @@ class VariationModel:
             the statistics are smoothed alike (``std`` conservatively, as a smoothed
             std bounds the std of the smoothed images from above).
         edge_tolerance_px: radius of the local min/max taken around the mean (0 = off).
+        contrast_tolerance: fraction of the mean's local contrast (max - min within
+            ``CONTRAST_RADIUS_PX``) added to the tolerance: next to strong edges a query
+            carries JPEG ringing and blur the reference does not; flat areas keep the
+            bare ``abs_threshold`` (so faint hairlines on smooth surfaces stay visible).
         """
         if abs_threshold < 0 or var_threshold < 0:
             msg = (
@@ -98,8 +104,13 @@ class VariationModel:
             high, low = cv2.dilate(mean, k), cv2.erode(mean, k)
         else:
             high, low = mean, mean
-        bright = high + np.float32(abs_threshold)
-        dark = low - np.float32(abs_threshold)
+        tol: np.ndarray | np.float32 = np.float32(abs_threshold)
+        if contrast_tolerance > 0:
+            k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * CONTRAST_RADIUS_PX + 1,) * 2)
+            contrast = cv2.subtract(cv2.dilate(mean, k), cv2.erode(mean, k))
+            tol = contrast * np.float32(contrast_tolerance) + np.float32(abs_threshold)
+        bright = high + tol
+        dark = low - tol
         if self.n > 1 and var_threshold > 0:
             spread = std * np.float32(var_threshold)
             bright = np.maximum(bright, mean + spread)
