@@ -289,19 +289,37 @@ def lucas_kanade(
         a = a @ _inv(_delta(model, geo, lvl.center))
         if _step_size(model, geo, radius) < tolerance_px:
             break
-    corr = residual = 0.0
+    corr = 0.0
     if correlation:
         # ``warped`` is from the last iteration, whose update moved less than tolerance_px.
         corr = _zncc(lvl.image.ravel(), warped.ravel(), mask, n)
         gain, offset = _robust_photometry(lvl.image.ravel(), warped.ravel(), mask, gain, offset)
-        residual = tile_residual(lvl, warped, mask_u8, gain, offset) / s
     out = a.copy()
     out[:2, 2] /= s
     out[2, :2] *= s
-    return Fit(out, corr, gain, offset, it, overlap, residual)
+    return Fit(out, corr, gain, offset, it, overlap)
 
 
 TILES = (6, 4)  # the residual check's grid (columns, rows)
+
+
+def residual(
+    lvl: Level, query: np.ndarray, ref_to_query: np.ndarray, gain: float, offset: float
+) -> float:
+    """The local misfit (working pixels) a registration leaves at pyramid level ``lvl``
+    (``query`` the query's float32 image at that level): see :func:`tile_residual`."""
+    s = 2.0**-lvl.k
+    a = ref_to_query.copy()
+    a[:2, 2] *= s
+    a[2, :2] /= s
+    h, w = lvl.shape
+    warped = warp(query, a, (w, h))
+    qh, qw = query.shape
+    corners = np.array([[2, 2], [qw - 3, 2], [qw - 3, qh - 3], [2, qh - 3]], float)
+    inside = np.zeros((h, w), dtype=np.uint8)
+    poly = apply(_inv(a), corners)
+    cv2.fillConvexPoly(inside, np.round(poly * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    return tile_residual(lvl, warped, cv2.bitwise_and(inside, lvl.usable), gain, offset) / s
 
 
 def tile_residual(
@@ -311,30 +329,36 @@ def tile_residual(
 
     The image is cut into a 6x4 grid; in each tile with texture in both directions (an
     RMS gradient of at least one grey level per pixel) the remaining shift is one
-    Lucas-Kanade translation step (level pixels). A part the
-    motion model cannot follow (bent, tilted beyond the model) leaves shifts in many
-    tiles; a defect moves one or two, which the quartile ignores. Returns 0 when fewer
-    than 4 tiles carry texture (nothing to measure).
+    Lucas-Kanade translation step (level pixels) solved jointly with the tile's own gain
+    and offset (uneven light is not motion). A part the motion model cannot follow
+    (bent, tilted beyond the model) leaves shifts in many tiles; a defect moves one or
+    two, which the quartile ignores. Returns 0 when fewer than 4 tiles carry texture.
     """
     h, w = lvl.shape
     cols, rows = TILES
     th, tw = h // rows, w // cols
     if th < 8 or tw < 8 or abs(gain) < 1e-3:
         return 0.0
-    m = mask[: th * rows, : tw * cols].astype(np.float32)
-    gx = (lvl.design[_TX] * np.float32(lvl.row_scale[_TX])).reshape(h, w)[: th * rows, : tw * cols]
-    gy = (lvl.design[_TY] * np.float32(lvl.row_scale[_TY])).reshape(h, w)[: th * rows, : tw * cols]
-    e = (warped[: th * rows, : tw * cols] - np.float32(offset)) / np.float32(gain)
-    e = (e - lvl.image[: th * rows, : tw * cols]) * m
-    gxm, gym = gx * m, gy * m
+    hh, ww = th * rows, tw * cols
+    m = mask[:hh, :ww].astype(np.float32)
+    gx = (lvl.design[_TX] * np.float32(lvl.row_scale[_TX])).reshape(h, w)[:hh, :ww]
+    gy = (lvl.design[_TY] * np.float32(lvl.row_scale[_TY])).reshape(h, w)[:hh, :ww]
+    t = lvl.image[:hh, :ww] - np.float32(lvl.t_mean)
+    q = (warped[:hh, :ww] - np.float32(offset)) / np.float32(gain) - np.float32(lvl.t_mean)
+    rows_ = (gx * m, gy * m, t * m, m)  # the tile model: q = t + dx*gx + dy*gy + a*t + b
 
     def tiles(a: np.ndarray) -> np.ndarray:
         out: np.ndarray = a.reshape(rows, th, cols, tw).sum(axis=(1, 3), dtype=np.float64)
         return out
 
-    sxx, sxy, syy = tiles(gxm * gx), tiles(gxm * gy), tiles(gym * gy)
-    bx, by = tiles(gxm * e), tiles(gym * e)
-    count = tiles(m)
+    basis = (gx, gy, t, np.ones_like(t))
+    normal = np.empty((rows, cols, 4, 4))
+    for i in range(4):
+        for j in range(i, 4):
+            normal[..., i, j] = normal[..., j, i] = tiles(rows_[i] * basis[j])
+    e = q - t
+    rhs = np.stack([tiles(r * e) for r in rows_], axis=-1)
+    sxx, sxy, syy, count = normal[..., 0, 0], normal[..., 0, 1], normal[..., 1, 1], tiles(m)
     det = sxx * syy - sxy * sxy
     # The smaller eigenvalue of the structure tensor, per pixel: texture in both directions.
     half_trace = 0.5 * (sxx + syy)
@@ -342,9 +366,11 @@ def tile_residual(
     ok = (count > 0.5 * th * tw) & (lam_min > np.maximum(count, 1.0))
     if int(ok.sum()) < 4:
         return 0.0
-    dx = (syy * bx - sxy * by) / np.where(ok, det, 1.0)
-    dy = (sxx * by - sxy * bx) / np.where(ok, det, 1.0)
-    shifts = np.hypot(dx, dy)[ok]
+    try:
+        sol = np.linalg.solve(normal[ok] + 1e-6 * np.eye(4), rhs[ok][..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return 0.0
+    shifts = np.hypot(sol[:, 0], sol[:, 1])
     return float(np.percentile(shifts, 75))
 
 

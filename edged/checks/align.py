@@ -38,7 +38,7 @@ import numpy as np
 
 from edged.checks._coarse import NO_POINTS, FeatureMatch, features, orb, phase
 from edged.checks._image import to_grey
-from edged.checks._lk import Fit, Level, apply, lucas_kanade, make_level, pyramid
+from edged.checks._lk import Fit, Level, apply, lucas_kanade, make_level, pyramid, residual
 from edged.checks._scale import resize_matrix, shrink, working_size
 from edged.core.errors import InputError, RegistrationError
 
@@ -316,9 +316,15 @@ def register(
     matrix = fit.matrix
     if model == "auto":
         used, matrix = simplest_model(fit.matrix, template.size_wh)
-    fit = Fit(
-        matrix, fit.correlation, fit.gain, fit.offset, iterations, fit.overlap, fit.residual_px
+    # The residual check runs one level above the finest: fine textures near the
+    # sampling limit (moire) say nothing reliable about local shifts.
+    check = template.levels[1] if len(template.levels) > 1 else template.levels[0]
+    misfit = (
+        residual(check, levels_f[check.k], matrix, fit.gain, fit.offset)
+        if max_residual_px > 0
+        else 0.0
     )
+    fit = Fit(matrix, fit.correlation, fit.gain, fit.offset, iterations, fit.overlap, misfit)
 
     reason = ""
     scale = math.sqrt(abs(np.linalg.det(fit.matrix[:2, :2])))

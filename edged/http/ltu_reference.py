@@ -7,12 +7,13 @@
 ``weight``), ``transform``, ``image1_roi`` (a mask image the size of image1:
 non-zero is compared, zero is excluded), ``mask_type`` binary | contours | none,
 ``mask_thickness``, ``mask_color``, ``vertices``; edged extras ``motion_model``
-(default similarity) and ``min_area_px``. Result: see
+(default auto: a homography when the part tilts, else the simplest model that fits)
+and ``min_area_px``. Result: see
 :mod:`edged.checks.ltu_differences`; ``details.score`` is the differing area in
 percent of the compared area, ``details.info.count`` the number of regions.
 
 ``POST /v2/services/image/alignmentMatrix`` — ``image1``, ``image2``, ``resolution``
-(<= 900), ``return_image``, ``motion_model`` (default similarity): ``matrix1``
+(<= 900), ``return_image``, ``motion_model`` (default auto): ``matrix1``
 (image1 -> image2) and ``matrix2`` (image2 -> image1), 3x3 row-major, and with
 ``return_image`` the aligned image (image2 resampled onto image1, base64 PNG).
 
@@ -51,7 +52,7 @@ routes = web.RouteTableDef()
 
 
 def _motion_model(form: RequestForm) -> Any:
-    value = str(field_value(form, "motion_model", "similarity")).strip().lower()
+    value = str(field_value(form, "motion_model", "auto")).strip().lower()
     if value not in MOTION_MODELS:
         msg = f"motion_model: expected one of {list(MOTION_MODELS)}, got {value!r}"
         raise InputError(msg)
@@ -165,6 +166,9 @@ async def differences_service(request: web.Request) -> LtuAnswer:
     info = {
         "count": res.count,
         "area_px": res.area_px,
+        "compared_px": res.compared_px,
+        "not_inspected_px": res.not_inspected_px,
+        "channels": "".join(res.channels),
         "model": res.model,
         "registration": {**res.motion.to_dict(), **res.registration.to_dict()},
         "settings": settings.to_dict(),
