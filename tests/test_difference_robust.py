@@ -132,7 +132,7 @@ def test_a_colour_only_disk_is_found_in_colour_mode_and_ignored_in_grey_mode() -
     prepared = prepare_reference([ref])
     res = compare(prepared, q)
     assert res.count == 1
-    assert res.channels == ("L", "a", "b")
+    assert res.channels == ("L", "ca", "cb")
     assert res.regions[0].box2_xywh == pytest.approx((188, 68, 25, 25), abs=3)
     assert compare(prepared, q, DifferenceSettings(colour="off")).count == 0
     grey_ref = prepare_reference([ref], params=ReferenceParams(colour="off"))

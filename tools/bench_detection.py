@@ -334,6 +334,69 @@ def run_line(frames: int, *, log: Callable[[str], None]) -> dict[str, dict[str, 
     return tallies
 
 
+def http_timing(pairs: int, *, seed: int, log: Callable[[str], None]) -> dict[str, list[float]]:
+    """Milliseconds per ``POST /v2/services/image/differences`` of a 1024x768 pair (both
+    JPEG quality 95, decoding included) on the legacy nuisance, grey and colour, through
+    a real aiohttp server on localhost (default LTU options). Returns the samples: wall
+    milliseconds per mode, and the process's CPU milliseconds (server and client share
+    the process; the client's share is small) under ``"<mode> CPU"``."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from edged.http import ltu_reference
+
+    def jpeg(img: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        assert ok
+        return buf.tobytes()
+
+    bodies: dict[str, list[tuple[bytes, bytes]]] = {}
+    w, h = 1024, 768
+    for colour in (False, True):
+        rng = np.random.default_rng(seed)
+        wld = _scenes.world("label", (w, h), colour=colour, seed=seed)
+        ref = jpeg(_scenes.capture(wld, _scenes.REFERENCE_POSE, (w, h), rng))
+        qs = [_scenes.query(wld, (w, h), rng, None)[0] for _ in range(4)]
+        bodies["colour" if colour else "grey"] = [(ref, jpeg(q)) for q in qs]
+
+    async def measure() -> dict[str, list[float]]:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(ltu_reference.routes)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        url = f"http://127.0.0.1:{port}/v2/services/image/differences"
+        out: dict[str, list[float]] = {k: [] for k in bodies}
+        out.update({f"{k} CPU": [] for k in bodies})
+        async with aiohttp.ClientSession() as session:
+            for i in range(pairs + 2):  # the first two rounds warm up
+                for mode, pairs_ in bodies.items():
+                    a, b = pairs_[i % len(pairs_)]
+                    form = aiohttp.FormData()
+                    form.add_field("image1", a, filename="1.jpg", content_type="image/jpeg")
+                    form.add_field("image2", b, filename="2.jpg", content_type="image/jpeg")
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    async with session.post(url, data=form) as resp:
+                        await resp.read()
+                        assert resp.status == 200, resp.status
+                    if i >= 2:
+                        wall, cpu = _elapsed(t0, c0)
+                        out[mode].append(wall)
+                        out[f"{mode} CPU"].append(cpu)
+        await runner.cleanup()
+        return out
+
+    samples = asyncio.run(measure())
+    for mode, ms in samples.items():
+        q1, med, q3 = np.percentile(ms, [25, 50, 75])
+        log(f"HTTP differences 1024x768 {mode}: median {med:.1f} ms (IQR {q1:.1f}-{q3:.1f})")
+    return samples
+
+
 def table(tallies: dict[str, dict[str, Tally]]) -> str:
     lines = [
         "| size | method | pairs | recall | false alarms | region precision | localised "
@@ -407,7 +470,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--edged-only", action="store_true", help="skip the peers and edged@900 (iteration)"
     )
+    ap.add_argument(
+        "--http",
+        type=int,
+        metavar="N",
+        help="only time N pairs through the LTU differences endpoint (see http_timing)",
+    )
     args = ap.parse_args(argv)
+    if args.http:
+        load = os.getloadavg()[0]
+        http_timing(args.http, seed=args.seed, log=print)
+        print(f"(load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end)")
+        return 0
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")

@@ -22,8 +22,27 @@ BEHAVIORS: tuple[str, ...] = get_args(Behavior)
 CHANNELS: dict[str, tuple[str, ...]] = {"L": ("L",), "V": ("V",), "S": ("S",), "H": ("a", "b")}
 # Channels whose values scale with lighting (gain/offset normalisation applies).
 PHOTOMETRIC: frozenset[str] = frozenset({"L", "V"})
+# The CIELAB a/b chroma that ``colour: auto`` adds for colour references, at half the
+# working resolution (like JPEG's 4:2:0 and most cameras' colour: wrong ink is an area).
+CHROMA: tuple[str, str] = ("ca", "cb")
 # Channels that carry colour (their threshold is divided by the colour ``weight``).
-COLOUR: frozenset[str] = frozenset({"S", "a", "b"})
+COLOUR: frozenset[str] = frozenset({"S", "a", "b", *CHROMA})
+
+
+def chroma_size(work_wh: tuple[int, int]) -> tuple[int, int]:
+    """The ``(width, height)`` the :data:`CHROMA` channels are compared at."""
+    return max(1, (work_wh[0] + 1) // 2), max(1, (work_wh[1] + 1) // 2)
+
+
+def chroma(work_bgr: np.ndarray) -> dict[str, np.ndarray]:
+    """The :data:`CHROMA` channels of a working-size ``(H, W, 3)`` uint8 BGR image."""
+    w, h = chroma_size((work_bgr.shape[1], work_bgr.shape[0]))
+    small = cv2.resize(work_bgr, (w, h), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab)
+    return {
+        CHROMA[0]: np.ascontiguousarray(lab[..., 1]),
+        CHROMA[1]: np.ascontiguousarray(lab[..., 2]),
+    }
 
 
 def parse_behaviors(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -373,7 +373,7 @@ def compare(
     check_image(image, "query image")
     names = _behaviors.channel_names(settings.behaviors)
     if settings.colour == "auto" and reference.colour and image.ndim == 3:
-        names = (*names, *(n for n in ("a", "b") if n in reference.channels and n not in names))
+        names = (*names, *(n for n in _behaviors.CHROMA if n in reference.channels))
     missing = [n for n in names if n not in reference.channels]
     if missing:
         msg = (
@@ -409,6 +409,8 @@ def compare(
     dark_all: np.ndarray | None = None
     lighting: Lighting | None = None
     for name in names:
+        if name in _behaviors.CHROMA:
+            continue
         ch = warp(chans[name], a, reference.work_wh)
         if name in _behaviors.PHOTOMETRIC and settings.lighting == "field" and lighting is None:
             lighting = fit_lighting(
@@ -448,6 +450,11 @@ def compare(
         b, d = excess(lim, ch, for_dark=for_dark)
         bright_all = b if bright_all is None else cv2.max(bright_all, b)
         dark_all = d if dark_all is None else cv2.max(dark_all, d)
+    if any(n in _behaviors.CHROMA for n in names):
+        b, d = _chroma_excess(reference, chans, a, grey.shape[::-1], settings)
+        assert bright_all is not None
+        assert dark_all is not None
+        bright_all, dark_all = cv2.max(bright_all, b), cv2.max(dark_all, d)
     assert bright_all is not None
     assert dark_all is not None
     bright_all = cv2.bitwise_and(bright_all, area)
@@ -487,6 +494,48 @@ def compare(
         channels=names,
         excess=exc,
         excess_to_image2=np.linalg.inv(resize_matrix(q_wh, q_work)) @ a,
+    )
+
+
+def _chroma_excess(
+    reference: PreparedReference,
+    chans: dict[str, np.ndarray],
+    ref_to_query: np.ndarray,
+    q_work: tuple[int, int],
+    settings: DifferenceSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bright/dark excess of the half-resolution chroma, at working size (uint8)."""
+    half = _behaviors.chroma_size(reference.work_wh)
+    q_half = _behaviors.chroma_size(q_work)
+    m = (
+        resize_matrix(q_work, q_half)
+        @ ref_to_query
+        @ np.linalg.inv(resize_matrix(reference.work_wh, half))
+    )
+    sigma = settings.smooth / 2.0
+    bright: np.ndarray | None = None
+    dark: np.ndarray | None = None
+    for name in _behaviors.CHROMA:
+        ch = warp(chans[name], m, half)
+        if sigma > 0:
+            k = gaussian_ksize(sigma)
+            ch = cv2.GaussianBlur(ch, (k, k), sigma, borderType=cv2.BORDER_REPLICATE)
+        lim = reference.limits(
+            name,
+            abs_threshold=settings.threshold / settings.weight,
+            var_threshold=settings.var_threshold,
+            smooth_sigma=sigma,
+            edge_tolerance_px=settings.edge_tolerance_px,
+        )
+        b, d = excess(lim, ch)
+        bright = b if bright is None else cv2.max(bright, b)
+        dark = d if dark is None else cv2.max(dark, d)
+    assert bright is not None
+    assert dark is not None
+    size = reference.work_wh
+    return (
+        cv2.resize(bright, size, interpolation=cv2.INTER_LINEAR),
+        cv2.resize(dark, size, interpolation=cv2.INTER_LINEAR),
     )
 
 

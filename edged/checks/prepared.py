@@ -28,7 +28,7 @@ from edged.checks import _behaviors
 from edged.checks._image import contract_problem, to_grey
 from edged.checks._lighting import Lighting, fit_lighting
 from edged.checks._lk import warp
-from edged.checks._scale import shrink, working_size
+from edged.checks._scale import resize_matrix, shrink, working_size
 from edged.checks.align import (
     MOTION_MODELS,
     MotionModel,
@@ -230,8 +230,9 @@ class PreparedReference:
             )
             work_wh = (int(meta["work_wh"][0]), int(meta["work_wh"][1]))
             for name, model in channels.items():
-                if model.shape != (work_wh[1], work_wh[0]):
-                    want = (work_wh[1], work_wh[0])
+                cw, chh = _behaviors.chroma_size(work_wh) if name in _behaviors.CHROMA else work_wh
+                if model.shape != (chh, cw):
+                    want = (chh, cw)
                     msg = f"channel {name}: expected shape {want}, got {model.shape}"
                     raise InputError(msg)
             return cls(
@@ -262,10 +263,11 @@ def chroma(params: ReferenceParams, *, colour: bool) -> bool:
 
 def trained_channels(behaviors: tuple[str, ...], *, chroma: bool = False) -> tuple[str, ...]:
     """Channels a reference trains: always luma (registration aligns on it), then the
-    channels of the compared behaviours, then (``chroma``) the CIELAB a/b pair."""
+    channels of the compared behaviours, then (``chroma``) the half-resolution CIELAB
+    a/b pair (:data:`edged.checks._behaviors.CHROMA`)."""
     names = _behaviors.channel_names(behaviors)
-    extra = ("a", "b") if chroma else ()
-    return ("L", *(n for n in names if n != "L"), *(n for n in extra if n not in names))
+    extra = _behaviors.CHROMA if chroma else ()
+    return ("L", *(n for n in names if n != "L"), *extra)
 
 
 def work_channels(
@@ -273,10 +275,18 @@ def work_channels(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(working-size luma, working-size channel images) of an original-size image."""
     grey = shrink(to_grey(image), work_wh)
-    if names == ("L",) or (image.ndim == 2 and not any(n in ("S", "a", "b") for n in names)):
+    colour = ("S", "a", "b", *_behaviors.CHROMA)
+    if names == ("L",) or (image.ndim == 2 and not any(n in colour for n in names)):
         return grey, dict.fromkeys(names, grey)
     small = shrink(image, work_wh)
-    return grey, _behaviors.extract(small, names, grey)
+    plain = tuple(n for n in names if n not in _behaviors.CHROMA)
+    out = _behaviors.extract(small, plain, grey) if plain else {}
+    if len(plain) < len(names):
+        if image.ndim != 3:
+            msg = "colour comparison: expected a (H, W, 3) BGR image, got grey"
+            raise InputError(msg)
+        out.update(_behaviors.chroma(small))
+    return grey, out
 
 
 def roi_at(roi: np.ndarray, size_wh: tuple[int, int], work_wh: tuple[int, int]) -> np.ndarray:
@@ -334,7 +344,7 @@ def prepare_reference(
     names = trained_channels(params.behaviors, chroma=chroma(params, colour=colour))
 
     master_grey, master_ch = work_channels(first, work_wh, names)
-    trainers = {n: VariationTrainer((work_wh[1], work_wh[0]), robust=params.robust) for n in names}
+    trainers = {n: VariationTrainer(master_ch[n].shape[:2], robust=params.robust) for n in names}
     for n in names:
         trainers[n].add(master_ch[n])
     training: list[dict[str, Any]] = [{"image": 0, "master": True}]
@@ -350,7 +360,10 @@ def prepare_reference(
                 chans, reg, work_wh, master_ch["L"], grey, field=params.lighting == "field"
             )
             for n in names:
-                trainers[n].add(warped[n], valid)
+                v = valid
+                if n in _behaviors.CHROMA:
+                    v = cv2.resize(valid, warped[n].shape[::-1], interpolation=cv2.INTER_NEAREST)
+                trainers[n].add(warped[n], v)
             training.append({"image": i, **reg.to_dict()})
     channels = {n: t.model() for n, t in trainers.items()}
     tpl = prepare_registration(_u8(channels["L"].mean), roi=work_roi)
@@ -393,6 +406,16 @@ def _into_reference(
     gain_field = lighting.field(work_wh) if lighting.spread > 0 else np.float32(lighting.gain)
     out: dict[str, np.ndarray] = {}
     for name, img in chans.items():
+        if name in _behaviors.CHROMA:  # half resolution, no lighting
+            half = _behaviors.chroma_size(work_wh)
+            q_half = (img.shape[1], img.shape[0])
+            m_half = (
+                resize_matrix(grey.shape[::-1], q_half)
+                @ m
+                @ np.linalg.inv(resize_matrix(work_wh, half))
+            )
+            out[name] = np.clip(warp(img.astype(np.float32), m_half, half), 0, 255)
+            continue
         w = warp(img.astype(np.float32), m, work_wh)
         if name in _behaviors.PHOTOMETRIC and abs(lighting.gain) > 1e-3:
             w = (w - np.float32(lighting.offset)) / gain_field
