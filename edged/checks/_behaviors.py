@@ -34,10 +34,17 @@ def chroma_size(work_wh: tuple[int, int]) -> tuple[int, int]:
     return max(1, (work_wh[0] + 1) // 2), max(1, (work_wh[1] + 1) // 2)
 
 
-def chroma(work_bgr: np.ndarray) -> dict[str, np.ndarray]:
-    """The :data:`CHROMA` channels of a working-size ``(H, W, 3)`` uint8 BGR image."""
-    w, h = chroma_size((work_bgr.shape[1], work_bgr.shape[0]))
-    small = cv2.resize(work_bgr, (w, h), interpolation=cv2.INTER_AREA)
+def chroma(bgr: np.ndarray, size_wh: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The :data:`CHROMA` channels of an ``(H, W, 3)`` uint8 BGR image, area-resized to
+    ``size_wh`` (:func:`chroma_size` of its working size) first."""
+    w, h = size_wh
+    small = bgr
+    while small.shape[1] >= 2 * w and small.shape[0] >= 2 * h:
+        small = cv2.resize(
+            small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA
+        )
+    if (small.shape[1], small.shape[0]) != (w, h):
+        small = cv2.resize(small, (w, h), interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab)
     return {
         CHROMA[0]: np.ascontiguousarray(lab[..., 1]),

@@ -278,14 +278,16 @@ def work_channels(
     colour = ("S", "a", "b", *_behaviors.CHROMA)
     if names == ("L",) or (image.ndim == 2 and not any(n in colour for n in names)):
         return grey, dict.fromkeys(names, grey)
-    small = shrink(image, work_wh)
     plain = tuple(n for n in names if n not in _behaviors.CHROMA)
-    out = _behaviors.extract(small, plain, grey) if plain else {}
+    out: dict[str, np.ndarray] = {n: grey for n in plain if n == "L"}
+    rest = tuple(n for n in plain if n != "L")
+    if rest:
+        out.update(_behaviors.extract(shrink(image, work_wh), rest, grey))
     if len(plain) < len(names):
         if image.ndim != 3:
             msg = "colour comparison: expected a (H, W, 3) BGR image, got grey"
             raise InputError(msg)
-        out.update(_behaviors.chroma(small))
+        out.update(_behaviors.chroma(image, _behaviors.chroma_size(work_wh)))
     return grey, out
 
 
