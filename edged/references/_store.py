@@ -396,7 +396,7 @@ class ReferenceStore:
         want = params or self.params_for(recipe)
         meta = doc["prepared"]
         stored = ReferenceParams.from_dict(meta["params"])
-        if stored.resolution != want.resolution or stored.behaviors != want.behaviors:
+        if stored != want:  # resolution, channels, colour, lighting, motion: prepare again
             log.info(
                 "reference %s/%s v%s: preparing again for %s", recipe, camera, doc["version"], want
             )
