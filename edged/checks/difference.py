@@ -53,6 +53,10 @@ from edged.core.errors import InputError
 
 MAX_REGIONS = 100
 
+# a*/b* units of chroma tolerance per grey level of the luma's local contrast: colour
+# fringes (demosaicking, JPEG 4:2:0) follow luma edges; wrong ink on a flat print does not.
+CHROMA_CONTRAST_TOLERANCE = 0.25
+
 LightingModel = Literal["field", "global"]
 LIGHTING_MODELS: tuple[str, ...] = get_args(LightingModel)
 ColourMode = Literal["auto", "off"]
@@ -526,6 +530,7 @@ def _chroma_excess(
             var_threshold=settings.var_threshold,
             smooth_sigma=sigma,
             edge_tolerance_px=settings.edge_tolerance_px,
+            contrast_tolerance=CHROMA_CONTRAST_TOLERANCE,
         )
         b, d = excess(lim, ch)
         bright = b if bright is None else cv2.max(bright, b)

@@ -154,12 +154,20 @@ class PreparedReference:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        guide = None
+        if channel in _behaviors.CHROMA and contrast_tolerance > 0:
+            # Chroma is least reliable where the luma changes sharply (demosaicking
+            # fringes, chroma subsampling): its tolerance follows the luma's contrast.
+            model = self.channels[channel]
+            h, w = model.shape
+            guide = cv2.resize(self.channels["L"].mean, (w, h), interpolation=cv2.INTER_AREA)
         lim = self.channels[channel].limits(
             abs_threshold=abs_threshold,
             var_threshold=var_threshold,
             smooth_sigma=smooth_sigma,
             edge_tolerance_px=edge_tolerance_px,
             contrast_tolerance=contrast_tolerance,
+            contrast_guide=guide,
         )
         with self._lock:
             if len(self._cache) >= 16:  # settings rarely change; bound the memory anyway

@@ -71,6 +71,7 @@ class VariationModel:
         smooth_sigma: float = 0.0,
         edge_tolerance_px: int = 1,
         contrast_tolerance: float = 0.0,
+        contrast_guide: np.ndarray | None = None,
     ) -> Limits:
         """Precompute the dark/bright limits.
 
@@ -84,6 +85,8 @@ class VariationModel:
             ``CONTRAST_RADIUS_PX``) added to the tolerance: next to strong edges a query
             carries JPEG ringing and blur the reference does not; flat areas keep the
             bare ``abs_threshold`` (so faint hairlines on smooth surfaces stay visible).
+        contrast_guide: ``(H, W)`` float32 image whose local contrast is used instead of
+            the mean's (the chroma channels follow the luma's edges).
         """
         if abs_threshold < 0 or var_threshold < 0:
             msg = (
@@ -107,7 +110,11 @@ class VariationModel:
         tol: np.ndarray | np.float32 = np.float32(abs_threshold)
         if contrast_tolerance > 0:
             k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * CONTRAST_RADIUS_PX + 1,) * 2)
-            contrast = cv2.subtract(cv2.dilate(mean, k), cv2.erode(mean, k))
+            base = mean if contrast_guide is None else contrast_guide
+            if contrast_guide is not None and smooth_sigma > 0:
+                ks = (gaussian_ksize(smooth_sigma),) * 2
+                base = cv2.GaussianBlur(base, ks, smooth_sigma, borderType=cv2.BORDER_REPLICATE)
+            contrast = cv2.subtract(cv2.dilate(base, k), cv2.erode(base, k))
             tol = contrast * np.float32(contrast_tolerance) + np.float32(abs_threshold)
         bright = high + tol
         dark = low - tol
