@@ -71,6 +71,7 @@ class Received:
     retain: bool
     qos: int
     properties: Any
+    dup: bool = False  # a QoS 1 redelivery (e.g. of an unacknowledged message after a restart)
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -144,7 +145,14 @@ class Collector:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
             self.messages.append(
-                Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, msg.properties)
+                Received(
+                    msg.topic,
+                    bytes(msg.payload),
+                    bool(msg.retain),
+                    msg.qos,
+                    msg.properties,
+                    bool(msg.dup),
+                )
             )
             self._cond.notify_all()
 

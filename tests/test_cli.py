@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,7 +37,22 @@ GOOD = {
 def test_check_config_ok(write_config) -> None:
     p = edged("check-config", "--config", str(write_config(GOOD)))
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "OK (node edge-1, 1 camera(s), 1 recipe(s))" in p.stdout
+    # node_id defaults to the host name (two stations must not share MQTT topics)
+    host = socket.gethostname().split(".")[0]
+    assert f"OK (node {host}, 1 camera(s), 1 recipe(s))" in p.stdout
+
+
+def test_default_node_id_is_a_valid_name_from_the_host_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edged import config
+
+    monkeypatch.setattr(config.socket, "gethostname", lambda: "Line 3 PC.plant.local")
+    assert config.default_node_id() == "Line-3-PC"
+    monkeypatch.setattr(config.socket, "gethostname", lambda: "")
+    assert config.default_node_id() == "edge-1"
+    monkeypatch.setattr(config.socket, "gethostname", lambda: "x" * 80)
+    assert config.Settings().node_id == "x" * 64
 
 
 @pytest.mark.parametrize(
@@ -106,6 +122,9 @@ def test_analyze_prints_result_json_lines(tmp_path: Path, write_config) -> None:
     assert [r["verdict"] for r in rows] == ["pass", "pass", "error"]
     assert (rows[0]["frame"]["width"], rows[0]["frame"]["height"]) == (80, 60)
     assert rows[1]["frame"]["pixel_format"] == "Mono8"
+    # each line names the file it judged, unreadable ones included
+    names = [str(tmp_path / n) for n in ("a.png", "b.png", "c.png")]
+    assert [r["frame"]["source"] for r in rows] == names
     assert "expected a PNG/JPEG/BMP/TIFF image" in rows[2]["reasons"][0]
     assert p.returncode == 1  # one image did not pass
     assert "[3/3] c.png: error" in p.stderr  # progress for several files

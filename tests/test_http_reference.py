@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import cv2
 import numpy as np
 import pytest
+from _http_helpers import make_runtime
 from _refs_helpers import capture, paint_square, world
-from aiohttp import web
 
-from edged.http import ltu_reference, pixlab
+from edged.http import create_app
 
 SIZE = (320, 240)
 
@@ -29,11 +30,11 @@ def ref(wld: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any) -> Any:
-    app = web.Application()
-    app.add_routes(ltu_reference.routes)
-    app.add_routes(pixlab.routes)
-    return await aiohttp_client(app)
+async def client(aiohttp_client: Any) -> AsyncIterator[Any]:
+    """The daemon's app: errors take their API's shape through its error middleware."""
+    runtime = make_runtime()
+    yield await aiohttp_client(create_app(runtime))
+    runtime.pool.shutdown()
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -314,7 +315,7 @@ async def test_imgdiff_bad_input(client: Any) -> None:
 
 def test_served_by_the_daemon_app_behind_the_api_key(ref: np.ndarray) -> None:
     import requests
-    from _http_helpers import ServerThread, make_runtime
+    from _http_helpers import ServerThread
 
     q = paint_square(ref, 100, 100, 12, 80)
     files = {"image1": ("a.png", _png(ref), "image/png"), "image2": ("b.png", _png(q), "image/png")}

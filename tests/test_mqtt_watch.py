@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,3 +141,46 @@ def test_cli_watch_json(tmp_path: Path, broker: Broker, write_config: Callable[.
 def test_cli_watch_rejects_bad_count(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["watch", "--count", "0"]) == 2
     assert "--count: expected >= 1, got 0" in capsys.readouterr().err
+
+
+def test_cli_watch_into_a_closed_pipe_exits_quietly(tmp_path: Path, broker: Broker) -> None:
+    """``edged watch --json | head -1``: once the reader is gone, watch exits 0 with no
+    BrokenPipeError traceback, however many results keep arriving. Without --config it
+    says on stderr which broker and topic it listens to."""
+    node = "pipe-node"
+    topic = f"edged/{node}/cam1/result"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edged", "watch", "--json", "--node", node,
+         "--host", broker.host, "--port", str(broker.port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    c = mqtt.Client(CallbackAPIVersion.VERSION2)
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        first = b""
+        for i in range(150):  # until the watcher subscribed and printed one line
+            c.publish(topic, make_result(i).to_json(), 1).wait_for_publish(5)
+            ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+            if ready:
+                first = proc.stdout.readline()
+                break
+        assert json.loads(first)["camera"] == "cam1"
+        proc.stdout.close()  # the reader goes away, as `head -1` does
+        for i in range(200):  # keep publishing: every write now hits a closed pipe
+            c.publish(topic, make_result(1000 + i).to_json(), 1)
+            if proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        err = proc.stderr.read().decode() if proc.wait(timeout=10) is not None else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        c.disconnect()
+        c.loop_stop()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    assert "BrokenPipe" not in err, err
+    assert f"listening on {broker.host}:{broker.port} to edged/{node}/+/result" in err

@@ -99,7 +99,13 @@ def _noise(rng: np.random.Generator, h: int, w: int, sigma: float) -> np.ndarray
 
 
 def _text(
-    img: np.ndarray, rng: np.random.Generator, x: int, y: int, scale: float, colour, thick: int
+    img: np.ndarray,
+    rng: np.random.Generator,
+    x: int,
+    y: int,
+    scale: float,
+    colour: int | tuple[int, int, int],
+    thick: int,
 ) -> None:
     words = " ".join(rng.choice(_WORDS, size=int(rng.integers(1, 4))))
     cv2.putText(img, words, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
@@ -255,8 +261,9 @@ def _print(rng: np.random.Generator, h: int, w: int, u: float) -> np.ndarray:
 
     def ink() -> tuple[int, int, int]:
         hue = rng.uniform(0, 180)
-        hsv = np.uint8([[[hue, rng.uniform(140, 230), rng.uniform(110, 210)]]])
-        return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
+        hsv = np.array([[[hue, rng.uniform(140, 230), rng.uniform(110, 210)]]], np.uint8)
+        b, g, r = (int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
+        return b, g, r
 
     for _ in range(int(rng.integers(5, 9))):
         x, y = int(rng.uniform(0.02, 0.75) * w), int(rng.uniform(0.02, 0.75) * h)

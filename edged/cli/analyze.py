@@ -13,6 +13,7 @@ from edged.core.errors import InputError
 from edged.core.result import FrameInfo, iso_utc
 from edged.imaging.imagefiles import read_image_file
 from edged.recipes.inspection import build_result, error_inspection
+from edged.references import InMemoryReferences
 from edged.runtime.shared import Runtime
 
 DEFAULT_RECIPE = "default"
@@ -67,7 +68,9 @@ async def analyze_files(
                 inspection = error_inspection(inspector.name, str(exc))
                 w = h = 1
                 fmt = "unknown"
-            info = FrameInfo(width=w, height=h, pixel_format=fmt, seq=i, host_ts=iso_utc(t0))
+            info = FrameInfo(
+                width=w, height=h, pixel_format=fmt, seq=i, host_ts=iso_utc(t0), source=str(path)
+            )
             result = build_result(
                 inspection, node=settings.node_id, camera=camera, seq=i, frame=info
             )
@@ -89,9 +92,7 @@ async def analyze_files(
 
 def _offline_references(
     runtime: Runtime, paths: Sequence[Path], recipe: str | None, camera: str
-) -> Any:
+) -> InMemoryReferences:
     """An in-memory reference provider built from ``--reference`` image files."""
-    from edged import references
-
     images = [read_image_file(p, max_pixels=runtime.settings.http.max_pixels) for p in paths]
-    return references.InMemoryReferences.from_images(images, recipes=runtime.settings.recipes)
+    return InMemoryReferences.from_images(images, recipes=runtime.settings.recipes)

@@ -1,4 +1,4 @@
-"""The ``edged`` command line (see DESIGN.md §3 and ``edged --help``)."""
+"""The ``edged`` command line (see ARCHITECTURE.md and ``edged --help``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import TextIO
 
 from edged._version import __version__
 from edged.cli.teach import add_teach_parser, cmd_teach
-from edged.config import Settings, load_settings
+from edged.config import Settings
 from edged.core.errors import ConfigError, EdgedError
 from edged.imaging.imagefiles import expand_image_paths
 
@@ -75,8 +76,10 @@ def _setup_logging(settings: Settings | None) -> None:
 
 
 def _load_or_fail(path: Path, what: str) -> Settings | None:
+    from edged.recipes.validate import load_checked_settings
+
     try:
-        return load_settings(path)
+        return load_checked_settings(path)
     except ConfigError as exc:
         lines = str(exc).splitlines()
         print(f"edged: {what}: invalid config {path}: " + "; ".join(lines), file=sys.stderr)
@@ -99,8 +102,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from edged.recipes.validate import load_checked_settings
+
     try:
-        settings = load_settings(args.config)
+        settings = load_checked_settings(args.config)
     except ConfigError as exc:
         lines = str(exc).splitlines()
         print(f"{args.config}: {len(lines)} error(s)", file=out)
@@ -161,6 +166,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
     _setup_logging(settings)
     from edged.cli.watch import watch
 
+    if args.config is None:
+        node = args.node or settings.node_id
+        where = f"{settings.mqtt.host}:{settings.mqtt.port}"
+        topic = f"{settings.mqtt.prefix}/{node}/{args.camera or '+'}/result"
+        print(f"edged: watch: no --config; listening on {where} to {topic}", file=sys.stderr)
     try:
         asyncio.run(
             watch(
@@ -175,7 +185,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
     except EdgedError as exc:
         print(f"edged: watch: {exc}", file=sys.stderr)
         return 2
+    _quiet_if_pipe_closed()
     return 0
+
+
+def _quiet_if_pipe_closed() -> None:
+    """After the reader of stdout went away, point stdout at /dev/null so the
+    interpreter's final flush does not print a BrokenPipeError."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def cmd_cameras(args: argparse.Namespace) -> int:

@@ -57,8 +57,9 @@ async def watch(
     stop: asyncio.Event | None = None,
 ) -> int:
     """Print results of ``node`` (default: this config's node; ``+`` for every node)
-    and ``camera`` (default: all) until ``count`` results were printed or ``stop``
-    is set. Returns how many results were printed."""
+    and ``camera`` (default: all) until ``count`` results were printed, ``stop``
+    is set or the reader of ``out`` went away (a closed pipe ends the watch
+    quietly). Returns how many results were printed."""
     topics = Topics(settings.mqtt.prefix, node or settings.node_id)
     result_topic = topics.result(camera or "+")
     status_topic = topics.status
@@ -67,14 +68,25 @@ async def watch(
     seen: OrderedDict[str, None] = OrderedDict()
     printed = 0
 
+    def write(text: str) -> bool:
+        """Write and flush; False once the reader went away (``edged watch | head``)."""
+        try:
+            out.write(text)
+            out.flush()
+        except BrokenPipeError:
+            done.set()
+            return False
+        return True
+
     def on_message(msg: MQTTMessage) -> None:
         nonlocal printed
+        if done.is_set():
+            return
         if msg.topic.endswith("/status"):
             if not json_lines:
                 node_name = msg.topic.split("/")[-2]
                 status = bytes(msg.payload).decode(errors="replace")
-                out.write(f"# {node_name} status: {status}\n")
-                out.flush()
+                write(f"# {node_name} status: {status}\n")
             return
         try:
             doc = json.loads(msg.payload)
@@ -86,15 +98,16 @@ async def watch(
         if count is not None and printed >= count:
             return
         if json_lines:
-            out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+            line = json.dumps(doc, separators=(",", ":"))
         else:
             rid = str(doc.get("id"))
             repeated = rid in seen
             seen[rid] = None
             if len(seen) > _SEEN_MAX:
                 seen.popitem(last=False)
-            out.write(format_row(doc, repeated=repeated) + "\n")
-        out.flush()
+            line = format_row(doc, repeated=repeated)
+        if not write(line + "\n"):
+            return
         printed += 1
         if count is not None and printed >= count:
             done.set()
@@ -106,9 +119,8 @@ async def watch(
         link.subscribe(subs)
 
     link = MqttLink(opts, on_connected=on_connected, on_message=on_message, name="watch")
-    if not json_lines:
-        out.write(HEADER + "\n")
-        out.flush()
+    if not json_lines and not write(HEADER + "\n"):
+        return printed
     await link.start()
     try:
         await done.wait()

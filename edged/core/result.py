@@ -33,6 +33,9 @@ class FrameInfo(_Model):
     host_ts: str = Field(description="ISO 8601 UTC time the frame reached edged")
     device_ts_ns: int | None = None
     frame_id: int | None = None
+    source: str | None = Field(
+        default=None, description="where the image came from, e.g. the file edged analyze read"
+    )
 
 
 class RegionModel(_Model):

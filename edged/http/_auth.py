@@ -1,22 +1,23 @@
-"""API key protection shared by every HTTP area.
+"""API key protection: one middleware in front of every HTTP area.
 
-When ``http.api_key`` (or ``http.api_key_file``) is set, protected endpoints want the
-key in the query (``api_key=``, as PEKAT clients send it), in the header
-``X-API-Key``, or as ``Authorization: Bearer <key>``. The comparison takes constant
-time; a missing or wrong key is 401 with a JSON reason.
+When ``http.api_key`` (or ``http.api_key_file``) is set, every route except the
+public ones (:data:`PUBLIC_PATHS`) wants the key in the query (``api_key=``, as
+PEKAT clients send it), in the header ``X-API-Key``, or as ``Authorization: Bearer
+<key>``. The comparison takes constant time; a missing or wrong key is 401, in the
+error shape of the route's API family. Areas do not check the key themselves.
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from edged.core.errors import AuthError, ConfigError
 from edged.http._errors import UnavailableError
-from edged.http._keys import RUNTIME
+from edged.http._families import route_path
 from edged.runtime.shared import Runtime
 
 
@@ -42,10 +43,6 @@ class ApiKeyGuard:
             self._key = key.encode("utf-8") if key else None
             self._source = source
         return self._key
-
-    @property
-    def enabled(self) -> bool:
-        return self.current_key() is not None
 
     def check(self, request: web.Request) -> None:
         """Raise AuthError unless the request carries the configured key."""
@@ -82,35 +79,34 @@ def _presented_key(request: web.Request) -> str | None:
     return None
 
 
-API_KEY_GUARD = web.AppKey("edged.api_key_guard", ApiKeyGuard)
-
-
-def install_guard(app: web.Application) -> ApiKeyGuard:
-    """Create the app's guard; a bad ``api_key_file`` fails here, at startup."""
-    if API_KEY_GUARD not in app:
-        guard = ApiKeyGuard(app[RUNTIME])
-        guard.current_key()
-        app[API_KEY_GUARD] = guard
-    return app[API_KEY_GUARD]
-
-
-def check_api_key(request: web.Request) -> None:
-    """Raise AuthError unless the request may use a protected endpoint."""
-    guard = request.app.get(API_KEY_GUARD)
-    if guard is None:  # routes added without install_guard: fail closed, never open
-        guard = ApiKeyGuard(request.app[RUNTIME])
-    guard.check(request)
-
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/ping", "/version", "/api/v1/openapi.json"}
+)
+"""The routes that answer without the API key. Every other route, and every path
+that matches none, wants the key when one is configured."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def protected(handler: Handler) -> Handler:
-    """Wrap ``handler`` so it answers 401 unless the request carries the API key."""
+def auth_middleware(guard: ApiKeyGuard) -> Middleware:
+    """The app's one API key check: every request outside :data:`PUBLIC_PATHS`.
 
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        check_api_key(request)
+    Public is decided by the matched route's template, or the raw path when no route
+    matches (so ``POST /healthz`` is a 405, an unknown path without the key a 401).
+    """
+
+    @web.middleware
+    async def require_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if route_path(request) not in PUBLIC_PATHS:
+            guard.check(request)
         return await handler(request)
 
-    return wrapper
+    return require_key
+
+
+def auth_for(runtime: Runtime) -> Middleware:
+    """The auth middleware of an app serving ``runtime``; a bad ``api_key_file`` fails
+    here, at startup."""
+    guard = ApiKeyGuard(runtime)
+    guard.current_key()
+    return auth_middleware(guard)

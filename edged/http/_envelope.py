@@ -1,4 +1,4 @@
-"""The LTU response envelope and the error handling every image service shares.
+"""The LTU response envelope, for answers and errors, and the LTU API family.
 
 Every answer, success or error, is::
 
@@ -7,14 +7,16 @@ Every answer, success or error, is::
                  "info": {"elapsed_ms": ..., ...}},
      "version": EDGED_VERSION}
 
-Errors keep the envelope and carry the reason in ``details.message`` with the
-HTTP status of the error (400 bad input, 401 no API key, 408 body too slow, 413
-too large, 429 busy, 503 too slow), never 500.
+:func:`ltu_endpoint` wraps a service's success in the envelope. Errors (400 bad
+input, 401 no API key, 404, 405, 408 body too slow, 413 too large, 429 busy, 503
+too slow — never 500) are rendered by the app's error middleware through
+:data:`LTU_FAMILY`, which every LTU area registers in its ``setup(app)``: the
+envelope with ``result`` null, the reason in ``details.message`` and ``details.info``
+``{"status", "error"}``.
 
-Every service wrapped by :func:`ltu_endpoint` checks the API key (when the app
-has a runtime and ``http.api_key`` is set) and runs under the LTU analysis gate
-that :func:`install_gate` puts on the app: at most ``http.max_concurrent`` LTU
-requests at once (429 beyond), each within ``http.request_timeout_s``.
+A wrapped service runs under the app's analysis gate (:mod:`edged.http._gate`):
+at most ``http.max_concurrent`` analyses at once (429 beyond), each within
+``http.request_timeout_s``; the form is read inside the gate.
 """
 
 from __future__ import annotations
@@ -28,20 +30,14 @@ from typing import Any
 from aiohttp import web
 
 from edged._version import __version__
-from edged.core.errors import BusyError, EdgedError
-from edged.http._auth import check_api_key
-from edged.http._gate import GATE, shared_gate
+from edged.http._families import ApiFamily, HttpError, JsonBody
+from edged.http._gate import GATE
 from edged.http._input import read_form
-from edged.http._keys import RUNTIME
 
 LTU_GATE = GATE
 """The app's analysis gate, shared with the analyze endpoints (see ``_gate.GATE``)."""
 
-
-def install_gate(app: web.Application) -> None:
-    """Give ``app`` its analysis gate from the runtime's ``http`` settings (no runtime: none)."""
-    if app.get(RUNTIME) is not None:
-        shared_gate(app)
+PREFIX = "/v2/services/image/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,60 +70,43 @@ def envelope(
     }
 
 
-def envelope_response(
-    name: str,
-    result: Mapping[str, Any] | None,
-    *,
-    status: int = 200,
-    score: float | None = None,
-    message: str = "OK",
-    info: Mapping[str, Any] | None = None,
-) -> web.Response:
-    body = envelope(name, result, score=score, message=message, info=info)
-    return web.json_response(body, status=status)
+def ltu_error_body(request: web.Request, error: HttpError) -> JsonBody:
+    """The envelope of an error; the service name is the last segment of the path."""
+    name = request.path.rstrip("/").rsplit("/", 1)[-1]
+    info = {"status": error.status, "error": error.kind}
+    return envelope(name, None, message=error.message, info=info)
 
+
+LTU_FAMILY = ApiFamily("LTU", ltu_error_body, prefixes=(PREFIX,))
+"""The LTU image services: errors in the envelope (register it in each LTU area's setup)."""
 
 Service = Callable[[web.Request], Awaitable[LtuAnswer]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def ltu_endpoint(name: str) -> Callable[[Service], Handler]:
-    """Wrap a service handler: time it, put its answer in the envelope, and turn
-    every edged error (and aiohttp's own 4xx) into an envelope with that status."""
+    """Wrap a service handler: run it under the analysis gate, time it, and put its
+    answer in the envelope with ``info.elapsed_ms``. Errors pass through to the
+    app's error middleware."""
 
     def wrap(fn: Service) -> Handler:
         @functools.wraps(fn)
         async def handler(request: web.Request) -> web.Response:
             t0 = time.perf_counter()
-            try:
-                answer = await _guarded(request, fn)
-            except EdgedError as exc:
-                info = {"status": exc.http_status, "error": type(exc).__name__}
-                resp = envelope_response(
-                    name, None, status=exc.http_status, message=str(exc), info=info
-                )
-                if isinstance(exc, BusyError):
-                    resp.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
-                return resp
-            except web.HTTPClientError as exc:
-                info = {"status": exc.status, "error": type(exc).__name__}
-                return envelope_response(
-                    name, None, status=exc.status, message=exc.text or exc.reason, info=info
-                )
+            answer = await _gated(request, fn)
             elapsed_ms = round((time.perf_counter() - t0) * 1000.0, 3)
             info = {**answer.info, "elapsed_ms": elapsed_ms}
-            return envelope_response(name, answer.result, score=answer.score, info=info)
+            body = envelope(name, answer.result, score=answer.score, info=info)
+            return web.json_response(body)
 
         return handler
 
     return wrap
 
 
-async def _guarded(request: web.Request, fn: Service) -> LtuAnswer:
-    if RUNTIME in request.app:
-        check_api_key(request)
-    gate = request.app.get(LTU_GATE)
-    if gate is None:
+async def _gated(request: web.Request, fn: Service) -> LtuAnswer:
+    gate = request.app.get(GATE)
+    if gate is None:  # routes added to a bare app (no runtime): nothing to bound
         return await fn(request)
 
     async def receive() -> object:

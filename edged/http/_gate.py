@@ -96,11 +96,7 @@ GATE = web.AppKey("edged.analysis_gate", AnalysisGate)
 imgdiff): ``http.max_concurrent`` bounds them together, not each family apart."""
 
 
-def shared_gate(app: web.Application) -> AnalysisGate:
-    """The app's analysis gate, created on first use from the runtime's ``http`` settings."""
-    from edged.http._keys import RUNTIME
-
-    if GATE not in app:
-        http = app[RUNTIME].settings.http
-        app[GATE] = AnalysisGate(http.max_concurrent, timeout_s=http.request_timeout_s)
+def install_gate(app: web.Application, *, max_concurrent: int, timeout_s: float) -> AnalysisGate:
+    """Give ``app`` its one analysis gate (the app factory does this, not the areas)."""
+    app[GATE] = AnalysisGate(max_concurrent, timeout_s=timeout_s)
     return app[GATE]

@@ -26,7 +26,7 @@ import functools
 import json
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -172,7 +172,7 @@ async def read_image_bytes(request: web.Request, name: str = "image") -> bytes:
         raise InputError(msg)
     text = value.strip()
     if text.lower().startswith(("http://", "https://")):
-        return await _fetch(text, name, limits_of(request.app))
+        return await _fetch(request.app, text, name, limits_of(request.app))
     return decode_base64(text, name)
 
 
@@ -307,7 +307,21 @@ def _part_text(part: aiohttp.BodyPartReader, buf: bytearray) -> str | None:
         return None
 
 
-async def _fetch(url: str, name: str, limits: InputLimits) -> bytes:
+FETCH_SESSION = web.AppKey("edged.http.fetch_session", aiohttp.ClientSession)
+"""The client session of URL inputs (``http.url_fetch_hosts``), one per app."""
+
+
+async def fetch_session(app: web.Application) -> AsyncIterator[None]:
+    """``app.cleanup_ctx``: open the URL-input client session, close it with the app.
+
+    No cookie jar: one request's cookies must not ride along with the next one's fetch.
+    """
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        app[FETCH_SESSION] = session
+        yield
+
+
+async def _fetch(app: web.Application, url: str, name: str, limits: InputLimits) -> bytes:
     parsed = urllib.parse.urlsplit(url)
     host = (parsed.hostname or "").lower()
     if host not in limits.url_fetch_hosts:
@@ -318,11 +332,9 @@ async def _fetch(url: str, name: str, limits: InputLimits) -> bytes:
         )
         raise InputError(msg)
     timeout = aiohttp.ClientTimeout(total=limits.fetch_timeout_s)
+    session = app[FETCH_SESSION]
     try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, allow_redirects=False) as resp,
-        ):
+        async with session.get(url, allow_redirects=False, timeout=timeout) as resp:
             if resp.status != 200:
                 msg = f"{name}: fetching {url}: expected HTTP 200, got {resp.status}"
                 raise InputError(msg)

@@ -14,10 +14,10 @@ import numpy as np
 from aiohttp import BodyPartReader, web
 
 from edged.core.errors import InputError, NotFoundError, TooLargeError
-from edged.http._auth import protected
 from edged.http._context import json_response
 from edged.http._decode import decode_encoded
 from edged.http._errors import UnavailableError
+from edged.http._families import ADMIN_FAMILY, register_family
 from edged.http._keys import RUNTIME
 from edged.http._params import ClientGoneError, json_body, read_all
 from edged.runtime.shared import Runtime
@@ -182,11 +182,16 @@ async def delete_references(request: web.Request) -> web.Response:
     return json_response({"recipe": recipe, "camera": camera, "deleted": version or "all"})
 
 
-def add_routes(app: web.Application, prefix: str) -> None:
-    r, base = app.router, f"{prefix}/references"
-    r.add_get(base, protected(list_references))
-    r.add_get(f"{base}/{{recipe}}/{{camera}}", protected(get_references))
-    r.add_post(f"{base}/{{recipe}}/{{camera}}", protected(teach_references))
-    r.add_post(f"{base}/{{recipe}}/{{camera}}/rollback", protected(rollback_references))
-    r.add_delete(f"{base}/{{recipe}}/{{camera}}", protected(delete_references))
-    r.add_delete(f"{base}/{{recipe}}/{{camera}}/{{version}}", protected(delete_references))
+PREFIX = "/api/v1/references"
+
+
+def setup(app: web.Application) -> None:
+    """Add the reference admin routes (admin JSON errors, the API key is the app's)."""
+    register_family(app, ADMIN_FAMILY)
+    r, base = app.router, PREFIX
+    r.add_get(base, list_references)
+    r.add_get(f"{base}/{{recipe}}/{{camera}}", get_references)
+    r.add_post(f"{base}/{{recipe}}/{{camera}}", teach_references)
+    r.add_post(f"{base}/{{recipe}}/{{camera}}/rollback", rollback_references)
+    r.add_delete(f"{base}/{{recipe}}/{{camera}}", delete_references)
+    r.add_delete(f"{base}/{{recipe}}/{{camera}}/{{version}}", delete_references)

@@ -1,8 +1,8 @@
-"""Admin API under ``/api/v1/``: cameras, recipes, references, results, OpenAPI.
+"""Admin API under ``/api/v1/``: cameras, recipes, results (references: :mod:`._refs`).
 
-Every route except ``/api/v1/openapi.json`` wants the API key when one is
-configured. Bodies and answers are JSON (errors ``{"error", "status"}``); the
-last frame of a camera comes back as a JPEG.
+Every route wants the API key when one is configured (the app's auth middleware;
+``/api/v1/openapi.json`` is public and lives in :mod:`.openapi`). Bodies and answers
+are JSON (errors ``{"error", "status"}``); the last frame of a camera comes back as a JPEG.
 """
 
 from __future__ import annotations
@@ -13,17 +13,15 @@ from typing import Any
 from aiohttp import web
 
 from edged.core.errors import InputError, NotFoundError
-from edged.http import _refs
-from edged.http._auth import protected
 from edged.http._context import json_response
+from edged.http._families import ADMIN_FAMILY, register_family
 from edged.http._keys import RUNTIME
 from edged.http._params import int_param, json_body
 from edged.http._refs import ReferenceAdmin
-from edged.http.openapi import openapi_document
 from edged.imaging.render import encode_jpeg
 from edged.runtime.shared import CameraControl, Runtime
 
-__all__ = ["PREFIX", "ReferenceAdmin", "add_routes"]
+__all__ = ["PREFIX", "ReferenceAdmin", "setup"]
 
 PREFIX = "/api/v1"
 MAX_RESULTS = 50
@@ -184,25 +182,18 @@ async def camera_results(request: web.Request) -> web.Response:
     return json_response({"camera": cid, "results": items})
 
 
-# ------------------------------------------------------------------ OpenAPI
-
-
-async def openapi_json(request: web.Request) -> web.Response:
-    return json_response(openapi_document())
-
-
-def add_routes(app: web.Application) -> None:
+def setup(app: web.Application) -> None:
+    """Add the camera, recipe and result routes (admin JSON errors; key: the app's)."""
+    register_family(app, ADMIN_FAMILY)
     r, p = app.router, PREFIX
-    r.add_get(f"{p}/openapi.json", openapi_json)
-    r.add_get(f"{p}/cameras", protected(list_cameras))
-    r.add_get(f"{p}/cameras/{{camera}}", protected(get_camera))
-    r.add_get(f"{p}/cameras/{{camera}}/frame.jpg", protected(camera_frame))
-    r.add_post(f"{p}/cameras/{{camera}}/trigger", protected(trigger_camera))
-    r.add_get(f"{p}/cameras/{{camera}}/recipe", protected(get_camera_recipe))
-    r.add_put(f"{p}/cameras/{{camera}}/recipe", protected(set_camera_recipe))
-    r.add_post(f"{p}/cameras/{{camera}}/teach", protected(teach_camera))
-    r.add_get(f"{p}/recipes", protected(list_recipes))
-    r.add_get(f"{p}/recipes/{{recipe}}", protected(get_recipe))
-    r.add_get(f"{p}/results", protected(latest_results))
-    r.add_get(f"{p}/results/{{camera}}", protected(camera_results))
-    _refs.add_routes(app, p)
+    r.add_get(f"{p}/cameras", list_cameras)
+    r.add_get(f"{p}/cameras/{{camera}}", get_camera)
+    r.add_get(f"{p}/cameras/{{camera}}/frame.jpg", camera_frame)
+    r.add_post(f"{p}/cameras/{{camera}}/trigger", trigger_camera)
+    r.add_get(f"{p}/cameras/{{camera}}/recipe", get_camera_recipe)
+    r.add_put(f"{p}/cameras/{{camera}}/recipe", set_camera_recipe)
+    r.add_post(f"{p}/cameras/{{camera}}/teach", teach_camera)
+    r.add_get(f"{p}/recipes", list_recipes)
+    r.add_get(f"{p}/recipes/{{recipe}}", get_recipe)
+    r.add_get(f"{p}/results", latest_results)
+    r.add_get(f"{p}/results/{{camera}}", camera_results)

@@ -1,133 +1,86 @@
 """The aiohttp application factory: ``create_app(runtime)``.
 
-Domain errors (:class:`~edged.core.errors.EdgedError`) become their HTTP status with a
-JSON body ``{"error": message, "status": code}`` in one middleware; aiohttp's own
-HTTP errors (404, 405, 413) get the same JSON shape. Areas add their routes in
-:func:`_add_routes`.
+The app owns the concerns every area shares, each in one place:
+
+- the API key: one middleware with an allow-list of public routes
+  (:mod:`edged.http._auth`);
+- errors: one middleware rendering every error — 401, 404, 405, 413, 429 included —
+  in the shape of the request's API family (:mod:`edged.http._error_middleware`,
+  :mod:`edged.http._families`), and request metrics;
+- the analysis gate that every analysing endpoint shares (:mod:`edged.http._gate`);
+- resources with a lifetime, in ``app.cleanup_ctx`` (the URL-input client session).
+
+Each area adds its routes, its state and its API family in its own
+``setup(app)``; :data:`AREAS` lists them. A new area (say Deepomatic v0.7) is one
+module::
+
+    DEEPOMATIC = ApiFamily("Deepomatic", lambda request, error: {"error": error.message},
+                           prefixes=("/v0.7/",))
+
+    def setup(app: web.Application) -> None:
+        register_family(app, DEEPOMATIC)   # its 4xx/5xx, 404 and 405 take this shape
+        app.router.add_post("/v0.7/...", handler)  # handlers raise EdgedError subclasses
+
+plus one line in :data:`AREAS`. Its routes want the API key unless listed in
+:data:`edged.http._auth.PUBLIC_PATHS`; it neither checks the key nor catches errors.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
-from edged._version import __version__
-from edged.core.errors import BusyError, EdgedError
+from edged.http import _refs, admin, health, ltu, ltu_reference, openapi, pekat, pixlab
+from edged.http._auth import auth_for
+from edged.http._error_middleware import error_middleware
+from edged.http._families import FAMILIES, FamilyTable
+from edged.http._gate import install_gate
+from edged.http._input import fetch_session
 from edged.http._keys import RUNTIME
-from edged.http.ltu import setup_ltu
-from edged.runtime.metrics import CONTENT_TYPE
 from edged.runtime.shared import Runtime
 
-log = logging.getLogger("edged.http")
+Setup = Callable[[web.Application], None]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def json_error(status: int, message: str, **extra: object) -> web.Response:
-    body = {"error": message, "status": status, **extra}
-    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Map EdgedError and aiohttp HTTP errors to JSON; record request metrics."""
-    runtime = request.app[RUNTIME]
-    t0 = time.perf_counter()
-    route = _route_name(request)
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except BusyError as exc:
-        status = exc.http_status
-        resp = json_error(status, str(exc))
-        resp.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
-        return resp
-    except EdgedError as exc:
-        status = exc.http_status
-        return json_error(status, str(exc))
-    except web.HTTPException as exc:
-        status = exc.status
-        if exc.status < 400:
-            raise
-        reason = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
-        resp = json_error(exc.status, reason)
-        for key in ("Allow", "Retry-After", "WWW-Authenticate"):
-            if key in exc.headers:
-                resp.headers[key] = exc.headers[key]
-        return resp
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, route)
-        status = 500
-        return json_error(500, "internal error; see the edged log")
-    finally:
-        runtime.metrics.http_requests.labels(route, str(status)).inc()
-        if route.startswith("/analyze"):
-            runtime.metrics.analyze_seconds.labels(route).observe(time.perf_counter() - t0)
+AREAS: tuple[Setup, ...] = (
+    health.setup,
+    pekat.setup,  # /analyze_*, /ping, /version
+    ltu.setup,  # /v2/services/image/<check services>
+    ltu_reference.setup,  # /v2/services/image/{differences,alignmentMatrix,distance}
+    pixlab.setup,  # /imgdiff
+    openapi.setup,  # /api/v1/openapi.json
+    admin.setup,  # /api/v1/cameras, recipes, results
+    _refs.setup,  # /api/v1/references
+)
+"""Every HTTP area of the main app, in registration order."""
 
 
-def _route_name(request: web.Request) -> str:
-    """The route template (bounded label value), not the raw path."""
-    info = request.match_info.route.resource
-    if info is None:
-        return "unmatched"
-    return info.canonical
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness: the process serves HTTP."""
-    return web.json_response({"status": "ok", "version": __version__})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Readiness: every component (sources, workers, publisher, HTTP) is up."""
-    health = request.app[RUNTIME].health
-    body = {"ready": health.ready, "components": health.components}
-    return web.json_response(body, status=200 if health.ready else 503)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    return web.Response(body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+def _base_app(runtime: Runtime, *, client_max_size: int = 1024**2) -> web.Application:
+    """An app with the runtime, the family table, and the error and auth middlewares."""
+    app = web.Application(client_max_size=client_max_size)
+    app[RUNTIME] = runtime
+    app[FAMILIES] = FamilyTable()
+    app.middlewares.append(error_middleware)  # outermost: renders the auth's 401 too
+    app.middlewares.append(auth_for(runtime))
+    return app
 
 
 def create_app(runtime: Runtime, *, with_metrics: bool = True) -> web.Application:
     """Build the HTTP application for ``runtime``."""
-    app = web.Application(
-        middlewares=[error_middleware],
-        client_max_size=runtime.settings.http.max_body_bytes,
-    )
-    app[RUNTIME] = runtime
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    http = runtime.settings.http
+    app = _base_app(runtime, client_max_size=http.max_body_bytes)
+    install_gate(app, max_concurrent=http.max_concurrent, timeout_s=http.request_timeout_s)
+    app.cleanup_ctx.append(fetch_session)  # URL inputs' client session, closed with the app
+    for setup in AREAS:
+        setup(app)
     if with_metrics:
-        app.router.add_get("/metrics", metrics)
-    _add_routes(app)
+        health.setup_metrics(app)
     return app
 
 
 def create_metrics_app(runtime: Runtime) -> web.Application:
     """A metrics-only application for a separate ``metrics.port``."""
-    app = web.Application(middlewares=[error_middleware])
-    app[RUNTIME] = runtime
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
+    app = _base_app(runtime)
+    health.setup_metrics(app)
+    app.router.add_get("/healthz", health.healthz)
     return app
-
-
-def _add_routes(app: web.Application) -> None:
-    """Each HTTP area registers its routes here."""
-    from edged.http import admin, ltu_reference, pekat, pixlab
-    from edged.http._auth import install_guard
-
-    install_guard(app)
-    pekat.add_routes(app)
-    admin.add_routes(app)
-    setup_ltu(app)
-    app.add_routes(ltu_reference.routes)  # differences, alignmentMatrix, distance
-    app.add_routes(pixlab.routes)  # /imgdiff

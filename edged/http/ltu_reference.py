@@ -21,8 +21,8 @@ percent of the compared area, ``details.info.count`` the number of regions.
 ``image2`` accepted too): ``distance``, ``decision``, sub-scores and matching boxes.
 
 A pair that does not register answers 422 with the reason; bad input 400. Input
-parsing, the API key, the analysis gate and the envelope are the image services'
-(:mod:`edged.http._input`, :mod:`edged.http._envelope`).
+parsing, the analysis gate and the envelope are the image services'
+(:mod:`edged.http._input`, :mod:`edged.http._envelope`); the API key is the app's.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSetting
 from edged.checks.distance import distance
 from edged.checks.ltu_differences import MASK_TYPES, ltu_differences, parse_color
 from edged.core.errors import InputError
-from edged.http._envelope import LtuAnswer, ltu_endpoint
+from edged.http._envelope import LTU_FAMILY, LtuAnswer, ltu_endpoint
+from edged.http._families import register_family
 from edged.http._form_values import field_value, image_of, optional_image, parse_bool, parse_int
 from edged.http._input import RequestForm, read_form, run_pixels
 
@@ -224,3 +225,9 @@ async def distance_service(request: web.Request) -> LtuAnswer:
     d = await run_pixels(request, distance, ref, query)
     out = d.to_dict()
     return LtuAnswer(out, score=out["distance"], info={"decision": d.decision})
+
+
+def setup(app: web.Application) -> None:
+    """Add differences, alignmentMatrix and distance; their errors take the LTU envelope."""
+    register_family(app, LTU_FAMILY)
+    app.add_routes(routes)

@@ -27,10 +27,10 @@ from edged.checks import CheckContext
 from edged.core.errors import InputError, TooLargeError
 from edged.core.result import FrameInfo, iso_utc
 from edged.http import _context
-from edged.http._auth import check_api_key
 from edged.http._decode import decode_encoded, decode_raw, read_shared_memory
 from edged.http._errors import ForbiddenError
-from edged.http._gate import AnalysisGate, shared_gate
+from edged.http._families import ApiFamily, plain_error_body, register_family
+from edged.http._gate import GATE, AnalysisGate
 from edged.http._keys import RUNTIME
 from edged.http._params import ClientGoneError, read_all
 from edged.http._query import AnalyzeQuery, parse_analyze_query, parse_bayer, parse_size
@@ -188,12 +188,11 @@ async def _analyze(
     *,
     receive: Callable[[web.Request], Awaitable[Body]] = _read_body,
 ) -> web.Response:
-    """Shared flow: auth, query, gate (body + job), Result, response."""
+    """Shared flow: query, gate (body + job), Result, response."""
     t_start = time.perf_counter()
     arrived_ns = time.time_ns()
     runtime: Runtime = request.app[RUNTIME]
     state = request.app[PEKAT_STATE]
-    check_api_key(request)
     query = parse_analyze_query(request.query)
     inspector = runtime.inspector(query.recipe)
     ctx = runtime.context(inspector.name, CAMERA)
@@ -254,7 +253,6 @@ def _respond(
 
 async def analyze_image(request: web.Request) -> web.Response:
     """``POST /analyze_image``: the body is a JPEG or PNG file."""
-    check_api_key(request)
     _content_type_hint(request)
     max_pixels = request.app[RUNTIME].settings.http.max_pixels
 
@@ -266,7 +264,6 @@ async def analyze_image(request: web.Request) -> web.Response:
 
 async def analyze_raw_image(request: web.Request) -> web.Response:
     """``POST /analyze_raw_image?width=W&height=H[&bayer]``: raw BGR, grey or Bayer body."""
-    check_api_key(request)
     max_pixels = request.app[RUNTIME].settings.http.max_pixels
     width, height = parse_size(request.query, max_pixels=max_pixels)
     bayer = parse_bayer(request.query)
@@ -289,7 +286,6 @@ def is_loopback(remote: str | None) -> bool:
 
 async def analyze_image_shared_memory(request: web.Request) -> web.Response:
     """``POST /analyze_image_shared_memory?width&height&name``: pixels in POSIX shared memory."""
-    check_api_key(request)
     settings = request.app[RUNTIME].settings.http
     if not settings.shared_memory:
         msg = "shared memory: expected http.shared_memory true, got false (send a raw body)"
@@ -322,12 +318,19 @@ async def version(request: web.Request) -> web.Response:
     return web.Response(text=version_text(shm), headers={"X-Edged-Version": __version__})
 
 
-def add_routes(app: web.Application) -> None:
-    """Register the PEKAT-compatible routes and their state on ``app``."""
-    app[PEKAT_STATE] = PekatState(
-        gate=shared_gate(app),
-        seq=itertools.count(),
-    )
+PEKAT_FAMILY = ApiFamily(
+    "PEKAT", plain_error_body, prefixes=("/analyze",), paths=frozenset({"/ping", "/version"})
+)
+"""PEKAT's errors: ``{"error": reason, "status": code}`` with that HTTP status."""
+
+
+def setup(app: web.Application) -> None:
+    """Register the PEKAT-compatible routes, their state and their error family on ``app``.
+
+    The analyses share the app's analysis gate (installed by the app factory).
+    """
+    register_family(app, PEKAT_FAMILY)
+    app[PEKAT_STATE] = PekatState(gate=app[GATE], seq=itertools.count())
     app.router.add_post("/analyze_image", analyze_image)
     app.router.add_post("/analyze_raw_image", analyze_raw_image)
     app.router.add_post("/analyze_image_shared_memory", analyze_image_shared_memory)

@@ -19,16 +19,10 @@ from edged.config import Settings
 from edged.core.errors import NotFoundError
 from edged.core.result import Result
 from edged.recipes.inspection import Inspection, Inspector
+from edged.runtime.contracts import ReferenceProvider, ResultSink
 from edged.runtime.metrics import Metrics
 from edged.runtime.workers import WorkerPool
 from edged.sources.base import SourceState
-
-
-class ReferenceProvider(Protocol):
-    """What the pipeline needs from the reference store."""
-
-    def prepared(self, recipe: str, camera: str) -> Any | None:
-        """The prepared reference for checks, or None when none is stored."""
 
 
 class CameraControl(Protocol):
@@ -99,7 +93,7 @@ class Runtime:
     cameras: dict[str, CameraControl] = field(default_factory=dict)
     results: RecentResults = field(default_factory=RecentResults)
     health: Health = field(default_factory=Health)
-    publisher: Any = None
+    publisher: ResultSink | None = None
 
     @classmethod
     def build(
