@@ -560,7 +560,8 @@ def _regions(
     A region's extent (box, outline, area) is where it differs by at least half its
     peak difference (excess + ``threshold``): a blurred edge crosses half its contrast
     where the edge truly is, so a strong defect's box does not grow with its blur halo
-    however low the threshold; a faint one keeps all its pixels.
+    however low the threshold; a faint one keeps all its pixels. A region is kept when
+    its extent has ``min_area`` pixels or its whole footprint 1.5 times as many.
     """
     if cv2.countNonZero(exc) == 0:
         return (), 0, 0
@@ -577,9 +578,13 @@ def _regions(
     peaks = np.zeros(n, np.float64)
     np.maximum.at(peaks, labels[on], exc_sub[on])
     cutoff = np.maximum((peaks - threshold) / 2.0, 0.0)
+    footprint = np.bincount(labels[on], minlength=n)  # every pixel beyond the limits
     sub = np.where(on & (exc_sub > cutoff[labels]), np.uint8(255), np.uint8(0))
     areas = np.bincount(labels[sub > 0], minlength=n)  # differing pixels per region
-    keep = np.flatnonzero(areas[1:] >= max(min_area, 1.0)) + 1
+    # Kept when its extent reaches min_area, or its whole footprint 1.5x that (a defect
+    # half hidden by a wide tolerance, say next to a barcode, keeps a small core).
+    floor = max(min_area, 1.0)
+    keep = np.flatnonzero((areas[1:] >= floor) | (footprint[1:] >= 1.5 * floor)) + 1
     if keep.size == 0:
         return (), 0, 0
     diff_px = int(areas[keep].sum())
