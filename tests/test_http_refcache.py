@@ -89,7 +89,7 @@ def _expected(
     image1: np.ndarray, image2: np.ndarray, roi: np.ndarray | None = None
 ) -> tuple[dict[str, Any], float, int]:
     """The one-shot library answer for the service's defaults (preset 3, 900 px)."""
-    settings = DifferenceSettings.preset(3, motion_model="similarity")
+    settings = DifferenceSettings.preset(3)  # the service default motion model: auto
     res = differences(image1, image2, settings=settings, resolution=900, roi=roi)
     body = ltu_differences(
         res,

@@ -166,7 +166,7 @@ async def test_differences_options_and_roi(client: Any, wld: np.ndarray, ref: np
         ({"mask_type": "polygon"}, "mask_type: expected one of"),
         ({"mask_color": "red"}, "mask_color: expected '#RRGGBB' or 'R,G,B', got 'red'"),
         ({"vertices": "maybe"}, "vertices: expected true or false, got 'maybe'"),
-        ({"motion_model": "homography"}, "motion_model: expected one of"),
+        ({"motion_model": "warp"}, "motion_model: expected one of"),
     ],
 )
 async def test_differences_bad_options_are_400(

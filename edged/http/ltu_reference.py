@@ -7,12 +7,13 @@
 ``weight``), ``transform``, ``image1_roi`` (a mask image the size of image1:
 non-zero is compared, zero is excluded), ``mask_type`` binary | contours | none,
 ``mask_thickness``, ``mask_color``, ``vertices``; edged extras ``motion_model``
-(default similarity) and ``min_area_px``. Result: see
+(default auto: a homography when the part tilts, else the simplest model that fits)
+and ``min_area_px``. Result: see
 :mod:`edged.checks.ltu_differences`; ``details.score`` is the differing area in
 percent of the compared area, ``details.info.count`` the number of regions.
 
 ``POST /v2/services/image/alignmentMatrix`` — ``image1``, ``image2``, ``resolution``
-(<= 900), ``return_image``, ``motion_model`` (default similarity): ``matrix1``
+(<= 900), ``return_image``, ``motion_model`` (default auto): ``matrix1``
 (image1 -> image2) and ``matrix2`` (image2 -> image1), 3x3 row-major, and with
 ``return_image`` the aligned image (image2 resampled onto image1, base64 PNG).
 
@@ -77,7 +78,7 @@ REFERENCE_CACHE = web.AppKey("edged.http.reference_cache", PreparedCache[Prepare
 
 
 def _motion_model(form: RequestForm) -> Any:
-    value = str(field_value(form, "motion_model", "similarity")).strip().lower()
+    value = str(field_value(form, "motion_model", "auto")).strip().lower()
     if value not in MOTION_MODELS:
         msg = f"motion_model: expected one of {list(MOTION_MODELS)}, got {value!r}"
         raise InputError(msg)
@@ -160,8 +161,11 @@ async def differences_service(request: web.Request) -> LtuAnswer:
     color = parse_color(field_value(form, "mask_color", "255,255,255"))
     vertices = parse_bool(field_value(form, "vertices", True), "vertices")
     transform = parse_bool(field_value(form, "transform", False), "transform")
-    params = ReferenceParams(
-        resolution=resolution, behaviors=settings.behaviors, motion_model=settings.motion_model
+    params = ReferenceParams(  # exactly as checks.difference.differences prepares image1
+        resolution=resolution,
+        behaviors=settings.behaviors,
+        motion_model=settings.motion_model,
+        colour=settings.colour,
     )
     image1_data = await read_image_bytes(request, "image1")
     roi_data = await optional_image_bytes(request, "image1_roi")
@@ -202,6 +206,9 @@ async def differences_service(request: web.Request) -> LtuAnswer:
     info = {
         "count": res.count,
         "area_px": res.area_px,
+        "compared_px": res.compared_px,
+        "not_inspected_px": res.not_inspected_px,
+        "channels": "".join(res.channels),
         "model": res.model,
         "registration": {**res.motion.to_dict(), **res.registration.to_dict()},
         "settings": settings.to_dict(),

@@ -64,4 +64,4 @@ def prepared_as(meta: Mapping[str, Any], want: ModelParams) -> bool:
     if is_anomaly:
         return False
     stored = ReferenceParams.from_dict(meta["params"])
-    return stored.resolution == want.resolution and stored.behaviors == want.behaviors
+    return stored == want  # resolution, channels, colour, lighting, motion: else prepare again
