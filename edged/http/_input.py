@@ -12,8 +12,12 @@ An image arrives as
   ``http.url_fetch_hosts`` (empty by default: URLs are refused with 400).
 
 Options are the other form/JSON fields plus the query parameters (a key given in
-both is an error). The body is read once per request and cached on it, so a
-service may read several images (``read_image_field(request, "reference")``).
+both is an error). A multipart part given twice with the same content counts once
+(the LTU document's Python samples send the image both as a file and as a field);
+file parts of one name with different contents are kept in order
+(``RequestForm.repeated``: LTU's distance example sends two parts named ``image``)
+and are an error for a service that wants one. The body is read once per request
+and cached on it, so a service may read several images (``read_image_field(request, "reference")``).
 Bodies over ``http.max_body_bytes`` and images over ``http.max_pixels`` are 413.
 """
 
@@ -92,6 +96,12 @@ class RequestForm:
 
     files: Mapping[str, bytes] = field(default_factory=dict)
     fields: Mapping[str, Any] = field(default_factory=dict)
+    repeated: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+
+    def parts(self, name: str) -> tuple[bytes, ...]:
+        """Every file part named ``name``, in the order sent."""
+        first = self.files.get(name)
+        return () if first is None else (first, *self.repeated.get(name, ()))
 
 
 # aiohttp >= 3.12 wants typed request keys; older versions take a string.
@@ -112,9 +122,10 @@ async def read_form(request: web.Request) -> RequestForm:
         raise _too_large(request.content_length, limits)
     files: dict[str, bytes] = {}
     fields: dict[str, Any] = {}
+    repeated: dict[str, list[bytes]] = {}
     ctype = request.content_type
     if ctype.startswith("multipart/"):
-        await _read_multipart(request, limits, files, fields)
+        await _read_multipart(request, limits, files, fields, repeated)
     elif ctype == "application/x-www-form-urlencoded":
         body = await _read_body(request, limits)
         try:
@@ -150,14 +161,23 @@ async def read_form(request: web.Request) -> RequestForm:
         if key in fields or key in files:
             raise InputError(f"{key}: given twice (query and body); expected it once")
         _put(fields, key, value, "query parameter")
-    form = RequestForm(files, fields)
+    form = RequestForm(files, fields, {k: tuple(v) for k, v in repeated.items()})
     request[_FORM_KEY] = form
     return form
 
 
-async def read_image_bytes(request: web.Request, name: str = "image") -> bytes:
-    """The encoded bytes of image field ``name`` (file part, base64 text or URL)."""
+async def read_image_bytes(
+    request: web.Request, name: str = "image", index: int | None = None
+) -> bytes:
+    """The encoded bytes of image field ``name`` (file part, base64 text or URL);
+    ``index`` picks one of several file parts of that name (None: there must be one)."""
     form = await read_form(request)
+    parts = form.parts(name)
+    if index is not None or len(parts) > 1:
+        if index is None or index >= len(parts):
+            msg = f"{name}: expected one file part named {name!r}, got {len(parts)}"
+            raise InputError(msg)
+        return parts[index]
     if name in form.files:
         return form.files[name]
     value = form.fields.get(name)
@@ -176,10 +196,12 @@ async def read_image_bytes(request: web.Request, name: str = "image") -> bytes:
     return decode_base64(text, name)
 
 
-async def read_image_field(request: web.Request, name: str = "image") -> np.ndarray:
+async def read_image_field(
+    request: web.Request, name: str = "image", index: int | None = None
+) -> np.ndarray:
     """Image field ``name`` decoded (off the event loop) to ``(H, W)`` uint8 grey or
     ``(H, W, 3)`` uint8 BGR; 400 for bad input, 413 over ``http.max_pixels``."""
-    data = await read_image_bytes(request, name)
+    data = await read_image_bytes(request, name, index)
     max_pixels = limits_of(request.app).max_pixels
     return await run_pixels(request, _decode, data, max_pixels, name)
 
@@ -265,7 +287,11 @@ async def _read_body(request: web.Request, limits: InputLimits) -> bytes:
 
 
 async def _read_multipart(
-    request: web.Request, limits: InputLimits, files: dict[str, bytes], fields: dict[str, Any]
+    request: web.Request,
+    limits: InputLimits,
+    files: dict[str, bytes],
+    fields: dict[str, Any],
+    repeated: dict[str, list[bytes]],
 ) -> None:
     try:
         reader = await request.multipart()
@@ -285,9 +311,16 @@ async def _read_multipart(
                 total += len(chunk)
                 if total > limits.max_body_bytes:
                     raise _too_large(total, limits)
-            if name in files or name in fields:
-                raise InputError(f"{name}: multipart part given twice; expected it once")
             value = _part_text(part, buf)
+            if name in files or name in fields:
+                if files.get(name) == bytes(buf) or (
+                    value is not None and fields.get(name) == value
+                ):
+                    continue  # the same content twice counts once
+                if name in files and value is None:
+                    repeated.setdefault(name, []).append(bytes(buf))
+                    continue
+                raise InputError(f"{name}: multipart part given twice; expected it once")
             if value is None:  # a file part, or binary data without a file name
                 files[name] = bytes(buf)
             else:

@@ -63,11 +63,12 @@ def schemas() -> Doc:
     schemas["PekatContext"] = context
     schemas["LtuEnvelope"] = {
         "type": "object",
-        "required": ["result", "details", "version"],
+        "required": ["result", "details", "code", "errors", "version"],
         "properties": {
             "result": {"type": ["object", "null"], "description": "null on errors"},
             "details": {
                 "type": "object",
+                "required": ["name", "score", "message", "info"],
                 "properties": {
                     "name": {"type": "string"},
                     "score": {"type": ["number", "null"]},
@@ -75,6 +76,8 @@ def schemas() -> Doc:
                     "info": {"type": "object"},
                 },
             },
+            "code": {"type": "integer", "description": "0, or the HTTP status of an error"},
+            "errors": {"type": "array", "items": {"type": "string"}},
             "version": {"type": "string"},
         },
     }
