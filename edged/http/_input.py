@@ -8,8 +8,9 @@ An image arrives as
   repaired),
 - a raw body with an ``image/*`` or ``application/octet-stream`` content type
   (read as the field ``image``), or
-- an ``http(s)://`` URL in the field — fetched only when its host is listed in
-  ``http.url_fetch_hosts`` (empty by default: URLs are refused with 400).
+- an ``http(s)://`` URL in the field — fetched only when ``http.url_fetch_hosts``
+  allows its host (empty by default: URLs are refused with 400; see
+  :mod:`edged.http._fetch`).
 
 Options are the other form/JSON fields plus the query parameters (a key given in
 both is an error). A multipart part given twice with the same content counts once
@@ -42,6 +43,7 @@ from pydantic import BaseModel, ValidationError
 
 from edged.config import HttpConfig
 from edged.core.errors import InputError, TooLargeError
+from edged.http._fetch import FetchPolicy, fetch, open_session, policy_for
 from edged.http._imagecodec import decode_image
 from edged.http._keys import RUNTIME
 
@@ -67,9 +69,13 @@ class InputLimits:
         return cls(
             max_body_bytes=http.max_body_bytes,
             max_pixels=http.max_pixels,
-            url_fetch_hosts=tuple(h.lower() for h in http.url_fetch_hosts),
-            fetch_timeout_s=min(http.request_timeout_s, 30.0),
+            url_fetch_hosts=tuple(http.url_fetch_hosts),
+            fetch_timeout_s=http.url_fetch_timeout_s,
         )
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        return policy_for(self.url_fetch_hosts)
 
 
 def limits_of(app: web.Application) -> InputLimits:
@@ -192,7 +198,15 @@ async def read_image_bytes(
         raise InputError(msg)
     text = value.strip()
     if text.lower().startswith(("http://", "https://")):
-        return await _fetch(request.app, text, name, limits_of(request.app))
+        limits = limits_of(request.app)
+        return await fetch(
+            request.app[FETCH_SESSION],
+            limits.fetch_policy,
+            text,
+            name,
+            max_bytes=limits.max_body_bytes,
+            timeout_s=limits.fetch_timeout_s,
+        )
     return decode_base64(text, name)
 
 
@@ -345,40 +359,8 @@ FETCH_SESSION = web.AppKey("edged.http.fetch_session", aiohttp.ClientSession)
 
 
 async def fetch_session(app: web.Application) -> AsyncIterator[None]:
-    """``app.cleanup_ctx``: open the URL-input client session, close it with the app.
-
-    No cookie jar: one request's cookies must not ride along with the next one's fetch.
-    """
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+    """``app.cleanup_ctx``: open the URL-input client session (it connects only where
+    the running settings' ``http.url_fetch_hosts`` allows), close it with the app."""
+    async with open_session(lambda: limits_of(app).fetch_policy) as session:
         app[FETCH_SESSION] = session
         yield
-
-
-async def _fetch(app: web.Application, url: str, name: str, limits: InputLimits) -> bytes:
-    parsed = urllib.parse.urlsplit(url)
-    host = (parsed.hostname or "").lower()
-    if host not in limits.url_fetch_hosts:
-        allowed = list(limits.url_fetch_hosts)
-        msg = (
-            f"{name}: fetching images from URLs is allowed only from http.url_fetch_hosts "
-            f"{allowed}, got host {host!r}"
-        )
-        raise InputError(msg)
-    timeout = aiohttp.ClientTimeout(total=limits.fetch_timeout_s)
-    session = app[FETCH_SESSION]
-    try:
-        async with session.get(url, allow_redirects=False, timeout=timeout) as resp:
-            if resp.status != 200:
-                msg = f"{name}: fetching {url}: expected HTTP 200, got {resp.status}"
-                raise InputError(msg)
-            if resp.content_length is not None and resp.content_length > limits.max_body_bytes:
-                raise _too_large(resp.content_length, limits)
-            buf = bytearray()
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                buf += chunk
-                if len(buf) > limits.max_body_bytes:
-                    raise _too_large(len(buf), limits)
-            return bytes(buf)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        msg = f"{name}: fetching {url} failed: {type(exc).__name__}: {exc}"
-        raise InputError(msg) from exc
