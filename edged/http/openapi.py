@@ -67,6 +67,11 @@ def _analyze_responses() -> Doc:
                 "context JSON (UTF-8)",
                 "schema": {"type": "string"},
             },
+            "context": {
+                "description": "image responses without context_in_body: the context JSON "
+                "as one ASCII line (the short PEKAT document's header name)",
+                "schema": {"type": "string"},
+            },
             "ImageLen": {
                 "description": "image responses with context_in_body: bytes of PNG before "
                 "the context JSON",
