@@ -357,6 +357,7 @@ def test_image_quality_tolerance_is_a_percentage(
 def _distance_shape(body: dict[str, Any]) -> None:
     assert body["code"] == 0
     assert body["errors"] == []
+    assert body["source"] == {}
     result = body["result"]
     assert isinstance(result["distance"], float)
     documented = (

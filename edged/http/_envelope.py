@@ -55,6 +55,8 @@ class LtuAnswer:
     info: Mapping[str, Any] = field(default_factory=dict)
     message: str = ""
     name: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Further top-level keys a service's document shows (distance's ``source``)."""
 
 
 def envelope(
@@ -123,6 +125,7 @@ def ltu_endpoint(name: str) -> Callable[[Service], Handler]:
                 message=answer.message,
                 info=info,
             )
+            body.update(answer.extra)
             return web.json_response(body)
 
         return handler

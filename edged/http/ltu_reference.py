@@ -275,7 +275,7 @@ async def distance_service(request: web.Request) -> LtuAnswer:
     decision = "Match" if d.distance < 1.0 else "No match"
     info = {"distance": result["distance"], "decision": decision, "edged_decision": d.decision}
     message = f"Decision from distance calculation: {decision}"
-    return LtuAnswer(result, info=info, message=message)
+    return LtuAnswer(result, info=info, message=message, extra={"source": {}})
 
 
 def setup(app: web.Application) -> None:
