@@ -8,8 +8,9 @@ Adding a check: write ``edged/checks/NAME.py`` with the pure function, its froze
 result (``to_dict()``), its options model and ``SPEC`` (:func:`function_spec` for a
 one-function check; declare every figure path, ``*`` for list indices, and an LTU
 service name if it has one, with ``to_ltu`` giving the LTU document's shape); add
-the module to ``_MODULES`` in ``_registry.py``; add its tests. Recipes (``type: NAME``), limit validation, the LTU route and its
-OpenAPI path follow from the registry.
+the module to ``_MODULES`` in ``_registry.py``; add its tests. Recipes
+(``type: NAME``), limit validation, the LTU routes and their OpenAPI paths follow
+from the registry.
 """
 
 from edged.checks._base import (
