@@ -24,6 +24,7 @@ from edged.checks._base import (
     figure_paths,
     function_spec,
 )
+from edged.checks._png import image_object
 from edged.checks._registry import get_spec, registry, specs, validate_options
 from edged.checks.models import PreparedModel
 from edged.core.regions import Region
@@ -41,6 +42,7 @@ __all__ = [
     "figure_paths",
     "function_spec",
     "get_spec",
+    "image_object",
     "registry",
     "specs",
     "validate_options",

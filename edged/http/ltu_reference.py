@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 from aiohttp import web
 
-from edged.checks._png import image_object
+from edged.checks import image_object
 from edged.checks.align import MOTION_MODELS, Alignment, align
 from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, differences
 from edged.checks.distance import distance
