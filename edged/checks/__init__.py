@@ -15,6 +15,7 @@ from the registry.
 
 from edged.checks._base import (
     ANY,
+    ANY_KEY,
     CheckContext,
     CheckOptions,
     CheckOutcome,
@@ -31,6 +32,7 @@ from edged.core.regions import Region
 
 __all__ = [
     "ANY",
+    "ANY_KEY",
     "CheckContext",
     "CheckOptions",
     "CheckOutcome",

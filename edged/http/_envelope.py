@@ -21,8 +21,8 @@ envelope with ``result`` null, the reason in ``details.message`` and ``errors``,
 ``code`` the HTTP status and ``details.info`` ``{"status", "error"}``.
 
 A wrapped service runs under the app's analysis gate (:mod:`edged.http._gate`):
-at most ``http.max_concurrent`` analyses at once (429 beyond), each within
-``http.request_timeout_s``; the form is read inside the gate.
+at most ``http.max_concurrent`` analyses at once, a bounded wait queue behind them
+(429 beyond), each within ``http.request_timeout_s``; the form is read inside the gate.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from aiohttp import web
 
 from edged._version import __version__
 from edged.http._families import ApiFamily, HttpError, JsonBody
-from edged.http._gate import GATE
+from edged.http._gate import GATE, gated
 from edged.http._input import read_form
 
 LTU_GATE = GATE
@@ -134,14 +134,10 @@ def ltu_endpoint(name: str) -> Callable[[Service], Handler]:
 
 
 async def _gated(request: web.Request, fn: Service) -> LtuAnswer:
-    gate = request.app.get(GATE)
-    if gate is None:  # routes added to a bare app (no runtime): nothing to bound
-        return await fn(request)
-
     async def receive() -> object:
         return await read_form(request)
 
     async def work(_: object) -> LtuAnswer:
         return await fn(request)
 
-    return await gate.run(receive, work)
+    return await gated(request, receive, work)

@@ -165,6 +165,10 @@ async def fetch(
                     raise InputError(msg)
                 return await _body(resp, max_bytes)
     except aiohttp.ClientConnectorError as exc:
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if not policy.name_allowed(host):  # allowed only if it resolved into a network
+            why = f"has host {host!r}, not listed and not reachable in a listed network"
+            raise policy.refusal(name, url, f"{why} ({exc.os_error})") from exc
         msg = f"{name}: fetching {url} failed: {exc.os_error}"
         raise InputError(msg) from exc
     except TimeoutError as exc:

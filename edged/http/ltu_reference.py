@@ -37,10 +37,13 @@ parsing, the analysis gate and the envelope are the image services'
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -48,15 +51,33 @@ from aiohttp import web
 
 from edged.checks import image_object
 from edged.checks.align import MOTION_MODELS, Alignment, align
-from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, differences
+from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, compare
 from edged.checks.distance import distance
 from edged.checks.ltu_differences import MASK_TYPES, flat_matrix, ltu_differences, parse_color
 from edged.checks.ltu_distance import ltu_distance
+from edged.checks.prepared import PreparedReference, ReferenceParams, prepare_reference
 from edged.core.errors import InputError
 from edged.http._envelope import LTU_FAMILY, LtuAnswer, ltu_endpoint
 from edged.http._families import register_family
-from edged.http._form_values import field_value, image_of, optional_image, parse_bool, parse_int
-from edged.http._input import RequestForm, read_form, read_image_field, run_pixels
+from edged.http._form_values import (
+    field_value,
+    image_of,
+    images_of,
+    optional_image_bytes,
+    parse_bool,
+    parse_int,
+)
+from edged.http._input import (
+    RequestForm,
+    decode_field,
+    limits_of,
+    read_form,
+    read_image_bytes,
+    read_image_field,
+    run_pixels,
+)
+from edged.http._keys import RUNTIME
+from edged.http._refcache import PreparedCache, digest
 
 PREFIX = "/v2/services/image"
 MAX_RESOLUTION = 900
@@ -67,6 +88,12 @@ DOC_THRESHOLD = 0.6
 _FIC_KEYS = frozenset(
     {"threshold", "threshold_grey", "smooth", "margin", "resolution", "behaviors", "weight"}
 )
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+REFERENCE_CACHE = web.AppKey("edged.http.reference_cache", PreparedCache[PreparedReference])
+"""The app's prepared-reference cache for ``differences`` (see :mod:`edged.http._refcache`)."""
 
 
 def _motion_model(form: RequestForm) -> Any:
@@ -163,24 +190,18 @@ async def differences_service(request: web.Request) -> LtuAnswer:
     color = parse_color(field_value(form, "mask_color", "255,255,255"))
     vertices = parse_bool(field_value(form, "vertices", True), "vertices")
     transform = parse_bool(field_value(form, "transform", False), "transform")
-    image1 = await image_of(request, "image1")
-    image2 = await image_of(request, "image2")
-    roi = await optional_image(request, "image1_roi")
-    if roi is not None:
-        roi = roi if roi.ndim == 2 else cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
-        if roi.shape != image1.shape[:2]:
-            msg = (
-                "image1_roi: expected a mask of image1's size "
-                f"{image1.shape[1]}x{image1.shape[0]}, "
-                f"got {roi.shape[1]}x{roi.shape[0]}"
-            )
-            raise InputError(msg)
+    params = ReferenceParams(
+        resolution=resolution, behaviors=settings.behaviors, motion_model=settings.motion_model
+    )
+    image1_data = await read_image_bytes(request, "image1")
+    roi_data = await optional_image_bytes(request, "image1_roi")
+    max_pixels = limits_of(request.app).max_pixels
 
-    def work() -> tuple[DifferenceResult, dict[str, Any]]:
-        res = differences(image1, image2, settings=settings, resolution=resolution, roi=roi)
+    def work(prepared: PreparedReference, image2: np.ndarray) -> _Compared:
+        res = compare(prepared, image2, settings)
         body = ltu_differences(
             res,
-            image1_wh=_wh(image1),
+            image1_wh=prepared.size_wh,
             image2_wh=_wh(image2),
             mask_type=mask_type,  # type: ignore[arg-type]
             mask_thickness=thickness,
@@ -188,9 +209,26 @@ async def differences_service(request: web.Request) -> LtuAnswer:
             vertices=vertices,
             transform=transform,
         )
-        return res, body
+        return _Compared(res, body, prepared.size_wh, _wh(image2))
 
-    res, body = await run_pixels(request, work)
+    def decode_and_work(prepared: PreparedReference, image2_data: bytes) -> _Compared:
+        return work(prepared, decode_field(image2_data, max_pixels, "image2"))
+
+    async def prepare() -> PreparedReference:
+        return await run_pixels(request, _prepare, image1_data, roi_data, params, max_pixels)
+
+    cache = request.app.get(REFERENCE_CACHE)
+    key = _cache_key(image1_data, roi_data, params)  # SHA-256: ~0.7 ms per MB
+    cached = cache.lookup(key) if cache is not None else None
+    if cached is not None:  # the common case: one job, image2 decoded and compared
+        image2_data = await read_image_bytes(request, "image2")
+        done = await run_pixels(request, decode_and_work, cached, image2_data)
+        from_cache = True
+    else:  # image1 prepared while image2 is decoded, then compared; image1's error first
+        reference = cache.get(key, prepare) if cache is not None else _fresh(prepare)
+        (prepared, from_cache), query = await _both(reference, image_of(request, "image2"))
+        done = await run_pixels(request, work, prepared, query)
+    res = done.result
     correlation = max(0.0, min(1.0, float(res.registration.correlation)))
     info = {
         "count": res.count,
@@ -200,11 +238,62 @@ async def differences_service(request: web.Request) -> LtuAnswer:
         "registration": {**res.motion.to_dict(), **res.registration.to_dict()},
         "settings": settings.to_dict(),
         "resolution": resolution,
-        "image1_wh": list(_wh(image1)),
-        "image2_wh": list(_wh(image2)),
+        "image1_wh": list(done.image1_wh),
+        "image2_wh": list(done.image2_wh),
+        "reference": "cached" if from_cache else "prepared",
     }
     score = round(2.0 * math.sqrt(1.0 - correlation), 6)
-    return LtuAnswer(body, score=score, info=info)
+    return LtuAnswer(done.body, score=score, info=info)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compared:
+    result: DifferenceResult
+    body: dict[str, Any]
+    image1_wh: tuple[int, int]
+    image2_wh: tuple[int, int]
+
+
+async def _fresh(
+    prepare: Callable[[], Awaitable[PreparedReference]],
+) -> tuple[PreparedReference, bool]:
+    return await prepare(), False
+
+
+async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both awaited at once; when both fail, the first one's error is raised."""
+    a, b = await asyncio.gather(first, second, return_exceptions=True)
+    if isinstance(a, BaseException):
+        raise a
+    if isinstance(b, BaseException):
+        raise b
+    return a, b
+
+
+def _cache_key(
+    data: bytes, roi_data: bytes | None, params: ReferenceParams
+) -> tuple[str, str | None, ReferenceParams]:
+    """What shapes a prepared reference: image1's bytes, the ROI's bytes, the params."""
+    return digest(data), (digest(roi_data) if roi_data is not None else None), params
+
+
+def _prepare(
+    data: bytes, roi_data: bytes | None, params: ReferenceParams, max_pixels: int
+) -> PreparedReference:
+    """Decode image1 (and its ROI mask) and prepare it as ``differences`` does."""
+    image1 = decode_field(data, max_pixels, "image1")
+    roi = None
+    if roi_data is not None:
+        roi = decode_field(roi_data, max_pixels, "image1_roi")
+        roi = roi if roi.ndim == 2 else cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
+        if roi.shape != image1.shape[:2]:
+            msg = (
+                "image1_roi: expected a mask of image1's size "
+                f"{image1.shape[1]}x{image1.shape[0]}, "
+                f"got {roi.shape[1]}x{roi.shape[0]}"
+            )
+            raise InputError(msg)
+    return prepare_reference([image1], params=params, roi=roi)
 
 
 def _png_b64(image: np.ndarray) -> str:
@@ -226,8 +315,7 @@ async def alignment_service(request: web.Request) -> LtuAnswer:
     )
     return_image = parse_bool(field_value(form, "return_image", False), "return_image")
     model = _motion_model(form)
-    image1 = await image_of(request, "image1")
-    image2 = await image_of(request, "image2")
+    image1, image2 = await images_of(request, ("image1",), ("image2",))
 
     def work() -> tuple[Alignment, str | None]:
         al = align(image1, image2, model=model, resolution=resolution)
@@ -259,11 +347,10 @@ async def _distance_pair(request: web.Request) -> tuple[np.ndarray, np.ndarray]:
     form = await read_form(request)
     if len(form.parts("image")) == 2 and "refImage" not in form.files:
         # the document's cUrl: -F image=@image1.jpg -F image=@image2.jpg
-        return await read_image_field(request, "image", 0), await read_image_field(
-            request, "image", 1
+        return await _both(
+            read_image_field(request, "image", 0), read_image_field(request, "image", 1)
         )
-    ref = await image_of(request, "refImage", "image1")
-    query = await image_of(request, "queryImage", "image2")
+    ref, query = await images_of(request, ("refImage", "image1"), ("queryImage", "image2"))
     return ref, query
 
 
@@ -280,8 +367,20 @@ async def distance_service(request: web.Request) -> LtuAnswer:
 
 def setup(app: web.Application) -> None:
     """Add differences (also as imagesDifferences), alignmentMatrix and distance, for
-    POST and GET; their errors take the LTU envelope."""
+    POST and GET; their errors take the LTU envelope.
+
+    With a runtime, ``differences`` keeps prepared references in a cache bounded by
+    ``http.reference_cache_entries`` and ``http.reference_cache_bytes``.
+    """
     register_family(app, LTU_FAMILY)
+    runtime = app.get(RUNTIME)
+    if runtime is not None:
+        http = runtime.settings.http
+        app[REFERENCE_CACHE] = PreparedCache(
+            max_entries=http.reference_cache_entries,
+            max_bytes=http.reference_cache_bytes,
+            metrics=runtime.metrics,
+        )
     services = {
         "differences": differences_service,
         "imagesDifferences": differences_service,

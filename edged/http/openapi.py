@@ -159,6 +159,11 @@ def _pekat_paths() -> Doc:
 
 # --------------------------------------------------------------------- LTU / PixLab
 
+_LTU_RECOGNITION = {
+    "classification": "Labels from a recognition model (recognition.classification or model=)",
+    "objectDetection": "Objects with normalised bounding polygons from a detection model "
+    "(recognition.object_detection or model=)",
+}
 _LTU_PAIR = {
     "differences": ("image1", "image2", "Regions where the query (image2) differs from image1"),
     "alignmentMatrix": ("image1", "image2", "3×3 matrices mapping image1 onto image2 and back"),
@@ -214,6 +219,10 @@ def _ltu_paths() -> Doc:
         paths[f"{ltu.PREFIX}/{name}"] = {
             "post": op(service.summary, envelope, tags=["LTU"], requestBody=_ltu_body("image")),
             "get": op(service.summary + " (fields as query parameters)", envelope, tags=["LTU"]),
+        }
+    for name, summary in _LTU_RECOGNITION.items():  # edged.http.ltu_recognition
+        paths[f"{ltu.PREFIX}/{name}"] = {
+            "post": op(summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
         }
     for name, (a, b, summary) in _LTU_PAIR.items():
         responses = {**envelope, **_enveloped(errors(422))}
@@ -291,6 +300,33 @@ def _ltu_paths() -> Doc:
             },
         ),
     }
+    return paths
+
+
+def _deepomatic_paths() -> Doc:
+    from edged.http.deepomatic import route_summaries
+
+    paths: Doc = {}
+    for method, path, summary in route_summaries():
+        params = [
+            param(
+                name, "path", {"type": "integer" if name == "id" else "string"}, name, required=True
+            )
+            for name in ("id", "name")
+            if f"{{{name}}}" in path
+        ]
+        if path.endswith(("/tasks/", "/tasks")):
+            params.append(
+                param("task_ids", "query", {"type": "integer"}, "task ids", required=True)
+            )
+        responses = {
+            "200": json_content({"type": "object"}, "The resource, a list or a task id"),
+            **errors(400, 401, 404, 503),
+        }
+        extra: Doc = {"parameters": params} if params else {}
+        paths.setdefault(path, {})[method.lower()] = op(
+            summary, responses, tags=["Deepomatic"], **extra
+        )
     return paths
 
 
@@ -579,8 +615,16 @@ def _document() -> Doc:
             "query parameter, the X-API-Key header or a bearer token.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
-        "tags": [{"name": n} for n in ("PEKAT", "LTU", "PixLab", "Admin", "Operations")],
-        "paths": {**_pekat_paths(), **_ltu_paths(), **_ops_paths(), **_admin_paths()},
+        "tags": [
+            {"name": n} for n in ("PEKAT", "LTU", "Deepomatic", "PixLab", "Admin", "Operations")
+        ],
+        "paths": {
+            **_pekat_paths(),
+            **_ltu_paths(),
+            **_deepomatic_paths(),
+            **_ops_paths(),
+            **_admin_paths(),
+        },
         "components": {
             "schemas": schemas(),
             "securitySchemes": {

@@ -69,6 +69,8 @@ class SyntheticLine:
         h, w = self.nominal.shape[:2]
         # Where defects may go: the part, away from its border (see _scenes).
         self._part_xyxy = (int(w * 0.16), int(h * 0.16), int(w * 0.84), int(h * 0.84))
+        sigma = cfg.nuisance.noise_sigma
+        self._noise = NoiseBank(self.nominal.size, sigma, seed=cfg.seed) if sigma > 0 else None
 
     def render(self, seq: int, *, defect: bool | None = None) -> SyntheticFrame:
         """Frame ``seq``. ``defect`` forces (True/False) or leaves to ``defect_rate`` (None)."""
@@ -90,7 +92,7 @@ class SyntheticLine:
         moved = cv2.warpAffine(
             part, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
-        image = _photometric(moved, gain, offset, nz.noise_sigma, rng)
+        image = _photometric(moved, gain, offset, self._noise, rng)
         truth.update(
             shift_px=[round(dx, 3), round(dy, 3)],
             rotation_deg=round(angle, 4),
@@ -123,15 +125,47 @@ def _nuisance(nz: NuisanceConfig, rng: np.random.Generator) -> tuple[float, ...]
     return dx, dy, angle, gain, offset
 
 
+class NoiseBank:
+    """Gaussian sensor noise drawn once per line, so a frame costs an addition, not a draw.
+
+    Holds ``size + spare`` int8 values of ``N(0, sigma)`` (rounded, clipped to ±127;
+    ``sigma`` ≤ 32), drawn from NumPy's generator seeded with ``seed``. A frame's noise
+    is the contiguous slice starting at an offset drawn from the frame's own generator:
+    a view, nothing copied — the same ``(seed, seq)`` gives the same noise, and two
+    frames see different values at each pixel. Drawing ~15 M values per 2448×2048 BGR
+    frame cost ~50–70 ms of CPU; the slice and the saturating add cost ~4 ms.
+    """
+
+    SPARE = 1 << 20
+    _CHUNK = 1 << 20
+
+    def __init__(self, size: int, sigma: float, *, seed: int) -> None:
+        self.size = size
+        self.sigma = sigma
+        rng = np.random.default_rng([seed, 0x4E4F4953])  # its own stream: "NOIS"
+        values = np.empty(size + self.SPARE, np.int8)
+        for start in range(0, values.size, self._CHUNK):
+            n = min(self._CHUNK, values.size - start)
+            draw = rng.standard_normal(n, dtype=np.float32) * np.float32(sigma)
+            values[start : start + n] = np.clip(np.rint(draw), -127, 127)
+        self.values = values
+
+    def noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Noise of ``shape`` (``prod(shape) == size``), int8, a view into the bank."""
+        offset = int(rng.integers(self.SPARE + 1))
+        return self.values[offset : offset + self.size].reshape(shape)
+
+
 def _photometric(
-    image: np.ndarray, gain: float, offset: float, sigma: float, rng: np.random.Generator
+    image: np.ndarray,
+    gain: float,
+    offset: float,
+    bank: NoiseBank | None,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     out = cv2.convertScaleAbs(image, alpha=gain, beta=offset) if (gain, offset) != (1, 0) else image
-    if sigma > 0:
-        noise = np.empty(image.shape, np.int16)
-        cv2.setRNGSeed(int(rng.integers(2**31 - 1)))
-        cv2.randn(noise, 0, sigma)
-        out = cv2.add(out, noise, dtype=cv2.CV_8U)
+    if bank is not None:
+        out = cv2.add(out, bank.noise(image.shape, rng), dtype=cv2.CV_8U)
     return out
 
 

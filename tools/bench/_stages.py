@@ -15,6 +15,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import ValidationError
 
 from edged.checks import CheckContext, registry
 from edged.core.frames import Frame
@@ -25,7 +26,7 @@ from tools.bench._context import Bench
 from tools.bench._frames import BAYER_PATTERNS, BenchFrames
 from tools.bench._measure import Samples, interleaved
 from tools.bench._recipe import RECIPE, default_recipe, reference_store, teach
-from tools.bench._report import SectionReport, fmt_value
+from tools.bench._report import SectionReport, fmt_spread
 
 NAME = "stages"
 TITLE = "Stage costs vs the work floor"
@@ -71,7 +72,11 @@ def _run_size(bench: Bench, fr: BenchFrames, report: SectionReport) -> None:
         if spec.needs_reference and ctx.reference is None:
             report.skip(f"check {name}", "needs a stored reference: edged.references is missing")
             continue
-        options = spec.options.model_validate({})
+        try:
+            options = spec.options.model_validate({})
+        except ValidationError as exc:  # a check that cannot run without options
+            report.skip(f"check {name}", f"needs options: {exc.errors()[0]['loc']}")
+            continue
         call = _check_call(spec.run, fr.defective, options, ctx)
         try:
             call()
@@ -155,7 +160,8 @@ def _result_json(fr: BenchFrames, inspection: Any) -> str:
 def _add(report: SectionReport, name: str, s: Samples, size: str, read: float, cvt: float) -> None:
     med = s.median_ms
     x_read, x_cvt = med / read, med / cvt
-    text = f"{fmt_value(med, 'ms')} · {x_read:.1f}× read · {x_cvt:.1f}× cvt"
+    spread = fmt_spread(med, s.min_ms, s.max_ms, "ms")
+    text = f"{spread} · {x_read:.1f}× read · {x_cvt:.1f}× cvt"
     if name in (READ, CVT):
-        text = fmt_value(med, "ms")
+        text = spread
     report.add(name, med, "ms", size, text, p99_ms=s.p99_ms, n=s.n, x_read=x_read, x_debayer=x_cvt)
