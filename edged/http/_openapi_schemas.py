@@ -76,7 +76,15 @@ def schemas() -> Doc:
                     "info": {"type": "object"},
                 },
             },
-            "code": {"type": "integer", "description": "0, or the HTTP status of an error"},
+            "code": {
+                "type": ["integer", "string"],
+                "description": '0, or the HTTP status of an error; the string "0" '
+                "for classification and objectDetection, as the LTU document gives it",
+            },
+            "content": {
+                "type": "object",
+                "description": "classification, objectDetection: the document's answer",
+            },
             "errors": {"type": "array", "items": {"type": "string"}},
             "version": {"type": "string"},
         },

@@ -222,7 +222,8 @@ def _ltu_paths() -> Doc:
         }
     for name, summary in _LTU_RECOGNITION.items():  # edged.http.ltu_recognition
         paths[f"{ltu.PREFIX}/{name}"] = {
-            "post": op(summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
+            "post": op(summary, envelope, tags=["LTU"], requestBody=_ltu_body("image")),
+            "get": op(summary + " (fields as query parameters)", envelope, tags=["LTU"]),
         }
     for name, (a, b, summary) in _LTU_PAIR.items():
         responses = {**envelope, **_enveloped(errors(422))}
