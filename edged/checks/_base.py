@@ -82,7 +82,8 @@ class LtuReply:
     ``result`` is the envelope's ``result``; ``details`` its ``details`` besides the
     name: ``name`` (when the document names it differently from the service path,
     e.g. ``heatmap`` for ``heatMap``), ``score``, ``message`` (the document's
-    sentence) and ``info``.
+    sentence) and ``info``; ``extra`` holds top-level keys the document shows beside
+    them (``{"content", "message", "code"}`` for textDetection-style answers).
     """
 
     result: Mapping[str, Any]
@@ -90,6 +91,7 @@ class LtuReply:
     score: float = 0
     info: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 Compute = Callable[[np.ndarray, Any], dict[str, Any] | LtuReply]

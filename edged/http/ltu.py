@@ -55,6 +55,7 @@ def _handler(service: LtuService) -> Handler:
                 info=info,
                 message=result.message,
                 name=result.name,
+                extra=result.extra,
             )
         return LtuAnswer(result, info=info)
 
