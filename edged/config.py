@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from edged.core.errors import ConfigError
+from edged.core.hosts import parse_host_entry
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
@@ -376,8 +377,21 @@ class HttpConfig(_Section):
         "runs in a container that does not share /dev/shm with its clients)",
     )
     url_fetch_hosts: list[str] = Field(
-        default_factory=list, description="hosts LTU services may fetch images from; none"
+        default_factory=list,
+        description="hosts LTU/PixLab services may fetch images from: names, patterns "
+        "('*.example.com'), IPs or CIDRs ('10.0.0.0/8'); none by default; link-local "
+        "and metadata addresses never",
     )
+    url_fetch_timeout_s: PositiveFloat = Field(
+        default=10.0, le=300, description="time limit of one image fetch by URL"
+    )
+
+    @field_validator("url_fetch_hosts")
+    @classmethod
+    def _host_entries(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_host_entry(entry)  # ValueError says what is accepted
+        return value
 
     @model_validator(mode="after")
     def _secret_once(self) -> HttpConfig:

@@ -130,15 +130,20 @@ def test_random_requests_get_the_envelope_never_5xx(
     resp = requests.post(f"{srv.url}{URL}/{service}{query}", data=body, headers=headers, timeout=30)
     assert resp.status_code < 500, resp.text[:300]
     doc = resp.json()
-    assert set(doc) == {"result", "details", "version"}
-    assert doc["details"]["name"] == service
+    assert set(doc) == {"result", "details", "code", "errors", "version"}
     if resp.status_code == 200:
-        assert doc["details"]["message"] == "OK"
+        assert doc["details"]["name"] == {"imageQuality": "quality", "heatMap": "heatmap"}.get(
+            service, service
+        )
+        assert isinstance(doc["details"]["message"], str)
         assert isinstance(doc["result"], dict)
+        assert (doc["code"], doc["errors"]) == (0, [])
     else:
+        assert doc["details"]["name"] == service
         assert doc["result"] is None
         assert doc["details"]["info"]["status"] == resp.status_code
         assert doc["details"]["message"]
+        assert (doc["code"], doc["errors"]) == (resp.status_code, [doc["details"]["message"]])
 
 
 def test_the_fuzz_reaches_real_analyses(srv: ServerThread) -> None:

@@ -58,9 +58,13 @@ async def test_the_documents_example_request(client: TestClient[Any, Any]) -> No
     resp = await client.post(URL, data=_form(_jpeg(_label())), headers=_bearer())
     body = await resp.json()
     assert resp.status == 200, body
-    assert set(body) == {"result", "details", "version"}
+    assert {"result", "details", "version", "code", "errors"} <= set(body)
     assert body["details"]["name"] == "textDetection"
     doc = body["result"]
+    # the document shows message, code and content at the top level: both are there
+    assert {k: body[k] for k in ("message", "code", "content")} == {
+        k: doc[k] for k in ("message", "code", "content")
+    }
     assert doc["message"] == "ok"
     assert doc["code"] == "0"
     content = doc["content"]

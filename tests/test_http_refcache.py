@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -88,9 +89,10 @@ async def make_client(aiohttp_client: Any) -> AsyncIterator[ClientFactory]:
 def _expected(
     image1: np.ndarray, image2: np.ndarray, roi: np.ndarray | None = None
 ) -> tuple[dict[str, Any], float, int]:
-    """The one-shot library answer for the service's defaults (preset 3, 900 px)."""
+    """The one-shot library answer for the service's defaults (preset 3, 400 px as the
+    LTU document says); the score is the distance between the images."""
     settings = DifferenceSettings.preset(3)  # the service default motion model: auto
-    res = differences(image1, image2, settings=settings, resolution=900, roi=roi)
+    res = differences(image1, image2, settings=settings, resolution=400, roi=roi)
     body = ltu_differences(
         res,
         image1_wh=(image1.shape[1], image1.shape[0]),
@@ -101,7 +103,8 @@ def _expected(
         vertices=True,
         transform=False,
     )
-    return body, round(res.score, 4), res.count
+    correlation = max(0.0, min(1.0, float(res.registration.correlation)))
+    return body, round(2.0 * math.sqrt(1.0 - correlation), 6), res.count
 
 
 async def _post(client: Any, **parts: Any) -> dict[str, Any]:

@@ -80,7 +80,27 @@ ANY = "*"
 # e.g. a model's label names (``labels.<name>.score``).
 ANY_KEY = "<name>"
 
-Compute = Callable[[np.ndarray, Any], dict[str, Any]]
+
+@dataclass(frozen=True, slots=True)
+class LtuReply:
+    """An LTU service's answer as its document shapes it.
+
+    ``result`` is the envelope's ``result``; ``details`` its ``details`` besides the
+    name: ``name`` (when the document names it differently from the service path,
+    e.g. ``heatmap`` for ``heatMap``), ``score``, ``message`` (the document's
+    sentence) and ``info``; ``extra`` holds top-level keys the document shows beside
+    them (``{"content", "message", "code"}`` for textDetection-style answers).
+    """
+
+    result: Mapping[str, Any]
+    message: str = ""
+    score: float = 0
+    info: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+Compute = Callable[[np.ndarray, Any], dict[str, Any] | LtuReply]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +108,8 @@ class LtuService:
     """A check served as ``POST /v2/services/image/{name}`` (LTU-compatible).
 
     ``options`` validates the request's option fields; ``compute(image, options)``
-    returns the result JSON (PNGs included); ``summary`` is the OpenAPI summary.
+    returns the result JSON (PNGs included), or an :class:`LtuReply` with the
+    document's details too; ``summary`` is the OpenAPI summary.
     """
 
     name: str
@@ -154,21 +175,24 @@ def function_spec(
     regions: Callable[[R], tuple[Region, ...]] = _no_regions,
     heatmap: Callable[[R], np.ndarray | None] = _no_heatmap,
     ltu: tuple[str, type[CheckOptions], str] | None = None,
+    to_ltu: Callable[[R, Any], LtuReply] | None = None,
     description: str = "",
 ) -> CheckSpec:
     """The spec of a check that is one pure function ``function(image, **kwargs)``.
 
     ``to_figures(result, options)`` gives the recipe figures, ``regions(result)`` and
     ``heatmap(result)`` the rest of the outcome; ``ltu = (service, options model,
-    summary)`` serves ``function(image, **options.kwargs()).to_dict()`` over LTU.
+    summary)`` serves ``function(image, **options.kwargs()).to_dict()`` over LTU, or
+    ``to_ltu(result, options)`` (the document's shape) when given.
     """
 
     def run(image: np.ndarray, opts: Any, _: CheckContext) -> CheckOutcome:
         result = function(image, **opts.kwargs())
         return CheckOutcome(to_figures(result, opts), regions(result), heatmap(result))
 
-    def compute(image: np.ndarray, opts: Any) -> dict[str, Any]:
-        return function(image, **opts.kwargs()).to_dict()
+    def compute(image: np.ndarray, opts: Any) -> dict[str, Any] | LtuReply:
+        result = function(image, **opts.kwargs())
+        return result.to_dict() if to_ltu is None else to_ltu(result, opts)
 
     service = None if ltu is None else LtuService(ltu[0], ltu[1], compute, ltu[2])
     return CheckSpec(name, options, run, description=description, figures=figures, ltu=service)

@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from edged.checks._base import LtuReply
 from edged.checks._box import Box
 from edged.checks.ocr import Layout, ReadOptions, TextReading, engine_version, read_text
 
@@ -177,7 +178,10 @@ def text_detection(reading: TextReading, *, area_uuid: str | None = None) -> dic
     }
 
 
-def detect_text(image: Any, options: TextDetectionOptions) -> dict[str, Any]:
+def detect_text(image: Any, options: TextDetectionOptions) -> LtuReply:
     """Read ``image`` with ``options`` and answer in the LTU shape (RecognitionTimeout,
-    a 503, when recognition exceeds ``timeout_ms``)."""
-    return text_detection(read_text(image, **options.kwargs()))
+    a 503, when recognition exceeds ``timeout_ms``): the document's answer is
+    ``{message, code, content}`` at the top level, so it is both the envelope's
+    ``result`` and top-level keys beside it."""
+    doc = text_detection(read_text(image, **options.kwargs()))
+    return LtuReply(doc, message=str(doc["message"]), extra=doc)
