@@ -376,7 +376,10 @@ def require_engine() -> None:
     import importlib.util
 
     if importlib.util.find_spec("tesserocr") is None:
-        msg = "text recognition: expected the tesserocr package (a dependency of edged: pip install 'tesserocr>=2.7,<3')"
+        msg = (
+            "text recognition: expected the tesserocr package "
+            "(a dependency of edged: pip install 'tesserocr>=2.7,<3')"
+        )
         raise ImportError(msg)
 
 
