@@ -316,6 +316,29 @@ class LoggingConfig(_Section):
     repeat_window_s: PositiveFloat = Field(
         default=60.0, description="identical errors are logged once per window"
     )
+    summary_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=86400,
+        description="log a one-line summary per camera this often; 0: never. Off under "
+        "systemd (NOTIFY_SOCKET or JOURNAL_STREAM set), where STATUS= carries it",
+    )
+
+
+class FailuresConfig(_Section):
+    """The last failed parts, annotated, kept on disk for the web page and admin API.
+
+    Files live under ``state_dir/failures/<camera>/``: one JPEG (the frame with its
+    defect boxes and labels) and one Result JSON per failed part. The oldest go first
+    when a camera has more than ``keep_per_camera`` or all of them more than ``max_bytes``.
+    """
+
+    enabled: bool = True
+    keep_per_camera: int = Field(default=20, ge=1, le=10_000)
+    max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=64 * 1024, description="all cameras' files together"
+    )
+    jpeg_quality: int = Field(default=85, ge=1, le=100)
 
 
 class PipelineConfig(_Section):
@@ -356,6 +379,7 @@ class Settings(BaseSettings):
     http: HttpConfig = Field(default_factory=HttpConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    failures: FailuresConfig = Field(default_factory=FailuresConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
     @model_validator(mode="after")

@@ -24,6 +24,7 @@ from edged.config import Settings
 from edged.core.errors import EdgedError
 from edged.http import create_app, create_metrics_app
 from edged.runtime.autoteach import auto_teach
+from edged.runtime.failures import FailureRing
 from edged.runtime.line import CameraLine, ResultSink
 from edged.runtime.logs import flush_suppressed, run_summary_flusher
 from edged.runtime.metrics import DROP_SHUTDOWN
@@ -104,6 +105,7 @@ class Daemon:
             msg = f"state_dir: expected a writable directory, got {str(s.state_dir)!r} ({exc})"
             raise StartupError(msg) from exc
         self.runtime.references = _build_references(s)
+        self.runtime.failures = await asyncio.to_thread(_build_failures, s)
         self.sink = self._sink_override or await _build_publisher(self.runtime)
         self.runtime.publisher = self.sink
         self.runtime.health.set("publisher", True)
@@ -352,6 +354,17 @@ def _build_source(camera: str, cfg: Any) -> FrameSource:
     from edged.sources import factory
 
     return factory.build_source(camera, cfg)  # type: ignore[no-any-return,unused-ignore]
+
+
+def _build_failures(settings: Settings) -> FailureRing | None:
+    cfg = settings.failures
+    if not cfg.enabled:
+        return None
+    return FailureRing(
+        settings.state_dir / "failures",
+        keep_per_camera=cfg.keep_per_camera,
+        max_bytes=cfg.max_bytes,
+    )
 
 
 def _build_references(settings: Settings) -> Any:

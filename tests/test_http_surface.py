@@ -25,7 +25,10 @@ from edged.http._families import ApiFamily, HttpError, JsonBody, register_family
 from edged.runtime.shared import Runtime
 
 KEY = "s3cret"
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/ping", "/version", "/api/v1/openapi.json"}
+PUBLIC = {
+    *("/healthz", "/readyz", "/metrics", "/ping", "/version", "/api/v1/openapi.json"),
+    *("/", "/ui/{name}", "/ui/swagger/{name}"),  # the web page (its data is not public)
+}
 """The allow-list, written out here on purpose: changing it must change this test."""
 
 ClientFactory = Callable[..., Any]
@@ -86,7 +89,8 @@ def _assert_shape(path: str, body: Any, status: int) -> str:
 
 def _concrete(template: str) -> str:
     """A path for a route template: every ``{param}`` becomes a value."""
-    values = {"camera": "http", "recipe": "spots", "version": "v1"}
+    values = {"camera": "http", "recipe": "spots", "version": "v1", "id": "x"}
+    values["name"] = "swagger-ui.css" if template.startswith("/ui/swagger/") else "app.js"
     return re.sub(r"\{(\w+)[^}]*\}", lambda m: values.get(m.group(1), "x"), template)
 
 

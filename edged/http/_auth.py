@@ -80,10 +80,22 @@ def _presented_key(request: web.Request) -> str | None:
 
 
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/ping", "/version", "/api/v1/openapi.json"}
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/ping",
+        "/version",
+        "/api/v1/openapi.json",
+        # The operator web page and its static files (edged.http.ui): the page holds no
+        # data; everything it shows comes from the admin API, which wants the key.
+        "/",
+        "/ui/{name}",
+        "/ui/swagger/{name}",
+    }
 )
-"""The routes that answer without the API key. Every other route, and every path
-that matches none, wants the key when one is configured."""
+"""The routes (templates) that answer without the API key. Every other route, and every
+path that matches none, wants the key when one is configured."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -31,7 +31,18 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from edged.http import _refs, admin, health, ltu, ltu_reference, openapi, pekat, pixlab
+from edged.http import (
+    _refs,
+    admin,
+    health,
+    ltu,
+    ltu_reference,
+    openapi,
+    pekat,
+    pixlab,
+    station,
+    ui,
+)
 from edged.http._auth import auth_for
 from edged.http._error_middleware import error_middleware
 from edged.http._families import FAMILIES, FamilyTable
@@ -51,6 +62,8 @@ AREAS: tuple[Setup, ...] = (
     openapi.setup,  # /api/v1/openapi.json
     admin.setup,  # /api/v1/cameras, recipes, results
     _refs.setup,  # /api/v1/references
+    station.setup,  # /api/v1/failures, /api/v1/health
+    ui.setup,  # the operator web page: /, /ui/...
 )
 """Every HTTP area of the main app, in registration order."""
 

@@ -16,6 +16,7 @@ from edged._version import __version__
 from edged.http._context import json_response
 from edged.http._families import ADMIN_FAMILY, register_family
 from edged.http._openapi_schemas import schemas
+from edged.http._openapi_station import station_paths
 from edged.http._openapi_util import JSON, Doc, errors, json_content, op, param, ref
 
 # --------------------------------------------------------------------- PEKAT
@@ -545,7 +546,13 @@ def _document() -> Doc:
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "tags": [{"name": n} for n in ("PEKAT", "LTU", "PixLab", "Admin", "Operations")],
-        "paths": {**_pekat_paths(), **_ltu_paths(), **_ops_paths(), **_admin_paths()},
+        "paths": {
+            **_pekat_paths(),
+            **_ltu_paths(),
+            **_ops_paths(),
+            **_admin_paths(),
+            **station_paths(),
+        },
         "components": {
             "schemas": schemas(),
             "securitySchemes": {

@@ -406,6 +406,7 @@ class Publisher:
                 self._link.publish_soon(self.topics.state(camera), payload, 1, True)
         if self._metrics is not None:
             self._metrics.mqtt_connected.set(1)
+            self._metrics.mqtt_changed_time.set(time.time())
         if self.outbox.depth:
             log.info("MQTT: sending %d message(s) from the outbox", self.outbox.depth)
         self._poke()
@@ -415,6 +416,7 @@ class Publisher:
         self._inflight.clear()  # resent from the outbox after reconnecting
         if self._metrics is not None:
             self._metrics.mqtt_connected.set(0)
+            self._metrics.mqtt_changed_time.set(time.time())
         self._poke()
 
     def _acked(self, mid: int, reason_code: int, reason: str) -> None:

@@ -29,6 +29,7 @@ from edged.core.errors import EdgedError, InputError, NotFoundError
 from edged.core.frames import Frame
 from edged.core.result import FrameInfo, Result, iso_utc
 from edged.imaging import pixfmt
+from edged.imaging.render import annotate, encode_jpeg
 from edged.recipes.inspection import Inspection, build_result, error_inspection
 from edged.runtime.metrics import DROP_DECODE, DROP_QUEUE_FULL
 from edged.runtime.shared import Runtime
@@ -51,6 +52,7 @@ class _Processed:
     inspection: Inspection
     image: np.ndarray | None
     decode_ms: float
+    annotated_jpeg: bytes | None = None
     done_ns: int = field(default_factory=time.time_ns)
 
 
@@ -254,8 +256,21 @@ class CameraLine:
             self._handover.task_done()
             self._seq += 1
             self.runtime.results.add(result)
+            self.runtime.verdicts.add(self.camera, result.verdict)
             self.runtime.metrics.results.labels(self.camera, result.recipe, result.verdict).inc()
+            if processed.annotated_jpeg is not None:
+                await self._keep_failure(result, processed.annotated_jpeg)
             self._on_progress("emit")
+
+    async def _keep_failure(self, result: Result, jpeg: bytes) -> None:
+        """Put a failed part in the on-disk ring (a disk fault is logged, never fatal)."""
+        ring = self.runtime.failures
+        if ring is None:
+            return
+        try:
+            await asyncio.to_thread(ring.add, result, jpeg)
+        except (OSError, ValueError) as exc:
+            log.error("camera %s: failed part %s not kept: %s", self.camera, result.id, exc)
 
     def pending(self) -> int:
         """Frames accepted but not yet handed to the sink."""
@@ -295,7 +310,11 @@ class CameraLine:
         stage.labels(self.camera, "decode").observe(decode_ms / 1000.0)
         for check, ms in inspection.timings_ms.items():
             stage.labels(self.camera, f"check.{check}").observe(ms / 1000.0)
-        return _Processed(frame, inspection, image, decode_ms)
+        jpeg = None
+        if inspection.verdict == "fail" and self.runtime.failures is not None:
+            quality = self.runtime.settings.failures.jpeg_quality
+            jpeg = encode_jpeg(annotate(image, inspection.regions), quality=quality)
+        return _Processed(frame, inspection, image, decode_ms, jpeg)
 
     def _to_result(self, p: _Processed) -> Result:
         f = p.frame

@@ -161,6 +161,11 @@ class Metrics:
         self.mqtt_connected = Gauge(
             "edged_mqtt_connected", "1 while connected to the broker", registry=r
         )
+        self.mqtt_changed_time = Gauge(
+            "edged_mqtt_connection_changed_time_seconds",
+            "Unix time the broker connection last came up or went down (0: never)",
+            registry=r,
+        )
         self.outbox_depth = Gauge(
             "edged_outbox_messages", "Messages waiting in the durable outbox", registry=r
         )

@@ -19,7 +19,9 @@ from edged.config import Settings
 from edged.core.errors import NotFoundError
 from edged.core.result import Result
 from edged.recipes.inspection import Inspection, Inspector
+from edged.runtime.failures import FailureRing
 from edged.runtime.metrics import Metrics
+from edged.runtime.rates import VerdictRates
 from edged.runtime.workers import WorkerPool
 from edged.sources.base import SourceState
 
@@ -98,6 +100,8 @@ class Runtime:
     references: ReferenceProvider | None = None
     cameras: dict[str, CameraControl] = field(default_factory=dict)
     results: RecentResults = field(default_factory=RecentResults)
+    verdicts: VerdictRates = field(default_factory=VerdictRates)
+    failures: FailureRing | None = None
     health: Health = field(default_factory=Health)
     publisher: Any = None
 
