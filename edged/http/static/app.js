@@ -58,12 +58,13 @@ async function api(path, { method = "GET", json, body, headers = {}, as = "json"
   if (!resp.ok) {
     let message = resp.statusText;
     try { message = (await resp.json()).error || message; } catch (_) { /* not JSON */ }
-    if (resp.status === 401) {
+    if (resp.status === 401 && key === apiKey()) { // (not an answer to a key since replaced)
       askKey(key ? "The API key was refused." : "This station wants its API key.");
     }
     throw new ApiError(resp.status, message);
   }
   if (as === "blob") return resp.blob();
+  if (as === "text") return resp.text();
   return resp.json();
 }
 
@@ -118,6 +119,40 @@ async function setImage(img, path) {
   } finally {
     img.dataset.loading = "0";
   }
+}
+
+// Indents JSON text without parsing its numbers (a 64-bit device timestamp stays exact).
+function prettyJson(text) {
+  let out = "", depth = 0, inString = false, escaped = false;
+  const newline = () => "\n" + "  ".repeat(depth);
+  for (let i = 0; i < text.length; i += 1) {
+    const ch = text[i];
+    if (inString) {
+      out += ch;
+      if (escaped) escaped = false;
+      else if (ch === "\\") escaped = true;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') {
+      inString = true;
+      out += ch;
+    } else if ((ch === "{" || ch === "[") && text[i + 1] === (ch === "{" ? "}" : "]")) {
+      out += ch + text[i + 1];
+      i += 1;
+    } else if (ch === "{" || ch === "[") {
+      depth += 1;
+      out += ch + newline();
+    } else if (ch === "}" || ch === "]") {
+      depth -= 1;
+      out += newline() + ch;
+    } else if (ch === ",") {
+      out += "," + newline();
+    } else if (ch === ":") {
+      out += ": ";
+    } else if (!/\s/.test(ch)) {
+      out += ch;
+    }
+  }
+  return out;
 }
 
 function ago(iso) {
@@ -270,7 +305,8 @@ async function refreshFailures() {
 async function openPart(camera, id) {
   const base = `/api/v1/failures/${encodeURIComponent(camera)}/${encodeURIComponent(id)}`;
   try {
-    const result = await api(base);
+    const text = await api(base, { as: "text" });
+    const result = JSON.parse(text);
     $("#part-title").textContent =
       `${result.camera} #${result.seq} · ${result.recipe} · ${result.verdict} · ${result.ts}`;
     const reasons = $("#part-reasons");
@@ -278,7 +314,7 @@ async function openPart(camera, id) {
     const rows = (result.regions || []).map((r) => el("tr", {},
       [r.label, r.check, r.x, r.y, r.width, r.height, r.score ?? ""].map((v) => el("td", { text: v }))));
     $("#part-regions tbody").replaceChildren(...rows);
-    $("#part-json").textContent = JSON.stringify(result, null, 2);
+    $("#part-json").textContent = prettyJson(text);
     const img = $("#part-image");
     img.removeAttribute("src");
     $("#part-dialog").showModal();
@@ -477,12 +513,26 @@ async function refreshHealth() {
 
 // ------------------------------------------------------------------ views and timers
 
+function clearOverview() {
+  tiles.clear();
+  cameras = [];
+  $("#tiles").replaceChildren();
+}
+
+function clearFailures() {
+  partCards.clear();
+  $("#failures").replaceChildren();
+}
+
 const views = {
-  overview: { refresh: refreshCameras, every: STATUS_REFRESH_MS },
-  failures: { refresh: refreshFailures, every: SLOW_REFRESH_MS },
-  references: { refresh: refreshReferences, every: 0 },
-  recipes: { refresh: refreshRecipes, every: 0 },
-  health: { refresh: refreshHealth, every: SLOW_REFRESH_MS },
+  overview: { refresh: refreshCameras, every: STATUS_REFRESH_MS, clear: clearOverview },
+  failures: { refresh: refreshFailures, every: SLOW_REFRESH_MS, clear: clearFailures },
+  references: { refresh: refreshReferences, every: 0, clear: () => $("#references").replaceChildren() },
+  recipes: {
+    refresh: refreshRecipes, every: 0,
+    clear: () => { $("#recipes").replaceChildren(); $("#switches").replaceChildren(); },
+  },
+  health: { refresh: refreshHealth, every: SLOW_REFRESH_MS, clear: () => $("#health").replaceChildren() },
   api: { refresh: async () => { const f = $("#api-frame"); if (!f.src) f.src = f.dataset.src; }, every: 0 },
 };
 let current = "overview";
@@ -492,7 +542,11 @@ async function runView() {
   try {
     await views[current].refresh();
   } catch (err) {
-    if (err.status !== 401) notice(`${current}: ${err.message}`);
+    if (err.status === 401) {
+      if (views[current].clear) views[current].clear(); // no data shown without the key
+    } else {
+      notice(`${current}: ${err.message}`);
+    }
   }
 }
 
@@ -525,7 +579,7 @@ function init() {
     if (how === "ok" && $("#key-input").value) sessionStorage.setItem(KEY_STORE, $("#key-input").value);
     if (how === "clear") sessionStorage.removeItem(KEY_STORE);
     showKeyState();
-    if (how === "ok" || how === "clear") { show(current); loadNode(); }
+    if (how === "ok") { show(current); loadNode(); }
   });
   $("#part-close").addEventListener("click", () => $("#part-dialog").close());
   $("#failure-camera").addEventListener("change", () => { $("#failures").replaceChildren(); partCards.clear(); runView(); });
