@@ -23,7 +23,7 @@ from aiohttp import web
 from edged.config import Settings
 from edged.core.errors import EdgedError
 from edged.http import create_app, create_metrics_app
-from edged.runtime.autoteach import auto_teach
+from edged.runtime.autoteach import auto_teach, auto_teach_http
 from edged.runtime.failures import FailureRing
 from edged.runtime.line import CameraLine, ResultSink
 from edged.runtime.logs import flush_suppressed, run_summary_flusher
@@ -132,6 +132,14 @@ class Daemon:
             self.supervisor.spawn(f"acquire:{cam_id}", line.acquire)
             self.supervisor.spawn(f"inspect:{cam_id}", line.inspect)
             self.supervisor.spawn(f"emit:{cam_id}", line.emit)
+        http_recipe = s.http_recipe
+        await self.runtime.pool.run(
+            auto_teach_http,
+            self.runtime.references,
+            s,
+            needs_reference=http_recipe is not None
+            and self.runtime.inspectors[http_recipe].needs_reference,
+        )
         self.supervisor.spawn("state", self._state_loop)
         self.runtime.metrics.workers_total.set(self.runtime.pool.workers)
         self.runtime.health.set("cameras", True)

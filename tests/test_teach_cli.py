@@ -88,6 +88,18 @@ def test_teach_list_rollback_delete(
     assert store.current("parts", "cam1") is None
 
 
+def test_teach_for_http_analyze_requests(
+    setup: tuple[Path, list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--camera http`` (what analyze_image's error message suggests) is accepted."""
+    cfg, files = setup
+    base = ["--config", str(cfg), "--recipe", "parts", "--camera", "http"]
+    code, out, err = _run(capsys, *base, str(files[0]))
+    assert code == 0, err
+    assert out.strip() == "taught parts/http v1: 1 image(s) 320x240, single model (current)"
+    assert ReferenceStore(tmp_path / "refs").current("parts", "http") is not None
+
+
 def test_teach_refuses_bad_input(
     setup: tuple[Path, list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -101,7 +113,7 @@ def test_teach_refuses_bad_input(
         capsys, "--config", str(cfg), "--recipe", "parts", "--camera", "cam9", str(files[0])
     )
     assert code == 2
-    assert "--camera: expected one of ['cam1'], got 'cam9'" in err
+    assert "--camera: expected one of ['cam1', 'http', 'offline'], got 'cam9'" in err
     base = ["--config", str(cfg), "--recipe", "parts", "--camera", "cam1"]
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not a png")
