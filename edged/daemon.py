@@ -24,6 +24,7 @@ from edged.config import Settings
 from edged.core.errors import EdgedError
 from edged.http import create_app, create_metrics_app
 from edged.runtime.autoteach import auto_teach, auto_teach_http
+from edged.runtime.console import run_console_summary, under_systemd
 from edged.runtime.failures import FailureRing
 from edged.runtime.line import CameraLine, ResultSink
 from edged.runtime.logs import flush_suppressed, run_summary_flusher
@@ -145,6 +146,10 @@ class Daemon:
         self.runtime.health.set("cameras", True)
         self.runtime.health.set("workers", True)
         self.supervisor.spawn("log-summaries", run_summary_flusher)
+        if not under_systemd(os.environ):  # there, STATUS= carries the summary
+            self.supervisor.spawn(
+                "console-summary", functools.partial(run_console_summary, self.runtime)
+            )
         self._started = True
         await self._wait_cameras_up(READY_WAIT_S)
         log.info(
