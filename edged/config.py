@@ -220,6 +220,29 @@ class MqttTopicsConfig(_Section):
     state: bool = True
 
 
+class MqttImageConfig(_Section):
+    """Annotated JPEGs on ``{prefix}/{node_id}/{camera}/image`` for HMI/SCADA dashboards.
+
+    The frame with its defect boxes and labels, published retained at QoS 0 (best
+    effort, never queued in the outbox: a dashboard wants the latest picture, not
+    every one), at most ``max_per_s`` per camera and at most ``max_bytes`` each.
+    """
+
+    parts: Literal["off", "fail", "all"] = Field(
+        default="fail", description="which parts: failed ones (default), every part, or none"
+    )
+    max_per_s: PositiveFloat = Field(default=1.0, le=100, description="per camera")
+    max_bytes: int = Field(
+        default=256 * 1024,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="bigger images are scaled down until they fit (or skipped)",
+    )
+    max_width_px: int = Field(default=1280, ge=64, le=8192, description="scaled down to this")
+    jpeg_quality: int = Field(default=80, ge=10, le=100)
+    retain: bool = Field(default=True, description="a new subscriber gets the last image")
+
+
 class MqttConfig(_Section):
     """The broker edged publishes verdicts to (see README, MQTT)."""
 
@@ -240,6 +263,7 @@ class MqttConfig(_Section):
     prefix: str = Field(default="edged", pattern=r"^[^#+\s]+$")
     qos: Literal[0, 1, 2] = 1
     topics: MqttTopicsConfig = Field(default_factory=MqttTopicsConfig)
+    image: MqttImageConfig = Field(default_factory=MqttImageConfig)
     reconnect_min_s: PositiveFloat = 0.5
     reconnect_max_s: PositiveFloat = 30.0
     inflight: int = Field(default=32, ge=1, le=65535)

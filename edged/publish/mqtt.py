@@ -305,6 +305,11 @@ class Publisher:
             log.info("MQTT publisher stopped; outbox empty")
         self._update_gauges()
 
+    def publish_image(self, camera: str, jpeg: bytes) -> bool:
+        """The annotated JPEG of a part on ``.../{camera}/image``: QoS 0, retained per
+        ``mqtt.image.retain``, sent now or not at all (never queued in the outbox)."""
+        return self._link.publish_soon(self.topics.image(camera), jpeg, 0, self._cfg.image.retain)
+
     def stats(self) -> PublisherStats:
         oldest = self.outbox.oldest_created_s
         return PublisherStats(

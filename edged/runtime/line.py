@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from edged.core.result import FrameInfo, Result, iso_utc
 from edged.imaging import pixfmt
 from edged.imaging.render import annotate, encode_jpeg
 from edged.recipes.inspection import Inspection, build_result, error_inspection
+from edged.runtime.imagefeed import ImageFeed
 from edged.runtime.metrics import DROP_DECODE, DROP_QUEUE_FULL
 from edged.runtime.shared import Runtime
 from edged.sources.base import EndOfStream, FrameSource, SourceState
@@ -46,6 +47,14 @@ class ResultSink(Protocol):
     def set_state(self, camera: str, state: dict[str, Any]) -> None: ...
 
 
+@runtime_checkable
+class ImageSink(Protocol):
+    """A sink that also takes annotated images of parts (the MQTT ``image`` topic)."""
+
+    def publish_image(self, camera: str, jpeg: bytes) -> bool:
+        """Send now, best effort; False when it could not (not connected)."""
+
+
 @dataclass
 class _Processed:
     frame: Frame
@@ -53,6 +62,7 @@ class _Processed:
     image: np.ndarray | None
     decode_ms: float
     annotated_jpeg: bytes | None = None
+    image_jpeg: bytes | None = None  # for the MQTT image topic (scaled to its caps)
     done_ns: int = field(default_factory=time.time_ns)
 
 
@@ -108,6 +118,13 @@ class CameraLine:
         self._m_dropped_decode = m.frames_dropped.labels(camera, DROP_DECODE)
         self._m_queue = m.queue_depth.labels(camera)
         self._m_last_frame = m.last_frame_time.labels(camera)
+        self._image_sink = sink if isinstance(sink, ImageSink) else None
+        image_cfg = runtime.settings.mqtt.image
+        self._image_feed = (
+            ImageFeed(image_cfg)
+            if self._image_sink is not None and image_cfg.parts != "off"
+            else None
+        )
 
     # ------------------------------------------------------------ control API
 
@@ -260,7 +277,13 @@ class CameraLine:
             self.runtime.metrics.results.labels(self.camera, result.recipe, result.verdict).inc()
             if processed.annotated_jpeg is not None:
                 await self._keep_failure(result, processed.annotated_jpeg)
+            if processed.image_jpeg is not None and self._image_sink is not None:
+                sent = self._image_sink.publish_image(self.camera, processed.image_jpeg)
+                self._count_image("sent" if sent else "not_connected")
             self._on_progress("emit")
+
+    def _count_image(self, outcome: str) -> None:
+        self.runtime.metrics.mqtt_images.labels(self.camera, outcome).inc()
 
     async def _keep_failure(self, result: Result, jpeg: bytes) -> None:
         """Put a failed part in the on-disk ring (a disk fault is logged, never fatal)."""
@@ -310,11 +333,19 @@ class CameraLine:
         stage.labels(self.camera, "decode").observe(decode_ms / 1000.0)
         for check, ms in inspection.timings_ms.items():
             stage.labels(self.camera, f"check.{check}").observe(ms / 1000.0)
-        jpeg = None
-        if inspection.verdict == "fail" and self.runtime.failures is not None:
-            quality = self.runtime.settings.failures.jpeg_quality
-            jpeg = encode_jpeg(annotate(image, inspection.regions), quality=quality)
-        return _Processed(frame, inspection, image, decode_ms, jpeg)
+        keep = inspection.verdict == "fail" and self.runtime.failures is not None
+        feed = self._image_feed is not None and self._image_feed.wants(inspection.verdict)
+        jpeg = image_jpeg = None
+        if keep or feed:
+            annotated = annotate(image, inspection.regions)
+            if keep:
+                quality = self.runtime.settings.failures.jpeg_quality
+                jpeg = encode_jpeg(annotated, quality=quality)
+            if feed and self._image_feed is not None:
+                image_jpeg = self._image_feed.encode(annotated)
+                if image_jpeg is None:
+                    self._count_image("too_large")
+        return _Processed(frame, inspection, image, decode_ms, jpeg, image_jpeg)
 
     def _to_result(self, p: _Processed) -> Result:
         f = p.frame

@@ -161,6 +161,13 @@ class Metrics:
         self.mqtt_connected = Gauge(
             "edged_mqtt_connected", "1 while connected to the broker", registry=r
         )
+        self.mqtt_images = Counter(
+            "edged_mqtt_images_total",
+            "Annotated part images for the MQTT image topic by outcome: sent, "
+            "not_connected (dropped, best effort), too_large (over mqtt.image.max_bytes)",
+            ["camera", "outcome"],
+            registry=r,
+        )
         self.mqtt_changed_time = Gauge(
             "edged_mqtt_connection_changed_time_seconds",
             "Unix time the broker connection last came up or went down (0: never)",
