@@ -173,33 +173,18 @@ class CameraConfig(_Section):
 class RecipeConfig(_Section):
     """Which checks run and the limits that turn their figures into a verdict.
 
-    ``checks`` maps a check name (``quality``, ``mask``, ``difference`` ...) to its
-    options. ``limits`` are expressions over the checks' figures, e.g.
+    ``checks`` maps a check name to its options; ``type:`` among them names the
+    check (``quality``, ``mask``, ``difference`` ...) and defaults to the name.
+    ``limits`` are expressions over the checks' figures, e.g.
     ``"quality.brightness.over_per <= 2"`` or ``"mask.area_px in [1000, 50000]"``.
+    This model checks their shape only; :mod:`edged.recipes.validate` checks them
+    against the check registry (types, options, figure paths) where settings are
+    loaded for use.
     """
 
     description: str = ""
     checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: list[str] = Field(default_factory=list)
-
-    @field_validator("checks")
-    @classmethod
-    def _known_checks(cls, checks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from edged.checks import validate_options
-
-        for name, options in checks.items():
-            try:
-                validate_options(name, options)
-            except KeyError as exc:
-                raise ValueError(exc.args[0]) from exc
-            except ValidationError as exc:
-                parts = [
-                    f"{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} "
-                    f"(got {e.get('input')!r})"
-                    for e in exc.errors()
-                ]
-                raise ValueError("; ".join(parts)) from exc
-        return checks
 
     @field_validator("limits")
     @classmethod

@@ -10,32 +10,34 @@ the publisher (which flushes what the broker will take), stop HTTP, stop the poo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
 import signal
 import time
-from typing import Any
 
 from aiohttp import web
 
-from edged.config import Settings
+from edged.config import CameraConfig, Settings
+from edged.core.backoff import Backoff
 from edged.core.errors import EdgedError
 from edged.http import create_app, create_metrics_app
+from edged.references import ReferenceStore
 from edged.runtime.autoteach import auto_teach, auto_teach_http
 from edged.runtime.console import run_console_summary, under_systemd
+from edged.runtime.contracts import ResultSink, SinkStats
 from edged.runtime.failures import FailureRing
-from edged.runtime.line import CameraLine, ResultSink
+from edged.runtime.line import CameraLine
 from edged.runtime.logs import flush_suppressed, run_summary_flusher
-from edged.runtime.metrics import DROP_SHUTDOWN
+from edged.runtime.metrics import DROP_SHUTDOWN, Metrics
 from edged.runtime.reload import Reloader, ReloadPlan
 from edged.runtime.sdnotify import Notifier
 from edged.runtime.shared import Runtime
 from edged.runtime.status import summary
-from edged.runtime.supervisor import Backoff, Supervisor
+from edged.runtime.supervisor import RESTART_JITTER, Supervisor
 from edged.runtime.watchdog import Heartbeat, Progress, StallDetector
 from edged.sources.base import FrameSource
+from edged.sources.factory import build_source
 
 log = logging.getLogger("edged.daemon")
 
@@ -80,7 +82,9 @@ class Daemon:
         self._reloads = 0
         self.supervisor = Supervisor(
             backoff=Backoff(
-                settings.pipeline.restart_backoff_min_s, settings.pipeline.restart_backoff_max_s
+                settings.pipeline.restart_backoff_min_s,
+                settings.pipeline.restart_backoff_max_s,
+                jitter=RESTART_JITTER,
             ),
             on_restart=self._on_restart,
         )
@@ -105,7 +109,8 @@ class Daemon:
         except OSError as exc:
             msg = f"state_dir: expected a writable directory, got {str(s.state_dir)!r} ({exc})"
             raise StartupError(msg) from exc
-        self.runtime.references = _build_references(s)
+        store = _build_references(s)
+        self.runtime.references = store
         self.runtime.failures = await asyncio.to_thread(_build_failures, s)
         self.sink = self._sink_override or await _build_publisher(self.runtime)
         self.runtime.publisher = self.sink
@@ -116,7 +121,7 @@ class Daemon:
                 continue
             await self.runtime.pool.run(
                 auto_teach,
-                self.runtime.references,
+                store,
                 cam_id,
                 cam_cfg,
                 needs_reference=self.runtime.inspectors[cam_cfg.recipe].needs_reference,
@@ -136,7 +141,7 @@ class Daemon:
         http_recipe = s.http_recipe
         await self.runtime.pool.run(
             auto_teach_http,
-            self.runtime.references,
+            store,
             s,
             needs_reference=http_recipe is not None
             and self.runtime.inspectors[http_recipe].needs_reference,
@@ -217,9 +222,8 @@ class Daemon:
             msg = f"{what}: cannot listen on {host}:{port} ({exc.strerror or exc})"
             raise StartupError(msg) from exc
         self._runners.append(runner)
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else port
+        addresses = runner.addresses  # (host, port, ...) of each bound socket
+        return int(addresses[0][1]) if addresses else port
 
     def request_stop(self) -> None:
         """Ask the daemon to shut down (signal handlers call this)."""
@@ -257,11 +261,10 @@ class Daemon:
             )
             self.exit_code = 1
         await self.supervisor.stop()
-        stop_publisher = getattr(self.sink, "stop", None)
-        if stop_publisher is not None:
+        if self.sink is not None:
             remaining = max(0.5, deadline - time.monotonic())
             try:
-                await stop_publisher(remaining)
+                await self.sink.stop(remaining)
             except Exception:
                 log.exception("publisher did not stop cleanly")
         await self._close_http()
@@ -332,9 +335,8 @@ class Daemon:
                 m.queue_depth.labels(cam_id).set(line.queue.qsize())
                 line.publish_state()
             m.workers_busy.set(self.runtime.pool.busy)
-            stats = getattr(self.sink, "stats", None)
-            if stats is not None:
-                _export_publisher_stats(m, stats())
+            if self.sink is not None:
+                _export_sink_stats(m, self.sink.stats())
             await asyncio.sleep(STATE_INTERVAL_S)
 
 
@@ -342,31 +344,20 @@ def _done(task: asyncio.Task[None] | None) -> bool:
     return task is None or task.done()
 
 
-def _export_publisher_stats(m: Any, stats: Any) -> None:
-    with contextlib.suppress(AttributeError, TypeError, KeyError):
-        get = stats.get if isinstance(stats, dict) else lambda k: getattr(stats, k)
-        m.mqtt_connected.set(1 if get("connected") else 0)
-        m.outbox_depth.set(get("outbox_depth"))
-        m.outbox_oldest_age.set(get("oldest_age_s") or 0.0)
+def _export_sink_stats(m: Metrics, stats: SinkStats) -> None:
+    m.mqtt_connected.set(1 if stats.connected else 0)
+    m.outbox_depth.set(stats.outbox_depth)
+    m.outbox_oldest_age.set(stats.oldest_age_s)
 
 
 def _first_seq(sink: ResultSink | None, camera: str) -> int:
-    """Continue a camera's result seq across restarts when the sink remembers it."""
-    last_seq = getattr(sink, "last_seq", None)
-    if last_seq is None:
-        return 0
-    value = last_seq(camera)
-    return 0 if value is None else int(value) + 1
+    """Continue a camera's result seq across restarts (the sink remembers the last one)."""
+    last = None if sink is None else sink.last_seq(camera)
+    return 0 if last is None else last + 1
 
 
-def _build_source(camera: str, cfg: Any) -> FrameSource:
-    if cfg.source == "synthetic":
-        from edged.sources.synthetic import SyntheticSource
-
-        return SyntheticSource(camera, cfg)
-    from edged.sources import factory
-
-    return factory.build_source(camera, cfg)  # type: ignore[no-any-return,unused-ignore]
+def _build_source(camera: str, cfg: CameraConfig) -> FrameSource:
+    return build_source(camera, cfg)
 
 
 def _build_failures(settings: Settings) -> FailureRing | None:
@@ -380,12 +371,8 @@ def _build_failures(settings: Settings) -> FailureRing | None:
     )
 
 
-def _build_references(settings: Settings) -> Any:
-    try:
-        from edged import references
-    except ImportError:
-        return None
-    return references.ReferenceStore(settings.references_dir, recipes=settings.recipes)
+def _build_references(settings: Settings) -> ReferenceStore:
+    return ReferenceStore(settings.references_dir, recipes=settings.recipes)
 
 
 async def _build_publisher(runtime: Runtime) -> ResultSink | None:

@@ -9,6 +9,7 @@ from edged.config import CameraConfig
 from edged.core.errors import SourceError
 from edged.core.frames import Frame
 from edged.core.result import Result
+from edged.runtime.contracts import SinkStats
 from edged.sources.synthetic import SyntheticSource
 
 
@@ -33,7 +34,13 @@ class RecordingSink:
     def set_state(self, camera: str, state: dict[str, Any]) -> None:
         self.states[camera] = state
 
-    async def stop(self, grace_s: float) -> None:
+    def last_seq(self, camera: str) -> int | None:
+        return None  # like a fresh outbox: every daemon it serves starts at seq 0
+
+    def stats(self) -> SinkStats:
+        return SinkStats(connected=True, published=len(self.results))
+
+    async def stop(self, grace_s: float = 5.0) -> None:
         self.stopped_with = grace_s
 
 

@@ -14,8 +14,10 @@ from _checks_helpers import disk_scene
 
 from edged.checks import CheckContext, registry
 from edged.config import RecipeConfig
+from edged.core.errors import ConfigError
 from edged.core.result import FrameInfo, json_schema
 from edged.recipes.inspection import Inspector, build_result
+from edged.recipes.validate import validate_recipe
 
 CTX = CheckContext(recipe="r", camera="cam")
 
@@ -160,8 +162,8 @@ def test_result_with_every_check_is_valid_json_and_schema() -> None:
     ],
 )
 def test_bad_options_are_config_errors(checks: dict[str, Any], shown: str) -> None:
-    with pytest.raises(ValueError, match=r"expected|Input should|Extra inputs") as err:
-        RecipeConfig(checks=checks)
+    with pytest.raises(ConfigError, match=r"expected|Input should|Extra inputs") as err:
+        validate_recipe("r", RecipeConfig(checks=checks))
     assert shown in str(err.value)
 
 

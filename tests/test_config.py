@@ -6,6 +6,7 @@ import pytest
 
 from edged.config import load_settings
 from edged.core.errors import ConfigError
+from edged.recipes.validate import load_checked_settings
 
 BASE = {
     "node_id": "cell-7",
@@ -76,7 +77,9 @@ def test_bad_limit_expression(write_config) -> None:
 
 def test_unknown_check(write_config) -> None:
     doc = {**BASE, "recipes": {"label": {"checks": {"sharpnes": {}}}}}
-    assert "recipes.label.checks: unknown check" in _errors(write_config, doc)
+    with pytest.raises(ConfigError) as info:
+        load_checked_settings(write_config(doc))
+    assert "recipes.label.checks: unknown check" in str(info.value)
 
 
 def test_genicam_source_needs_its_section(write_config) -> None:

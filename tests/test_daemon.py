@@ -10,6 +10,7 @@ from _daemon_helpers import FlakySource, RecordingSink, wait_for
 
 from edged.config import load_settings
 from edged.daemon import Daemon, StartupError
+from edged.runtime.contracts import SinkStats
 
 
 def _settings(write_config, **camera):  # type: ignore[no-untyped-def]
@@ -180,3 +181,33 @@ async def test_inspection_bug_gives_error_verdict_and_line_moves_on(
     assert by_frame[2].reasons == ["internal error: ZeroDivisionError: bug in a check (injected)"]
     assert by_frame[3].verdict == "pass"
     assert [r.seq for r in sink.results] == list(range(len(sink.results)))
+
+
+class _BackloggedSink(RecordingSink):
+    """A sink that remembers seq 41 for cam1 and reports a disconnected backlog."""
+
+    def last_seq(self, camera: str) -> int | None:
+        return 41 if camera == "cam1" else None
+
+    def stats(self) -> SinkStats:
+        return SinkStats(connected=False, outbox_depth=7, oldest_age_s=2.5)
+
+
+async def test_the_sink_contract_drives_seq_metrics_status_and_stop(write_config) -> None:
+    settings = _settings(write_config)
+    settings.mqtt.enabled = True  # the status line reports the sink only with MQTT on
+    sink = _BackloggedSink()
+    daemon = Daemon(settings, sink=sink)
+    await daemon.start()
+    try:
+        await wait_for(lambda: len(sink.results) >= 2)
+        assert [r.seq for r in sink.results[:2]] == [42, 43]
+        m = daemon.runtime.metrics.registry
+        assert m.get_sample_value("edged_outbox_messages") == 7
+        assert m.get_sample_value("edged_outbox_oldest_age_seconds") == 2.5
+        assert m.get_sample_value("edged_mqtt_connected") == 0
+        assert daemon.status().endswith("; mqtt DISCONNECTED, outbox 7")
+    finally:
+        await daemon.stop()
+    assert sink.stopped_with is not None
+    assert sink.stopped_with >= 0.5

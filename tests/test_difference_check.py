@@ -9,9 +9,10 @@ import pytest
 from _refs_helpers import capture, paint_square, world
 
 from edged.checks import CheckContext
-from edged.checks._difference_spec import reference_params
-from edged.config import ConfigError, RecipeConfig, Settings, load_settings
+from edged.config import ConfigError, RecipeConfig, Settings
+from edged.recipes.entries import reference_params
 from edged.recipes.inspection import Inspector
+from edged.recipes.validate import load_checked_settings, validate_recipe
 from edged.references import InMemoryReferences
 
 SIZE = (320, 240)
@@ -108,14 +109,14 @@ def test_reference_prepared_for_other_options_is_an_error(ref: np.ndarray) -> No
 
 
 def test_options_are_validated_in_the_config(tmp_path: Any) -> None:
-    with pytest.raises(ValueError, match=r"difference\.preset"):
-        RecipeConfig(checks={"difference": {"preset": 9}})
-    with pytest.raises(ValueError, match="behaviors: expected letters"):
-        RecipeConfig(checks={"difference": {"behaviors": "XYZ"}})
+    with pytest.raises(ConfigError, match=r"difference\.preset"):
+        validate_recipe("r", RecipeConfig(checks={"difference": {"preset": 9}}))
+    with pytest.raises(ConfigError, match="behaviors: expected letters"):
+        validate_recipe("r", RecipeConfig(checks={"difference": {"behaviors": "XYZ"}}))
     path = tmp_path / "edged.yaml"
     path.write_text("recipes:\n  r:\n    checks:\n      difference:\n        motion_model: warp\n")
     with pytest.raises(ConfigError, match="motion_model"):
-        load_settings(path)
+        load_checked_settings(path)
 
 
 def test_reference_params_follow_the_recipe() -> None:

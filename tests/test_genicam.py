@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from _acq_helpers import VIKY_CTI, LoopLag, genicam_camera, read_n
 from _daemon_helpers import RecordingSink, wait_for
+from _genicam_faults import FaultSwitch
 from conftest import free_port
 
 from edged.config import load_settings
@@ -274,7 +276,7 @@ async def test_frames_held_across_a_process_restart_keep_their_pixels() -> None:
         assert src.details()["slots_leased_now"] == 1
         snapshot = held.data.copy()
         old_pid = src.pid
-        src.inject_fault("kill")
+        _kill(src)
         await _until(lambda: src.pid not in (None, old_pid) and src.state().connected)
         fresh = await read_n(src, 5)
         assert all(f.seq > held.seq for f in fresh)
@@ -287,7 +289,12 @@ async def test_frames_held_across_a_process_restart_keep_their_pixels() -> None:
 
 @pytest.mark.slow
 async def test_three_cameras_recover_from_faults_while_the_others_stream() -> None:
-    sources = [GenicamSource(f"cam{s}", genicam_camera(serial=s)) for s in ("0", "1", "2")]
+    faults = FaultSwitch()
+    sources = [
+        GenicamSource("cam0", genicam_camera(serial="0")),
+        GenicamSource("cam1", genicam_camera(serial="1"), faults=faults),
+        GenicamSource("cam2", genicam_camera(serial="2")),
+    ]
     counts = [0, 0, 0]
     stop = asyncio.Event()
 
@@ -308,7 +315,7 @@ async def test_three_cameras_recover_from_faults_while_the_others_stream() -> No
 
             # 1. Kill camera 0's acquisition process: the daemon restarts it.
             pid0 = sources[0].pid
-            sources[0].inject_fault("kill")
+            _kill(sources[0])
             before = counts.copy()
             await _until(lambda: sources[0].pid not in (None, pid0) and counts[0] > before[0] + 5)
             assert counts[1] > before[1] + 10  # the others kept streaming meanwhile
@@ -320,7 +327,7 @@ async def test_three_cameras_recover_from_faults_while_the_others_stream() -> No
 
             # 2. Destroy camera 1's acquirer: reopened by serial in the same process.
             pid1 = sources[1].pid
-            sources[1].inject_fault("destroy_acquirer")
+            faults.fire("destroy_acquirer")
             await _until(lambda: sources[1].state().reconnects == 1)
             before = counts.copy()
             await _until(lambda: counts[1] > before[1] + 5)
@@ -340,12 +347,13 @@ async def test_three_cameras_recover_from_faults_while_the_others_stream() -> No
 
 @pytest.mark.slow
 async def test_a_hung_driver_is_killed_by_the_watchdog_and_restarted() -> None:
-    src = GenicamSource("c", genicam_camera(serial="2", watchdog_s=1.0))
+    faults = FaultSwitch()
+    src = GenicamSource("c", genicam_camera(serial="2", watchdog_s=1.0), faults=faults)
     await src.start()
     try:
         await read_n(src, 2)
         pid = src.pid
-        src.inject_fault("hang")
+        faults.fire("hang")
         await _until(lambda: src.pid not in (None, pid), timeout_s=10.0)
         await read_n(src, 3)
         state = src.state()
@@ -353,6 +361,12 @@ async def test_a_hung_driver_is_killed_by_the_watchdog_and_restarted() -> None:
         await src.stop()
     assert state.reconnects == 1
     assert "silent" in (state.last_error or "") or "SIGKILL" in (state.last_error or "")
+
+
+def _kill(src: GenicamSource) -> None:
+    """The acquisition process dies (as after a segfault in the producer)."""
+    assert src.pid is not None
+    os.kill(src.pid, signal.SIGKILL)
 
 
 async def _until(cond: object, timeout_s: float = 15.0) -> None:
@@ -469,3 +483,41 @@ async def test_a_daemon_line_inspects_leased_frames_and_hands_every_slot_back(
     assert details["frames_leased"] + details["frames_copied"] == details["delivered"]
     # The daemon never holds more than ring_slots - 1 slots as leases.
     assert details["slots_leased_now"] <= 3
+
+
+async def test_a_lost_acquisition_process_is_retried_by_the_source_not_the_supervisor(
+    write_config,  # type: ignore[no-untyped-def]
+) -> None:
+    """Two retry layers, not three: the source replaces a dead process (layer 2)
+    and the daemon's supervisor, above it, restarts nothing."""
+    camera = genicam_camera()
+    settings = load_settings(
+        write_config(
+            {
+                "node_id": "gc",
+                "cameras": {"cam": camera.model_dump(mode="json", exclude_unset=True)},
+                "recipes": {"r": {"checks": {"quality": {}}}},
+                "mqtt": {"enabled": False},
+                "http": {"port": free_port()},
+                "pipeline": {"restart_backoff_min_s": 0.05},
+            }
+        )
+    )
+    sink = RecordingSink()
+    daemon = Daemon(settings, sink=sink)
+    await daemon.start()
+    try:
+        await wait_for(lambda: len(sink.results) >= 5, timeout_s=30)
+        source = daemon.lines["cam"].source
+        assert isinstance(source, GenicamSource)
+        old_pid = source.pid
+        _kill(source)
+        await _until(lambda: source.pid not in (None, old_pid) and source.state().connected)
+        seen = len(sink.results)
+        await wait_for(lambda: len(sink.results) >= seen + 5, timeout_s=30)
+        details = source.details()
+        restarts = dict(daemon.supervisor.restarts)
+    finally:
+        await daemon.stop()
+    assert details["process_restarts"] == 1
+    assert restarts == {}

@@ -24,7 +24,7 @@ from edged.config import Settings
 from edged.http._envelope import LTU_GATE
 from edged.http._keys import RUNTIME
 from edged.http.app import create_app
-from edged.http.ltu import routes
+from edged.http.ltu import route_table
 from edged.http.openapi import openapi_document
 from edged.runtime.shared import Runtime
 
@@ -235,7 +235,7 @@ async def test_every_service_answers_with_the_envelope(
 
 async def test_routes_work_without_the_runtime(aiohttp_client: ClientFactory) -> None:
     app = web.Application()
-    app.add_routes(routes)
+    app.add_routes(route_table())
     client = await aiohttp_client(app)
     resp = await client.post(f"{URL}/colorPalette", data=_form(_png(np.zeros((8, 8), np.uint8))))
     result = await _ok(resp, "colorPalette")

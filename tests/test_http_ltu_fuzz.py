@@ -22,12 +22,14 @@ from _http_helpers import ServerThread, make_runtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edged.http.ltu import SERVICES
+from edged.http.ltu import services
+
+SERVICES = services()
 
 URL = "/v2/services/image"
 IMAGE, _ = disk_scene((160, 120), (80, 60), 30)
 GOOD = {ext: cv2.imencode(ext, IMAGE)[1].tobytes() for ext in (".png", ".jpg", ".bmp", ".webp")}
-OPTION_NAMES = sorted({f for model, _ in SERVICES.values() for f in model.model_fields})
+OPTION_NAMES = sorted({f for s in SERVICES.values() for f in s.options.model_fields})
 SAFE = string.ascii_letters + string.digits + "-._"
 
 _values = st.one_of(

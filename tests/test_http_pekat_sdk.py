@@ -19,6 +19,8 @@ from _http_helpers import (
 from packaging.version import Version
 from PekatVisionSDK import Instance
 
+from edged._version import __version__
+
 RESPONSE_TYPES = ("context", "image", "annotated_image", "heatmap")
 KEY = "s3cret-key"
 
@@ -69,7 +71,7 @@ def _assert_spot(ctx: dict, *, tolerance_px: int = 0) -> None:
 def test_version_lets_the_sdk_use_shared_memory(sdk: Instance) -> None:
     assert sdk.ping().status_code == 200
     assert sdk.server_version >= Version("3.18.0")
-    assert sdk.server_version.local == "edged.0.1.0"
+    assert sdk.server_version.local == f"edged.{__version__}"
 
 
 def test_file_path_with_a_defect(sdk: Instance, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edged.core.limits import parse_limit
+from edged.core.limits import Broken, parse_limit
 
 FIGURES = {
     "quality": {"brightness": {"over_per": 7.5}, "encoding": "OK", "ok": True},
@@ -38,3 +38,20 @@ def test_limit_check(text: str, broken: str | None) -> None:
 def test_bad_limits_rejected(text: str) -> None:
     with pytest.raises(ValueError, match="limit"):
         parse_limit(text)
+
+
+def test_a_missing_figure_is_marked_missing() -> None:
+    missing = parse_limit("mask.perimeter_px > 0").evaluate(FIGURES)
+    assert missing is not None
+    assert missing.missing
+    assert missing.reason == "mask.perimeter_px was not computed (limit > 0)"
+    broken = parse_limit("mask.area_px > 5000").evaluate(FIGURES)
+    assert broken is not None
+    assert not broken.missing
+    assert broken.reason == "mask.area_px = 1200, limit > 5000"
+    assert parse_limit("mask.boxes.0.x == 3").evaluate(FIGURES) is None
+    # Past the end of a list, or below a null: computed as absent, a plain break.
+    past_the_end = parse_limit("mask.boxes.1.x == 3").evaluate(FIGURES)
+    assert past_the_end == Broken("mask.boxes.1.x = None is not a number (limit == 3)")
+    below_null = parse_limit("mask.box.x in [0, 9]").evaluate({"mask": {"box": None}})
+    assert below_null == Broken("mask.box.x = None is not a number (limit in [0, 9])")

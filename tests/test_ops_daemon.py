@@ -20,7 +20,15 @@ import pytest
 from _daemon_helpers import RecordingSink, wait_for
 from _ops_helpers import NotifyListener
 
-from edged.checks import CheckContext, CheckOptions, CheckOutcome, CheckSpec, _specs, registry
+from edged.checks import (
+    CheckContext,
+    CheckOptions,
+    CheckOutcome,
+    CheckSpec,
+    _registry,
+    registry,
+    specs,
+)
 from edged.config import load_settings
 from edged.daemon import Daemon
 from edged.runtime.sdnotify import Notifier
@@ -49,8 +57,12 @@ def _gate(image: np.ndarray, options: LevelOptions, ctx: CheckContext) -> CheckO
 @pytest.fixture
 def level_check(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Test-local checks in the global registry, so recipes in config files can name them."""
-    extra = (CheckSpec("level", LevelOptions, _level), CheckSpec("gate", LevelOptions, _gate))
-    monkeypatch.setattr(_specs, "ALL", (*_specs.ALL, *extra))
+    extra = (
+        CheckSpec("level", LevelOptions, _level, figures=("mean",)),
+        CheckSpec("gate", LevelOptions, _gate, figures=("open",)),
+    )
+    everything = (*specs(), *extra)
+    monkeypatch.setattr(_registry, "specs", lambda: everything)
     registry.cache_clear()
     yield
     monkeypatch.undo()

@@ -44,7 +44,7 @@ def _doc(port: int, limits: list[str]) -> dict[str, Any]:
                 "synthetic": {"width": 192, "height": 128, "pixel_format": "BayerRG8"},
             }
         },
-        "recipes": {"plain": {"limits": limits}},
+        "recipes": {"plain": {"checks": {"quality": {}}, "limits": limits}},
         "mqtt": {"enabled": False},
         "http": {"port": port},
         "logging": {"format": "json"},
@@ -102,8 +102,8 @@ def test_service_lifecycle_metrics_reload_and_stop(
         # The watchdog beats while frames flow.
         listener.wait_for(lambda m: "WATCHDOG" in m)
 
-        # SIGHUP: a new limit (on a figure no check computes) makes every next verdict fail.
-        write_config(_doc(port, ["missing.figure <= 1"]))
+        # SIGHUP: a new limit no frame can meet makes every next verdict fail.
+        write_config(_doc(port, ["quality.brightness.l_mean < 0"]))
         proc.send_signal(signal.SIGHUP)
         listener.wait_for(lambda m: "RELOADING" in m)
         fail = ("edged_results_total", (c, ("recipe", "plain"), ("verdict", "fail")))

@@ -153,7 +153,7 @@ def test_a_failure_before_the_pointer_moves_keeps_the_old_current(
     def fail(*_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_set_current", fail)
+    monkeypatch.setattr("edged.references._store.set_current", fail)
     with pytest.raises(OSError, match="disk full"):
         store.teach("r", "c", goods)
     current = ReferenceStore(tmp_path).current("r", "c")

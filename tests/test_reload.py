@@ -24,8 +24,8 @@ def _doc(**changes: Any) -> dict[str, Any]:
             "line2": {"source": "synthetic", "recipe": "label", "fps": 5},
         },
         "recipes": {
-            "label": {"limits": ["quality.brightness.over_per <= 2"]},
-            "pcb": {"limits": ["mask.area_px in [1000, 5000]"]},
+            "label": {"checks": {"quality": {}}, "limits": ["quality.brightness.over_per <= 2"]},
+            "pcb": {"checks": {"mask": {}}, "limits": ["mask.area_px in [1000, 5000]"]},
         },
         "mqtt": {"host": "127.0.0.1", "port": 1883},
         "http": {"port": 8000},
@@ -258,3 +258,34 @@ async def test_reload_asks_the_reference_store_to_reread(tmp_path: Path) -> None
     assert outcome.plan.changes == ()
     assert store.names == ["label-line1-v2.png"]
     runtime.pool.shutdown()
+
+
+async def test_a_limit_no_check_produces_is_rejected(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "edged.yaml"
+    path.write_text(yaml.safe_dump(_doc()), encoding="utf-8")
+    runtime = Runtime.build(load_settings(path))
+    before_inspectors = runtime.inspectors
+    reloader = Reloader(runtime, path)
+    path.write_text(
+        yaml.safe_dump(
+            _doc(
+                recipes__label__limits=["quality.sharpness.valnorm >= 0.3"],
+                recipes__pcb__checks={"mask": {"bins": 1}},
+            )
+        ),
+        encoding="utf-8",
+    )
+    caplog.set_level(logging.INFO, logger="edged")
+    outcome = await reloader.reload()
+    assert not outcome.applied
+    assert outcome.errors == (
+        "recipes.label.limits.0: limit 'quality.sharpness.valnorm >= 0.3': no check of recipe "
+        "'label' produces quality.sharpness.valnorm (did you mean `quality.sharpness.val_norm`?)",
+        "recipes.pcb.checks.mask.bins: Input should be greater than or equal to 2 (got 1)",
+    )
+    assert runtime.inspectors is before_inspectors
+    (record,) = [r for r in caplog.records if r.name == "edged.reload"]
+    assert record.levelno == logging.ERROR
+    assert "did you mean `quality.sharpness.val_norm`?" in record.getMessage()

@@ -77,7 +77,13 @@ def _noise(rng: np.random.Generator, h: int, w: int, sigma: float) -> np.ndarray
 
 
 def _text(
-    img: np.ndarray, rng: np.random.Generator, x: int, y: int, scale: float, colour, thick: int
+    img: np.ndarray,
+    rng: np.random.Generator,
+    x: int,
+    y: int,
+    scale: float,
+    colour: int | tuple[int, int, int],
+    thick: int,
 ) -> None:
     words = " ".join(rng.choice(_WORDS, size=int(rng.integers(1, 4))))
     cv2.putText(img, words, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)

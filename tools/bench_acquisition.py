@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edged.core.frames import Frame
 from edged.imaging import pixfmt
+from edged.sources._genicam_messages import Release
 from edged.sources._shm_ring import FrameMeta, Ring, RingWriter
 
 W, H = 2448, 2048
@@ -91,7 +92,7 @@ def _producer(
                 msg = commands.recv()
             except EOFError:
                 return
-            ring.release(int(msg[1]))
+            ring.release(msg.slot)
 
     threading.Thread(target=releases, daemon=True).start()
     rng = np.random.default_rng(0)
@@ -139,7 +140,7 @@ async def bench_handover(n: int = 240, fps: float = 30.0) -> dict[str, list[floa
     def send_release(slot: int) -> None:
         nonlocal released
         released += 1
-        cmd_w.send(("release", slot))
+        cmd_w.send(Release(slot))
 
     def lease_ended(slot: int) -> None:  # the frame's finalizer, any thread
         loop.call_soon_threadsafe(send_release, slot)

@@ -41,13 +41,11 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _scenes
 
 from edged.checks.align import UnregisteredError
 from edged.checks.difference import DifferenceSettings, compare
 from edged.checks.prepared import PreparedReference, ReferenceParams, prepare_reference
+from tools import _scenes
 
 Box = tuple[int, int, int, int]
 
@@ -109,7 +107,9 @@ def ssim_boxes(ref: np.ndarray, query: np.ndarray, min_area: float) -> list[Box]
     """The usual SSIM recipe: SSIM map, Otsu on it, external contours."""
     from skimage.metrics import structural_similarity
 
-    _, smap = structural_similarity(_grey(ref), _grey(query), full=True, data_range=255)
+    _, smap = structural_similarity(  # type: ignore[no-untyped-call]
+        _grey(ref), _grey(query), full=True, data_range=255
+    )
     diff = (np.clip(smap, 0, 1) * 255).astype(np.uint8)
     binary = cv2.threshold(diff, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)[1]
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

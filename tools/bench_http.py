@@ -242,7 +242,7 @@ def run(n: int, rounds: int) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
         analyze = f"{base}/analyze_raw_image?width={WIDTH}&height={HEIGHT}"
         runtime = build_runtime()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for concurrency in (1, 4):
             # interleaved rounds: load from other processes drifts, and hits all three alike
             runs: dict[str, list[dict[str, Any]]] = {k: [] for k in PATHS}

@@ -108,7 +108,7 @@ class Subscriber:
         self.client.on_subscribe = lambda *a: done.set()
         # persistent session, (re)subscribed on every connect: survives the broker restart
         self.client.on_connect = lambda c, *a: c.subscribe([(t, 1) for t in topics])
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 600
         self.client.connect(broker.host, broker.port, clean_start=False, properties=props)
         self.client.loop_start()

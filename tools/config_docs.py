@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import re
 import sys
 import types
 import typing
@@ -160,9 +161,14 @@ def _sections(model: type[BaseModel], path: str) -> Iterator[tuple[str, type[Bas
             yield from _sections(sub, f"{path}.{name}{suffix}" if path else f"{name}{suffix}")
 
 
+def _md(text: str) -> str:
+    """Docstring markup as Markdown: ``x`` -> `x`, :mod:`x` -> `x`, one line."""
+    text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text).replace("``", "`")
+    return " ".join(text.split())
+
+
 def _doc(model: type[BaseModel]) -> str:
-    text = (model.__doc__ or "").strip()
-    return " ".join(text.split()) if text else ""
+    return _md(model.__doc__ or "")
 
 
 def markdown() -> str:
@@ -177,7 +183,7 @@ def markdown() -> str:
         out.append("| key | type | default | meaning |\n|---|---|---|---|")
         for name, field in model.model_fields.items():
             key = f"{path}.{name}" if path else name
-            meaning = " ".join((field.description or "").split())
+            meaning = _md(field.description or "")
             limits = _constraints(field)
             if limits:
                 meaning = f"{meaning} ({limits})" if meaning else limits

@@ -5,7 +5,7 @@
 
 Import the JSON in Grafana (Dashboards -> New -> Import) and pick the Prometheus
 data source. Variables: data source, instance, camera. Every query uses metric
-names from edged/metrics.py (a test checks it).
+names from edged/runtime/metrics.py (a test checks it).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def _stat(
     *,
     unit: str = "short",
     mappings: list[dict[str, Any]] | None = None,
-    thresholds: list[tuple[float | None, str]] | None = None,
+    thresholds: Sequence[tuple[float | None, str]] | None = None,
     text_mode: str = "auto",
     description: str = "",
 ) -> dict[str, Any]:

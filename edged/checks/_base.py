@@ -1,4 +1,4 @@
-"""What every check shares: regions, the outcome the Inspector consumes, the spec.
+"""What every check shares: the context, the outcome the Inspector consumes, the spec.
 
 A *check function* is pure: ``fn(image, *, option=...) -> SomeResult`` where
 ``SomeResult`` is a frozen dataclass with ``to_dict()``. A *check spec* adapts one
@@ -9,59 +9,32 @@ regions for PLCs and PEKAT's ``detectedRectangles``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from edged.checks.models import PreparedModel
+from edged.core.regions import Region as Region  # the checks' public name for it
 
-@dataclass(frozen=True, slots=True)
-class Region:
-    """A region of interest found by a check, in pixels of the inspected image.
-
-    ``x, y`` is the top-left corner; ``label`` says what it is (``"defect"``,
-    ``"object"``, ``"spot"``); ``score`` is a confidence or strength in [0, 1]
-    where the check has one.
-    """
-
-    x: int
-    y: int
-    width: int
-    height: int
-    label: str
-    check: str
-    score: float | None = None
-    area_px: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "x": self.x,
-            "y": self.y,
-            "width": self.width,
-            "height": self.height,
-            "label": self.label,
-            "check": self.check,
-        }
-        if self.score is not None:
-            d["score"] = round(float(self.score), 4)
-        if self.area_px is not None:
-            d["area_px"] = self.area_px
-        return d
+if TYPE_CHECKING:
+    from edged.checks.prepared import ReferenceParams
 
 
 @dataclass(frozen=True, slots=True)
 class CheckContext:
     """What a check may know besides the image: where it runs and its reference.
 
-    ``reference`` is whatever :mod:`edged.references` prepared for this recipe and
-    camera (images, precomputed registration data, variation model), or None.
+    ``reference`` is the model :mod:`edged.references` prepared for this recipe and
+    camera (see :mod:`edged.checks.models`), or None; a check narrows it to the
+    class it needs with ``isinstance``.
     """
 
     recipe: str
     camera: str
-    reference: Any = None
+    reference: PreparedModel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +52,54 @@ class CheckOutcome:
 
 
 class CheckOptions(BaseModel):
-    """Base of every check's options: unknown keys are errors."""
+    """Base of every check's options: unknown keys are errors.
+
+    ``kwargs()`` gives the check function's keyword arguments: every field except
+    the recipe-only ``include_images`` (put the PNG blobs in the published figures).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The check function's keyword arguments."""
+        return self.model_dump(exclude={"include_images"})
+
+
+# A figure path segment matching any list index (``regions.*.area_px``).
+ANY = "*"
+
+Compute = Callable[[np.ndarray, Any], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class LtuService:
+    """A check served as ``POST /v2/services/image/{name}`` (LTU-compatible).
+
+    ``options`` validates the request's option fields; ``compute(image, options)``
+    returns the result JSON (PNGs included); ``summary`` is the OpenAPI summary.
+    """
+
+    name: str
+    options: type[CheckOptions]
+    compute: Compute
+    summary: str
 
 
 @dataclass(frozen=True, slots=True)
 class CheckSpec:
     """How a recipe runs one check.
 
-    ``name`` is the recipe key; ``options`` validates the recipe's option mapping;
-    ``run(image, options, context)`` returns the outcome. ``needs_reference`` marks
-    checks that compare against stored references.
+    ``name`` is the check type (a recipe's ``type:``, which defaults to the entry's
+    name); ``options`` validates the recipe's option mapping; ``run(image, options,
+    context)`` returns the outcome (regions labelled with ``check=name``; the
+    Inspector relabels them with the recipe entry's name). ``figures`` declares every
+    figure path ``run`` can produce, relative to the check (``brightness.over_per``;
+    ``*`` stands for any list index, ``regions.*.area_px``): limits are validated
+    against it at load time. ``needs_reference`` marks checks that compare against
+    stored references; ``reference_params(options)`` then says, from the validated
+    options of every check of this type in one recipe, how that recipe's references
+    are prepared (raises ValueError when they cannot share one). ``ltu`` serves the
+    check as an LTU image service.
     """
 
     name: str
@@ -98,3 +107,73 @@ class CheckSpec:
     run: Callable[[np.ndarray, Any, CheckContext], CheckOutcome]
     needs_reference: bool = False
     description: str = ""
+    figures: tuple[str, ...] = ()
+    ltu: LtuService | None = None
+    reference_params: Callable[[Sequence[Any]], ReferenceParams] | None = None
+
+
+class _Analysis(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=_Analysis)
+
+
+def _no_regions(_: Any) -> tuple[Region, ...]:
+    return ()
+
+
+def _no_heatmap(_: Any) -> np.ndarray | None:
+    return None
+
+
+def function_spec(
+    name: str,
+    function: Callable[..., R],
+    options: type[CheckOptions],
+    *,
+    figures: tuple[str, ...],
+    to_figures: Callable[[R, Any], Mapping[str, Any]],
+    regions: Callable[[R], tuple[Region, ...]] = _no_regions,
+    heatmap: Callable[[R], np.ndarray | None] = _no_heatmap,
+    ltu: tuple[str, type[CheckOptions], str] | None = None,
+    description: str = "",
+) -> CheckSpec:
+    """The spec of a check that is one pure function ``function(image, **kwargs)``.
+
+    ``to_figures(result, options)`` gives the recipe figures, ``regions(result)`` and
+    ``heatmap(result)`` the rest of the outcome; ``ltu = (service, options model,
+    summary)`` serves ``function(image, **options.kwargs()).to_dict()`` over LTU.
+    """
+
+    def run(image: np.ndarray, opts: Any, _: CheckContext) -> CheckOutcome:
+        result = function(image, **opts.kwargs())
+        return CheckOutcome(to_figures(result, opts), regions(result), heatmap(result))
+
+    def compute(image: np.ndarray, opts: Any) -> dict[str, Any]:
+        return function(image, **opts.kwargs()).to_dict()
+
+    service = None if ltu is None else LtuService(ltu[0], ltu[1], compute, ltu[2])
+    return CheckSpec(name, options, run, description=description, figures=figures, ltu=service)
+
+
+def figure_paths(figures: Mapping[str, Any]) -> set[str]:
+    """The leaf paths of a figures mapping, list indices written ``*``.
+
+    ``{"a": {"b": 1}, "r": [{"x": 1}]}`` -> ``{"a.b", "r.*.x"}``; an empty list or
+    a null gives its own path (a leaf whose items are not known).
+    """
+    out: set[str] = set()
+
+    def walk(node: Any, prefix: tuple[str, ...]) -> None:
+        if isinstance(node, Mapping) and node:
+            for key, value in node.items():
+                walk(value, (*prefix, str(key)))
+        elif isinstance(node, list | tuple) and node:
+            for item in node:
+                walk(item, (*prefix, ANY))
+        else:
+            out.add(".".join(prefix))
+
+    walk(figures, ())
+    return out

@@ -29,6 +29,7 @@ Figures: ``count``, ``score`` (% of the compared area that differs), ``area_px``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import cv2
@@ -36,7 +37,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from edged.checks._base import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
-from edged.checks._behaviors import parse_behaviors
+from edged.checks._behaviors import BEHAVIORS, parse_behaviors
 from edged.checks.align import MotionModel, UnregisteredError
 from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, compare
 from edged.checks.prepared import PreparedReference, ReferenceParams
@@ -104,11 +105,32 @@ class DifferenceOptions(CheckOptions):
         )
 
 
-def reference_params(recipe: Any) -> ReferenceParams:
-    """How references of ``recipe`` (a RecipeConfig) are prepared: from its
-    ``difference`` options, defaults when it has none."""
-    options = getattr(recipe, "checks", {}).get("difference")
-    return DifferenceOptions.model_validate(options or {}).params()
+def prepare_params(options: Sequence[DifferenceOptions]) -> ReferenceParams:
+    """How one recipe's references are prepared for its ``difference`` checks.
+
+    The checks must agree on resolution, motion model and robust training (they
+    share one prepared reference); the behaviours prepared are the union of theirs.
+    Defaults without checks. Raises ValueError saying which options differ.
+    """
+    if not options:
+        return DifferenceOptions().params()
+    params = [o.params() for o in options]
+    first = params[0]
+    for key in ("resolution", "motion_model", "robust"):
+        values = sorted({str(getattr(p, key)) for p in params})
+        if len(values) > 1:
+            msg = (
+                f"difference checks of one recipe share one prepared reference: expected "
+                f"one {key} for all of them, got {values}"
+            )
+            raise ValueError(msg)
+    behaviors = tuple(b for b in BEHAVIORS if any(b in p.behaviors for p in params))
+    return ReferenceParams(
+        resolution=first.resolution,
+        behaviors=behaviors,
+        robust=first.robust,
+        motion_model=first.motion_model,
+    )
 
 
 def _no_reference(context: CheckContext) -> EdgedError:
@@ -197,10 +219,35 @@ def run_difference(
     return CheckOutcome(figures=_figures(res, options.max_regions), regions=regions, heatmap=heat)
 
 
+_BOX = ("x", "y", "width", "height")
+# A registered frame reports its motion and photometric fit; an unregistered one
+# (``on_unregistered: fail``) how far registration got.
+REGISTRATION_FIGURES = (
+    *("dx", "dy", "angle_deg", "scale", "ok", "correlation", "method", "gain", "offset"),
+    *("model", "inliers", "matches", "iterations", "overlap", "reason"),
+)
+FIGURES: tuple[str, ...] = (
+    "count",
+    "score",
+    "area_px",
+    "max_contrast",
+    "model",
+    "n_references",
+    "compared_px",
+    *(f"registration.{k}" for k in REGISTRATION_FIGURES),
+    *(f"regions.*.box.{k}" for k in _BOX),
+    *(f"regions.*.query_box.{k}" for k in _BOX),
+    "regions.*.area_px",
+    "regions.*.contrast",
+    "regions.*.polarity",
+)
+
 SPEC = CheckSpec(
     name="difference",
     options=DifferenceOptions,
     run=run_difference,
     needs_reference=True,
     description="differences from the stored good reference (registered, lighting-normalised)",
+    figures=FIGURES,
+    reference_params=prepare_params,
 )

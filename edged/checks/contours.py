@@ -25,9 +25,12 @@ from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import Field
 
+from edged.checks._base import Region, function_spec
 from edged.checks._box import Box
-from edged.checks._channels import otsu_separability, pick_channel, smooth_channel
+from edged.checks._channel_options import ChannelOptions
+from edged.checks._channels import ColorSpace, otsu_separability, pick_channel, smooth_channel
 from edged.checks._image import reduce, require_image
 from edged.checks._segment import Polarity, threshold
 
@@ -155,3 +158,57 @@ def find_contours(
         resolution_wh=(w, h),
         work_factor=f,
     )
+
+
+class ContoursOptions(ChannelOptions):
+    """contours (:func:`find_contours`)."""
+
+    color_space: ColorSpace = "HSV"
+    channel: int | str | None = Field(default=None, description="None: V for HSV, else auto")
+    level: float | None = Field(default=None, ge=0, le=255, description="None: Otsu")
+    min_area_px: float = Field(default=16.0, ge=0)
+    max_contours: int = Field(default=100, ge=1, le=10_000)
+    epsilon_px: float = Field(default=1.0, ge=0, le=1000)
+
+
+def _regions(result: Contours) -> tuple[Region, ...]:
+    return tuple(
+        Region(
+            c.bounding_box.x,
+            c.bounding_box.y,
+            c.bounding_box.width,
+            c.bounding_box.height,
+            "contour",
+            "contours",
+            area_px=round(c.area_px),
+        )
+        for c in result.contours
+    )
+
+
+SPEC = function_spec(
+    "contours",
+    find_contours,
+    ContoursOptions,
+    figures=(
+        *(f"contours.*.boundingBox.{k}" for k in ("x", "y", "width", "height")),
+        "contours.*.relativeVertices.*.*",
+        "contours.*.area_px",
+        "contours.*.perimeter_px",
+        "count",
+        "total",
+        "color_space",
+        "channel",
+        "threshold",
+        "resolution_wh.*",
+        "work_factor",
+    ),
+    to_figures=lambda result, _: result.to_dict(),
+    regions=_regions,
+    ltu=(
+        "contours",
+        ContoursOptions,
+        "Contours with bounding boxes and relative vertices, largest first",
+    ),
+    description="object outlines, largest first",
+)

@@ -17,7 +17,10 @@ from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import Field, model_validator
 
+from edged.checks._base import CheckOptions, function_spec
+from edged.checks._channel_options import IMAGES
 from edged.checks._image import require_image, to_grey
 from edged.checks._png import mask_png_base64
 
@@ -110,3 +113,44 @@ def _sobel(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dx[y0:y1] = cv2.Sobel(src, cv2.CV_16S, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE)[keep]
         dy[y0:y1] = cv2.Sobel(src, cv2.CV_16S, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE)[keep]
     return dx, dy
+
+
+class EdgesOptions(CheckOptions):
+    """edges (:func:`detect_edges`)."""
+
+    threshold_min: float = Field(default=100.0, ge=0, le=THRESHOLD_MAX)
+    threshold_max: float = Field(default=200.0, ge=0, le=THRESHOLD_MAX)
+    edge_thickness: int = Field(default=1, ge=1, le=31, description="pixels")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EdgesOptions:
+        if self.threshold_min > self.threshold_max:
+            msg = (
+                "expected threshold_min <= threshold_max, got "
+                f"{self.threshold_min:g} > {self.threshold_max:g}"
+            )
+            raise ValueError(msg)
+        return self
+
+
+class EdgesCheckOptions(EdgesOptions):
+    include_images: bool = IMAGES
+
+
+SPEC = function_spec(
+    "edges",
+    detect_edges,
+    EdgesCheckOptions,
+    figures=(
+        "edges",
+        "edge_px",
+        "edge_fraction",
+        "threshold_min",
+        "threshold_max",
+        "edge_thickness",
+        "resolution_wh.*",
+    ),
+    to_figures=lambda result, options: result.to_dict(images=options.include_images),
+    ltu=("edges", EdgesOptions, "Edge image (PNG) and the edge-pixel fraction"),
+    description="Canny edge map and edge-pixel fraction",
+)

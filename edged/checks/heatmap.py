@@ -27,7 +27,10 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
+from pydantic import Field, field_validator
 
+from edged.checks._base import CheckOptions, function_spec
+from edged.checks._channel_options import IMAGES, lower
 from edged.checks._image import reduce, require_image, to_grey
 from edged.checks._png import png_base64
 from edged.imaging.render import colorize_heatmap
@@ -145,3 +148,48 @@ def _keypoint_density(grey: np.ndarray, window: int) -> np.ndarray:
     if top <= 0:
         return density
     return np.asarray(density / top, np.float32)
+
+
+class HeatmapOptions(CheckOptions):
+    """heatMap (:func:`interest_heatmap`)."""
+
+    method: Method = "contrast"
+    window_frac: float = Field(default=0.03, ge=0.005, le=0.5)
+    full_scale: float = Field(default=32.0, gt=0, le=255)
+    max_side_px: int = Field(default=512, ge=0, le=65_536)
+
+    _lower_method = field_validator("method", mode="before")(lower)
+
+    @field_validator("max_side_px")
+    @classmethod
+    def _not_tiny(cls, value: int) -> int:
+        if 0 < value < 32:
+            msg = f"expected 0 (full resolution) or >= 32, got {value}"
+            raise ValueError(msg)
+        return value
+
+
+class HeatmapCheckOptions(HeatmapOptions):
+    include_images: bool = IMAGES
+
+
+SPEC = function_spec(
+    "heatmap",
+    interest_heatmap,
+    HeatmapCheckOptions,
+    figures=(
+        "heatmap",
+        "png_resolution_wh.*",
+        "method",
+        "mean",
+        "hot_fraction",
+        "peak_xy.*",
+        "window_px",
+        "resolution_wh.*",
+        "work_factor",
+    ),
+    to_figures=lambda result, options: result.to_dict(images=options.include_images),
+    heatmap=lambda result: result.heatmap,
+    ltu=("heatMap", HeatmapOptions, "Heat map of where the image's interest lies (PNG)"),
+    description="where the image's interest lies",
+)

@@ -36,8 +36,11 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
+from pydantic import Field, field_validator
 
+from edged.checks._base import Region, function_spec
 from edged.checks._box import Box
+from edged.checks._channel_options import IMAGES, ChannelOptions, upper
 from edged.checks._channels import (
     HUE_PERIOD,
     Channel,
@@ -193,3 +196,53 @@ def _sobel(smooth: np.ndarray) -> np.ndarray:
     edges = cv2.Canny(gx, gy, 0.5 * high, high, L2gradient=False)
     closed = cv2.dilate(edges, _K3)
     return cv2.erode(fill_outer_contours(closed), _K3)
+
+
+class MaskOptions(ChannelOptions):
+    """objectMaskDetection (:func:`object_mask`)."""
+
+    channel: int | str = "auto"
+    algorithm: Algorithm = "OTSU_BIN_THRESHOLD"
+    only_biggest: bool = True
+    bins: int = Field(default=16, ge=2, le=64, description="BINNING bins")
+
+    _upper_algorithm = field_validator("algorithm", mode="before")(upper)
+
+
+class MaskCheckOptions(MaskOptions):
+    include_images: bool = IMAGES
+
+
+def _regions(result: ObjectMask) -> tuple[Region, ...]:
+    box = result.bounding_box
+    if box is None:
+        return ()
+    return (Region(box.x, box.y, box.width, box.height, "object", "mask", area_px=result.area_px),)
+
+
+SPEC = function_spec(
+    "mask",
+    object_mask,
+    MaskCheckOptions,
+    figures=(
+        "mask",
+        "area_px",
+        "area_per",
+        *(f"boundingBox.{k}" for k in ("x", "y", "width", "height")),
+        "components",
+        "algorithm",
+        "color_space",
+        "channel",
+        "channel_index",
+        "resolution_wh.*",
+        "work_factor",
+    ),
+    to_figures=lambda result, options: result.to_dict(images=options.include_images),
+    regions=_regions,
+    ltu=(
+        "objectMaskDetection",
+        MaskOptions,
+        "Binary mask of the object, with area and bounding box",
+    ),
+    description="binary mask of the object, its area and box",
+)

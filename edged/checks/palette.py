@@ -23,7 +23,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import Field
 
+from edged.checks._base import CheckOptions, function_spec
 from edged.checks._image import require_image, to_bgr
 
 _ITERATIONS = 30
@@ -131,3 +133,21 @@ def _kmeans(points: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
             c[:, ch] = np.where(w > 0, s / np.maximum(w, 1e-12), c[:, ch])
     _, compact = np.unique(labels, return_inverse=True)
     return np.asarray(compact, np.intp)
+
+
+class PaletteOptions(CheckOptions):
+    """colorPalette (:func:`color_palette`)."""
+
+    count: int = Field(default=5, ge=1, le=32, description="number of colours")
+    max_samples: int = Field(default=262_144, ge=1024, le=1 << 26)
+
+
+SPEC = function_spec(
+    "palette",
+    color_palette,
+    PaletteOptions,
+    figures=("colors.*.*", "count", "sampled_px"),
+    to_figures=lambda result, _: result.to_dict(),
+    ltu=("colorPalette", PaletteOptions, "Most prevalent colours as [R, G, B, percent]"),
+    description="most prevalent colours with shares",
+)

@@ -40,7 +40,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import Field
 
+from edged.checks._base import CheckOptions, function_spec
 from edged.checks._hist import PairHistogram
 from edged.checks._image import contract_problem, to_grey
 from edged.checks._png import mask_png_base64
@@ -255,3 +257,36 @@ def _sharpness_noise(sums: _Sums, *, val_half: float, sml_half: float) -> tuple[
     noise = math.sqrt(math.pi / 2.0) * sums.n_abs / (6.0 * n)
     sharp = Sharpness(val, sml, val / (val + val_half), sml / (sml + sml_half))
     return sharp, noise
+
+
+class QualityOptions(CheckOptions):
+    """imageQuality (:func:`image_quality`)."""
+
+    bins: int = Field(default=32, ge=1, le=256, description="luma histogram bins")
+    tolerance: float = Field(
+        default=0.02, ge=0.0, le=0.5, description="fraction of the range counted as under/over"
+    )
+    masks: bool = Field(default=False, description="return under/over-exposure masks (PNG)")
+    val_half: float = Field(default=100.0, gt=0, description="val that normalises to 0.5")
+    sml_half: float = Field(default=8.0, gt=0, description="sml that normalises to 0.5")
+
+
+SPEC = function_spec(
+    "quality",
+    image_quality,
+    QualityOptions,
+    figures=(
+        "encoding",
+        *(
+            f"brightness.{k}"
+            for k in ("under_per", "under_mask", "over_per", "over_mask", "l_mean", "l_std")
+        ),
+        "brightness.l_hist.*",
+        *(f"sharpness.{k}" for k in ("val", "sml", "val_norm", "sml_norm")),
+        "noise",
+        "resolution_wh.*",
+    ),
+    to_figures=lambda result, options: result.to_dict(images=options.masks),
+    ltu=("imageQuality", QualityOptions, "Exposure (under/over), sharpness and noise figures"),
+    description="exposure, sharpness and noise",
+)

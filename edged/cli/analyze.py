@@ -13,6 +13,7 @@ from edged.core.errors import InputError
 from edged.core.result import FrameInfo, iso_utc
 from edged.imaging.imagefiles import read_image_file
 from edged.recipes.inspection import build_result, error_inspection
+from edged.references import InMemoryReferences
 from edged.runtime.shared import Runtime
 
 DEFAULT_RECIPE = "default"
@@ -91,9 +92,7 @@ async def analyze_files(
 
 def _offline_references(
     runtime: Runtime, paths: Sequence[Path], recipe: str | None, camera: str
-) -> Any:
+) -> InMemoryReferences:
     """An in-memory reference provider built from ``--reference`` image files."""
-    from edged import references
-
     images = [read_image_file(p, max_pixels=runtime.settings.http.max_pixels) for p in paths]
-    return references.InMemoryReferences.from_images(images, recipes=runtime.settings.recipes)
+    return InMemoryReferences.from_images(images, recipes=runtime.settings.recipes)

@@ -1,4 +1,4 @@
-"""The ``edged`` command line (see DESIGN.md §3 and ``edged --help``)."""
+"""The ``edged`` command line (see ARCHITECTURE.md and ``edged --help``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import TextIO
 
 from edged._version import __version__
 from edged.cli.teach import add_teach_parser, cmd_teach
-from edged.config import Settings, load_settings
+from edged.config import Settings
 from edged.core.errors import ConfigError, EdgedError
 from edged.imaging.imagefiles import expand_image_paths
 
@@ -76,8 +76,10 @@ def _setup_logging(settings: Settings | None) -> None:
 
 
 def _load_or_fail(path: Path, what: str) -> Settings | None:
+    from edged.recipes.validate import load_checked_settings
+
     try:
-        return load_settings(path)
+        return load_checked_settings(path)
     except ConfigError as exc:
         lines = str(exc).splitlines()
         print(f"edged: {what}: invalid config {path}: " + "; ".join(lines), file=sys.stderr)
@@ -100,8 +102,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from edged.recipes.validate import load_checked_settings
+
     try:
-        settings = load_settings(args.config)
+        settings = load_checked_settings(args.config)
     except ConfigError as exc:
         lines = str(exc).splitlines()
         print(f"{args.config}: {len(lines)} error(s)", file=out)

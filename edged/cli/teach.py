@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from edged.config import RESERVED_CAMERA_IDS, load_settings
+from edged.config import RESERVED_CAMERA_IDS
 from edged.core.errors import ConfigError, EdgedError
 from edged.imaging.imagefiles import expand_image_paths, read_image_file
 
@@ -72,10 +72,11 @@ def cmd_teach(
     """Run ``edged teach`` with parsed arguments; returns the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
+    from edged.recipes.validate import load_checked_settings
     from edged.references import ReferenceStore, parse_version
 
     try:
-        settings = load_settings(args.config)
+        settings = load_checked_settings(args.config)
     except ConfigError as exc:
         print(
             f"edged: teach: invalid config {args.config}: " + "; ".join(str(exc).splitlines()),

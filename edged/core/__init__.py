@@ -1,1 +1,1 @@
-"""Core domain types: errors, frames, results, limits. Imports nothing else of edged."""
+"""Core domain types: errors, frames, regions, results, limits. Imports nothing else of edged."""

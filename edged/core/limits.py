@@ -9,7 +9,11 @@ Grammar (one limit per string)::
 ``PATH`` is a dotted path into the Result's ``checks`` mapping; ``OP`` is one of
 ``<= < >= > == !=``; ``VALUE`` is a number, ``true``/``false`` or a quoted string.
 A broken limit reads as one line a PLC operator can follow, e.g.
-``quality.brightness.over_per = 7.5, limit <= 2``.
+``quality.brightness.over_per = 7.5, limit <= 2``. A figure that was not computed
+at all breaks its limit as :attr:`Broken.missing`: the verdict is ``error`` (the
+line cannot tell good from bad), never ``fail``. A figure the check computed as
+absent (a null box when there is no object, ``regions.0`` when there are no
+regions) is a value: ``mask.boundingBox.width = None is not a number``, ``fail``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ _IN_RE = re.compile(rf"^\s*{_PATH}\s+in\s*\[\s*(?P<low>{_NUM})\s*,\s*(?P<high>{_
 
 
 @dataclass(frozen=True, slots=True)
+class Broken:
+    """Why a limit does not hold. ``missing``: its figure was not computed."""
+
+    reason: str
+    missing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     """A parsed limit. ``value`` is a number, bool or str; ``high`` is set for ``in``."""
 
@@ -47,12 +59,26 @@ class Limit:
     value: float | bool | str
     high: float | None = None
 
+    @property
+    def name(self) -> str:
+        """The figure path, dotted."""
+        return ".".join(self.path)
+
     def check(self, figures: Mapping[str, Any]) -> str | None:
         """None when the limit holds, else the reason it is broken."""
-        name = ".".join(self.path)
+        broken = self.evaluate(figures)
+        return None if broken is None else broken.reason
+
+    def evaluate(self, figures: Mapping[str, Any]) -> Broken | None:
+        """None when the limit holds, else why not (``missing`` when not computed)."""
         found = lookup(figures, self.path)
         if found is _MISSING:
-            return f"{name} was not computed (limit {self.describe()})"
+            return Broken(f"{self.name} was not computed (limit {self.describe()})", missing=True)
+        reason = self._compare(found)
+        return None if reason is None else Broken(reason)
+
+    def _compare(self, found: Any) -> str | None:
+        name = self.name
         if self.op == "in":
             if not _is_number(found):
                 return f"{name} = {found!r} is not a number (limit {self.describe()})"
@@ -76,11 +102,16 @@ _MISSING = object()
 
 
 def lookup(figures: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The figure at ``path``; None where the check says there is none (a null on
+    the way, an index past the end of a list: a limit on it breaks, ``fail``);
+    ``_MISSING`` where the check did not produce that figure at all (``error``)."""
     node: Any = figures
     for part in path:
         if isinstance(node, Mapping) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif node is None or (isinstance(node, list) and part.isdigit()):
+            if node is None or int(part) >= len(node):
+                return None
             node = node[int(part)]
         else:
             return _MISSING

@@ -13,6 +13,7 @@ import functools
 from aiohttp import web
 
 from edged._version import __version__
+from edged.http import ltu
 from edged.http._context import json_response
 from edged.http._families import ADMIN_FAMILY, register_family
 from edged.http._openapi_schemas import schemas
@@ -154,14 +155,6 @@ def _pekat_paths() -> Doc:
 
 # --------------------------------------------------------------------- LTU / PixLab
 
-_LTU_SINGLE = {
-    "imageQuality": "Exposure (under/over), sharpness and noise figures",
-    "objectMaskDetection": "Binary mask of the object, with area and bounding box",
-    "contours": "Contours with bounding boxes and relative vertices, largest first",
-    "edges": "Edge image (PNG) and the edge-pixel fraction",
-    "colorPalette": "Most prevalent colours as [R, G, B, percent]",
-    "heatMap": "Heat map of where the image's interest lies (PNG)",
-}
 _LTU_PAIR = {
     "differences": ("image1", "image2", "Regions where the query (image2) differs from image1"),
     "alignmentMatrix": ("image1", "image2", "3×3 matrices mapping image1 onto image2 and back"),
@@ -212,9 +205,9 @@ def _ltu_paths() -> Doc:
         "200": json_content(ref("LtuEnvelope"), "Result envelope"),
         **_enveloped(errors(400, 401, 408, 413, 429, 503)),
     }
-    for name, summary in _LTU_SINGLE.items():
-        paths[f"/v2/services/image/{name}"] = {
-            "post": op(summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
+    for name, service in ltu.services().items():  # one per check with an LTU service
+        paths[f"{ltu.PREFIX}/{name}"] = {
+            "post": op(service.summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
         }
     for name, (a, b, summary) in _LTU_PAIR.items():
         paths[f"/v2/services/image/{name}"] = {

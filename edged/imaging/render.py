@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edged.checks import Region
+from edged.core.regions import Region
 
 BOX_BGR: tuple[int, int, int] = (0, 0, 255)
 """Colour of defect boxes in annotated images (red)."""

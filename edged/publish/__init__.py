@@ -1,7 +1,7 @@
 """Publishing: durable MQTT delivery of Results, live state, commands and ``edged watch``."""
 
 from edged.publish.commands import CommandHandler, CommandRouter, RuntimeCommandHandler
-from edged.publish.mqtt import Publisher, PublisherStats, link_options
+from edged.publish.mqtt import Publisher, link_options
 from edged.publish.outbox import DeadLetter, NewMessage, Outbox, OutboxError, OutboxMessage
 
 __all__ = [
@@ -13,7 +13,6 @@ __all__ = [
     "OutboxError",
     "OutboxMessage",
     "Publisher",
-    "PublisherStats",
     "RuntimeCommandHandler",
     "link_options",
 ]

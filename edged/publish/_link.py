@@ -1,134 +1,74 @@
 """One MQTT connection: paho-mqtt 2.x driven from the asyncio event loop.
 
-Why the loop drives paho's socket (``add_reader``/``add_writer`` + ``loop_read``
-/ ``loop_write`` / ``loop_misc``) instead of paho's own network thread: every
-paho callback (CONNACK, PUBACK, incoming command) then runs on the event loop,
-so the in-flight window, the outbox acks and the command dispatch need no locks
-and no thread hop per message; and reconnecting is ours, with exponential
-backoff and jitter (paho's built-in reconnect has no jitter, so a plant's edge
-PCs would all hammer a restarted broker in lockstep). The only calls that can
-block — DNS, TCP connect and the TLS handshake inside ``client.connect()`` — run
-in a worker thread, while nothing else touches the client; socket callbacks paho
-makes from that thread are handed to the loop with ``call_soon_threadsafe``.
+Why the loop drives paho's socket (``_link_io``) instead of paho's own network
+thread: every paho callback (CONNACK, PUBACK, incoming command) then runs on the
+event loop, so the in-flight window (``_link_window``), the outbox acks and the
+command dispatch need no locks and no thread hop per message; and reconnecting
+is ours, with exponential backoff and jitter (paho's built-in reconnect has no
+jitter, so a plant's edge PCs would all hammer a restarted broker in lockstep).
+The only calls that can block — DNS, TCP connect and the TLS handshake inside
+``client.connect()`` — run in a worker thread, while nothing else touches the
+client.
+
+Reconnects: :class:`~edged.core.backoff.Backoff` from ``mqtt.reconnect_min_s``
+doubling to ``reconnect_max_s``, each delay uniform in ``[d/2, d]``; reset by a
+CONNACK, so a lost connection is retried after ``reconnect_min_s`` (jittered).
+This is the only retry layer of the link: the publisher above it never reconnects.
 
 Flow control is exact: QoS > 0 messages in flight never exceed the broker's MQTT 5
 Receive Maximum (from CONNACK); messages that would exceed it wait in a small
-queue here (paho's own in-flight queue is disabled). On a lost connection paho's
+queue (paho's own in-flight queue is disabled). On a lost connection paho's
 unacknowledged messages are dropped (``drop_out_messages``): the caller's durable
 outbox, not paho's memory, decides what is sent again.
+
+Options, TLS and CONNACK facts live in ``_link_options`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import enum
 import logging
-import random
 import socket
-import ssl
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edged.core.errors import ConfigError
+from edged.core.backoff import Backoff
+from edged.publish._link_io import SocketBridge
+from edged.publish._link_options import (
+    Connected,
+    LinkOptions,
+    LinkState,
+    NotConnectedError,
+    Will,
+    describe_connect_error,
+    make_client,
+    new_properties,
+    reason_text,
+)
+from edged.publish._link_window import NO_LIMIT, Deferred, InflightWindow
+
+__all__ = [
+    "Connected",
+    "LinkOptions",
+    "LinkState",
+    "MqttLink",
+    "NotConnectedError",
+    "Will",
+    "new_properties",
+]
 
 log = logging.getLogger("edged.publish.mqtt")
 
 _MISC_INTERVAL_S = 1.0
-_NO_LIMIT = 65535
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class LinkOptions:
-    """How to reach the broker (built from ``MqttConfig`` by the publisher)."""
-
-    host: str
-    port: int
-    client_id: str
-    protocol: str = "5"  # "5" or "3.1.1"
-    username: str | None = None
-    password: str | None = None
-    keepalive_s: int = 30
-    tls: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    tls_insecure: bool = False
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    connect_timeout_s: float = 10.0
-    will: Will | None = None
-
-    @property
-    def mqtt5(self) -> bool:
-        return self.protocol == "5"
-
-
-class LinkState(enum.Enum):
-    NEW = "new"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    DOWN = "down"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    """What CONNACK told us."""
-
-    session_present: bool
-    receive_maximum: int
-
-
-class NotConnectedError(RuntimeError):
-    """publish() while the link is down."""
-
-
-def build_tls_context(opts: LinkOptions) -> ssl.SSLContext:
-    """A client TLS context from the options, with errors that name the config key."""
-    try:
-        ctx = ssl.create_default_context(
-            cafile=str(opts.ca_file) if opts.ca_file is not None else None
-        )
-    except (OSError, ssl.SSLError) as exc:
-        msg = f"mqtt.ca_file: expected a readable PEM CA file, got {str(opts.ca_file)!r} ({exc})"
-        raise ConfigError(msg) from exc
-    if opts.cert_file is not None:
-        try:
-            ctx.load_cert_chain(
-                str(opts.cert_file), str(opts.key_file) if opts.key_file is not None else None
-            )
-        except (OSError, ssl.SSLError) as exc:
-            msg = (
-                "mqtt.cert_file/mqtt.key_file: expected a readable PEM certificate and key, "
-                f"got {str(opts.cert_file)!r}, {str(opts.key_file)!r} ({exc})"
-            )
-            raise ConfigError(msg) from exc
-    elif opts.key_file is not None:
-        msg = f"mqtt.key_file: set without mqtt.cert_file, got only {str(opts.key_file)!r}"
-        raise ConfigError(msg)
-    if opts.tls_insecure:
-        ctx.check_hostname = False  # the chain is still verified against ca_file
-    return ctx
+RECONNECT_JITTER = 0.5  # each delay uniform in [d/2, d]
 
 
 class MqttLink:
@@ -162,11 +102,10 @@ class MqttLink:
         self._on_message = on_message
         self._on_slots = on_slots
         self.state = LinkState.NEW
-        self.receive_maximum = _NO_LIMIT
         self.reconnects = 0
+        self._window = InflightWindow()
         self._client = self._make_client()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
+        self._io = SocketBridge(self._client)
         self._executor: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self._misc_task: asyncio.Task[None] | None = None
@@ -175,46 +114,18 @@ class MqttLink:
         self._closed: asyncio.Event | None = None
         self._connected_event: asyncio.Event | None = None
         self._io_on_loop = False
-        self._fds: set[int] = set()
-        self._inflight: set[int] = set()
-        self._overflow: collections.deque[tuple[str, bytes, int, bool, Properties | None]] = (
-            collections.deque()
-        )
         self._stopping = False
         self._last_note: str | None = None
-        self._rng = random.Random()
+        self._backoff = Backoff(opts.reconnect_min_s, opts.reconnect_max_s, jitter=RECONNECT_JITTER)
 
     # ------------------------------------------------------------------ setup
 
     def _make_client(self) -> mqtt.Client:
-        o = self.opts
-        if o.mqtt5:
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5
-            )
-        else:
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=o.client_id,
-                protocol=mqtt.MQTTv311,
-                clean_session=True,
-            )
-        client.max_inflight_messages = 0  # flow control is ours (exact Receive Maximum)
-        client.connect_timeout = o.connect_timeout_s
-        if o.username is not None:
-            client.username_pw_set(o.username, o.password)
-        if o.tls:
-            client.tls_set_context(build_tls_context(o))
-        if o.will is not None:
-            client.will_set(o.will.topic, o.will.payload, o.will.qos, o.will.retain)
+        client = make_client(self.opts)
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
         client.on_message = self._paho_message
-        client.on_socket_open = self._paho_socket_open
-        client.on_socket_close = self._paho_socket_close
-        client.on_socket_register_write = self._paho_register_write
-        client.on_socket_unregister_write = self._paho_unregister_write
         return client
 
     @property
@@ -222,20 +133,23 @@ class MqttLink:
         return self.state is LinkState.CONNECTED
 
     @property
+    def receive_maximum(self) -> int:
+        return self._window.receive_maximum
+
+    @property
     def inflight(self) -> int:
-        return len(self._inflight)
+        return len(self._window)
 
     def free_slots(self) -> int:
         """QoS > 0 messages that may be sent now without exceeding Receive Maximum."""
         if not self.connected:
             return 0
-        return max(0, self.receive_maximum - len(self._inflight) - len(self._overflow))
+        return self._window.free_slots()
 
     async def start(self) -> None:
         if self._task is not None:
             return
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        self._io.bind()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"edged-{self.name}-connect")
         self._closed = asyncio.Event()
         self._connected_event = asyncio.Event()
@@ -269,7 +183,7 @@ class MqttLink:
             msg = f"{self.name}: publish failed: {mqtt.error_string(info.rc)}"
             raise NotConnectedError(msg)
         if qos > 0:
-            self._inflight.add(info.mid)
+            self._window.sent(info.mid)
         return int(info.mid)
 
     def publish_soon(
@@ -286,10 +200,10 @@ class MqttLink:
         """
         if not self.connected:
             return False
-        if qos == 0 or (not self._overflow and len(self._inflight) < self.receive_maximum):
+        if qos == 0 or self._window.has_room():
             self.publish(topic, payload, qos, retain, properties)
         else:
-            self._overflow.append((topic, payload, qos, retain, properties))
+            self._window.defer(Deferred(topic, payload, qos, retain, properties))
         return True
 
     def subscribe(self, topics: list[tuple[str, Any]]) -> None:
@@ -318,7 +232,7 @@ class MqttLink:
                 async with asyncio.timeout(timeout_s):
                     if final is not None:
                         mid = self.publish(final[0], final[1], 1, True)
-                        while mid in self._inflight and self.connected:
+                        while self._window.in_flight(mid) and self.connected:
                             await self._wait_io()
                     self._client.disconnect()
                     while self._client.socket() is not None:
@@ -343,9 +257,9 @@ class MqttLink:
     # ------------------------------------------------------------------ connection loop
 
     async def _run(self) -> None:
+        """Connect, wait for the connection to end, back off, again, until stopped."""
         assert self._closed is not None
         assert self._connected_event is not None
-        attempt = 0
         loop = asyncio.get_running_loop()
         while not self._stopping:
             self.state = LinkState.CONNECTING
@@ -355,15 +269,13 @@ class MqttLink:
                 self._connect_future = loop.run_in_executor(self._executor, self._connect_blocking)
                 await self._connect_future
             except (OSError, ValueError) as exc:
-                self._note(LinkState.DOWN, f"cannot reach broker: {_describe(exc)}")
-                await self._backoff(attempt)
-                attempt += 1
+                self._note(LinkState.DOWN, f"cannot reach broker: {describe_connect_error(exc)}")
+                await asyncio.sleep(self._backoff.next_delay_s())
                 continue
             except Exception as exc:  # a paho surprise must not end reconnecting
                 log.exception("MQTT %s: connect failed unexpectedly", self.name)
                 self._note(LinkState.DOWN, f"connect failed: {type(exc).__name__}: {exc}")
-                await self._backoff(attempt)
-                attempt += 1
+                await asyncio.sleep(self._backoff.next_delay_s())
                 continue
             self._io_on_loop = True
             try:
@@ -375,14 +287,13 @@ class MqttLink:
             if not ok:
                 self._note(LinkState.DOWN, f"broker refused the connection: {reason}")
                 await self._closed.wait()
-                await self._backoff(attempt)
-                attempt += 1
+                await asyncio.sleep(self._backoff.next_delay_s())
                 continue
-            attempt = 0
+            self._backoff.reset()
             await self._closed.wait()
             if not self._stopping:
                 self.reconnects += 1
-                await self._backoff(0)
+                await asyncio.sleep(self._backoff.next_delay_s())
 
     def _connect_blocking(self) -> None:
         """Runs in the worker thread: DNS, TCP connect, TLS handshake, CONNECT queued."""
@@ -393,12 +304,6 @@ class MqttLink:
             self._client.connect(o.host, o.port, o.keepalive_s, clean_start=True, properties=props)
         else:
             self._client.connect(o.host, o.port, o.keepalive_s)
-
-    async def _backoff(self, attempt: int) -> None:
-        """Exponential backoff with jitter: uniform in [d/2, d], d = min(max, min * 2^attempt)."""
-        o = self.opts
-        delay = min(o.reconnect_max_s, o.reconnect_min_s * (2 ** min(attempt, 30)))
-        await asyncio.sleep(self._rng.uniform(delay / 2, delay))
 
     async def _misc(self) -> None:
         """paho's keepalive (PINGREQ, dead-connection detection)."""
@@ -415,7 +320,7 @@ class MqttLink:
             return
         with contextlib.suppress(OSError):
             cast(socket.socket, sock).shutdown(socket.SHUT_RDWR)
-        self._on_readable()
+        self._io.readable()
 
     def _note(self, state: LinkState, text: str) -> None:
         """One log line per state change, not one per attempt while down."""
@@ -435,14 +340,7 @@ class MqttLink:
         else:
             log.info("%s", line)
 
-    # ------------------------------------------------------------------ paho callbacks
-
-    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
-        assert self._loop is not None
-        if threading.get_ident() == self._loop_thread:
-            fn(*args)
-        else:
-            self._loop.call_soon_threadsafe(fn, *args)
+    # ------------------------------------------------------------------ paho protocol callbacks
 
     def _hook(self, fn: Callable[..., None], *args: Any) -> None:
         """Call a user hook; an error there is logged, never thrown into paho's state machine."""
@@ -450,53 +348,6 @@ class MqttLink:
             fn(*args)
         except Exception:
             log.exception("MQTT %s: error in %s", self.name, getattr(fn, "__name__", fn))
-
-    def _paho_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._on_loop(self._add_reader, sock.fileno())
-
-    def _paho_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._on_loop(self._remove_fd, sock.fileno())
-
-    def _paho_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._on_loop(self._add_writer, sock.fileno())
-
-    def _paho_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._on_loop(self._remove_writer, sock.fileno())
-
-    def _add_reader(self, fd: int) -> None:
-        assert self._loop is not None
-        if fd >= 0:
-            self._fds.add(fd)
-            self._loop.add_reader(fd, self._on_readable)
-
-    def _add_writer(self, fd: int) -> None:
-        assert self._loop is not None
-        if fd >= 0 and fd in self._fds:
-            self._loop.add_writer(fd, self._on_writable)
-
-    def _remove_writer(self, fd: int) -> None:
-        assert self._loop is not None
-        if fd >= 0:
-            self._loop.remove_writer(fd)
-
-    def _remove_fd(self, fd: int) -> None:
-        assert self._loop is not None
-        if fd >= 0:
-            self._loop.remove_reader(fd)
-            self._loop.remove_writer(fd)
-            self._fds.discard(fd)
-
-    def _on_readable(self) -> None:
-        client = self._client
-        client.loop_read()
-        # TLS: decrypted bytes may wait inside the SSL object, invisible to the selector.
-        sock = client.socket()
-        while isinstance(sock, ssl.SSLSocket) and sock.pending():
-            client.loop_read()
-            sock = client.socket()
-
-    def _on_writable(self) -> None:
-        self._client.loop_write()
 
     def _paho_connect(
         self,
@@ -511,9 +362,7 @@ class MqttLink:
                 self._connack.set_result((False, f"{reason_code} ({reason_code.value})"))
             return
         recv_max = getattr(properties, "ReceiveMaximum", None) if self.opts.mqtt5 else None
-        self.receive_maximum = int(recv_max) if recv_max else _NO_LIMIT
-        self._inflight.clear()
-        self._overflow.clear()
+        self._window.open(int(recv_max) if recv_max else NO_LIMIT)
         proto = "MQTT 5" if self.opts.mqtt5 else "MQTT 3.1.1"
         self._note(
             LinkState.CONNECTED,
@@ -543,8 +392,7 @@ class MqttLink:
     ) -> None:
         was_connected = self.connected
         client.drop_out_messages()  # the outbox decides what is resent, not paho
-        self._inflight.clear()
-        self._overflow.clear()
+        self._window.clear()
         self._io_on_loop = False
         assert self._connected_event is not None
         assert self._closed is not None
@@ -581,39 +429,18 @@ class MqttLink:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._inflight.discard(mid)
+        self._window.acked(mid)
         if self._on_ack is not None:
             self._hook(
-                self._on_ack, mid, int(reason_code.value), _reason_text(reason_code, properties)
+                self._on_ack, mid, int(reason_code.value), reason_text(reason_code, properties)
             )
-        while self._overflow and len(self._inflight) < self.receive_maximum and self.connected:
-            self.publish(*self._overflow.popleft())
+        while self.connected and (waiting := self._window.next_ready()) is not None:
+            self.publish(
+                waiting.topic, waiting.payload, waiting.qos, waiting.retain, waiting.properties
+            )
         if self._on_slots is not None:
             self._hook(self._on_slots)
 
     def _paho_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self._on_message is not None:
             self._hook(self._on_message, msg)
-
-
-def new_properties(packet_type: int) -> Properties:
-    """MQTT 5 properties for a packet type (paho's constructor is untyped)."""
-    return Properties(packet_type)  # type: ignore[no-untyped-call]
-
-
-def _reason_text(code: ReasonCode, properties: Properties | None) -> str:
-    text = str(code)
-    extra = getattr(properties, "ReasonString", None)
-    return f"{text}: {extra}" if extra else text
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve host ({exc.strerror})"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "connect timed out"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
-    return f"{type(exc).__name__}: {exc}"

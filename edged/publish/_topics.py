@@ -1,4 +1,4 @@
-"""The MQTT topic layout (DESIGN.md section 3), in one place.
+"""The MQTT topic layout (see ARCHITECTURE.md), in one place.
 
 Root ``{prefix}/{node_id}``:
 

@@ -46,7 +46,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +59,7 @@ from edged.publish._link import Connected, LinkOptions, MqttLink, Will
 from edged.publish._topics import Topics
 from edged.publish.commands import CommandHandler, CommandRouter
 from edged.publish.outbox import NewMessage, Outbox, OutboxError
+from edged.runtime.contracts import SinkStats
 
 if TYPE_CHECKING:
     from edged.runtime.metrics import Metrics
@@ -70,36 +70,6 @@ OUTBOX_FILE = "outbox.sqlite3"
 _FETCH_LIMIT = 512
 _LATENCY_TRACKED_MAX = 100_000
 _REJECT_LOG_INTERVAL_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class PublisherStats:
-    """Figures for metrics and health; counters count since :meth:`Publisher.start`."""
-
-    connected: bool
-    outbox_depth: int
-    oldest_age_s: float
-    inflight: int
-    published: int
-    retries: int
-    dropped: int
-    dead_lettered: int
-    dead_letter_depth: int
-    reconnects: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "connected": self.connected,
-            "outbox_depth": self.outbox_depth,
-            "oldest_age_s": self.oldest_age_s,
-            "inflight": self.inflight,
-            "published": self.published,
-            "retries": self.retries,
-            "dropped": self.dropped,
-            "dead_lettered": self.dead_lettered,
-            "dead_letter_depth": self.dead_letter_depth,
-            "reconnects": self.reconnects,
-        }
 
 
 def link_options(
@@ -310,9 +280,9 @@ class Publisher:
         ``mqtt.image.retain``, sent now or not at all (never queued in the outbox)."""
         return self._link.publish_soon(self.topics.image(camera), jpeg, 0, self._cfg.image.retain)
 
-    def stats(self) -> PublisherStats:
+    def stats(self) -> SinkStats:
         oldest = self.outbox.oldest_created_s
-        return PublisherStats(
+        return SinkStats(
             connected=self.connected,
             outbox_depth=self.outbox.depth,
             oldest_age_s=0.0 if oldest is None else max(0.0, time.time() - oldest),

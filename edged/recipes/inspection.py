@@ -2,16 +2,19 @@
 
 ``Inspector.inspect(image, context=...)`` runs each check of the recipe in order,
 times it, evaluates the recipe's limits over the figures and returns an
-:class:`Inspection`. A check that raises makes the verdict ``error`` (with the
-reason) instead of crashing the caller; :func:`build_result` wraps an Inspection
-and frame metadata into the published :class:`~edged.core.result.Result`.
+:class:`Inspection`. Figures, timings and regions are keyed by the check's name in
+the recipe (``coarse``), which is its type (``difference``) unless it says
+``type:``. A check that raises, or a limit whose figure was not computed, makes the
+verdict ``error`` (with the reason) instead of ``fail`` or a crash;
+:func:`build_result` wraps an Inspection and frame metadata into the published
+:class:`~edged.core.result.Result`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,7 @@ from edged.config import RecipeConfig
 from edged.core.errors import EdgedError
 from edged.core.limits import Limit, parse_limit
 from edged.core.result import FrameInfo, RegionModel, Result, Verdict, iso_utc, new_result_id
+from edged.recipes.entries import check_entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,25 +57,26 @@ class Inspector:
         known = registry() if specs is None else specs
         self.name = name
         self.recipe = recipe
-        self._steps: list[tuple[CheckSpec, CheckOptions]] = []
-        for check_name, options in recipe.checks.items():
-            if check_name not in known:
+        self._steps: list[tuple[str, CheckSpec, CheckOptions]] = []
+        for entry in check_entries(recipe.checks):
+            if entry.type not in known:
                 msg = (
                     f"recipe {name!r}: unknown check: expected one of {sorted(known)}, "
-                    f"got {check_name!r}"
+                    f"got {entry.type!r}"
                 )
                 raise EdgedError(msg)
-            spec = known[check_name]
-            self._steps.append((spec, spec.options.model_validate(options or {})))
+            spec = known[entry.type]
+            self._steps.append((entry.name, spec, spec.options.model_validate(entry.options)))
         self._limits: tuple[Limit, ...] = tuple(parse_limit(t) for t in recipe.limits)
 
     @property
     def needs_reference(self) -> bool:
-        return any(spec.needs_reference for spec, _ in self._steps)
+        return any(spec.needs_reference for _, spec, _ in self._steps)
 
     @property
     def check_names(self) -> tuple[str, ...]:
-        return tuple(spec.name for spec, _ in self._steps)
+        """The recipe's check names, in order."""
+        return tuple(name for name, _, _ in self._steps)
 
     def inspect(self, image: np.ndarray, *, context: CheckContext) -> Inspection:
         """Run the recipe on ``image``: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR."""
@@ -80,29 +85,36 @@ class Inspector:
         timings: dict[str, float] = {}
         heatmap: np.ndarray | None = None
         errors: list[str] = []
-        for spec, options in self._steps:
+        for name, spec, options in self._steps:
             t0 = time.perf_counter()
             try:
                 outcome: CheckOutcome = spec.run(image, options, context)
             except EdgedError as exc:
-                errors.append(f"{spec.name}: {exc}")
+                errors.append(f"{name}: {exc}")
                 continue
             except Exception as exc:  # a check bug must not take the line down
-                errors.append(f"{spec.name}: internal error: {type(exc).__name__}: {exc}")
+                errors.append(f"{name}: internal error: {type(exc).__name__}: {exc}")
                 continue
             finally:
-                timings[spec.name] = round((time.perf_counter() - t0) * 1000.0, 3)
-            figures[spec.name] = outcome.figures
-            regions.extend(outcome.regions)
+                timings[name] = round((time.perf_counter() - t0) * 1000.0, 3)
+            figures[name] = outcome.figures
+            regions.extend(
+                r if r.check == name else replace(r, check=name) for r in outcome.regions
+            )
             if heatmap is None and outcome.heatmap is not None:
                 heatmap = outcome.heatmap
         if errors:
             return Inspection(
                 self.name, "error", tuple(errors), figures, tuple(regions), timings, heatmap
             )
-        broken = tuple(r for lim in self._limits if (r := lim.check(figures)) is not None)
-        verdict: Verdict = "fail" if broken else "pass"
-        return Inspection(self.name, verdict, broken, figures, tuple(regions), timings, heatmap)
+        broken = [b for lim in self._limits if (b := lim.evaluate(figures)) is not None]
+        verdict: Verdict = "pass"
+        if any(b.missing for b in broken):
+            verdict = "error"  # a figure the limits need was not computed
+        elif broken:
+            verdict = "fail"
+        reasons = tuple(b.reason for b in broken)
+        return Inspection(self.name, verdict, reasons, figures, tuple(regions), timings, heatmap)
 
 
 def build_result(

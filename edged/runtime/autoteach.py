@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import numpy as np
 
 from edged.config import CameraConfig, Settings
 from edged.core.frames import Frame
 from edged.imaging import pixfmt
+from edged.references import ReferenceStore
 from edged.sources.synthetic import SyntheticLine
 
 log = logging.getLogger("edged.autoteach")
@@ -46,10 +46,12 @@ def good_images(camera: str, cfg: CameraConfig, count: int) -> list[np.ndarray]:
     return images
 
 
-def auto_teach(store: Any, camera: str, cfg: CameraConfig, *, needs_reference: bool) -> bool:
+def auto_teach(
+    store: ReferenceStore, camera: str, cfg: CameraConfig, *, needs_reference: bool
+) -> bool:
     """Teach the line's good parts when configured and nothing is stored; True if taught."""
     count = cfg.synthetic.auto_teach if cfg.source == "synthetic" and cfg.synthetic else 0
-    if count == 0 or not needs_reference or store is None:
+    if count == 0 or not needs_reference:
         return False
     if store.current(cfg.recipe, camera) is not None:
         return False
@@ -68,7 +70,7 @@ HTTP_CAMERA = "http"
 """The camera id of HTTP analyze requests (and their references)."""
 
 
-def auto_teach_http(store: Any, settings: Settings, *, needs_reference: bool) -> bool:
+def auto_teach_http(store: ReferenceStore, settings: Settings, *, needs_reference: bool) -> bool:
     """Demo aid: HTTP analyze requests get the good parts of a self-teaching line.
 
     When the HTTP default recipe needs references, none are stored for camera
@@ -77,7 +79,7 @@ def auto_teach_http(store: Any, settings: Settings, *, needs_reference: bool) ->
     a real verdict. True if taught.
     """
     recipe = settings.http_recipe
-    if store is None or recipe is None or not needs_reference or not settings.http.enabled:
+    if recipe is None or not needs_reference or not settings.http.enabled:
         return False
     if store.current(recipe, HTTP_CAMERA) is not None:
         return False

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
@@ -31,28 +31,13 @@ from edged.core.result import FrameInfo, Result, iso_utc
 from edged.imaging import pixfmt
 from edged.imaging.render import annotate, encode_jpeg
 from edged.recipes.inspection import Inspection, build_result, error_inspection
+from edged.runtime.contracts import ImageSink, ReferenceTeacher, ResultSink
 from edged.runtime.imagefeed import ImageFeed
 from edged.runtime.metrics import DROP_DECODE, DROP_QUEUE_FULL
 from edged.runtime.shared import Runtime
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 
 log = logging.getLogger("edged.line")
-
-
-class ResultSink(Protocol):
-    """Where results go (the MQTT publisher's durable outbox)."""
-
-    async def publish_result(self, result: Result) -> None: ...
-
-    def set_state(self, camera: str, state: dict[str, Any]) -> None: ...
-
-
-@runtime_checkable
-class ImageSink(Protocol):
-    """A sink that also takes annotated images of parts (the MQTT ``image`` topic)."""
-
-    def publish_image(self, camera: str, jpeg: bytes) -> bool:
-        """Send now, best effort; False when it could not (not connected)."""
 
 
 @dataclass
@@ -177,7 +162,7 @@ class CameraLine:
     async def teach(self, recipe: str, frames: int) -> list[str]:
         """Store the next ``frames`` images as references for ``recipe``."""
         store = self.runtime.references
-        if store is None or not hasattr(store, "teach"):
+        if not isinstance(store, ReferenceTeacher):
             msg = "no reference store is configured"
             raise EdgedError(msg)
         images = await self.collect_images(recipe, frames, timeout_s=max(10.0, frames * 5.0))

@@ -40,6 +40,8 @@ from pydantic import BaseModel, ValidationError
 from edged.config import Settings, format_validation_error, load_settings
 from edged.core.errors import ConfigError, EdgedError
 from edged.recipes.inspection import Inspector
+from edged.recipes.validate import validate_settings
+from edged.runtime.contracts import RereadableReferences
 from edged.runtime.sdnotify import Notifier
 from edged.runtime.shared import Runtime
 
@@ -302,6 +304,10 @@ class Reloader:
             if isinstance(cause, ValidationError):
                 return self._reject(path, format_validation_error(cause))
             return self._reject(path, [" ".join(str(exc).split())])
+        try:
+            validate_settings(new)  # check types, options, limit paths
+        except ConfigError as exc:
+            return self._reject(path, str(exc).splitlines())
         old = self.runtime.settings
         in_use = {cam: control.recipe for cam, control in self.runtime.cameras.items()}
         plan = plan_reload(old, new, in_use=in_use)
@@ -350,13 +356,11 @@ class Reloader:
 
     async def _reload_references(self) -> None:
         """Ask the reference store to re-read its directory, when it can (``reload()``)."""
-        reload_fn = getattr(self.runtime.references, "reload", None)
-        if not callable(reload_fn):
+        store = self.runtime.references
+        if not isinstance(store, RereadableReferences):
             return
         try:
-            result = await self.runtime.pool.run(reload_fn)
-            if inspect.isawaitable(result):
-                await result
+            await self.runtime.pool.run(store.reload)
         except Exception:
             log.exception("reload: the reference store failed to re-read its directory")
 

@@ -19,18 +19,12 @@ from edged.config import Settings
 from edged.core.errors import NotFoundError
 from edged.core.result import Result
 from edged.recipes.inspection import Inspection, Inspector
+from edged.runtime.contracts import ReferenceProvider, ResultSink
 from edged.runtime.failures import FailureRing
 from edged.runtime.metrics import Metrics
 from edged.runtime.rates import VerdictRates
 from edged.runtime.workers import WorkerPool
 from edged.sources.base import SourceState
-
-
-class ReferenceProvider(Protocol):
-    """What the pipeline needs from the reference store."""
-
-    def prepared(self, recipe: str, camera: str) -> Any | None:
-        """The prepared reference for checks, or None when none is stored."""
 
 
 class CameraControl(Protocol):
@@ -103,7 +97,7 @@ class Runtime:
     verdicts: VerdictRates = field(default_factory=VerdictRates)
     failures: FailureRing | None = None
     health: Health = field(default_factory=Health)
-    publisher: Any = None
+    publisher: ResultSink | None = None
 
     @classmethod
     def build(

@@ -10,10 +10,6 @@ from __future__ import annotations
 from edged.runtime.shared import Runtime
 
 
-def _sample(runtime: Runtime, name: str, labels: dict[str, str] | None = None) -> float | None:
-    return runtime.metrics.registry.get_sample_value(name, labels or {})
-
-
 def _results_by_verdict(runtime: Runtime) -> dict[str, int]:
     totals = {"pass": 0, "fail": 0, "error": 0}
     for family in runtime.metrics.results.collect():
@@ -40,9 +36,9 @@ def summary(runtime: Runtime) -> str:
     totals = _results_by_verdict(runtime)
     parts.append(f"{sum(totals.values())} results, {totals['fail']} fail, {totals['error']} error")
     if runtime.settings.mqtt.enabled and runtime.publisher is not None:
-        connected = _sample(runtime, "edged_mqtt_connected") == 1.0
-        outbox = int(_sample(runtime, "edged_outbox_messages") or 0)
-        parts.append(f"mqtt {'connected' if connected else 'DISCONNECTED'}, outbox {outbox}")
+        stats = runtime.publisher.stats()
+        state = "connected" if stats.connected else "DISCONNECTED"
+        parts.append(f"mqtt {state}, outbox {stats.outbox_depth}")
     elif not runtime.settings.mqtt.enabled:
         parts.append("mqtt off")
     return "; ".join(parts)

@@ -3,48 +3,53 @@
 ``Supervisor.spawn(name, factory)`` runs ``await factory()`` as an asyncio task
 named ``name``. If it raises, the error is logged with the component name and a
 traceback, counted (``edged_component_restarts_total``) and the component is
-started again after an exponential backoff (reset once it ran for a while). A
+started again after an exponential backoff (:class:`~edged.core.backoff.Backoff`,
+``pipeline.restart_backoff_min_s`` .. ``restart_backoff_max_s``, 20 % jitter; each
+component counts its own failures, reset once it ran ``healthy_after_s``). A
 component that returns normally is done. ``await supervisor.stop()`` cancels
 everything still running and waits for it.
+
+This is the daemon's crash layer, the outermost retry: it restarts a component
+that raised. Sources retry their own device faults below it (GenICam: in-process
+reopen, then a fresh acquisition process; OpenCV: reopen every ``reconnect_s``)
+and raise out of ``read()`` only for what those layers cannot fix, so no fault
+is retried by more than two layers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+
+from edged.core.backoff import Backoff
 
 log = logging.getLogger("edged.supervisor")
 
 Factory = Callable[[], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter: ``min_s * 2**n`` capped at ``max_s``."""
-
-    min_s: float = 0.5
-    max_s: float = 30.0
-    healthy_after_s: float = 60.0
-
-    def delay_s(self, failures: int) -> float:
-        base = min(self.max_s, self.min_s * (2 ** max(0, failures - 1)))
-        return base * (0.8 + 0.4 * random.random())
+RESTART_JITTER = 0.2
 
 
 class Supervisor:
-    """Owns the daemon's long-running tasks."""
+    """Owns the daemon's long-running tasks.
+
+    ``backoff`` is the template each component's restarts follow (each component
+    gets a :meth:`~edged.core.backoff.Backoff.fresh` copy); a component that ran
+    ``healthy_after_s`` before it crashed starts again from the shortest delay.
+    """
 
     def __init__(
         self,
         *,
         backoff: Backoff | None = None,
+        healthy_after_s: float = 60.0,
         on_restart: Callable[[str, BaseException], None] | None = None,
     ) -> None:
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(0.5, 30.0, jitter=RESTART_JITTER)
+        self.healthy_after_s = healthy_after_s
         self._on_restart = on_restart
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.restarts: dict[str, int] = {}
@@ -58,7 +63,7 @@ class Supervisor:
         return task
 
     async def _run(self, name: str, factory: Factory, restart: bool) -> None:
-        failures = 0
+        backoff = self.backoff.fresh()
         while True:
             started = time.monotonic()
             try:
@@ -71,11 +76,10 @@ class Supervisor:
                 if not restart:
                     log.exception("component %s failed; not restarting", name)
                     raise
-                if time.monotonic() - started >= self.backoff.healthy_after_s:
-                    failures = 0
-                failures += 1
+                if time.monotonic() - started >= self.healthy_after_s:
+                    backoff.reset()
                 self.restarts[name] = self.restarts.get(name, 0) + 1
-                delay = self.backoff.delay_s(failures)
+                delay = backoff.next_delay_s()
                 log.error(
                     "component %s crashed (%s: %s); restart %d in %.1f s",
                     name, type(exc).__name__, exc, self.restarts[name], delay,

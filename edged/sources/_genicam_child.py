@@ -4,17 +4,18 @@ Started by :class:`edged.sources.genicam.GenicamSource` with the ``spawn`` conte
 It owns the process's only Harvester and ImageAcquirer, applies the config's
 features while the device is stopped, and copies each frame (inside the buffer's
 ``with`` block — the driver reuses the memory afterwards) into a slot of the
-shared-memory ring. A watchdog reopens the camera by serial with backoff after
-``max_consecutive_timeouts`` consecutive timeouts or GenTL errors; when that
-fails ``reconnect_attempts`` times the process exits with :data:`EXIT_GAVE_UP`
-and the daemon starts a fresh one (some producers only recover that way).
+shared-memory ring.
 
-Messages to the daemon (``events`` pipe): ``("opened", info)``, ``("started",)``,
-``("frame", FrameMeta)``, ``("state", dict)`` every ``HEARTBEAT_S``,
-``("trigger_done", token, error)``, ``("fatal", kind, message, extra)`` and
-``("exit", code)``.
-Commands from the daemon (``commands`` pipe): ``("ring", name, slots, slot_bytes)``,
-``("release", slot)``, ``("trigger", token)``, ``("fault", kind)`` and ``("stop",)``.
+Retry layer 1 of 2 (layer 2 is the daemon's fresh process, see
+``edged.sources.genicam``): after ``max_consecutive_timeouts`` consecutive
+timeouts or GenTL errors the camera is reopened by serial inside this process,
+up to ``reconnect_attempts`` times with a :class:`~edged.core.backoff.Backoff`
+(``backoff_min_s`` doubling to ``backoff_max_s``, no jitter). When every attempt
+fails the process exits with :data:`EXIT_GAVE_UP` and the daemon starts a fresh
+one (some producers only recover that way).
+
+Messages: events go to the daemon on the ``events`` pipe, commands come on the
+``commands`` pipe; both are the frozen dataclasses of ``_genicam_messages``.
 """
 
 from __future__ import annotations
@@ -31,10 +32,25 @@ from typing import Any
 import numpy as np
 
 from edged.config import GenicamConfig
+from edged.core.backoff import Backoff
 from edged.core.errors import InputError
 from edged.imaging.pixfmt import pixel_format
 from edged.sources import _gentl
 from edged.sources._genicam_features import FeatureReport, Value, apply_features, ordered
+from edged.sources._genicam_messages import (
+    Event,
+    Fatal,
+    FatalKind,
+    FaultHook,
+    Opened,
+    Release,
+    Started,
+    StateReport,
+    Stop,
+    Trigger,
+    TriggerDone,
+    UseRing,
+)
 from edged.sources._shm_ring import FrameMeta, RingWriter
 
 EXIT_OK = 0
@@ -47,13 +63,11 @@ FETCH_SLICE_S = 0.1
 
 
 class _Fatal(Exception):
-    def __init__(
-        self, kind: str, message: str, code: int, extra: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, kind: FatalKind, message: str, code: int, slot_bytes: int = 0) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind: FatalKind = kind
         self.code = code
-        self.extra = extra or {}
+        self.slot_bytes = slot_bytes
 
 
 class _Link:
@@ -63,16 +77,26 @@ class _Link:
         self._conn = conn
         self._lock = threading.Lock()
 
-    def send(self, msg: tuple[Any, ...]) -> None:
+    def send(self, msg: Event) -> None:
         with self._lock, contextlib.suppress(OSError):
             self._conn.send(msg)
 
 
 class Acquisition:
-    """One camera's acquisition loop (the child's main thread)."""
+    """One camera's acquisition loop (the child's main thread).
+
+    ``faults`` is the test-only :class:`FaultHook` (None in production), polled
+    once per pass of the loop.
+    """
 
     def __init__(
-        self, camera: str, cfg: GenicamConfig, link: _Link, *, fps: float | None = None
+        self,
+        camera: str,
+        cfg: GenicamConfig,
+        link: _Link,
+        *,
+        fps: float | None = None,
+        faults: FaultHook | None = None,
     ) -> None:
         self.camera = camera
         self.cfg = cfg
@@ -80,9 +104,9 @@ class Acquisition:
         self.link = link
         self.stop_event = threading.Event()
         self.ring_event = threading.Event()
-        self.ring_args: tuple[str, int, int] | None = None
+        self.ring_args: UseRing | None = None
         self.ring: RingWriter | None = None
-        self.fault_request: str | None = None
+        self._faults = faults
         self._node_lock = threading.Lock()
         self._harvester: Any = None
         self._ia: Any = None
@@ -105,35 +129,26 @@ class Acquisition:
         try:
             report = self._open(self.cfg.serial, self.cfg.user_name, self.cfg.model, self.cfg.index)
             slot_bytes = self._slot_bytes()
-            self.link.send(
-                (
-                    "opened",
-                    {
-                        "device": self.device,
-                        "serial": self.serial,
-                        "slot_bytes": slot_bytes,
-                        "features": report.to_dict(),
-                    },
-                )
-            )
+            self.link.send(Opened(self.device, self.serial, slot_bytes, report.to_dict()))
             if not self._wait_for_ring():
                 return EXIT_OK
-            assert self.ring_args is not None
-            self.ring = RingWriter(*self.ring_args)
+            args = self.ring_args
+            assert args is not None
+            self.ring = RingWriter(args.name, args.slots, args.slot_bytes)
             self._ia.start()
             self.connected = True
             self._send_state()
-            self.link.send(("started",))
+            self.link.send(Started())
             self._loop()
             return EXIT_OK
         except _Fatal as exc:
             self.last_error = str(exc)
-            self.link.send(("fatal", exc.kind, str(exc), exc.extra))
+            self.link.send(Fatal(exc.kind, str(exc), exc.slot_bytes))
             return exc.code
         except Exception as exc:  # the producer failed in a way we did not foresee
             msg = f"camera {self.camera!r}: {type(exc).__name__}: {exc}"
             self.last_error = msg
-            self.link.send(("fatal", "device", msg, {}))
+            self.link.send(Fatal("device", msg))
             return EXIT_DEVICE
         finally:
             self._close()
@@ -278,9 +293,8 @@ class Acquisition:
             if now >= next_state:
                 self._send_state()
                 next_state = now + HEARTBEAT_S
-            if self.fault_request is not None:
-                self._inject(self.fault_request)
-                self.fault_request = None
+            if self._faults is not None:
+                self._faults.poll(self)
             slot = self.ring.acquire(FETCH_SLICE_S)
             if slot is None:
                 continue  # the daemon holds every slot: wait, the driver keeps buffering
@@ -331,7 +345,7 @@ class Acquisition:
             with buffer:
                 data, meta = self._describe(buffer, slot)
                 self.ring.write(slot, data)  # the one copy, inside the with block
-                self.link.send(("frame", meta))
+                self.link.send(meta)
                 sent = True
         except Exception as exc:
             if not sent:
@@ -362,7 +376,7 @@ class Acquisition:
                 f"camera {self.camera!r}: a {data.nbytes}-byte frame does not fit a "
                 f"{self.ring.slot_bytes}-byte ring slot"
             )
-            raise _Fatal("resize", msg, EXIT_GAVE_UP, {"slot_bytes": int(data.nbytes)})
+            raise _Fatal("resize", msg, EXIT_GAVE_UP, slot_bytes=int(data.nbytes))
         meta = FrameMeta(
             slot=slot,
             nbytes=int(data.nbytes),
@@ -394,15 +408,16 @@ class Acquisition:
     # ------------------------------------------------------------------ recovery
 
     def _recover(self) -> None:
-        """Reopen the camera by serial with backoff; give up to a fresh process."""
+        """Retry layer 1: reopen the camera by serial, ``reconnect_attempts`` times
+        with backoff; then exit :data:`EXIT_GAVE_UP` so the daemon starts a fresh
+        process (layer 2)."""
         self.connected = False
         self._send_state()
         self._destroy_acquirer()
-        delay = self.cfg.backoff_min_s
+        backoff = Backoff(self.cfg.backoff_min_s, self.cfg.backoff_max_s)
         for attempt in range(1, self.cfg.reconnect_attempts + 1):
-            if self.stop_event.wait(delay):
+            if self.stop_event.wait(backoff.next_delay_s()):
                 return
-            delay = min(delay * 2, self.cfg.backoff_max_s)
             try:
                 self._open(self.serial, None, None, 0)
                 self._ia.start()
@@ -441,16 +456,10 @@ class Acquisition:
             with contextlib.suppress(Exception):
                 ia.destroy()
 
-    def _inject(self, kind: str) -> None:
-        """Commissioning/test faults: ``destroy_acquirer`` (a lost device as the
-        acquisition loop sees it) and ``hang`` (a driver stuck in a native call)."""
-        if kind == "destroy_acquirer" and self._ia is not None:
-            # Keep the object so the loop's next fetch fails like a lost device.
-            with contextlib.suppress(Exception):
-                self._ia.destroy()
-        elif kind == "hang":
-            while True:
-                time.sleep(3600)
+    @property
+    def acquirer(self) -> Any:
+        """The harvesters ImageAcquirer (None while reconnecting), for a FaultHook."""
+        return self._ia
 
     # ------------------------------------------------------------------ commands
 
@@ -465,22 +474,19 @@ class Acquisition:
                     ia.remote_device.node_map.TriggerSoftware.execute()
                 except Exception as exc:
                     error = f"TriggerSoftware failed: {type(exc).__name__}: {exc}"
-        self.link.send(("trigger_done", token, error))
+        self.link.send(TriggerDone(token, error))
 
     def _send_state(self) -> None:
         self.link.send(
-            (
-                "state",
-                {
-                    "connected": self.connected,
-                    "frames": self.frames,
-                    "timeouts": self.timeouts,
-                    "errors": self.errors,
-                    "reconnects": self.reconnects,
-                    "skipped": self.skipped,
-                    "last_error": self.last_error,
-                    "device": self.device,
-                },
+            StateReport(
+                connected=self.connected,
+                frames=self.frames,
+                timeouts=self.timeouts,
+                errors=self.errors,
+                reconnects=self.reconnects,
+                skipped=self.skipped,
+                last_error=self.last_error,
+                device=self.device,
             )
         )
 
@@ -525,27 +531,27 @@ def _shape(size: int, width: int, height: int) -> tuple[int, ...]:
 
 
 def _commands(conn: Connection, acq: Acquisition) -> None:
-    """The command thread: slot releases, triggers, faults, stop; EOF = parent gone."""
+    """The command thread: slot releases, the ring, triggers, stop; EOF = parent gone."""
     while True:
         try:
             msg = conn.recv()
         except (EOFError, OSError):
             acq.stop_event.set()
             return
-        kind = msg[0]
-        if kind == "release":
-            if acq.ring is not None:
-                acq.ring.release(int(msg[1]))
-        elif kind == "ring":
-            acq.ring_args = (str(msg[1]), int(msg[2]), int(msg[3]))
-            acq.ring_event.set()
-        elif kind == "trigger":
-            acq.trigger(int(msg[1]))
-        elif kind == "fault":
-            acq.fault_request = str(msg[1])
-        elif kind == "stop":
-            acq.stop_event.set()
-            return
+        match msg:
+            case Release(slot=slot):
+                if acq.ring is not None:
+                    acq.ring.release(slot)
+            case UseRing():
+                acq.ring_args = msg
+                acq.ring_event.set()
+            case Trigger(token=token):
+                acq.trigger(token)
+            case Stop():
+                acq.stop_event.set()
+                return
+            case _:  # not a command: the daemon and this child always ship together
+                acq.last_error = f"ignored an unknown command: {type(msg).__name__}"
 
 
 def _detach_signals() -> None:
@@ -559,16 +565,21 @@ def _detach_signals() -> None:
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def main(camera: str, cfg: dict[str, Any], events: Connection, commands: Connection) -> None:
-    """Entry point of the spawned process. ``cfg``: ``{"genicam": {...}, "fps": float}``."""
+def main(
+    camera: str,
+    cfg: dict[str, Any],
+    events: Connection,
+    commands: Connection,
+    faults: FaultHook | None = None,
+) -> None:
+    """Entry point of the spawned process. ``cfg``: ``{"genicam": {...}, "fps": float}``;
+    ``faults``: the test-only hook (None in production)."""
     _detach_signals()
     link = _Link(events)
     gcfg = GenicamConfig.model_validate(cfg["genicam"])
-    acq = Acquisition(camera, gcfg, link, fps=cfg.get("fps"))
+    acq = Acquisition(camera, gcfg, link, fps=cfg.get("fps"), faults=faults)
     thread = threading.Thread(
         target=_commands, args=(commands, acq), name=f"edged-cmd-{camera}", daemon=True
     )
     thread.start()
-    code = acq.run()
-    acq.link.send(("exit", code))
-    sys.exit(code)
+    sys.exit(acq.run())

@@ -5,12 +5,14 @@ pipe and its process sentinel are watched with ``loop.add_reader``; commands go
 out through a non-blocking pipe (a child too stuck to read them is killed by the
 watchdog rather than stalling the daemon). Starting the process (which forks and
 pickles its arguments) runs in one long-lived spawner thread (see ``_spawner``).
+Events and commands are the dataclasses of ``_genicam_messages``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -21,7 +23,21 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
+from edged.sources._genicam_messages import (
+    Command,
+    Fatal,
+    FaultHook,
+    Opened,
+    Release,
+    Started,
+    StateReport,
+    Stop,
+    TriggerDone,
+    UseRing,
+)
 from edged.sources._shm_ring import FrameMeta, Ring
+
+log = logging.getLogger(__name__)
 
 _SPAWNER: ThreadPoolExecutor | None = None
 _SPAWNER_LOCK = threading.Lock()
@@ -42,19 +58,24 @@ def _spawner() -> ThreadPoolExecutor:
 
 
 def _child_entry(
-    camera: str, cfg: dict[str, Any], events: Connection, commands: Connection
+    camera: str,
+    cfg: dict[str, Any],
+    events: Connection,
+    commands: Connection,
+    faults: FaultHook | None,
 ) -> None:
     """Spawn target; imports harvesters only in the child."""
     from edged.sources._genicam_child import main
 
-    main(camera, cfg, events, commands)
+    main(camera, cfg, events, commands, faults)
 
 
 class ChildHandle:
     """One spawned acquisition process, its pipes and its ring.
 
     ``on_frame(handle, meta)``, ``on_state(handle, state)``, ``on_trigger(token,
-    error)`` and ``on_exit(handle)`` are called on the event loop.
+    error)`` and ``on_exit(handle)`` are called on the event loop. ``faults`` is
+    the test-only hook handed to the child (None in production).
     """
 
     def __init__(
@@ -63,12 +84,14 @@ class ChildHandle:
         cfg: dict[str, Any],
         *,
         on_frame: Callable[[ChildHandle, FrameMeta], None],
-        on_state: Callable[[ChildHandle, dict[str, Any]], None],
+        on_state: Callable[[ChildHandle, StateReport], None],
         on_trigger: Callable[[int, str | None], None],
         on_exit: Callable[[ChildHandle], None],
+        faults: FaultHook | None = None,
     ) -> None:
         self.camera = camera
         self._cfg = cfg
+        self._faults = faults
         self._on_frame = on_frame
         self._on_state = on_state
         self._on_trigger = on_trigger
@@ -76,12 +99,12 @@ class ChildHandle:
         self._loop = asyncio.get_running_loop()
         self.ring: Ring | None = None
         self.process: Any = None
-        self.opened: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self.opened: asyncio.Future[Opened] = self._loop.create_future()
         self.started: asyncio.Future[None] = self._loop.create_future()
         self.exited: asyncio.Future[int] = self._loop.create_future()
-        self.fatal: tuple[str, str, dict[str, Any]] | None = None
+        self.fatal: Fatal | None = None
         self.last_message = time.monotonic()
-        self.state: dict[str, Any] = {}
+        self.state = StateReport()
         self.leased = 0  # ring slots the daemon holds as leased frames (loop-owned)
         self._events: Connection | None = None
         self._commands: Connection | None = None
@@ -95,7 +118,7 @@ class ChildHandle:
         commands_r, commands_w = ctx.Pipe(duplex=False)
         self.process = ctx.Process(
             target=_child_entry,
-            args=(self.camera, self._cfg, events_w, commands_r),
+            args=(self.camera, self._cfg, events_w, commands_r, self._faults),
             name=f"edged-genicam-{self.camera}",
             daemon=True,
         )
@@ -111,15 +134,15 @@ class ChildHandle:
         self._watch(events_r.fileno(), self._read_events)
         self._watch(self.process.sentinel, self._process_ended)
 
-    async def handshake(self, slots: int, min_slot_bytes: int, timeout_s: float) -> dict[str, Any]:
+    async def handshake(self, slots: int, min_slot_bytes: int, timeout_s: float) -> Opened:
         """Wait for the device to open, create the ring, wait for streaming.
 
         Raises ChildFailed with the child's message on any failure.
         """
-        info = await self._wait(self.opened, timeout_s, "open the camera")
-        slot_bytes = max(int(info["slot_bytes"]), min_slot_bytes)
+        info: Opened = await self._wait(self.opened, timeout_s, "open the camera")
+        slot_bytes = max(info.slot_bytes, min_slot_bytes)
         self.ring = Ring(slots, slot_bytes)
-        self.send(("ring", self.ring.name, self.ring.slots, self.ring.slot_bytes))
+        self.send(UseRing(self.ring.name, self.ring.slots, self.ring.slot_bytes))
         await self._wait(self.started, timeout_s, "start streaming")
         self.ring.unlink()  # the child has attached: no name left behind in /dev/shm
         return info
@@ -131,17 +154,14 @@ class ChildHandle:
         if fut in done:
             return fut.result()
         if self.fatal is not None:
-            raise ChildFailed(self.fatal[0], self.fatal[1], self.fatal[2])
+            raise ChildFailed(self.fatal.kind, self.fatal.message)
         if self.exited.done():
             code = self.exited.result()
             raise ChildFailed(
                 "exit",
                 f"acquisition process exited ({describe_exit(code)}) before it could {what}",
-                {},
             )
-        raise ChildFailed(
-            "timeout", f"acquisition process did not {what} within {timeout_s:g} s", {}
-        )
+        raise ChildFailed("timeout", f"acquisition process did not {what} within {timeout_s:g} s")
 
     # ------------------------------------------------------------------ events
 
@@ -164,24 +184,27 @@ class ChildHandle:
         except (EOFError, OSError):
             self._unwatch(conn.fileno())
 
-    def _dispatch(self, msg: tuple[Any, ...]) -> None:
+    def _dispatch(self, msg: object) -> None:
+        """One event from the child; any event is a sign of life."""
         self.last_message = time.monotonic()
-        kind = msg[0]
-        if kind == "frame":
-            self._on_frame(self, msg[1])
-        elif kind == "state":
-            self.state = msg[1]
-            self._on_state(self, msg[1])
-        elif kind == "trigger_done":
-            self._on_trigger(int(msg[1]), msg[2])
-        elif kind == "opened":
-            if not self.opened.done():
-                self.opened.set_result(msg[1])
-        elif kind == "started":
-            if not self.started.done():
-                self.started.set_result(None)
-        elif kind == "fatal":
-            self.fatal = (str(msg[1]), str(msg[2]), dict(msg[3]))
+        match msg:
+            case FrameMeta():
+                self._on_frame(self, msg)
+            case StateReport():
+                self.state = msg
+                self._on_state(self, msg)
+            case TriggerDone(token=token, error=error):
+                self._on_trigger(token, error)
+            case Opened():
+                if not self.opened.done():
+                    self.opened.set_result(msg)
+            case Started():
+                if not self.started.done():
+                    self.started.set_result(None)
+            case Fatal():
+                self.fatal = msg
+            case _:  # not an event: the daemon and the child always ship together
+                log.warning("camera %s: ignored an unknown event %r", self.camera, msg)
 
     def _process_ended(self) -> None:
         code = self.process.exitcode if self.process is not None else None
@@ -199,7 +222,7 @@ class ChildHandle:
 
     # ------------------------------------------------------------------ commands
 
-    def send(self, msg: tuple[Any, ...]) -> bool:
+    def send(self, msg: Command) -> bool:
         """Send a command; False when the child cannot take it (gone or stuck)."""
         if self._commands is None or self.exited.done():
             return False
@@ -210,7 +233,7 @@ class ChildHandle:
         return True
 
     def release(self, slot: int) -> None:
-        self.send(("release", slot))
+        self.send(Release(slot))
 
     @property
     def alive(self) -> bool:
@@ -228,7 +251,7 @@ class ChildHandle:
     async def stop(self, timeout_s: float = 3.0) -> None:
         """Ask the child to stop; kill it after ``timeout_s``; release everything."""
         if self.alive:
-            self.send(("stop",))
+            self.send(Stop())
             try:
                 await asyncio.wait_for(asyncio.shield(self.exited), timeout_s)
             except TimeoutError:
@@ -247,12 +270,12 @@ class ChildHandle:
 
 
 class ChildFailed(Exception):
-    """The child could not open or start the camera."""
+    """The child could not open or start the camera. ``kind``: a :class:`Fatal`
+    kind, or ``exit`` / ``timeout`` when the child said nothing."""
 
-    def __init__(self, kind: str, message: str, extra: dict[str, Any]) -> None:
+    def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-        self.extra = extra
 
 
 def describe_exit(code: int) -> str:

@@ -8,11 +8,14 @@ The daemon owns one source per camera and drives it from a named task::
         ...
     await source.stop()
 
-``read()`` raises :class:`~edged.core.errors.SourceError` on a fault it cannot hide
-(lost device, repeated timeouts); the daemon then logs it, counts it, calls
-``stop()`` and ``start()`` again with backoff. A source that recovers by itself
-(reconnect inside ``read()``) reports that through ``state()``. ``read()`` raises
-``EndOfStream`` when a finite source (a file, ``frames: N``) is exhausted.
+``read()`` raises :class:`~edged.core.errors.SourceError` on a fault it cannot hide;
+the daemon's supervisor then logs it, counts it, calls ``stop()`` and ``start()``
+again with backoff (``pipeline.restart_backoff_*``). A source that recovers by
+itself (GenICam: reopen, then a fresh process; OpenCV: reopen every
+``reconnect_s``) reports that through ``state()`` and must not also raise for the
+faults it retries, so that no fault meets more than two retry layers. Retry loops
+use :class:`~edged.core.backoff.Backoff`. ``read()`` raises ``EndOfStream`` when a
+finite source (a file, ``frames: N``) is exhausted.
 Sources never do pixel work on the event loop: blocking reads run in a thread or
 a child process.
 """

@@ -36,10 +36,21 @@ a pipeline holding many frames (a deep queue, teaching) cannot starve the child,
 the daemon leases only while the child keeps at least one free slot, and copies
 the frame out and returns the slot at once otherwise (``details()`` counts both).
 
-Faults: the child reopens the camera by serial after consecutive timeouts or
-GenTL errors (see ``_genicam_child``); the daemon restarts the child when it
-exits or shows no sign of life for ``watchdog_s``; a refused config stops the
-source with the refusal in ``state().last_error`` and in ``read()``'s error.
+Faults are retried in two layers, each with a :class:`~edged.core.backoff.Backoff`
+from ``backoff_min_s`` doubling to ``backoff_max_s`` (no jitter):
+
+1. in the camera's process (``_genicam_child``): ``max_consecutive_timeouts``
+   timeouts or GenTL errors in a row reopen the camera by serial, up to
+   ``reconnect_attempts`` times; then the process exits;
+2. here (:meth:`GenicamSource._supervise`): a process that exited, or showed no
+   sign of life for ``watchdog_s`` (killed), is replaced by a fresh one, for as
+   long as the source runs; the backoff resets after 30 s of streaming.
+
+``read()`` raises only for what neither layer can fix — a config the camera
+refuses (``state().last_error`` names every refusal) or a bug in layer 2 — and
+``start()`` raises when the first open fails, before any layer runs. Only then
+does the daemon's supervisor restart the line's acquire task (with
+``pipeline.restart_backoff_*``), so no fault meets more than two retry layers.
 """
 
 from __future__ import annotations
@@ -58,8 +69,10 @@ from typing import Any
 import numpy as np
 
 from edged.config import CameraConfig, GenicamConfig
-from edged.core.errors import ConfigError, InputError, SourceError
+from edged.core.backoff import Backoff
+from edged.core.errors import ConfigError, SourceError
 from edged.core.frames import Frame
+from edged.sources._genicam_messages import FaultHook, StateReport, Trigger
 from edged.sources._genicam_process import ChildFailed, ChildHandle, describe_exit
 from edged.sources._shm_ring import FrameMeta, Ring
 from edged.sources.base import FrameSource, SourceState
@@ -73,10 +86,15 @@ _STABLE_S = 30.0  # a child that ran this long resets the restart backoff
 
 
 class GenicamSource(FrameSource):
-    """One GenICam camera, acquired in its own process. See the module docstring."""
+    """One GenICam camera, acquired in its own process. See the module docstring.
 
-    def __init__(self, camera: str, cfg: CameraConfig) -> None:
+    ``faults`` is a test-only hook passed to every acquisition process (see
+    ``_genicam_messages.FaultHook``); production builds the source without one.
+    """
+
+    def __init__(self, camera: str, cfg: CameraConfig, *, faults: FaultHook | None = None) -> None:
         super().__init__(camera)
+        self._faults = faults
         if cfg.genicam is None:
             msg = f"camera {camera!r}: expected a 'genicam' section, got none"
             raise ConfigError(msg)
@@ -185,6 +203,7 @@ class GenicamSource(FrameSource):
             on_state=self._on_state,
             on_trigger=self._on_trigger,
             on_exit=self._on_exit,
+            faults=self._faults,
         )
         self._child = child
         try:
@@ -197,13 +216,17 @@ class GenicamSource(FrameSource):
             await child.stop(timeout_s=1.0)
             self._retire(child)
             raise
-        self._device = str(info.get("device", ""))
-        self._features = dict(info.get("features", {}))
+        self._device = info.device
+        self._features = dict(info.features)
         log.info("camera %s: streaming from %s (pid %s)", self.camera, self._device, child.pid)
 
     async def _supervise(self) -> None:
-        """Restart the child when it exits or stalls, with backoff."""
-        delay = self._gcfg.backoff_min_s
+        """Retry layer 2: a fresh process when the child exits or stalls, with backoff.
+
+        Never gives up while the source runs (a refused config ends it: retrying
+        cannot help), so the daemon's supervisor does not retry these faults again.
+        """
+        backoff = Backoff(self._gcfg.backoff_min_s, self._gcfg.backoff_max_s)
         while self._running:
             child = self._child
             if child is not None and child.alive:
@@ -216,7 +239,7 @@ class GenicamSource(FrameSource):
                         log.warning("camera %s: %s", self.camera, self._last_error)
                         child.kill()
                 if time.monotonic() - started > _STABLE_S:
-                    delay = self._gcfg.backoff_min_s
+                    backoff.reset()
                 if not self._running:
                     return
                 self._note_exit(child)
@@ -226,17 +249,16 @@ class GenicamSource(FrameSource):
                 if self._fatal is not None:
                     self._wake.set()
                     return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._gcfg.backoff_max_s)
+            await asyncio.sleep(backoff.next_delay_s())
             if not self._running:
                 return
             self._restarts += 1
             try:
                 await self._spawn()
-            except ChildFailed as exc:
+            except (ChildFailed, OSError) as exc:  # OSError: no process or no shared memory
                 self._last_error = f"restart {self._restarts}: {exc}"
                 log.warning("camera %s: %s", self.camera, self._last_error)
-                if exc.kind == "config":
+                if isinstance(exc, ChildFailed) and exc.kind == "config":
                     self._fatal = str(exc)
                     self._wake.set()
                     return
@@ -244,9 +266,9 @@ class GenicamSource(FrameSource):
     def _note_exit(self, child: ChildHandle) -> None:
         code = child.exited.result() if child.exited.done() else -9
         fatal = child.fatal
-        reason = fatal[1] if fatal is not None else None
-        if fatal is not None and fatal[0] == "resize":
-            self._min_slot_bytes = max(self._min_slot_bytes, int(fatal[2].get("slot_bytes", 0)))
+        reason = fatal.message if fatal is not None else None
+        if fatal is not None and fatal.kind == "resize":
+            self._min_slot_bytes = max(self._min_slot_bytes, fatal.slot_bytes)
         if code == _EXIT_CONFIG and reason:
             self._fatal = reason
         suffix = f": {reason}" if reason else ""
@@ -325,9 +347,9 @@ class GenicamSource(FrameSource):
     # ------------------------------------------------------------------ rings
 
     def _retire(self, child: ChildHandle) -> None:
-        self._past_reconnects += int(child.state.get("reconnects", 0))
-        self._past_skipped += int(child.state.get("skipped", 0))
-        child.state = {}
+        self._past_reconnects += child.state.reconnects
+        self._past_skipped += child.state.skipped
+        child.state = StateReport()
         if child.ring is not None:
             self._retired.append(child.ring)
         self._collect_rings()
@@ -345,26 +367,22 @@ class GenicamSource(FrameSource):
 
     # ------------------------------------------------------------------ state
 
-    def _on_state(self, child: ChildHandle, state: dict[str, Any]) -> None:
-        if state.get("last_error"):
-            self._last_error = str(state["last_error"])
-        if state.get("device"):
-            self._device = str(state["device"])
+    def _on_state(self, child: ChildHandle, state: StateReport) -> None:
+        if state.last_error:
+            self._last_error = state.last_error
+        if state.device:
+            self._device = state.device
 
     def state(self) -> SourceState:
         child = self._child
-        child_state = child.state if child is not None else {}
-        connected = bool(
-            self._running and child is not None and child.alive and child_state.get("connected")
-        )
+        child_state = child.state if child is not None else StateReport()
+        connected = self._running and child is not None and child.alive and child_state.connected
         return SourceState(
             connected=connected,
             frames=self._delivered,
             fps=self._fps(),
-            reconnects=self._past_reconnects
-            + int(child_state.get("reconnects", 0))
-            + self._restarts,
-            dropped=self._dropped + self._past_skipped + int(child_state.get("skipped", 0)),
+            reconnects=self._past_reconnects + child_state.reconnects + self._restarts,
+            dropped=self._dropped + self._past_skipped + child_state.skipped,
             last_error=self._fatal or self._last_error,
             device=self._device,
         )
@@ -372,7 +390,7 @@ class GenicamSource(FrameSource):
     def details(self) -> dict[str, Any]:
         """Counters behind :meth:`state`, for the admin API and debugging."""
         child = self._child
-        child_state = child.state if child is not None else {}
+        child_state = child.state if child is not None else StateReport()
         return {
             "pid": child.pid if child is not None else None,
             "received": self._received,
@@ -381,9 +399,9 @@ class GenicamSource(FrameSource):
             "frames_leased": self._leased,
             "frames_copied": self._copied,
             "slots_leased_now": child.leased if child is not None else 0,
-            "skipped_by_driver": self._past_skipped + int(child_state.get("skipped", 0)),
-            "timeouts": int(child_state.get("timeouts", 0)),
-            "gentl_errors": int(child_state.get("errors", 0)),
+            "skipped_by_driver": self._past_skipped + child_state.skipped,
+            "timeouts": child_state.timeouts,
+            "gentl_errors": child_state.errors,
             "process_restarts": self._restarts,
             "features": self._features,
         }
@@ -397,7 +415,7 @@ class GenicamSource(FrameSource):
         span = arrivals[-1] - arrivals[0]
         return (len(arrivals) - 1) / span if span > 0 else 0.0
 
-    # ------------------------------------------------------------------ trigger & faults
+    # ------------------------------------------------------------------ trigger
 
     async def trigger(self) -> None:
         """Fire ``TriggerSoftware``; raises SourceError when the camera refuses."""
@@ -408,7 +426,7 @@ class GenicamSource(FrameSource):
         fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._triggers[token] = fut
         try:
-            if child is None or not child.send(("trigger", token)):
+            if child is None or not child.send(Trigger(token)):
                 msg = f"camera {self.camera!r}: expected a connected camera, got none"
                 raise SourceError(msg)
             try:
@@ -431,22 +449,6 @@ class GenicamSource(FrameSource):
 
     def _on_exit(self, child: ChildHandle) -> None:
         self._wake.set()
-
-    def inject_fault(self, kind: str) -> None:
-        """Commissioning and tests: ``kill`` (the process dies), ``destroy_acquirer``
-        (the device disappears under the acquisition loop) or ``hang`` (the driver
-        stops answering). The source must recover from each by itself."""
-        child = self._child
-        if child is None:
-            msg = f"camera {self.camera!r}: expected a running source, got a stopped one"
-            raise InputError(msg)
-        if kind == "kill":
-            child.kill()
-        elif kind in ("destroy_acquirer", "hang"):
-            child.send(("fault", kind))
-        else:
-            msg = f"fault: expected one of kill, destroy_acquirer, hang, got {kind!r}"
-            raise InputError(msg)
 
     @property
     def pid(self) -> int | None:

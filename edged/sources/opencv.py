@@ -34,6 +34,7 @@ from collections import deque
 from typing import Any
 
 from edged.config import CameraConfig, OpenCVConfig
+from edged.core.backoff import Backoff
 from edged.core.errors import ConfigError, SourceError
 from edged.core.frames import Frame
 from edged.sources._opencv_readers import (
@@ -171,10 +172,16 @@ class OpenCVSource(FrameSource):
         return not self._stop.is_set()
 
     def _reconnect(self, reader: Reader, reason: str) -> None:
-        """Reopen a live input every ``reconnect_s`` until it answers or we stop."""
+        """Reopen a live input every ``reconnect_s`` until it answers or we stop.
+
+        The source's only retry layer: a constant :class:`Backoff` (``min_s ==
+        max_s``, no jitter), so ``read()`` never raises for a lost device and the
+        daemon's supervisor does not retry it on top."""
         self._post(self._on_lost, reason)
         reader.close()
-        while not self._stop.wait(self._ocfg.reconnect_s):
+        interval = self._ocfg.reconnect_s
+        backoff = Backoff(interval, interval)
+        while not self._stop.wait(backoff.next_delay_s()):
             try:
                 reader.open()
             except OpenFailed as exc:

@@ -30,6 +30,7 @@ import numpy as np
 from edged.config import CameraConfig, RecipeConfig, Settings, SyntheticConfig
 from edged.core.result import Result
 from edged.daemon import Daemon
+from edged.runtime.contracts import SinkStats
 from tools.bench._broker import BrokerAddress
 from tools.bench._machine import rss_mb
 from tools.bench._recipe import RECIPE, reference_store, teach
@@ -88,6 +89,15 @@ class _NullSink:
         return None
 
     def set_state(self, camera: str, state: dict[str, Any]) -> None:
+        return None
+
+    def last_seq(self, camera: str) -> int | None:
+        return None
+
+    def stats(self) -> SinkStats:
+        return SinkStats(connected=True)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
         return None
 
 

@@ -22,6 +22,7 @@ from edged.core.frames import Frame
 from edged.core.result import Result
 from edged.imaging import pixfmt
 from edged.recipes.inspection import Inspector
+from edged.runtime.contracts import SinkStats
 from edged.runtime.line import CameraLine
 from edged.runtime.shared import Runtime
 from tools.bench._context import TARGET_SIZE, Bench
@@ -146,6 +147,15 @@ class _CountingSink:
         self.verdicts[result.verdict] = self.verdicts.get(result.verdict, 0) + 1
 
     def set_state(self, camera: str, state: dict[str, Any]) -> None:
+        return None
+
+    def last_seq(self, camera: str) -> int | None:
+        return None
+
+    def stats(self) -> SinkStats:
+        return SinkStats(connected=True)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
         return None
 
 
