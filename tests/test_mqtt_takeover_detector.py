@@ -68,4 +68,4 @@ def test_the_message_says_what_to_do() -> None:
     text = clash_message("edged-demo", "127.0.0.1:1883", 5, 60)
     assert "same client id 'edged-demo'" in text
     assert "node_id" in text
-    assert "5 times within 60 s" in text
+    assert "at least 5 times within 60 s" in text

@@ -78,7 +78,7 @@ def clash_message(client_id: str, broker: str, quick: int, window_s: float) -> s
     """The one log line that says what is happening and what to do."""
     return (
         f"MQTT: the broker {broker} keeps closing edged's connection right after it "
-        f"connects ({quick} times within {window_s:g} s): another client is probably "
+        f"connects (at least {quick} times within {window_s:g} s): another client is probably "
         f"connected with the same client id {client_id!r} — two edged daemons with the "
         "same node_id, or a copied config. Give each station its own node_id (or "
         "mqtt.client_id); until then both lose their connection over and over."

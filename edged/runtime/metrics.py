@@ -168,6 +168,18 @@ class Metrics:
             ["camera", "outcome"],
             registry=r,
         )
+        self.mqtt_connects = Counter(
+            "edged_mqtt_connects_total", "Connections to the broker that came up", registry=r
+        )
+        self.mqtt_disconnects = Counter(
+            "edged_mqtt_disconnects_total", "Broker connections that ended", registry=r
+        )
+        self.mqtt_client_id_clash = Gauge(
+            "edged_mqtt_client_id_clash",
+            "1 while connections keep ending right after they start: another client is "
+            "probably using edged's MQTT client id (two stations with one node_id)",
+            registry=r,
+        )
         self.mqtt_changed_time = Gauge(
             "edged_mqtt_connection_changed_time_seconds",
             "Unix time the broker connection last came up or went down (0: never)",
