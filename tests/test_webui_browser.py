@@ -219,9 +219,15 @@ def test_overview_tile_updates(page: Any, station: Station, shots: Path) -> None
     counts = [minute.nth(i).inner_text() for i in range(1, 4)]
     assert sum(int(c) for c in counts) >= first_seq + 3  # pass + fail + error
     assert int(counts[1]) > 0  # 40 % of the parts have a defect
+    # Beside the live image: the last failed part, boxed, a click away from its details.
+    page.wait_for_function("document.querySelector('.tile img.last-fail').naturalWidth === 640")
+    assert tile.locator(".fail-caption").inner_text().startswith("last failure #")
     page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "overview.png"))
     assert (shots / "overview.png").stat().st_size > 10_000
+    tile.locator(".fail-pane").click()
+    page.wait_for_selector("#part-dialog[open]")
+    assert page.locator("#part-reasons li").count() >= 1
 
 
 def _red_share_on_box(page: Any) -> float:

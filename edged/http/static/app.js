@@ -189,6 +189,9 @@ function buildTile(cam) {
     recipe: el("span", { class: "recipe" }),
     state: el("span", { class: "state badge" }),
     img: el("img", { alt: `live image of ${cam.id}`, class: "frame" }),
+    failImg: el("img", { alt: `last failed part of ${cam.id}`, class: "last-fail" }),
+    failText: el("div", { class: "fail-caption", text: "no failed part yet" }),
+    failId: null,
     verdict: el("span", { class: "verdict badge" }),
     age: el("span", { class: "age" }),
     why: el("div", { class: "why" }),
@@ -207,9 +210,12 @@ function buildTile(cam) {
   table.append(tbody);
   t.fps = el("td");
   tbody.append(el("tr", {}, el("td", { text: "fps" }), t.fps));
+  const failPane = el("div", { class: "fail-pane", title: "last failed part: click for details" },
+    t.failImg, t.failText);
+  failPane.addEventListener("click", () => { if (t.failId) openPart(cam.id, t.failId); });
   t.root.append(
     el("div", { class: "tile-head" }, t.name, t.recipe, t.state),
-    el("div", { class: "live" }, t.img, t.verdict, t.age),
+    el("div", { class: "panes" }, el("div", { class: "live" }, t.img, t.verdict, t.age), failPane),
     t.why, table);
   return t;
 }
@@ -253,6 +259,25 @@ async function refreshCameras() {
     updateTile(t, cam);
   }
   fillCameraSelect();
+  await refreshLastFailures();
+}
+
+let lastFailCheck = 0;
+
+// The newest kept failed part of each camera, boxed, beside its live image.
+async function refreshLastFailures() {
+  if (Date.now() - lastFailCheck < SLOW_REFRESH_MS) return;
+  lastFailCheck = Date.now();
+  const doc = await api("/api/v1/failures?n=100");
+  for (const cam of cameras) {
+    const t = tiles.get(cam.id);
+    const part = doc.failures.find((p) => p.camera === cam.id);
+    if (!t || !part) continue;
+    t.failText.textContent = `last failure #${part.seq} · ${ago(part.ts)} · ${part.reasons[0] || ""}`;
+    if (part.id === t.failId) continue;
+    t.failId = part.id;
+    setImage(t.failImg, `/api/v1/failures/${encodeURIComponent(cam.id)}/${part.id}/image.jpg`);
+  }
 }
 
 function refreshFrames() {
