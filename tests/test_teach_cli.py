@@ -156,3 +156,30 @@ def test_teach_as_a_real_process_with_roi(setup: tuple[Path, list[Path]], tmp_pa
     assert ref.roi is not None
     assert ref.roi[:, :30].max() == 0  # 40 px of 320 at 256 working px = 32 columns
     assert ref.roi[:, 40:].min() == 255
+
+
+def test_analyze_judges_against_the_stored_references(
+    setup: tuple[Path, list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Getting started: teach a camera, then verify parts offline against what it learned."""
+    cfg, files = setup
+    base = ["--config", str(cfg), "--recipe", "parts", "--camera", "cam1"]
+    code, _, err = _run(capsys, *base, str(files[0].parent))
+    assert code == 0, err
+    wld = world((320, 240), seed=51)
+    good = capture(wld, dx=0.2, noise=1.0, seed=9)
+    bad = good.copy()
+    cv2.circle(bad, (160, 120), 9, (0, 0, 0), -1)  # a dark spot on the part
+    for name, image in (("good.png", good), ("bad.png", bad)):
+        cv2.imwrite(str(tmp_path / name), image)
+    verdicts = {}
+    for name in ("good.png", "bad.png"):
+        code = main(["analyze", "--config", str(cfg), "--camera", "cam1", str(tmp_path / name)])
+        result = json.loads(capsys.readouterr().out)
+        verdicts[name] = (code, result["verdict"], result["camera"])
+    assert verdicts == {"good.png": (0, "pass", "cam1"), "bad.png": (1, "fail", "cam1")}
+    # Another camera has nothing stored: an error saying how to teach it.
+    code = main(["analyze", "--config", str(cfg), "--camera", "http", str(tmp_path / "good.png")])
+    result = json.loads(capsys.readouterr().out)
+    assert (code, result["verdict"]) == (1, "error")
+    assert "edged teach --config FILE --recipe parts --camera http" in result["reasons"][0]
