@@ -75,7 +75,12 @@ def _config(tmp: Path) -> dict[str, Any]:
                     "quality.brightness.over_per <= 5",
                     "difference.count == 0",
                 ],
-            }
+            },
+            "plain": {
+                "description": "image quality only",
+                "checks": {"quality": {}},
+                "limits": ["quality.brightness.over_per <= 100"],
+            },
         },
         "mqtt": {"enabled": False},
         "http": {"host": "127.0.0.1", "port": 0, "api_key": KEY},
@@ -350,6 +355,63 @@ def test_teach_and_roll_back_with_the_key_and_not_without(page: Any, station: St
     card = _ref_card(page)
     card.locator('.version.active[data-version="v1"]').wait_for()
     assert station.api("/api/v1/references/label/line1")["active"] == "v1"
+
+
+def test_upload_and_delete_a_reference(page: Any, station: Station, tmp_path: Path) -> None:
+    frame = tmp_path / "good.jpg"
+    req = urllib.request.Request(
+        station.url + "/api/v1/cameras/line1/frame.jpg", headers={"X-API-Key": KEY}
+    )
+    with urllib.request.urlopen(req, timeout=20) as resp:
+        frame.write_bytes(resp.read())
+    before = station.api("/api/v1/references/label/line1")["versions"]
+    _enter_key(page, station)
+    page.click('#tabs button[data-view="references"]')
+    card = _ref_card(page)
+    card.wait_for()
+    card.locator("input.upload-files").set_input_files(str(frame))
+    _confirm(page)
+    page.wait_for_selector("#notice.ok")
+    after = station.api("/api/v1/references/label/line1")
+    new = after["active"]
+    assert len(after["versions"]) == len(before) + 1
+    assert after["versions"][-1] == {**after["versions"][-1], "version": new, "images": 1}
+    card = _ref_card(page)
+    card.locator(f'.version.active[data-version="{new}"]').wait_for()
+    # Activate the previous version, then delete the uploaded one.
+    previous = before[-1]["version"]
+    card.locator(f'.version[data-version="{previous}"] button.activate').click()
+    _confirm(page)
+    card = _ref_card(page)
+    card.locator(f'.version.active[data-version="{previous}"]').wait_for()
+    card.locator(f'.version[data-version="{new}"] button.delete').click()
+    _confirm(page)
+    _ref_card(page).locator(f'.version[data-version="{new}"]').wait_for(state="detached")
+    final = station.api("/api/v1/references/label/line1")
+    assert [v["version"] for v in final["versions"]] == [v["version"] for v in before]
+    assert final["active"] == previous
+
+
+def test_switch_the_recipe(page: Any, station: Station) -> None:
+    _enter_key(page, station)
+    page.click('#tabs button[data-view="recipes"]')
+    switch = page.locator('.switch[data-camera="line1"]')
+    switch.wait_for()
+    card = page.locator('.recipe-card[data-recipe="plain"]')
+    assert "quality.brightness.over_per <= 100" in card.inner_text()  # limits shown
+    switch.locator("select").select_option("plain")
+    switch.locator("button.switch-recipe").click()
+    _confirm(page)
+    page.wait_for_selector("#notice.ok")
+    assert station.api("/api/v1/cameras/line1/recipe")["recipe"] == "plain"
+    switch = page.locator('.switch[data-camera="line1"]')
+    switch.locator("select").select_option("label")
+    switch.locator("button.switch-recipe").click()
+    _confirm(page)
+    deadline = time.monotonic() + 10  # (the notice from the first switch still shows)
+    while station.api("/api/v1/cameras/line1/recipe")["recipe"] != "label":
+        assert time.monotonic() < deadline, "the page did not switch back"
+        time.sleep(0.1)
 
 
 def test_without_the_key_the_page_shows_no_data(page: Any, station: Station) -> None:
