@@ -124,3 +124,29 @@ async def test_a_stored_http_reference_is_never_replaced(write_config, tmp_path)
         assert (info.version, info.n_images) == (1, 1)
     finally:
         await daemon.stop()
+
+
+async def test_a_failure_ring_that_cannot_write_does_not_stop_the_line(  # type: ignore[no-untyped-def]
+    write_config, tmp_path, caplog
+) -> None:
+    import logging
+
+    from _daemon_helpers import RecordingSink
+
+    doc = _doc(tmp_path)
+    doc["cameras"]["line1"]["synthetic"]["defect_rate"] = 1.0
+    doc["http"] = {"enabled": False}
+    (tmp_path / "state" / "failures").mkdir(parents=True)
+    (tmp_path / "state" / "failures" / "line1").write_text("a file where a directory goes")
+    caplog.set_level(logging.ERROR, logger="edged.line")
+    sink = RecordingSink()
+    daemon = Daemon(load_settings(write_config(doc)), sink=sink)
+    await daemon.start()
+    try:
+        await wait_for(lambda: sum(r.verdict == "fail" for r in sink.results) >= 5, 30)
+    finally:
+        await daemon.stop()
+    errors = {r.getMessage() for r in caplog.records if r.name == "edged.line"}
+    assert errors  # said so ...
+    assert all(m.startswith("camera line1: failed parts cannot be kept: ") for m in errors)
+    assert len(errors) == 1  # ... in the same words each time (the log's repeat window)

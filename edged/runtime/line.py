@@ -277,8 +277,10 @@ class CameraLine:
             return
         try:
             await asyncio.to_thread(ring.add, result, jpeg)
-        except (OSError, ValueError) as exc:
-            log.error("camera %s: failed part %s not kept: %s", self.camera, result.id, exc)
+        except OSError as exc:  # the same text each time: the log's repeat window applies
+            log.error("camera %s: failed parts cannot be kept: %s", self.camera, exc.strerror)
+        except ValueError as exc:
+            log.error("camera %s: failed part not kept: %s", self.camera, exc)
 
     def pending(self) -> int:
         """Frames accepted but not yet handed to the sink."""
