@@ -252,7 +252,10 @@ async function refreshCameras() {
   cameras = doc.cameras;
   const box = $("#tiles");
   $("#no-cameras").hidden = cameras.length > 0;
-  box.classList.toggle("many", cameras.length > 3);
+  // A 1280x800 panel shows up to 4 tiles without scrolling: 1, 2, 3 or 2x2 columns.
+  const n = cameras.length;
+  box.style.gridTemplateColumns = `repeat(${n <= 1 ? 1 : n === 2 || n === 4 ? 2 : 3}, minmax(0, 1fr))`;
+  box.classList.toggle("many", n > 2);
   for (const cam of cameras) {
     let t = tiles.get(cam.id);
     if (!t) { t = buildTile(cam); tiles.set(cam.id, t); box.append(t.root); }
