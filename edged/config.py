@@ -34,6 +34,7 @@ from edged.core.errors import ConfigError
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+MIN_SECRET_LEN = 16
 
 
 def default_node_id() -> str:
@@ -284,6 +285,14 @@ class MqttConfig(_Section):
     inflight: int = Field(default=32, ge=1, le=65535)
     drain_rate_per_s: PositiveFloat = Field(default=5000.0)
     outbox_max_messages: int = Field(default=1_000_000, ge=1)
+    outbox_max_bytes: int = Field(
+        default=2 * 1024**3, ge=1024 * 1024, description="topics + payloads kept, bytes"
+    )
+    state_dir_min_free_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=0,
+        description="alarm (log, edged_state_dir_low_space) when state_dir has less free",
+    )
     outbox_max_age_s: PositiveFloat = Field(default=7 * 24 * 3600.0)
     outbox_synchronous: Literal["normal", "full"] = Field(
         default="normal",
@@ -296,11 +305,42 @@ class MqttConfig(_Section):
     command_cameras: list[str] | None = Field(
         default=None, description="cameras that accept commands; default all"
     )
+    command_secret: str | None = Field(
+        default=None, description="HMAC secret for command tokens (prefer command_secret_file)"
+    )
+    command_secret_file: Path | None = None
+    trust_broker_acl: bool = Field(
+        default=False,
+        description="accept commands without a token: the broker's ACLs are the control",
+    )
+    command_token_window_s: PositiveFloat = Field(
+        default=30.0, le=3600, description="accepted clock difference of a command token"
+    )
+    teach_max_frames: int = Field(
+        default=20, ge=1, le=1000, description="most frames one MQTT teach may collect"
+    )
+    teach_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024 * 1024, description="memory one teach may hold"
+    )
+    teach_activate: Literal["confirm", "immediate"] = Field(
+        default="confirm",
+        description="confirm: an MQTT-taught reference waits for a teach {confirm} command "
+        "or the admin API; immediate: it is active at once",
+    )
 
     @model_validator(mode="after")
     def _secret_once(self) -> MqttConfig:
         if self.password is not None and self.password_file is not None:
             msg = "expected one of 'password' or 'password_file', got both"
+            raise ValueError(msg)
+        if self.command_secret is not None and self.command_secret_file is not None:
+            msg = "expected one of 'command_secret' or 'command_secret_file', got both"
+            raise ValueError(msg)
+        if self.command_secret is not None and len(self.command_secret.strip()) < MIN_SECRET_LEN:
+            msg = (
+                f"command_secret: expected at least {MIN_SECRET_LEN} characters, "
+                f"got {len(self.command_secret.strip())}"
+            )
             raise ValueError(msg)
         if self.reconnect_max_s < self.reconnect_min_s:
             msg = (
@@ -330,6 +370,30 @@ class HttpConfig(_Section):
     max_pixels: int = Field(default=50_000_000, ge=1, description="decoded pixel limit")
     max_concurrent: int = Field(default=4, ge=1, le=256)
     request_timeout_s: PositiveFloat = 30.0
+    body_timeout_s: PositiveFloat = Field(
+        default=30.0, le=3600, description="a request body not received in time is 408"
+    )
+    body_budget_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="request bodies being received or waiting for an analysis slot, "
+        "together (by declared size); beyond: 429",
+    )
+    max_queued: int = Field(
+        default=0, ge=0, le=1024, description="analyses waiting for a slot; beyond: 429"
+    )
+    idle_timeout_s: PositiveFloat = Field(
+        default=15.0,
+        le=3600,
+        description="a connection without a complete request for this long is closed "
+        "(idle, or still sending its headers)",
+    )
+    max_connections: int = Field(
+        default=256,
+        ge=1,
+        le=65535,
+        description="open connections at most; more are answered 503 and closed",
+    )
     shared_memory: bool = Field(
         default=True,
         description="serve analyze_image_shared_memory to loopback clients (off when edged "
@@ -343,6 +407,12 @@ class HttpConfig(_Section):
     def _secret_once(self) -> HttpConfig:
         if self.api_key is not None and self.api_key_file is not None:
             msg = "expected one of 'api_key' or 'api_key_file', got both"
+            raise ValueError(msg)
+        if self.api_key is not None and not self.api_key.strip():
+            msg = (
+                "api_key: expected a non-empty key (an empty key would turn authentication "
+                "off; remove the key to run without one), got an empty string"
+            )
             raise ValueError(msg)
         return self
 
@@ -402,6 +472,30 @@ class PipelineConfig(_Section):
     )
 
 
+class RecognitionConfig(_Section):
+    """Recognition models (ONNX, onnxruntime on the CPU) and the Deepomatic task store."""
+
+    threads: int = Field(
+        default=1, ge=1, le=64, description="onnxruntime intra-op threads per loaded model"
+    )
+    keep_revisions: int = Field(default=5, ge=1, le=1000, description="per network/spec/version")
+    max_tasks: int = Field(default=10_000, ge=1, description="inference tasks kept in memory")
+    max_pending_tasks: int = Field(
+        default=256, ge=1, description="queued inference tasks; more are 503 (retry later)"
+    )
+    task_ttl_s: PositiveFloat = Field(
+        default=600.0, description="finished tasks are kept this long"
+    )
+    classification: int | str | None = Field(
+        default=None,
+        description="LTU classification: a version id or a public model name",
+    )
+    object_detection: int | str | None = Field(
+        default=None,
+        description="LTU objectDetection: a version id or a public model name",
+    )
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -430,12 +524,16 @@ class Settings(BaseSettings):
         default=Path("/var/lib/edged"),
         description="the durable MQTT outbox and the kept failed parts",
     )
+    models_dir: Path | None = Field(
+        default=None, description="the model repository; default: <state_dir>/models"
+    )
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     failures: FailuresConfig = Field(default_factory=FailuresConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
 
     @model_validator(mode="after")
     def _cross_refs(self) -> Settings:
@@ -487,28 +585,68 @@ class Settings(BaseSettings):
         """The recipe analyze requests use without ``recipe=``."""
         return self.http.default_recipe or next(iter(self.recipes), None)
 
+    @property
+    def models_path(self) -> Path:
+        """Where the model repository lives (``models_dir``, else under ``state_dir``)."""
+        return self.models_dir if self.models_dir is not None else self.state_dir / "models"
+
     def mqtt_password(self) -> str | None:
         return _secret(self.mqtt.password, self.mqtt.password_file, "mqtt.password_file")
 
     def http_api_key(self) -> str | None:
         return _secret(self.http.api_key, self.http.api_key_file, "http.api_key_file")
 
+    def command_secret(self) -> bytes | None:
+        """The MQTT command HMAC secret (inline or from its file), or None."""
+        m = self.mqtt
+        value = _secret(m.command_secret, m.command_secret_file, "mqtt.command_secret_file")
+        if value is None:
+            return None
+        if len(value) < MIN_SECRET_LEN:
+            msg = (
+                f"mqtt.command_secret_file: expected a secret of at least {MIN_SECRET_LEN} "
+                f"characters, got {len(value)}"
+            )
+            raise ConfigError(msg)
+        return value.encode("utf-8")
+
+    def secret_files(self) -> list[tuple[str, Path]]:
+        """(key, path) of every secret file the config names."""
+        named = [
+            ("mqtt.password_file", self.mqtt.password_file),
+            ("mqtt.command_secret_file", self.mqtt.command_secret_file),
+            ("http.api_key_file", self.http.api_key_file),
+        ]
+        return [(key, path) for key, path in named if path is not None]
+
 
 def _secret(value: str | None, path: Path | None, key: str) -> str | None:
     """A secret given inline or in a file; a bare file name is looked up in systemd's
-    ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``) when that is set."""
+    ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``) when that is set. A blank file
+    is an error: an empty secret must never mean "no authentication"."""
     if value is not None:
         return value
     if path is None:
         return None
+    path = secret_path(path)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        msg = f"{key}: expected a readable file, got {str(path)!r} ({reason})"
+        raise ConfigError(msg) from exc
+    if not text:
+        msg = f"{key}: expected a file holding the secret, got an empty file {str(path)!r}"
+        raise ConfigError(msg)
+    return text
+
+
+def secret_path(path: Path) -> Path:
+    """Where a secret file is: a bare name is looked up in ``$CREDENTIALS_DIRECTORY``."""
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     if creds and not path.is_absolute() and len(path.parts) == 1:
-        path = Path(creds) / path
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        msg = f"{key}: expected a readable file, got {str(path)!r} ({exc.strerror})"
-        raise ConfigError(msg) from exc
+        return Path(creds) / path
+    return path
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:
@@ -550,14 +688,41 @@ def load_settings(path: str | os.PathLike[str] | None, **overrides: Any) -> Sett
 def _check_yaml(path: Path) -> None:
     import yaml
 
+    class _UniqueKeyLoader(yaml.SafeLoader):
+        """SafeLoader that refuses a key given twice in one mapping (YAML keeps the
+        last silently: a duplicated ``limits`` or ``api_key`` must not go unnoticed)."""
+
+    def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: let the schema refuse it
+                continue
+            if first != key_node.start_mark.line + 1:
+                msg = (
+                    f"config file {str(path)!r}: expected each key once per mapping, got "
+                    f"{key!r} twice (lines {first} and {key_node.start_mark.line + 1})"
+                )
+                raise ConfigError(msg)
+        return loader.construct_mapping(node)
+
+    _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         msg = f"config file {str(path)!r}: expected valid YAML, got a syntax error: {exc}"
         raise ConfigError(msg) from exc
     except (OSError, UnicodeDecodeError) as exc:
         msg = f"config file {str(path)!r}: cannot be read ({exc})"
         raise ConfigError(msg) from exc
-    if doc is not None and not isinstance(doc, dict):
+    if doc is None:
+        msg = (
+            f"config file {str(path)!r}: expected a mapping of settings, got an empty file "
+            "(an empty file would run every default: no cameras, no recipes)"
+        )
+        raise ConfigError(msg)
+    if not isinstance(doc, dict):
         msg = f"config file {str(path)!r}: expected a mapping at the top, got {type(doc).__name__}"
         raise ConfigError(msg)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import os
 import signal
 import time
+from pathlib import Path
 
 from aiohttp import web
 
@@ -22,6 +24,7 @@ from edged.config import CameraConfig, Settings
 from edged.core.backoff import Backoff
 from edged.core.errors import EdgedError
 from edged.http import create_app, create_metrics_app
+from edged.http._connections import ConnectionLimit, LimitedSite
 from edged.references import ReferenceStore
 from edged.runtime.autoteach import auto_teach, auto_teach_http
 from edged.runtime.console import run_console_summary, under_systemd
@@ -45,6 +48,7 @@ STATE_INTERVAL_S = 5.0
 # READY=1 waits this long for every camera to deliver; then edged reports ready
 # anyway (a camera that is down keeps reconnecting, and the status line says so).
 READY_WAIT_S = 20.0
+READINESS_INTERVAL_S = 0.5
 
 
 class StartupError(EdgedError):
@@ -87,6 +91,7 @@ class Daemon:
                 jitter=RESTART_JITTER,
             ),
             on_restart=self._on_restart,
+            on_failed=self._on_failed,
         )
         self._sink_override = sink
         self.sink: ResultSink | None = None
@@ -104,17 +109,17 @@ class Daemon:
         """Build and start every component. Raises StartupError when it cannot."""
         s = self.settings
         self.notifier.status("starting")
-        try:
-            s.state_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            msg = f"state_dir: expected a writable directory, got {str(s.state_dir)!r} ({exc})"
-            raise StartupError(msg) from exc
+        for key, path in (("state_dir", s.state_dir), ("references_dir", s.references_dir)):
+            _ensure_directory(key, path)
         store = _build_references(s)
         self.runtime.references = store
         self.runtime.failures = await asyncio.to_thread(_build_failures, s)
         self.sink = self._sink_override or await _build_publisher(self.runtime)
         self.runtime.publisher = self.sink
         self.runtime.health.set("publisher", True)
+        durable = getattr(self.sink, "durable", None)
+        if durable is not None:  # the MQTT publisher: not ready while results are not stored
+            self.runtime.health.set("outbox", bool(durable))
         await self._start_http()
         for cam_id, cam_cfg in s.cameras.items():
             if not cam_cfg.enabled:
@@ -148,8 +153,8 @@ class Daemon:
         )
         self.supervisor.spawn("state", self._state_loop)
         self.runtime.metrics.workers_total.set(self.runtime.pool.workers)
-        self.runtime.health.set("cameras", True)
-        self.runtime.health.set("workers", True)
+        self._update_readiness()
+        self.supervisor.spawn("readiness", self._readiness_loop)
         self.supervisor.spawn("log-summaries", run_summary_flusher)
         if not under_systemd(os.environ):  # there, STATUS= carries the summary
             self.supervisor.spawn(
@@ -187,6 +192,7 @@ class Daemon:
             ]
 
         while down := waiting():
+            self._update_readiness()
             if loop.time() >= deadline:
                 log.warning(
                     "camera(s) %s not up after %.0f s; reporting ready, they keep reconnecting",
@@ -194,6 +200,30 @@ class Daemon:
                 )  # fmt: skip
                 return
             await asyncio.sleep(0.02)
+        self._update_readiness()
+
+    def cameras_not_ready(self) -> list[str]:
+        """Cameras that neither started nor stopped for a reported reason (yet)."""
+        out = []
+        for cam, line in self.lines.items():
+            name = f"acquire:{cam}"
+            if line.started or name in self.supervisor.failed:
+                continue
+            if _done(self.supervisor.task(name)):
+                continue  # a finite source that ended: nothing to wait for
+            out.append(cam)
+        return out
+
+    def _update_readiness(self) -> None:
+        """/readyz: every camera started (or failed for a reported reason), workers run."""
+        health = self.runtime.health
+        health.set("cameras", not self.cameras_not_ready())
+        health.set("workers", not self.runtime.pool.closed)
+
+    async def _readiness_loop(self) -> None:
+        while True:
+            self._update_readiness()
+            await asyncio.sleep(READINESS_INTERVAL_S)
 
     def status(self) -> str:
         """The one-line summary for systemd's STATUS=."""
@@ -201,20 +231,43 @@ class Daemon:
 
     async def _start_http(self) -> None:
         s = self.settings
+        if s.http.enabled and not _is_loopback(s.http.host) and s.http_api_key() is None:
+            log.warning(
+                "HTTP listens on %s without an API key: anyone who can reach port %d can "
+                "analyse images, teach and delete references and change recipes; set "
+                "http.api_key_file, or http.host: 127.0.0.1",
+                s.http.host or "all addresses",
+                s.http.port,
+            )
         if s.http.enabled:
             app = create_app(
                 self.runtime, with_metrics=s.metrics.enabled and s.metrics.port is None
             )
-            self.http_port = await self._serve(app, s.http.host, s.http.port, "http")
+            self.http_port = await self._serve(app, s.http.host, s.http.port, "http", limited=True)
         if s.metrics.enabled and s.metrics.port is not None:
             app = create_metrics_app(self.runtime)
             self.metrics_port = await self._serve(app, s.metrics.host, s.metrics.port, "metrics")
         self.runtime.health.set("http", True)
 
-    async def _serve(self, app: web.Application, host: str, port: int, what: str) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    async def _serve(
+        self, app: web.Application, host: str, port: int, what: str, *, limited: bool = False
+    ) -> int:
+        http = self.settings.http
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=http.idle_timeout_s,  # also bounds slow request headers
+        )
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site: web.TCPSite
+        if limited:
+            refused = self.runtime.metrics.http_connections_refused
+            limit = ConnectionLimit(http.max_connections, on_refused=refused.inc)
+            site = LimitedSite(runner, host, port, limit=limit)
+        else:
+            site = web.TCPSite(runner, host, port)
         try:
             await site.start()
         except OSError as exc:
@@ -318,6 +371,15 @@ class Daemon:
     def _pending(self) -> int:
         return sum(line.pending() for line in self.lines.values())
 
+    def _on_failed(self, name: str, exc: EdgedError) -> None:
+        """A component stopped for good by a configuration error (e.g. a camera setting
+        the device refuses): counted, and the camera's state carries the reason."""
+        cam = name.split(":", 1)[1] if ":" in name else None
+        if name.startswith("acquire:") and cam is not None:
+            self.runtime.metrics.camera_connected.labels(cam).set(0)
+            self.runtime.metrics.camera_failed.labels(cam).set(1)
+        self._update_readiness()
+
     def _on_restart(self, name: str, exc: BaseException) -> None:
         self.runtime.metrics.component_restarts.labels(name.split(":", 1)[0]).inc()
         cam = name.split(":", 1)[1] if ":" in name else None
@@ -338,6 +400,32 @@ class Daemon:
             if self.sink is not None:
                 _export_sink_stats(m, self.sink.stats())
             await asyncio.sleep(STATE_INTERVAL_S)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "": assume it is reachable from the network
+
+
+def _ensure_directory(key: str, path: Path) -> None:
+    """Create ``path`` if needed; StartupError saying why when it is no usable directory."""
+    if path.exists() and not path.is_dir():
+        msg = f"{key}: expected a directory, got {str(path)!r} (a file)"
+        raise StartupError(msg)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"{key}: expected a writable directory, got {str(path)!r} ({exc.strerror or exc})"
+        raise StartupError(msg) from exc
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        msg = (
+            f"{key}: expected a readable, writable directory, got {str(path)!r} (permission denied)"
+        )
+        raise StartupError(msg)
 
 
 def _done(task: asyncio.Task[None] | None) -> bool:
@@ -381,7 +469,10 @@ async def _build_publisher(runtime: Runtime) -> ResultSink | None:
     from edged.publish import Publisher, RuntimeCommandHandler
 
     publisher = Publisher(
-        runtime.settings, runtime.metrics, command_handler=RuntimeCommandHandler(runtime)
+        runtime.settings,
+        runtime.metrics,
+        command_handler=RuntimeCommandHandler(runtime),
+        on_durable=lambda durable: runtime.health.set("outbox", durable),
     )
     await publisher.start()
     return publisher

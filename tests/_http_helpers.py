@@ -148,11 +148,14 @@ class MemoryStore:
             for (r, c), vs in sorted(self.versions.items())
         ]
 
-    def teach(self, recipe: str, camera: str, images: Sequence[np.ndarray]) -> str:
+    def teach(
+        self, recipe: str, camera: str, images: Sequence[np.ndarray], *, activate: bool = True
+    ) -> str:
         vs = self.versions.setdefault((recipe, camera), [])
         version = str(len(vs) + 1)
         vs.append((version, list(images)))
-        self.active[(recipe, camera)] = version
+        if activate:
+            self.active[(recipe, camera)] = version
         return version
 
     def image(self, recipe: str, camera: str, version: int, index: int = 0) -> np.ndarray:

@@ -71,6 +71,7 @@ class Received:
     retain: bool
     qos: int
     properties: Any
+    dup: bool = False  # a QoS 1 redelivery (e.g. of an unacknowledged message after a restart)
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -91,6 +92,8 @@ class Collector:
         *,
         client_id: str | None = None,
         qos: int = 1,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.broker = broker
         self.topics = topics
@@ -111,6 +114,8 @@ class Collector:
                 protocol=mqtt.MQTTv311,
                 clean_session=False,
             )
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(1, 1)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -144,7 +149,14 @@ class Collector:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
             self.messages.append(
-                Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, msg.properties)
+                Received(
+                    msg.topic,
+                    bytes(msg.payload),
+                    bool(msg.retain),
+                    msg.qos,
+                    msg.properties,
+                    bool(msg.dup),
+                )
             )
             self._cond.notify_all()
 

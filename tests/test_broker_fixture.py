@@ -92,28 +92,46 @@ def test_mosquitto_password_file(tmp_path: Path) -> None:
 
 @needs_mosquitto
 def test_shipped_mosquitto_conf_is_valid_and_persists(tmp_path: Path) -> None:
-    """configs/mosquitto.conf starts (listener and paths moved to the test's own) and
-    keeps a persistent consumer's queued messages across a restart."""
-    shipped = (Path(__file__).resolve().parent.parent / "configs" / "mosquitto.conf").read_text()
+    """configs/mosquitto.conf starts (listener and paths moved to the test's own),
+    refuses anonymous clients (issue 20) and keeps a persistent consumer's queued
+    messages across a restart."""
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    shipped = (configs / "mosquitto.conf").read_text()
     assert "set_tcp_nodelay true" in shipped
     assert "autosave_interval 10" in shipped
+    acl = (configs / "mosquitto.acl").read_text().replace("edged/", "q/")
+    (tmp_path / "acl").write_text(acl)
+    (tmp_path / "passwd").write_text(_broker.mosquitto_password_line("mes", "pw-m") + "\n")
+    (tmp_path / "passwd").chmod(0o600)
 
     def conf(b: Broker) -> str:
         text = shipped.replace("listener 1883 127.0.0.1", f"listener {b.port} 127.0.0.1")
         text = text.replace("/var/lib/mosquitto/", f"{b.dir}/")
         text = text.replace("log_dest syslog", f"log_dest file {b.log_path}")
+        text = text.replace("/etc/mosquitto/passwd", str(tmp_path / "passwd"))
+        text = text.replace("/etc/mosquitto/acl", str(tmp_path / "acl"))
         user = pwd.getpwuid(os.getuid()).pw_name
         return f"user {user}\n{text}"
 
     b = Broker(tmp_path / "shipped", conf_text=conf)
     b.start()
     try:
-        col = Collector(b, ["q/#"]).start()
+        assert _publish_once(b, "q/x", b"anon") == "Not authorized"
+        creds = {"username": "mes", "password": "pw-m"}
+        col = Collector(b, ["q/#"], **creds).start()
         col.stop()  # offline, persistent session: the broker queues for it
-        for i in range(3):
-            _publish_once(b, "q/x", str(i).encode())
+        # `mes` may only read: edged's own user publishes (added to the password file)
+        (tmp_path / "passwd").write_text(
+            _broker.mosquitto_password_line("mes", "pw-m")
+            + "\n"
+            + _broker.mosquitto_password_line("edged", "pw-e")
+            + "\n"
+        )
         b.restart()
-        col2 = Collector(b, ["q/#"], client_id=col.client_id).start()
+        for i in range(3):
+            _publish_once(b, "q/x", str(i).encode(), username="edged", password="pw-e")
+        b.restart()
+        col2 = Collector(b, ["q/#"], client_id=col.client_id, **creds).start()
         col2.wait_for(lambda ms: len(ms) == 3)
         col2.stop()
     finally:

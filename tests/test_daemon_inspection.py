@@ -100,3 +100,42 @@ async def test_damaged_reference_gives_error_verdicts_and_line_goes_on(
         assert r.verdict == "error"
         assert r.reasons[0].startswith("reference for recipe 'label', camera 'line1': reference ")
         assert "checksum" in r.reasons[0]
+
+
+async def test_unreadable_reference_is_logged_once_not_per_frame(
+    write_config, tmp_path, caplog
+) -> None:
+    """Issue 20: a prepared reference that cannot be read (here: its file is gone) gave
+    one traceback per frame. Now every frame gets an error verdict with the reason,
+    the log has one line for it, and when it is usable again that is logged too."""
+    import logging
+
+    sink = RecordingSink()
+    daemon = Daemon(_settings(write_config), sink=sink)
+    await daemon.start()
+    try:
+        await wait_for(lambda: len(sink.results) >= 3, timeout_s=60)
+        current = next((tmp_path / "refs").rglob("CURRENT"))
+        [npz] = list(current.parent.rglob("prepared.npz"))
+        saved = npz.read_bytes()
+        with caplog.at_level(logging.WARNING):
+            npz.unlink()
+            current.write_text(current.read_text())  # a new stamp: the store reloads
+            n = len(sink.results)
+            await wait_for(lambda: len(sink.results) >= n + 10, timeout_s=60)
+            npz.write_bytes(saved)
+            m = len(sink.results)
+            await wait_for(
+                lambda: len(sink.results) >= m + 3 and sink.results[-1].verdict != "error",
+                timeout_s=60,
+            )
+    finally:
+        await daemon.stop()
+    errors = [r for r in sink.results[n + 2 : m] if r.verdict == "error"]
+    assert len(errors) >= 6
+    assert all("unreadable (FileNotFoundError" in r.reasons[0] for r in errors)
+    lines = [r.getMessage() for r in caplog.records if r.name == "edged.line"]
+    failed = [t for t in lines if "frames get an error verdict until it is fixed" in t]
+    assert len(failed) == 1, lines
+    assert not any("inspecting frame" in t for t in lines)
+    assert any("the reference is usable again" in t for t in lines)

@@ -521,3 +521,101 @@ async def test_a_lost_acquisition_process_is_retried_by_the_source_not_the_super
         await daemon.stop()
     assert details["process_restarts"] == 1
     assert restarts == {}
+
+
+async def test_a_refused_setting_stops_that_camera_with_the_reason_not_restarts(
+    write_config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20: a setting the device refuses is a configuration error. The camera
+    stops with the message (one log line, no traceback, no restart loop of the
+    acquisition process), the state and a metric report it, and the daemon is ready
+    because the other camera runs and this one failed for a reported reason."""
+    import logging
+
+    bad = genicam_camera(features={"Width": 5000})
+    port = free_port()
+    settings = load_settings(
+        write_config(
+            {
+                "node_id": "gc",
+                "cameras": {
+                    "bad": bad.model_dump(mode="json", exclude_unset=True),
+                    "good": {"recipe": "r", "fps": 10, "synthetic": {"width": 64, "height": 64}},
+                },
+                "recipes": {"r": {}},
+                "mqtt": {"enabled": False},
+                "http": {"port": port},
+                "pipeline": {"restart_backoff_min_s": 0.05, "restart_backoff_max_s": 0.1},
+            }
+        )
+    )
+    sink = RecordingSink()
+    daemon = Daemon(settings, sink=sink)
+    with caplog.at_level(logging.INFO):
+        await daemon.start()
+        try:
+            await wait_for(lambda: "acquire:bad" in daemon.supervisor.failed, timeout_s=30)
+            await asyncio.sleep(1.0)  # a restart loop would have restarted it ~10 times
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                    ready = (resp.status, await resp.json())
+                async with http.get(f"http://127.0.0.1:{port}/api/v1/cameras/bad") as resp:
+                    doc = await resp.json()
+            failed = daemon.runtime.metrics.registry.get_sample_value(
+                "edged_camera_failed", {"camera": "bad"}
+            )
+        finally:
+            await daemon.stop()
+    reason = daemon.supervisor.failed["acquire:bad"]
+    assert "Width: expected an integer in [100, 800], got 5000" in reason
+    assert daemon.supervisor.restarts.get("acquire:bad", 0) == 0
+    assert ready[0] == 200, ready
+    assert failed == 1
+    assert "Width: expected an integer" in doc["state"]["last_error"]
+    stopped = [r for r in caplog.records if "stopped by a configuration error" in r.getMessage()]
+    assert len(stopped) == 1
+    assert stopped[0].exc_info is None
+    assert not any("crashed" in r.getMessage() for r in caplog.records if "bad" in r.getMessage())
+
+
+async def test_readyz_waits_for_a_camera_that_has_not_started(
+    write_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: /readyz was 200 as soon as the tasks were spawned. A camera that
+    never started (here: its device is not there, so it keeps retrying) keeps the
+    daemon not ready; the other camera alone does not make it ready."""
+    import edged.daemon
+
+    monkeypatch.setattr(edged.daemon, "READY_WAIT_S", 1.0)
+    missing = genicam_camera(serial="9")
+    port = free_port()
+    settings = load_settings(
+        write_config(
+            {
+                "node_id": "gc",
+                "cameras": {
+                    "missing": missing.model_dump(mode="json", exclude_unset=True),
+                    "good": {"recipe": "r", "fps": 10, "synthetic": {"width": 64, "height": 64}},
+                },
+                "recipes": {"r": {}},
+                "mqtt": {"enabled": False},
+                "http": {"port": port},
+            }
+        )
+    )
+    daemon = Daemon(settings, sink=RecordingSink())
+    await daemon.start()
+    try:
+        await asyncio.sleep(0.6)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/readyz") as resp,
+        ):
+            status, body = resp.status, await resp.json()
+        not_ready = daemon.cameras_not_ready()
+    finally:
+        await daemon.stop()
+    assert not_ready == ["missing"]
+    assert status == 503
+    assert body["components"]["cameras"] is False
+    assert body["components"]["workers"] is True

@@ -440,19 +440,20 @@ async def test_api_key_is_required_when_configured(make_client: ClientFactory) -
 
 
 async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) -> None:
+    """Every analysis slot busy: LTU and PEKAT requests are refused at once with 429
+    and Retry-After (the slot is held here by real work through the app's gate)."""
     client = await make_client(max_concurrent=1)
     img = _png(np.zeros((8, 8), np.uint8))
+    gate = client.app[LTU_GATE]
     release = asyncio.Event()
 
-    async def slow_body() -> AsyncIterator[bytes]:
-        yield img[:10]
-        await release.wait()  # the first request holds the only slot meanwhile
-        yield img[10:]
+    async def nothing() -> None:
+        return None
 
-    first = asyncio.ensure_future(
-        client.post(f"{URL}/colorPalette", data=slow_body(), headers={"Content-Type": "image/png"})
-    )
-    gate = client.app[LTU_GATE]
+    async def busy(_: None) -> None:
+        await release.wait()
+
+    held = asyncio.ensure_future(gate.run(nothing, busy))
     for _ in range(200):
         if gate.active == 1:
             break
@@ -466,5 +467,87 @@ async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) 
     assert raw.status == 429
     assert "http.max_concurrent" in (await raw.json())["error"]
     release.set()
-    await _ok(await first, "colorPalette")
+    await held
     assert gate.active == 0
+
+
+async def test_a_slow_body_holds_no_analysis_slot(make_client: ClientFactory) -> None:
+    """Issue 20: clients trickling their bodies held every slot (100 % 429 for the
+    others). A body is received before a slot is taken; it only reserves its size in
+    the body budget."""
+    client = await make_client(max_concurrent=1)
+    img = _png(np.zeros((8, 8), np.uint8))
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield img[:10]
+        await release.wait()
+        yield img[10:]
+
+    first = asyncio.ensure_future(
+        client.post(f"{URL}/colorPalette", data=slow_body(), headers={"Content-Type": "image/png"})
+    )
+    gate = client.app[LTU_GATE]
+    for _ in range(200):
+        if gate.body_bytes > 0:
+            break
+        await asyncio.sleep(0.01)
+    assert gate.body_bytes > 0  # chunked: the whole body limit is reserved
+    assert gate.active == 0
+    await _ok(await client.post(f"{URL}/colorPalette", data=_form(img)), "colorPalette")
+    raw = await client.post("/analyze_raw_image?width=8&height=8", data=bytes(64))
+    assert raw.status == 200
+    release.set()
+    await _ok(await first, "colorPalette")
+    assert (gate.active, gate.body_bytes) == (0, 0)
+
+
+async def test_body_budget_refuses_bodies_beyond_it(make_client: ClientFactory) -> None:
+    client = await make_client(max_body_bytes=1024 * 1024, body_budget_bytes=1024 * 1024)
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"x"
+        await release.wait()
+
+    first = asyncio.ensure_future(
+        client.post(f"{URL}/colorPalette", data=slow_body(), headers={"Content-Type": "image/png"})
+    )
+    gate = client.app[LTU_GATE]
+    for _ in range(200):
+        if gate.body_bytes > 0:
+            break
+        await asyncio.sleep(0.01)
+    img = _png(np.zeros((8, 8), np.uint8))
+    resp = await client.post(f"{URL}/colorPalette", data=_form(img))
+    message = await _bad(resp, 429, "colorPalette", "http.body_budget_bytes")
+    assert "this one declares" in message
+    release.set()
+    resp1 = await first
+    assert 400 <= resp1.status < 500  # the trickled body was no PNG
+
+
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 64), (64, 1)])
+@pytest.mark.parametrize("service", ["alignmentMatrix", "differences", "distance"])
+async def test_degenerate_sizes_in_two_image_services_are_400(
+    client: TestClient[Any, Any], service: str, h: int, w: int
+) -> None:
+    """Issue 20: alignmentMatrix with a 1×1 or 1-pixel-wide image was a 500 (an
+    OpenCV assertion). Every two-image service answers 4xx with the reason."""
+    tiny = _png(np.full((h, w), 120, np.uint8))
+    good = _png(disk_scene()[0])
+    for first, second in ((tiny, good), (good, tiny)):
+        form = aiohttp.FormData()
+        form.add_field("image1", first, filename="a.png", content_type="image/png")
+        form.add_field("image2", second, filename="b.png", content_type="image/png")
+        resp = await client.post(f"{URL}/{service}", data=form)
+        body = await resp.json()
+        assert 400 <= resp.status < 500, (service, h, w, resp.status, body)
+    if service == "alignmentMatrix":
+        form = aiohttp.FormData()
+        form.add_field("image1", tiny, filename="a.png", content_type="image/png")
+        form.add_field("image2", good, filename="b.png", content_type="image/png")
+        resp = await client.post(f"{URL}/{service}", data=form)
+        await _bad(
+            resp, 400, service, f"image1: expected at least 8×8 pixels to align, got {w}×{h}"
+        )

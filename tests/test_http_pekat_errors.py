@@ -342,7 +342,7 @@ def test_timeout_is_503_and_the_slot_stays_taken_until_the_work_ends() -> None:
 
 def test_slow_body_is_408() -> None:
     with (
-        ServerThread(make_runtime(request_timeout_s=0.3)) as s,
+        ServerThread(make_runtime(body_timeout_s=0.3)) as s,
         socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock,
     ):
         head = (

@@ -22,6 +22,7 @@ from edged._version import __version__
 from edged.core.errors import InputError
 from edged.http import RUNTIME, create_app
 from edged.http._families import ApiFamily, HttpError, JsonBody, register_family
+from edged.http.deepomatic import DEEPOMATIC_FAMILY
 from edged.runtime.shared import Runtime
 
 KEY = "s3cret"
@@ -78,6 +79,9 @@ def _assert_shape(path: str, body: Any, status: int) -> str:
         assert details["name"] == path.rsplit("/", 1)[-1]
         assert details["info"]["status"] == status
         return str(details["message"])
+    if path.startswith("/v0.7/"):  # Deepomatic: {"error": reason}
+        assert list(body) == ["error"], (path, body)
+        return str(body["error"])
     if path == "/imgdiff":  # PixLab: same keys as edged's, status first as PixLab sends it
         assert list(body) == ["status", "error"], body
         assert body["status"] == status
@@ -226,11 +230,11 @@ async def test_a_body_over_the_limit_is_413_in_the_shape_of_its_api(
 # --------------------------------------------------------------------------- new families
 
 
-def _deepomatic_error(request: web.Request, error: HttpError) -> JsonBody:
+def _other_error(request: web.Request, error: HttpError) -> JsonBody:
     return {"error": error.message}
 
 
-DEEPOMATIC = ApiFamily("Deepomatic", _deepomatic_error, prefixes=("/v0.7/",))
+DEEPOMATIC = DEEPOMATIC_FAMILY  # the real area's family (edged.http.deepomatic)
 
 
 def _deepomatic_area(app: web.Application) -> None:
@@ -278,7 +282,7 @@ def test_two_families_cannot_own_one_prefix() -> None:
     app = web.Application()
     register_family(app, DEEPOMATIC)
     register_family(app, DEEPOMATIC)  # the same family again (two areas share it): fine
-    other = ApiFamily("other", _deepomatic_error, prefixes=("/v0.7/",))
+    other = ApiFamily("other", _other_error, prefixes=("/v0.7/",))
     with pytest.raises(ValueError, match=r"already owned by 'Deepomatic'"):
         register_family(app, other)
 

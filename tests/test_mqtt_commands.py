@@ -21,7 +21,10 @@ from paho.mqtt.properties import Properties
 
 from edged.core.errors import InputError, NotFoundError, SourceError
 from edged.publish import Publisher, RuntimeCommandHandler
+from edged.publish.command_auth import sign_command
 from edged.publish.commands import MAX_WAITING, parse_command
+
+SECRET = "s3cret-for-tests-0123456789"
 
 
 class Recorder:
@@ -29,6 +32,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.activations: list[bool] = []
         self.gate: asyncio.Event | None = None
 
     async def trigger(self, camera: str) -> Mapping[str, Any] | None:
@@ -41,8 +45,11 @@ class Recorder:
         self.calls.append(("recipe", camera, recipe))
         return {"recipe": recipe}
 
-    async def teach(self, camera: str, recipe: str | None, frames: int) -> Mapping[str, Any] | None:
+    async def teach(
+        self, camera: str, recipe: str | None, frames: int, *, activate: bool
+    ) -> Mapping[str, Any] | None:
         self.calls.append(("teach", camera, recipe, frames))
+        self.activations.append(activate)
         if frames == 13:
             msg = f"camera {camera!r}: device lost"
             raise SourceError(msg)
@@ -50,13 +57,28 @@ class Recorder:
             raise RuntimeError("boom")
         return {"references": [f"{recipe}-{i}" for i in range(frames)]}
 
+    async def confirm_teach(
+        self, camera: str, recipe: str | None, version: str
+    ) -> Mapping[str, Any] | None:
+        self.calls.append(("confirm", camera, recipe, version))
+        return {"active": version}
+
 
 class Requester:
     """A PLC-side client: sends commands (optionally MQTT 5 request/response) and
     collects replies."""
 
-    def __init__(self, broker: Broker, reply_topics: list[str]) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        reply_topics: list[str],
+        *,
+        secret: str | None = SECRET,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.mqtt5 = broker.mqtt5
+        self.secret = secret
         proto = mqtt.MQTTv5 if self.mqtt5 else mqtt.MQTTv311
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"plc-{uuid.uuid4().hex[:6]}", protocol=proto
@@ -66,6 +88,8 @@ class Requester:
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         self.client.subscribe([(t, 1) for t in reply_topics])
@@ -85,6 +109,8 @@ class Requester:
         response_topic: str | None = None,
         correlation: bytes | None = None,
     ) -> None:
+        if self.secret is not None and not retain:
+            payload = signed(self.secret, topic, payload)
         props = None
         if response_topic or correlation:
             props = Properties(PacketTypes.PUBLISH)
@@ -105,9 +131,22 @@ class Requester:
         self.client.loop_stop()
 
 
+def signed(secret: str, topic: str, payload: bytes | str) -> bytes | str:
+    """``payload`` with a valid token when it is a JSON object, else as it is (the
+    malformed-payload tests send what they send)."""
+    try:
+        fields = json.loads(payload or "{}")
+    except (ValueError, UnicodeDecodeError):
+        return payload
+    if not isinstance(fields, dict):
+        return payload
+    return json.dumps(sign_command(secret.encode(), topic, fields))
+
+
 async def _started(
     tmp_path: Path, broker: Broker, handler: Recorder, **mqtt_opts: Any
 ) -> Publisher:
+    mqtt_opts.setdefault("command_secret", SECRET)
     pub = Publisher(make_settings(tmp_path, broker, **mqtt_opts), command_handler=handler)
     await pub.start()
     async with asyncio.timeout(5):
@@ -154,24 +193,32 @@ async def test_each_command_runs_and_replies(tmp_path: Path, broker: Broker) -> 
     assert by_cmd[(t.reply("cam1"), "teach", None)]["ok"] is True
 
 
-async def test_mqtt5_response_topic_and_correlation_data(tmp_path: Path, broker: Broker) -> None:
+async def test_mqtt5_response_topic_is_ignored_correlation_data_kept(
+    tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20: a command must not make edged publish on a topic of the sender's
+    choosing (its own verdict topic, say). The reply goes to cmd/reply, with the
+    request's correlation data; the response topic is logged as ignored."""
     require(broker, mqtt5=True)
     handler = Recorder()
     pub = await _started(tmp_path, broker, handler)
     t = pub.topics
-    plc = await asyncio.to_thread(Requester, broker, ["plc/answers"])
+    hijack = t.verdict("cam1")
+    plc = await asyncio.to_thread(Requester, broker, [hijack, "plc/answers", t.reply("cam1")])
     try:
         plc.send(
             t.command("cam1", "recipe"),
             '{"recipe": "r2"}',
-            response_topic="plc/answers",
+            response_topic=hijack,
             correlation=b"\x01req-42",
         )
         [(topic, body, props)] = await asyncio.to_thread(plc.wait, 1)
+        await asyncio.sleep(0.3)  # nothing else comes
     finally:
         plc.close()
         await pub.stop(grace_s=1)
-    assert topic == "plc/answers"
+    assert [r[0] for r in plc.replies] == [t.reply("cam1")]
+    assert topic == t.reply("cam1")
     assert body == {
         "ok": True,
         "command": "recipe",
@@ -181,6 +228,7 @@ async def test_mqtt5_response_topic_and_correlation_data(tmp_path: Path, broker:
     }
     assert props.CorrelationData == b"\x01req-42"
     assert props.ContentType == "application/json"
+    assert any(f"response topic {hijack!r} ignored" in r.getMessage() for r in caplog.records)
 
 
 MALFORMED = [
@@ -209,11 +257,15 @@ async def test_malformed_commands_get_error_replies(tmp_path: Path, broker: Brok
         plc.close()
         await pub.stop(grace_s=1)
     assert handler.calls == []
-    # commands for one camera run in arrival order, so replies come in order too
-    for (_, body, _), (name, _, expected) in zip(replies, MALFORMED, strict=True):
-        assert body["ok"] is False
-        assert body["command"] == name
-        assert body["error"].startswith(expected), body["error"]
+    # A payload that is not a JSON object is refused on arrival, before it could queue
+    # behind other commands (issue 20), so replies need not come in arrival order.
+    assert len(replies) == len(MALFORMED)
+    unmatched = [(body["command"], body["error"]) for _, body, _ in replies]
+    assert all(body["ok"] is False for _, body, _ in replies)
+    for name, _, expected in MALFORMED:
+        hit = next(i for i, (n, e) in enumerate(unmatched) if n == name and e.startswith(expected))
+        unmatched.pop(hit)
+    assert unmatched == []
 
 
 async def test_handler_errors_become_error_replies(tmp_path: Path, broker: Broker) -> None:
@@ -237,7 +289,7 @@ async def test_retained_commands_are_ignored(tmp_path: Path, broker: Broker) -> 
     """A stale retained command waiting on the broker does not act when edged
     (re)subscribes; with MQTT 5 a live publish with retain set is refused with a reply."""
     handler = Recorder()
-    settings = make_settings(tmp_path, broker)
+    settings = make_settings(tmp_path, broker, command_secret=SECRET)
     from edged.publish._topics import Topics
 
     t = Topics(settings.mqtt.prefix, settings.node_id)
@@ -270,7 +322,7 @@ async def test_retained_command_ignored_with_mqtt_311(
     tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
     handler = Recorder()
-    settings = make_settings(tmp_path, broker, protocol="3.1.1")
+    settings = make_settings(tmp_path, broker, protocol="3.1.1", command_secret=SECRET)
     from edged.publish._topics import Topics
 
     t = Topics(settings.mqtt.prefix, settings.node_id)
@@ -372,9 +424,13 @@ class _Camera:
         self.log.append(("recipe", recipe))
         self._recipe = recipe
 
-    async def teach(self, recipe: str, frames: int) -> list[str]:
-        self.log.append(("teach", recipe, frames))
+    async def teach(self, recipe: str, frames: int, *, activate: bool = True) -> list[str]:
+        self.log.append(("teach", recipe, frames, activate))
         return [f"ref-{i}" for i in range(frames)]
+
+    async def activate_reference(self, recipe: str, version: str) -> str:
+        self.log.append(("activate", recipe, version))
+        return version
 
 
 async def test_runtime_command_handler_adapts_camera_control(tmp_path: Path) -> None:
@@ -391,13 +447,27 @@ async def test_runtime_command_handler_adapts_camera_control(tmp_path: Path) -> 
     try:
         assert await handler.trigger("cam1") == {}
         assert await handler.set_recipe("cam1", "r2") == {"recipe": "r2", "previous": "r1"}
-        assert await handler.teach("cam1", None, 2) == {
+        assert await handler.teach("cam1", None, 2, activate=True) == {
             "recipe": "r2",
             "frames": 2,
             "references": ["ref-0", "ref-1"],
         }
+        assert await handler.teach("cam1", None, 1, activate=False) == {
+            "recipe": "r2",
+            "frames": 1,
+            "references": ["ref-0"],
+            "pending": True,
+            "confirm": {"recipe": "r2", "confirm": "ref-0"},
+        }
+        assert await handler.confirm_teach("cam1", None, "v3") == {"recipe": "r2", "active": "v3"}
         with pytest.raises(NotFoundError, match="camera: expected one of \\['cam1'\\], got 'cam9'"):
             await handler.trigger("cam9")
     finally:
         runtime.pool.shutdown()
-    assert cam.log == [("trigger",), ("recipe", "r2"), ("teach", "r2", 2)]
+    assert cam.log == [
+        ("trigger",),
+        ("recipe", "r2"),
+        ("teach", "r2", 2, True),
+        ("teach", "r2", 1, False),
+        ("activate", "r2", "v3"),
+    ]

@@ -21,6 +21,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edged.config import Settings, load_settings
 from edged.daemon import Daemon
 from edged.publish._topics import Topics
+from edged.publish.command_auth import sign_command
+
+SECRET = "daemon-test-secret-0123456789"
+
+
+def _signed(topic: str, fields: dict[str, Any]) -> str:
+    return json.dumps(sign_command(SECRET.encode(), topic, fields))
 
 
 def _settings(write_config: Callable[..., Path], broker: Broker, prefix: str) -> Settings:
@@ -45,6 +52,7 @@ def _settings(write_config: Callable[..., Path], broker: Broker, prefix: str) ->
                     "protocol": "5" if broker.mqtt5 else "3.1.1",
                     "reconnect_min_s": 0.1,
                     "reconnect_max_s": 0.5,
+                    "command_secret": SECRET,
                 },
                 "http": {"enabled": False},
                 "pipeline": {"workers": 2},
@@ -143,8 +151,10 @@ async def test_daemon_answers_commands(write_config: Callable[..., Path], broker
         plc = mqtt.Client(CallbackAPIVersion.VERSION2)
         plc.connect(broker.host, broker.port)
         plc.loop_start()
-        plc.publish(t.command("cam1", "recipe"), '{"recipe": "other", "id": 1}', 1)
-        plc.publish(t.command("cam1", "trigger"), '{"id": 2}', 1)
+        cmd = t.command("cam1", "recipe")
+        plc.publish(cmd, _signed(cmd, {"recipe": "other", "id": 1}), 1)
+        cmd = t.command("cam1", "trigger")
+        plc.publish(cmd, _signed(cmd, {"id": 2}), 1)
         await asyncio.to_thread(col.wait_count, t.reply("cam1"), 2)
         n = len(col.on(t.result("cam1")))
         await asyncio.to_thread(col.wait_count, t.result("cam1"), n + 3)
@@ -190,7 +200,8 @@ async def test_trigger_command_fires_a_triggered_line(
         plc.connect(broker.host, broker.port)
         plc.loop_start()
         for i in (1, 2):
-            plc.publish(t.command("cam1", "trigger"), json.dumps({"id": i}), 1)
+            cmd = t.command("cam1", "trigger")
+            plc.publish(cmd, _signed(cmd, {"id": i}), 1)
         await asyncio.to_thread(col.wait_count, t.reply("cam1"), 2)
         await asyncio.to_thread(col.wait_count, t.result("cam1"), 2)
         await asyncio.sleep(0.5)
@@ -203,3 +214,57 @@ async def test_trigger_command_fires_a_triggered_line(
     assert replies[1]["ok"] is True
     assert replies[2]["ok"] is True
     assert [r["frame"]["seq"] for r in _results(col, t.result("cam1"))] == [0, 1]
+
+
+async def test_mqtt_teach_is_pending_until_confirmed_and_memory_bounded(
+    write_config: Callable[..., Path], broker: Broker, tmp_path: Path
+) -> None:
+    """Issue 20: a taught reference is not active until a second, confirming command;
+    a teach whose frames would exceed mqtt.teach_max_bytes is refused, nothing stored."""
+    from edged.references import ReferenceStore
+
+    prefix = f"k{uuid.uuid4().hex[:6]}"
+    settings = _settings(write_config, broker, prefix)
+    mqtt_cfg = settings.mqtt.model_copy(update={"teach_max_bytes": 1024 * 1024})
+    settings = settings.model_copy(update={"mqtt": mqtt_cfg, "references_dir": tmp_path / "refs"})
+    t = Topics(prefix, "line-9")
+    col = Collector(broker, [t.reply("cam1"), t.result("cam1")]).start()
+    daemon = Daemon(settings)
+    await daemon.start()
+    store = ReferenceStore(tmp_path / "refs")
+    teach = t.command("cam1", "teach")
+    plc = mqtt.Client(CallbackAPIVersion.VERSION2)
+    try:
+        await asyncio.to_thread(col.wait_count, t.result("cam1"), 2)
+        plc.connect(broker.host, broker.port)
+        plc.loop_start()
+        # 160 x 128 x 3 bytes a frame: 20 frames = 1.2 MB > the 1 MiB budget
+        plc.publish(teach, _signed(teach, {"frames": 20, "id": "big"}), 1)
+        plc.publish(teach, _signed(teach, {"frames": 2, "id": "teach"}), 1)
+        await asyncio.to_thread(col.wait_count, t.reply("cam1"), 2, 30)
+        pending = {m.json()["id"]: m.json() for m in col.on(t.reply("cam1"))}
+        current_before = store.current("plain", "cam1")
+        versions_before = [i.version_id for i in store.versions("plain", "cam1")]
+        plc.publish(teach, _signed(teach, {"confirm": "v1", "id": "ok"}), 1)
+        await asyncio.to_thread(col.wait_count, t.reply("cam1"), 3)
+    finally:
+        plc.disconnect()
+        plc.loop_stop()
+        await daemon.stop()
+        col.stop()
+    assert pending["big"]["ok"] is False
+    assert "exceed the teach memory budget of 1048576 bytes" in pending["big"]["error"]
+    assert pending["teach"]["result"] == {
+        "recipe": "plain",
+        "frames": 2,
+        "references": ["v1"],
+        "pending": True,
+        "confirm": {"recipe": "plain", "confirm": "v1"},
+    }
+    assert current_before is None
+    assert versions_before == ["v1"]
+    confirmed = {m.json()["id"]: m.json() for m in col.on(t.reply("cam1"))}["ok"]
+    assert confirmed["result"] == {"recipe": "plain", "active": "v1"}
+    current = store.current("plain", "cam1")
+    assert current is not None
+    assert current.version_id == "v1"

@@ -317,7 +317,10 @@ async def test_state_retained_and_republished_on_reconnect(tmp_path: Path, broke
     col = Collector(broker, [topic]).start()
 
     def live(ms: list[Received]) -> list[dict]:
-        return [m.json() for m in ms if not m.retain]  # retained copies come on re-subscribe
+        # Retained copies come on re-subscribe; a dup is the broker redelivering a message
+        # whose PUBACK it had not seen when it stopped (the collector's session persists):
+        # at least once, not a second publish by edged.
+        return [m.json() for m in ms if not m.retain and not m.dup]
 
     await pub.start()
     try:
@@ -329,12 +332,17 @@ async def test_state_retained_and_republished_on_reconnect(tmp_path: Path, broke
         await asyncio.to_thread(col.wait_for, lambda ms: len(live(ms)) >= 2)
         pub.set_state("cam1", {"connected": False, "fps": 0.0, "recipe": "r1"})
         await asyncio.to_thread(col.wait_for, lambda ms: len(live(ms)) >= 3)
+        reconnects = pub.stats().reconnects
     finally:
         await pub.stop(grace_s=2)
         col.stop()
+    # One live republish per reconnect (a loaded machine may see the link drop and
+    # come back more than once around the broker restart), none for the unchanged set.
+    assert reconnects >= 1
+    up = {"connected": True, "fps": 10.0, "recipe": "r1"}
     assert live(col.messages) == [
-        {"connected": True, "fps": 10.0, "recipe": "r1"},
-        {"connected": True, "fps": 10.0, "recipe": "r1"},
+        up,
+        *[up] * reconnects,
         {"connected": False, "fps": 0.0, "recipe": "r1"},
     ]
     late = Collector(broker, [topic]).start()

@@ -175,19 +175,23 @@ async def test_count_cap_drops_oldest_counts_and_logs(
     )
     try:
         with caplog.at_level(logging.WARNING, logger="edged.publish.outbox"):
-            await box.put_many(_msgs(4))
-            for m in _msgs(4, start=4):
+            for m in _msgs(8):
                 await box.put(m.topic, m.payload)
-        rows = await box.fetch()
+            rows = await box.fetch()
+            await box.close()
     finally:
         await box.close()
     assert [r.payload for r in rows] == [f"payload-{i}".encode() for i in range(3, 8)]
-    assert box.dropped == {"max_messages": 3, "max_age": 0}
+    assert box.dropped == {"max_messages": 3, "max_bytes": 0, "max_age": 0}
     assert sum(n for n, _ in drops) == 3
     assert {why for _, why in drops} == {"max_messages"}
     warnings = [r.getMessage() for r in caplog.records if "outbox full" in r.getMessage()]
-    assert len(warnings) == 1  # rate-limited: one line, not one per drop
+    # rate-limited: the first drop at once, the rest in one line (at the latest at
+    # close) with the true count — issue 20: the count must add up
+    assert len(warnings) == 2
     assert "dropped the 1 oldest" in warnings[0]
+    assert "dropped the 2 oldest" in warnings[1]
+    assert "3 dropped since start" in warnings[1]
 
 
 async def test_age_cap_drops_expired_oldest_first(

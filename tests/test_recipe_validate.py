@@ -96,7 +96,7 @@ def test_type_defaults_to_the_name() -> None:
 def test_bad_entries_name_their_key_path() -> None:
     assert _problems({"lot": {"type": "ocr"}}) == [
         "recipes.label.checks.lot.type: unknown check: expected one of ['contours', "
-        "'difference', 'edges', 'heatmap', 'mask', 'palette', 'quality'], got 'ocr'"
+        "'difference', 'edges', 'heatmap', 'mask', 'palette', 'quality', 'recognition'], got 'ocr'"
     ]
     assert _problems({"q": {"type": "quality", "bins": 999}}) == [
         "recipes.label.checks.q.bins: Input should be less than or equal to 256 (got 999)"

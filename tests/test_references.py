@@ -260,3 +260,27 @@ def test_teach_rejects_unusable_images(tmp_path: Path, goods: list[np.ndarray]) 
         store.teach("r", "c", [goods[0], other])
     assert store.current("r", "c") is None
     assert not os.path.exists(tmp_path / "r" / "c" / "v0001")
+
+
+def test_a_pending_version_is_listed_but_not_active_until_confirmed(
+    tmp_path: Path, goods: list[np.ndarray]
+) -> None:
+    """Issue 20: an MQTT-taught reference waits for a confirm (a second command, or the
+    admin API's rollback to that version)."""
+    store = ReferenceStore(tmp_path / "refs", keep_versions=1)
+    assert store.teach("r", "cam", goods[:1]) == "v1"
+    assert store.teach("r", "cam", goods[1:2], activate=False) == "v2"
+    [entry] = store.entries()
+    assert entry["active"] == "v1"
+    assert [v["version"] for v in entry["versions"]] == ["v1", "v2"]  # kept despite keep=1
+    prepared_before = store.prepared("r", "cam")
+    with pytest.raises(NotFoundError, match=r"expected a pending version in \['v2'\], got 'v1'"):
+        store.activate_pending("r", "cam", "v1")
+    assert store.activate_pending("r", "cam", "v2") == "v2"
+    current = store.current("r", "cam")
+    assert current is not None
+    assert current.version_id == "v2"
+    assert store.prepared("r", "cam") is not prepared_before
+    # the admin API's confirm: roll "back" to a pending version
+    assert store.teach("r", "cam", goods[2:3], activate=False) == "v3"
+    assert store.rollback("r", "cam", "v3") == "v3"

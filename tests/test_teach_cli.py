@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -172,14 +173,25 @@ def test_analyze_judges_against_the_stored_references(
     cv2.circle(bad, (160, 120), 9, (0, 0, 0), -1)  # a dark spot on the part
     for name, image in (("good.png", good), ("bad.png", bad)):
         cv2.imwrite(str(tmp_path / name), image)
+
+    def analyze(camera: str, name: str) -> tuple[int, dict[str, Any]]:
+        # A child process: analyze sets up logging on its stderr for good.
+        args = ["analyze", "--config", str(cfg), "--camera", camera, str(tmp_path / name)]
+        p = subprocess.run(
+            [sys.executable, "-m", "edged", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        return p.returncode, json.loads(p.stdout)
+
     verdicts = {}
     for name in ("good.png", "bad.png"):
-        code = main(["analyze", "--config", str(cfg), "--camera", "cam1", str(tmp_path / name)])
-        result = json.loads(capsys.readouterr().out)
+        code, result = analyze("cam1", name)
         verdicts[name] = (code, result["verdict"], result["camera"])
     assert verdicts == {"good.png": (0, "pass", "cam1"), "bad.png": (1, "fail", "cam1")}
     # Another camera has nothing stored: an error saying how to teach it.
-    code = main(["analyze", "--config", str(cfg), "--camera", "http", str(tmp_path / "good.png")])
-    result = json.loads(capsys.readouterr().out)
+    code, result = analyze("http", "good.png")
     assert (code, result["verdict"]) == (1, "error")
     assert "edged teach --config FILE --recipe parts --camera http" in result["reasons"][0]

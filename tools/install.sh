@@ -111,7 +111,8 @@ if [ ! -e "$config_dir/edged.yaml" ]; then
 else
     note "keeping $config_dir/edged.yaml"
 fi
-# Secrets for LoadCredential= (root only): edged.mqtt-password, edged.api-key.
+# Secrets for LoadCredential= (root only): edged.mqtt-password, edged.api-key,
+# edged.command-secret.
 run install -d -m 0700 -o root -g root "$credstore"
 
 # 4. The unit (its paths follow --prefix and --config-dir).

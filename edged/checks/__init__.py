@@ -14,6 +14,7 @@ OpenAPI path follow from the registry.
 
 from edged.checks._base import (
     ANY,
+    ANY_KEY,
     CheckContext,
     CheckOptions,
     CheckOutcome,
@@ -28,6 +29,7 @@ from edged.core.regions import Region
 
 __all__ = [
     "ANY",
+    "ANY_KEY",
     "CheckContext",
     "CheckOptions",
     "CheckOutcome",

@@ -21,6 +21,7 @@ from edged.core.regions import Region as Region  # the checks' public name for i
 
 if TYPE_CHECKING:
     from edged.checks.prepared import ReferenceParams
+    from edged.models import RecognizerSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +31,13 @@ class CheckContext:
     ``reference`` is the model :mod:`edged.references` prepared for this recipe and
     camera (see :mod:`edged.checks.models`), or None; a check narrows it to the
     class it needs with ``isinstance``.
+    ``models`` gives recognition checks their loaded models (None: no repository).
     """
 
     recipe: str
     camera: str
     reference: PreparedModel | None = None
+    models: RecognizerSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,9 @@ class CheckOptions(BaseModel):
 
 # A figure path segment matching any list index (``regions.*.area_px``).
 ANY = "*"
+# A figure path segment matching any mapping key the check only knows when it runs,
+# e.g. a model's label names (``labels.<name>.score``).
+ANY_KEY = "<name>"
 
 Compute = Callable[[np.ndarray, Any], dict[str, Any]]
 
@@ -94,7 +100,8 @@ class CheckSpec:
     context)`` returns the outcome (regions labelled with ``check=name``; the
     Inspector relabels them with the recipe entry's name). ``figures`` declares every
     figure path ``run`` can produce, relative to the check (``brightness.over_per``;
-    ``*`` stands for any list index, ``regions.*.area_px``): limits are validated
+    ``*`` stands for any list index, ``regions.*.area_px``; ``<name>`` for a key
+    known only at run time, ``labels.<name>.score``): limits are validated
     against it at load time. ``needs_reference`` marks checks that compare against
     stored references; ``reference_params(options)`` then says, from the validated
     options of every check of this type in one recipe, how that recipe's references

@@ -21,6 +21,7 @@ _MODULES: tuple[str, ...] = (
     "edged.checks.palette",
     "edged.checks.heatmap",
     "edged.checks._difference_spec",
+    "edged.checks.recognition",
 )
 
 

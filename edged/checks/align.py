@@ -361,6 +361,9 @@ def original_matrix(
     return out
 
 
+MIN_ALIGN_SIDE_PX = 8
+
+
 def align(
     image1: np.ndarray,
     image2: np.ndarray,
@@ -375,8 +378,17 @@ def align(
     resolution: longest side of the working size (pixels).
 
     Raises UnregisteredError (a RegistrationError, HTTP 422) with the reason when the
-    images do not register.
+    images do not register, InputError (HTTP 400) when one is smaller than
+    ``MIN_ALIGN_SIDE_PX`` on a side (nothing to register).
     """
+    for name, image in (("image1", image1), ("image2", image2)):
+        h, w = image.shape[:2]
+        if min(h, w) < MIN_ALIGN_SIDE_PX:
+            msg = (
+                f"{name}: expected at least {MIN_ALIGN_SIDE_PX}×{MIN_ALIGN_SIDE_PX} pixels "
+                f"to align, got {w}×{h}"
+            )
+            raise InputError(msg)
     g1, g2 = to_grey(image1), to_grey(image2)
     wh1 = (g1.shape[1], g1.shape[0])
     wh2 = (g2.shape[1], g2.shape[0])

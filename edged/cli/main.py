@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from edged._version import __version__
+from edged.cli.command_token import add_command_token_parser, cmd_command_token
 from edged.cli.teach import add_teach_parser, cmd_teach
 from edged.config import Settings
 from edged.core.errors import ConfigError, EdgedError
@@ -47,7 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         "the references stored for this camera",
     )
 
-    wat = sub.add_parser("watch", help="subscribe to the broker and print results as they arrive")
+    wat = sub.add_parser(
+        "watch",
+        help="subscribe to the broker and print results as they arrive",
+        description="Print results as they arrive. To send an MQTT command, "
+        "sign it with `edged command-token` and publish it on the topic that prints.",
+    )
     wat.add_argument("--config", "-c", type=Path, help="YAML config file (default: built-in)")
     wat.add_argument("--camera", help="only this camera (default: all)")
     wat.add_argument("--node", help="node id (default: the config's node_id; '+' for all)")
@@ -61,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     cams.add_argument("--config", "-c", type=Path, help="take .cti files from this config")
     cams.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_teach_parser(sub)
+    add_command_token_parser(sub)
     return p
 
 
@@ -117,11 +124,23 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         for line in lines:
             print(f"  {line}", file=out)
         return 1
+    from edged.cli.check import check_files
+
+    problems, notes = check_files(settings)
+    if problems:
+        print(f"{args.config}: {len(problems)} error(s)", file=out)
+        for line in problems:
+            print(f"  {line}", file=out)
+        for note in notes:
+            print(f"  note: {note}", file=out)
+        return 1
     print(
         f"{args.config}: OK (node {settings.node_id}, {len(settings.cameras)} camera(s), "
         f"{len(settings.recipes)} recipe(s))",
         file=out,
     )
+    for note in notes:
+        print(f"  note: {note}", file=out)
     return 0
 
 
@@ -231,6 +250,7 @@ _COMMANDS = {
     "watch": cmd_watch,
     "cameras": cmd_cameras,
     "teach": cmd_teach,
+    "command-token": cmd_command_token,
 }
 
 

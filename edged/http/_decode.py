@@ -11,7 +11,6 @@ uint8 BGR, or raises an EdgedError saying what was expected and what came.
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 import re
 import stat
@@ -164,9 +163,33 @@ def read_shared_memory(
                 f"{wanted} bytes, got {size}"
             )
             raise InputError(msg)
-        need = size
-        with mmap.mmap(fd, need, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ) as mm:
-            data = mm.read(need)
+        data = _read_exactly(fd, size, name)
     finally:
         os.close(fd)
     return decode_raw(data, width=width, height=height, bayer=bayer)
+
+
+def _read_exactly(fd: int, size: int, name: str) -> bytearray:
+    """``size`` bytes from offset 0 of ``fd`` with pread (a bounded copy: never a
+    mapping, so a block truncated by its owner meanwhile is a short read and a 400,
+    not a SIGBUS that kills edged)."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    done = 0
+    while done < size:
+        try:
+            n = os.preadv(fd, [view[done:]], done)
+        except OSError as exc:
+            msg = f"shared-memory block {name!r}: read failed after {done} bytes ({exc.strerror})"
+            raise InputError(msg) from exc
+        if n == 0:
+            msg = (
+                f"shared-memory block {name!r}: expected {size} bytes, got {done} (the block "
+                "was truncated while edged read it)"
+            )
+            raise InputError(msg)
+        done += n
+    if os.fstat(fd).st_size != size:
+        msg = f"shared-memory block {name!r}: its size changed while edged read it"
+        raise InputError(msg)
+    return buf

@@ -31,7 +31,7 @@ from aiohttp import web
 
 from edged._version import __version__
 from edged.http._families import ApiFamily, HttpError, JsonBody
-from edged.http._gate import GATE
+from edged.http._gate import GATE, gated
 from edged.http._input import read_form
 
 LTU_GATE = GATE
@@ -105,14 +105,10 @@ def ltu_endpoint(name: str) -> Callable[[Service], Handler]:
 
 
 async def _gated(request: web.Request, fn: Service) -> LtuAnswer:
-    gate = request.app.get(GATE)
-    if gate is None:  # routes added to a bare app (no runtime): nothing to bound
-        return await fn(request)
-
     async def receive() -> object:
         return await read_form(request)
 
     async def work(_: object) -> LtuAnswer:
         return await fn(request)
 
-    return await gate.run(receive, work)
+    return await gated(request, receive, work)

@@ -167,6 +167,11 @@ async def read_image_bytes(request: web.Request, name: str = "image") -> bytes:
             f"form or JSON field {name!r}, or an image body"
         )
         raise InputError(msg)
+    return await image_from_text(request, value, name)
+
+
+async def image_from_text(request: web.Request, value: Any, name: str = "image") -> bytes:
+    """Encoded image bytes from a text value: an allowed ``http(s)://`` URL or base64."""
     if not isinstance(value, str) or not value.strip():
         msg = f"{name}: expected base64 image text or a URL, got {_short(value)}"
         raise InputError(msg)
@@ -179,9 +184,7 @@ async def read_image_bytes(request: web.Request, name: str = "image") -> bytes:
 async def read_image_field(request: web.Request, name: str = "image") -> np.ndarray:
     """Image field ``name`` decoded (off the event loop) to ``(H, W)`` uint8 grey or
     ``(H, W, 3)`` uint8 BGR; 400 for bad input, 413 over ``http.max_pixels``."""
-    data = await read_image_bytes(request, name)
-    max_pixels = limits_of(request.app).max_pixels
-    return await run_pixels(request, _decode, data, max_pixels, name)
+    return await decode_image_bytes(request, await read_image_bytes(request, name), name)
 
 
 async def read_options(
@@ -215,6 +218,11 @@ def decode_base64(text: str, name: str = "image") -> bytes:
     except (binascii.Error, ValueError) as exc:
         msg = f"{name}: expected base64 image text, got invalid base64 ({exc}): {_short(text)}"
         raise InputError(msg) from exc
+
+
+async def decode_image_bytes(request: web.Request, data: bytes, name: str = "image") -> np.ndarray:
+    """Decode ``data`` off the event loop (400 bad image, 413 over ``http.max_pixels``)."""
+    return await run_pixels(request, _decode, data, limits_of(request.app).max_pixels, name)
 
 
 def _decode(data: bytes, max_pixels: int, name: str) -> np.ndarray:

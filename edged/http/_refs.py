@@ -19,6 +19,7 @@ from edged.http._context import json_response
 from edged.http._decode import decode_encoded
 from edged.http._errors import UnavailableError
 from edged.http._families import ADMIN_FAMILY, register_family
+from edged.http._gate import gated
 from edged.http._keys import RUNTIME
 from edged.http._params import ClientGoneError, int_param, json_body, read_all
 from edged.imaging.render import encode_jpeg
@@ -167,13 +168,20 @@ async def teach_references(request: web.Request) -> web.Response:
     """Upload one image (JPEG/PNG body) or several (multipart file parts) as a new version."""
     runtime, store, recipe, camera = _target(request)
     http = runtime.settings.http
-    files = await _uploaded_files(request, http.max_body_bytes)
-    if not files or not any(files):
-        msg = "images: expected at least one JPEG or PNG file, got none"
-        raise InputError(msg)
-    images = await runtime.pool.run(_decode_all, files, http.max_pixels)
-    version = await runtime.pool.run(store.teach, recipe, camera, images)
-    body = {"recipe": recipe, "camera": camera, "version": version, "images": len(images)}
+
+    async def receive() -> list[bytes]:
+        return await _uploaded_files(request, http.max_body_bytes)
+
+    async def work(files: list[bytes]) -> tuple[str, int]:
+        if not files or not any(files):
+            msg = "images: expected at least one JPEG or PNG file, got none"
+            raise InputError(msg)
+        images = await runtime.pool.run(_decode_all, files, http.max_pixels)
+        return await runtime.pool.run(store.teach, recipe, camera, images), len(images)
+
+    # decoding and preparing a reference are pixel work: under the analysis gate
+    version, count = await gated(request, receive, work)
+    body = {"recipe": recipe, "camera": camera, "version": version, "images": count}
     return json_response(body, status=201)
 
 

@@ -4,6 +4,8 @@ The app owns the concerns every area shares, each in one place:
 
 - the API key: one middleware with an allow-list of public routes
   (:mod:`edged.http._auth`);
+- compressed request bodies: refused with 415, never decompressed
+  (:mod:`edged.http._encoding`);
 - errors: one middleware rendering every error — 401, 404, 405, 413, 429 included —
   in the shape of the request's API family (:mod:`edged.http._error_middleware`,
   :mod:`edged.http._families`), and request metrics;
@@ -34,8 +36,10 @@ from aiohttp import web
 from edged.http import (
     _refs,
     admin,
+    deepomatic,
     health,
     ltu,
+    ltu_recognition,
     ltu_reference,
     openapi,
     pekat,
@@ -44,6 +48,7 @@ from edged.http import (
     ui,
 )
 from edged.http._auth import auth_for
+from edged.http._encoding import HANDLER_ARGS, content_encoding_middleware
 from edged.http._error_middleware import error_middleware
 from edged.http._families import FAMILIES, FamilyTable
 from edged.http._gate import install_gate
@@ -59,6 +64,8 @@ AREAS: tuple[Setup, ...] = (
     ltu.setup,  # /v2/services/image/<check services>
     ltu_reference.setup,  # /v2/services/image/{differences,alignmentMatrix,distance}
     pixlab.setup,  # /imgdiff
+    ltu_recognition.setup,  # /v2/services/image/{classification,objectDetection}
+    deepomatic.setup,  # /v0.7/: recognition specs, versions, networks, tasks
     openapi.setup,  # /api/v1/openapi.json
     admin.setup,  # /api/v1/cameras, recipes, results
     _refs.setup,  # /api/v1/references
@@ -70,11 +77,12 @@ AREAS: tuple[Setup, ...] = (
 
 def _base_app(runtime: Runtime, *, client_max_size: int = 1024**2) -> web.Application:
     """An app with the runtime, the family table, and the error and auth middlewares."""
-    app = web.Application(client_max_size=client_max_size)
+    app = web.Application(client_max_size=client_max_size, handler_args=HANDLER_ARGS)
     app[RUNTIME] = runtime
     app[FAMILIES] = FamilyTable()
     app.middlewares.append(error_middleware)  # outermost: renders the auth's 401 too
     app.middlewares.append(auth_for(runtime))
+    app.middlewares.append(content_encoding_middleware)  # 415, never a decompressed bomb
     return app
 
 
@@ -82,7 +90,15 @@ def create_app(runtime: Runtime, *, with_metrics: bool = True) -> web.Applicatio
     """Build the HTTP application for ``runtime``."""
     http = runtime.settings.http
     app = _base_app(runtime, client_max_size=http.max_body_bytes)
-    install_gate(app, max_concurrent=http.max_concurrent, timeout_s=http.request_timeout_s)
+    install_gate(
+        app,
+        max_concurrent=http.max_concurrent,
+        timeout_s=http.request_timeout_s,
+        body_timeout_s=http.body_timeout_s,
+        max_queued=http.max_queued,
+        body_budget_bytes=http.body_budget_bytes,
+        max_body_bytes=http.max_body_bytes,
+    )
     app.cleanup_ctx.append(fetch_session)  # URL inputs' client session, closed with the app
     for setup in AREAS:
         setup(app)

@@ -155,6 +155,11 @@ def _pekat_paths() -> Doc:
 
 # --------------------------------------------------------------------- LTU / PixLab
 
+_LTU_RECOGNITION = {
+    "classification": "Labels from a recognition model (recognition.classification or model=)",
+    "objectDetection": "Objects with normalised bounding polygons from a detection model "
+    "(recognition.object_detection or model=)",
+}
 _LTU_PAIR = {
     "differences": ("image1", "image2", "Regions where the query (image2) differs from image1"),
     "alignmentMatrix": ("image1", "image2", "3×3 matrices mapping image1 onto image2 and back"),
@@ -209,6 +214,10 @@ def _ltu_paths() -> Doc:
         paths[f"{ltu.PREFIX}/{name}"] = {
             "post": op(service.summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
         }
+    for name, summary in _LTU_RECOGNITION.items():  # edged.http.ltu_recognition
+        paths[f"{ltu.PREFIX}/{name}"] = {
+            "post": op(summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
+        }
     for name, (a, b, summary) in _LTU_PAIR.items():
         paths[f"/v2/services/image/{name}"] = {
             "post": op(
@@ -250,6 +259,33 @@ def _ltu_paths() -> Doc:
             },
         )
     }
+    return paths
+
+
+def _deepomatic_paths() -> Doc:
+    from edged.http.deepomatic import route_summaries
+
+    paths: Doc = {}
+    for method, path, summary in route_summaries():
+        params = [
+            param(
+                name, "path", {"type": "integer" if name == "id" else "string"}, name, required=True
+            )
+            for name in ("id", "name")
+            if f"{{{name}}}" in path
+        ]
+        if path.endswith(("/tasks/", "/tasks")):
+            params.append(
+                param("task_ids", "query", {"type": "integer"}, "task ids", required=True)
+            )
+        responses = {
+            "200": json_content({"type": "object"}, "The resource, a list or a task id"),
+            **errors(400, 401, 404, 503),
+        }
+        extra: Doc = {"parameters": params} if params else {}
+        paths.setdefault(path, {})[method.lower()] = op(
+            summary, responses, tags=["Deepomatic"], **extra
+        )
     return paths
 
 
@@ -538,10 +574,13 @@ def _document() -> Doc:
             "query parameter, the X-API-Key header or a bearer token.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
-        "tags": [{"name": n} for n in ("PEKAT", "LTU", "PixLab", "Admin", "Operations")],
+        "tags": [
+            {"name": n} for n in ("PEKAT", "LTU", "Deepomatic", "PixLab", "Admin", "Operations")
+        ],
         "paths": {
             **_pekat_paths(),
             **_ltu_paths(),
+            **_deepomatic_paths(),
             **_ops_paths(),
             **_admin_paths(),
             **station_paths(),

@@ -30,7 +30,7 @@ from edged.http import _context
 from edged.http._decode import decode_encoded, decode_raw, read_shared_memory
 from edged.http._errors import ForbiddenError
 from edged.http._families import ApiFamily, plain_error_body, register_family
-from edged.http._gate import GATE, AnalysisGate
+from edged.http._gate import GATE, AnalysisGate, declared_body_bytes
 from edged.http._keys import RUNTIME
 from edged.http._params import ClientGoneError, read_all
 from edged.http._query import AnalyzeQuery, parse_analyze_query, parse_bayer, parse_size
@@ -210,7 +210,8 @@ async def _analyze(
             _job, decoder, body, inspector, ctx, query.response_type, time.perf_counter()
         )
 
-    outcome = await state.gate.run(receive_body, work)
+    size = declared_body_bytes(request, state.gate.max_body_bytes) if receive is _read_body else 0
+    outcome = await state.gate.run(receive_body, work, body_bytes=size)
     timings = {"receive": round(received_s * 1000.0, 3), **outcome.timings_ms}
     return _respond(runtime, state, query, outcome, timings, arrived_ns, t_start)
 

@@ -21,7 +21,8 @@ from edged.checks.imgdiff import ImgDiff, imgdiff
 from edged.core.errors import InputError
 from edged.http._families import ApiFamily, HttpError, JsonBody, register_family
 from edged.http._form_values import field_value, image_of, parse_bool
-from edged.http._input import read_form, run_pixels
+from edged.http._gate import gated
+from edged.http._input import RequestForm, read_form, run_pixels
 
 PATH = "/imgdiff"
 
@@ -38,11 +39,19 @@ PIXLAB_FAMILY = ApiFamily("PixLab", pixlab_error_body, paths=frozenset({PATH}))
 
 @routes.post(PATH, name="pixlab.imgdiff")
 async def imgdiff_service(request: web.Request) -> web.Response:
-    form = await read_form(request)
-    blob = parse_bool(field_value(form, "blob", False), "blob")
-    src = await image_of(request, "src")
-    target = await image_of(request, "target")
-    res: ImgDiff = await run_pixels(request, imgdiff, src, target)
+    """Under the analysis gate, like every pixel-heavy route (issue 20: twelve
+    concurrent 7000² imgdiffs took 8 GB outside it)."""
+
+    async def receive() -> RequestForm:
+        return await read_form(request)
+
+    async def work(form: RequestForm) -> tuple[bool, ImgDiff]:
+        blob = parse_bool(field_value(form, "blob", False), "blob")
+        src = await image_of(request, "src")
+        target = await image_of(request, "target")
+        return blob, await run_pixels(request, imgdiff, src, target)
+
+    blob, res = await gated(request, receive, work)
     if blob:
         ok, buf = cv2.imencode(".png", res.diff, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:  # pragma: no cover

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,9 @@ from pathlib import Path
 from edged.core.errors import EdgedError
 
 DROP_MAX_MESSAGES = "max_messages"
+DROP_MAX_BYTES = "max_bytes"
 DROP_MAX_AGE = "max_age"
+DROP_DEAD_LETTER_MAX = "dead_letter_max"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -22,7 +25,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload   BLOB    NOT NULL,
     qos       INTEGER NOT NULL,
     retain    INTEGER NOT NULL,
-    created_s REAL    NOT NULL
+    created_s REAL    NOT NULL,
+    grp       INTEGER
 );
 CREATE TABLE IF NOT EXISTS marks (
     key   TEXT PRIMARY KEY,
@@ -41,6 +45,8 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 );
 """
 AGE_CHECK_INTERVAL_S = 1.0
+# What one row counts against outbox_max_bytes: payload and topic bytes.
+_ROW_BYTES = "length(payload) + length(CAST(topic AS BLOB))"
 
 
 class OutboxError(EdgedError):
@@ -98,6 +104,12 @@ class Writes:
     def __bool__(self) -> bool:
         return bool(self.puts or self.acks or self.rejects or self.marks)
 
+    def retry_later(self, failed: Writes) -> None:
+        """Take back the acks and rejections of a transaction that failed (they are
+        committed with the next one: the outbox drains once the disk has room again)."""
+        self.acks[:0] = failed.acks
+        self.rejects[:0] = failed.rejects
+
 
 @dataclass(frozen=True, slots=True)
 class Done:
@@ -122,6 +134,7 @@ class Store:
         max_messages: int,
         max_age_s: float,
         dead_letter_max: int,
+        max_bytes: int | None = None,
     ) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -132,6 +145,13 @@ class Store:
         self.conn.execute("PRAGMA busy_timeout=5000")
         self.conn.execute("PRAGMA journal_size_limit=67108864")
         self.conn.executescript(_SCHEMA)
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(outbox)")}
+        if "grp" not in columns:  # an outbox written by an older edged
+            self.conn.execute("ALTER TABLE outbox ADD COLUMN grp INTEGER")
+        self.max_bytes = max_bytes
+        self.bytes = int(
+            self.conn.execute(f"SELECT COALESCE(SUM({_ROW_BYTES}), 0) FROM outbox").fetchone()[0]
+        )
         self.max_messages = max_messages
         self.max_age_s = max_age_s
         self.dead_letter_max = dead_letter_max
@@ -148,34 +168,55 @@ class Store:
         if writes or time.monotonic() >= self._next_age_check:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for m, created_s in zip(writes.puts, writes.created, strict=True):
-                    cur = conn.execute(
-                        "INSERT INTO outbox (topic, payload, qos, retain, created_s) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (m.topic, m.payload, m.qos, int(m.retain), created_s),
-                    )
-                    ids.append(int(cur.lastrowid or 0))
-                self.depth += len(writes.puts)
+                puts = iter(zip(writes.puts, writes.created, strict=True))
+                sizes = [n for _, n in writes.waiters] or [len(writes.puts)]
+                for size in sizes:
+                    grp = None
+                    for m, created_s in itertools.islice(puts, size):
+                        cur = conn.execute(
+                            "INSERT INTO outbox (topic, payload, qos, retain, created_s, grp) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (m.topic, m.payload, m.qos, int(m.retain), created_s, grp),
+                        )
+                        row_id = int(cur.lastrowid or 0)
+                        if grp is None:
+                            grp = row_id
+                            conn.execute("UPDATE outbox SET grp = ? WHERE id = ?", (grp, row_id))
+                        ids.append(row_id)
+                        self.bytes += len(m.payload) + len(m.topic.encode())
+                self.depth += len(ids)
                 if writes.marks:
                     conn.executemany(
                         "INSERT INTO marks (key, value) VALUES (?, ?) "
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                         list(writes.marks.items()),
                     )
-                if writes.acks:
-                    cur = conn.executemany(
-                        "DELETE FROM outbox WHERE id = ?", [(i,) for i in writes.acks]
-                    )
-                    self.depth -= max(cur.rowcount, 0)
+                for row_id in writes.acks:
+                    gone = conn.execute(
+                        f"DELETE FROM outbox WHERE id = ? RETURNING {_ROW_BYTES}",
+                        (row_id,),
+                    ).fetchall()
+                    self.depth -= len(gone)
+                    self.bytes -= sum(int(r[0]) for r in gone)
                 for row_id, code, reason in writes.rejects:
-                    rejected += self._reject(row_id, code, reason)
-                dropped = self._enforce_caps()
+                    n, expired = self._reject(row_id, code, reason)
+                    rejected += n
+                    if expired:
+                        dropped[DROP_DEAD_LETTER_MAX] = (
+                            dropped.get(DROP_DEAD_LETTER_MAX, 0) + expired
+                        )
+                dropped.update(self._enforce_caps())
                 conn.execute("COMMIT")
                 if ids:
                     self.last_id = ids[-1]
             except BaseException:
-                conn.execute("ROLLBACK")
-                self.depth = int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+                # SQLite may have rolled back already (e.g. SQLITE_FULL): never let a
+                # "cannot rollback" mask the real error.
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self._recount()
                 raise
         row = conn.execute("SELECT created_s FROM outbox ORDER BY id LIMIT 1").fetchone()
         return Done(
@@ -188,7 +229,43 @@ class Store:
             last_id=self.last_id,
         )
 
-    def _reject(self, row_id: int, code: int, reason: str) -> int:
+    def _recount(self) -> None:
+        self.depth = int(self.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        self.dead_depth = int(self.conn.execute("SELECT COUNT(*) FROM dead_letter").fetchone()[0])
+        self.bytes = int(
+            self.conn.execute(f"SELECT COALESCE(SUM({_ROW_BYTES}), 0) FROM outbox").fetchone()[0]
+        )
+
+    def restore(self, rows: list[OutboxMessage], marks: dict[str, int]) -> None:
+        """Put rows salvaged from a damaged outbox (with their ids) into this one."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT OR IGNORE INTO outbox (id, topic, payload, qos, retain, created_s, grp) "
+                "VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                [(m.row_id, m.topic, m.payload, m.qos, int(m.retain), m.created_s) for m in rows],
+            )
+            conn.executemany(
+                "INSERT INTO marks (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+                list(marks.items()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._recount()
+        self.last_id = int(conn.execute("SELECT MAX(id) FROM outbox").fetchone()[0] or 0)
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it to zero bytes (shrink)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _reject(self, row_id: int, code: int, reason: str) -> tuple[int, int]:
+        """(moved, expired): 1 when ``row_id`` moved to the dead letters, and how many
+        old dead letters the cap deleted to make room."""
         cur = self.conn.execute(
             "INSERT OR REPLACE INTO dead_letter "
             "(id, topic, payload, qos, retain, created_s, failed_s, reason_code, reason) "
@@ -196,32 +273,36 @@ class Store:
             (time.time(), code, reason, row_id),
         )
         if cur.rowcount <= 0:
-            return 0  # already dropped by a cap
-        self.conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
-        self.depth -= 1
+            return 0, 0  # already dropped by a cap
+        gone = self.conn.execute(
+            f"DELETE FROM outbox WHERE id = ? RETURNING {_ROW_BYTES}",
+            (row_id,),
+        ).fetchall()
+        self.depth -= len(gone)
+        self.bytes -= sum(int(r[0]) for r in gone)
         self.dead_depth += 1
+        expired = 0
         if self.dead_depth > self.dead_letter_max:
             over = self.dead_depth - self.dead_letter_max
-            self.conn.execute(
+            cur = self.conn.execute(
                 "DELETE FROM dead_letter WHERE id IN "
                 "(SELECT id FROM dead_letter ORDER BY id LIMIT ?)",
                 (over,),
             )
-            self.dead_depth -= over
-        return 1
+            expired = max(cur.rowcount, 0)
+            self.dead_depth -= expired
+        return 1, expired
 
     def _enforce_caps(self) -> dict[str, int]:
         dropped: dict[str, int] = {}
         if self.depth > self.max_messages:
-            over = self.depth - self.max_messages
-            cur = self.conn.execute(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
-                (over,),
-            )
-            n = max(cur.rowcount, 0)
-            self.depth -= n
+            n = self._drop_oldest(self.depth - self.max_messages)
             if n:
                 dropped[DROP_MAX_MESSAGES] = n
+        if self.max_bytes is not None and self.bytes > self.max_bytes:
+            n = self._drop_bytes(self.bytes - self.max_bytes)
+            if n:
+                dropped[DROP_MAX_BYTES] = n
         now = time.monotonic()
         if now >= self._next_age_check:
             self._next_age_check = now + AGE_CHECK_INTERVAL_S
@@ -229,6 +310,40 @@ class Store:
             if n:
                 dropped[DROP_MAX_AGE] = n
         return dropped
+
+    def _drop_oldest(self, count: int) -> int:
+        """Delete the ``count`` oldest rows and the rest of the last one's group (the
+        verdict and result of one Result go together, never one without the other)."""
+        row = self.conn.execute(
+            "SELECT id, grp FROM outbox ORDER BY id LIMIT 1 OFFSET ?", (count - 1,)
+        ).fetchone()
+        if row is None:
+            return 0
+        return self._delete_through(int(row[0]), row[1])
+
+    def _drop_bytes(self, excess: int) -> int:
+        """Delete the oldest rows (whole groups) until ``excess`` bytes are freed."""
+        freed, last, grp = 0, None, None
+        for row_id, size, group in self.conn.execute(
+            f"SELECT id, {_ROW_BYTES}, grp FROM outbox ORDER BY id"
+        ):
+            freed += int(size)
+            last, grp = int(row_id), group
+            if freed >= excess:
+                break
+        return 0 if last is None else self._delete_through(last, grp)
+
+    def _delete_through(self, last: int, grp: int | None) -> int:
+        if grp is not None:
+            top = self.conn.execute("SELECT MAX(id) FROM outbox WHERE grp = ?", (grp,)).fetchone()
+            last = max(last, int(top[0] or last))
+        gone = self.conn.execute(
+            f"DELETE FROM outbox WHERE id <= ? RETURNING {_ROW_BYTES}",
+            (last,),
+        ).fetchall()
+        self.depth -= len(gone)
+        self.bytes -= sum(int(r[0]) for r in gone)
+        return len(gone)
 
     def _drop_expired(self, cutoff_s: float) -> int:
         """Delete the leading run of rows created before ``cutoff_s`` (oldest first).
@@ -248,10 +363,7 @@ class Store:
                 last = row_id
             if last is None:
                 return total
-            cur = self.conn.execute("DELETE FROM outbox WHERE id <= ?", (last,))
-            n = max(cur.rowcount, 0)
-            self.depth -= n
-            total += n
+            total += self._delete_through(last, None)
             if last != rows[-1][0]:
                 return total
 

@@ -27,7 +27,15 @@ How delivery works:
    ``kill -9`` are sent after the next start.
 
 Delivery is at least once: a message whose PUBACK was lost is sent again, so
-consumers de-duplicate on the Result ``id`` (``seq`` restarts with the daemon).
+consumers de-duplicate on the Result ``id``.
+
+When the outbox cannot store a Result (disk full, I/O error) ``publish_result``
+does not fail the line: the Result is published live if the broker is connected
+(at most once, counted in ``edged_results_not_durable_total{outcome=published_live}``)
+or counted as lost, the daemon reports not ready (``on_durable(False)``) and logs
+SQLite's own error; the first Result stored again makes it ready. Free space of
+``state_dir`` is checked every few seconds against ``mqtt.state_dir_min_free_bytes``
+(``edged_state_dir_low_space``) so the alarm comes before the disk is full.
 
 Topics (``{prefix}/{node_id}/...``): retained ``status`` — ``online`` on each
 connect, ``offline`` as the last will, ``stopped`` on a clean stop;
@@ -44,8 +52,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +80,9 @@ OUTBOX_FILE = "outbox.sqlite3"
 _FETCH_LIMIT = 512
 _LATENCY_TRACKED_MAX = 100_000
 _REJECT_LOG_INTERVAL_S = 60.0
+SPACE_CHECK_INTERVAL_S = 5.0
+NOT_DURABLE_LIVE = "published_live"
+NOT_DURABLE_LOST = "lost"
 
 
 def link_options(
@@ -134,6 +146,7 @@ class Publisher:
         outbox_path: Path | None = None,
         client_id: str | None = None,
         takeover: TakeoverDetector | None = None,
+        on_durable: Callable[[bool], None] | None = None,
     ) -> None:
         self._settings = settings
         self._takeover = takeover or TakeoverDetector()
@@ -149,9 +162,16 @@ class Publisher:
             on_slots=self._poke,
             down_note="results wait in the outbox; ",
         )
+        self._on_durable = on_durable
+        self.durable = True
+        self.not_durable: dict[str, int] = {NOT_DURABLE_LIVE: 0, NOT_DURABLE_LOST: 0}
+        self._not_durable_log = 0.0
+        self.low_space = False
         self.outbox = Outbox(
             outbox_path or settings.state_dir / OUTBOX_FILE,
             max_messages=self._cfg.outbox_max_messages,
+            max_bytes=self._cfg.outbox_max_bytes,
+            on_damaged=self._damaged,
             max_age_s=self._cfg.outbox_max_age_s,
             dead_letter_max=self._cfg.dead_letter_max_messages,
             synchronous=self._cfg.outbox_synchronous,
@@ -161,7 +181,11 @@ class Publisher:
         self._router: CommandRouter | None = None
         if command_handler is not None and self._cfg.commands:
             self._router = CommandRouter(
-                settings, command_handler, self._reply, mqtt5=self._link.opts.mqtt5
+                settings,
+                command_handler,
+                self._reply,
+                mqtt5=self._link.opts.mqtt5,
+                metrics=metrics,
             )
         self._states: dict[str, bytes] = {}
         self._inflight: dict[int, int] = {}  # mid -> outbox row id
@@ -171,6 +195,7 @@ class Publisher:
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._gauges: asyncio.Task[None] | None = None
+        self._space: asyncio.Task[None] | None = None
         self._started = False
         self._closing = False
         self.published = 0
@@ -198,6 +223,10 @@ class Publisher:
         self._sender.add_done_callback(self._sender_done)
         if self._metrics is not None:
             self._gauges = asyncio.create_task(self._gauge_loop(), name="edged-mqtt-gauges")
+            self._metrics.outbox_writable.set(1)
+        self._space = asyncio.create_task(self._space_loop(), name="edged-state-dir-space")
+        for warning in self.startup_warnings():
+            log.warning("%s", warning)
         log.info(
             "MQTT publisher for %s:%d started (outbox %s: %d message(s) waiting)",
             self._cfg.host,
@@ -205,6 +234,19 @@ class Publisher:
             self.outbox.path,
             self.outbox.depth,
         )
+
+    def startup_warnings(self) -> list[str]:
+        """What the operator must know at start: invisible ACL denials, open commands."""
+        out = []
+        if not self._link.opts.mqtt5:
+            out.append(
+                "MQTT 3.1.1: the broker cannot tell edged that it refused a publish (an ACL "
+                "denial is silently dropped and still counted as delivered); use "
+                "mqtt.protocol: '5' with an MQTT 5 broker to see denials as dead letters"
+            )
+        if self._router is not None:
+            out += self._router.startup_warnings()
+        return out
 
     async def publish_result(self, result: Result) -> None:
         """Queue a Result's verdict and result messages durably; returns once on disk."""
@@ -221,13 +263,93 @@ class Publisher:
             messages.append(
                 NewMessage(self.topics.result(result.camera), result.to_json().encode(), qos)
             )
-        ids = await self.outbox.put_many(messages, marks={_seq_mark(result.camera): result.seq})
+        try:
+            ids = await self.outbox.put_many(messages, marks={_seq_mark(result.camera): result.seq})
+        except OutboxError as exc:
+            if self._closing or self.outbox.closed:
+                raise
+            self._not_durable(messages, exc)
+            return
+        if not self.durable:
+            self._set_durable(True, None)
         if self._metrics is not None and ids:
             frame_s = _epoch_s(result.frame.host_ts)
             if frame_s is not None:
                 if len(self._latency) >= _LATENCY_TRACKED_MAX:
                     self._latency.pop(next(iter(self._latency)))
                 self._latency[ids[0]] = (result.camera, frame_s)
+
+    def _not_durable(self, messages: list[NewMessage], exc: OutboxError) -> None:
+        """The outbox could not store a Result: publish it live if connected (at most
+        once: not kept for a resend), else it is lost; counted either way."""
+        sent = bool(messages) and all(
+            self._link.publish_soon(m.topic, m.payload, m.qos, m.retain) for m in messages
+        )
+        outcome = NOT_DURABLE_LIVE if sent else NOT_DURABLE_LOST
+        self.not_durable[outcome] += 1
+        if self._metrics is not None:
+            self._metrics.results_not_durable.labels(outcome).inc()
+        self._set_durable(False, exc)
+
+    def _set_durable(self, durable: bool, exc: OutboxError | None) -> None:
+        now = time.monotonic()
+        if durable:
+            self.durable = True
+            log.warning(
+                "outbox writable again: results are stored before publishing (meanwhile "
+                "%d published live without a durable copy, %d lost)",
+                self.not_durable[NOT_DURABLE_LIVE],
+                self.not_durable[NOT_DURABLE_LOST],
+            )
+        elif self.durable or now >= self._not_durable_log:
+            self.durable = False
+            self._not_durable_log = now + _REJECT_LOG_INTERVAL_S
+            log.error(
+                "outbox cannot store results (%s): not ready; results are published live "
+                "while the broker is connected (not durable: %d so far), else lost (%d so "
+                "far); free space in %s",
+                exc,
+                self.not_durable[NOT_DURABLE_LIVE],
+                self.not_durable[NOT_DURABLE_LOST],
+                self.outbox.path.parent,
+            )
+        else:
+            return
+        if self._metrics is not None:
+            self._metrics.outbox_writable.set(1 if durable else 0)
+        if self._on_durable is not None:
+            self._on_durable(durable)
+
+    def _damaged(self, moved_to: str) -> None:
+        if self._metrics is not None:
+            self._metrics.outbox_damaged.inc()
+
+    async def _space_loop(self) -> None:
+        """Alarm before the disk is full: free space of state_dir against the threshold."""
+        threshold = self._cfg.state_dir_min_free_bytes
+        while True:
+            try:
+                st = await asyncio.to_thread(os.statvfs, self.outbox.path.parent)
+            except OSError as exc:
+                log.warning("state_dir: cannot read free space (%s)", exc)
+            else:
+                free = st.f_bavail * st.f_frsize
+                low = free < threshold
+                if low and not self.low_space:
+                    log.warning(
+                        "state_dir %s: %d bytes free, below mqtt.state_dir_min_free_bytes "
+                        "(%d): the outbox will stop storing results when the disk is full",
+                        self.outbox.path.parent,
+                        free,
+                        threshold,
+                    )
+                elif not low and self.low_space:
+                    log.info("state_dir %s: %d bytes free again", self.outbox.path.parent, free)
+                self.low_space = low
+                if self._metrics is not None:
+                    self._metrics.state_dir_free_bytes.set(free)
+                    self._metrics.state_dir_low_space.set(1 if low else 0)
+            await asyncio.sleep(SPACE_CHECK_INTERVAL_S)
 
     def last_seq(self, camera: str) -> int | None:
         """The seq of the last Result queued for ``camera``, also from before a restart
@@ -262,10 +384,11 @@ class Publisher:
         remaining = max(0.5, deadline - time.monotonic())
         await self._link.stop(final=(self.topics.status, b"stopped"), timeout_s=remaining)
         self._inflight.clear()
-        if self._gauges is not None:
-            self._gauges.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._gauges
+        for task in (self._gauges, self._space):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.outbox.close()
         if self.outbox.depth:
             log.warning(

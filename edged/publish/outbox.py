@@ -13,10 +13,21 @@ database (WAL mode) under ``state_dir``:
   :meth:`Outbox.reject` moves it to the ``dead_letter`` table with the MQTT 5
   reason code (>= 0x80) and reason, so a broker that refuses a message does not
   make edged retry it forever, and the message is kept for an operator.
-- Caps: more than ``max_messages`` rows, or rows older than ``max_age_s``, are
-  dropped oldest first, *counted* (``on_drop`` hook, e.g. a Prometheus counter)
-  and logged — never silently. The dead-letter table keeps the newest
-  ``dead_letter_max`` rows.
+- Caps: more than ``max_messages`` rows, more than ``max_bytes`` of topics and
+  payloads, or rows older than ``max_age_s``, are dropped oldest first — always
+  whole Results (the verdict never without its result) — *counted* (``on_drop``
+  hook, e.g. a Prometheus counter) and logged — never silently. The dead-letter
+  table keeps the newest ``dead_letter_max`` rows; older ones deleted to make room
+  are counted too (reason ``dead_letter_max``).
+- A failed transaction (disk full, I/O error) reports SQLite's own error; its acks
+  and rejections are committed with a later transaction, so the outbox drains
+  once the disk has room again, and then shrinks (WAL checkpoint, TRUNCATE).
+- A database that cannot be opened (damaged header, not a database) is moved
+  aside as ``outbox.sqlite3.damaged-<time>`` (kept for forensics), what can still
+  be read from it is copied into a fresh outbox, and the daemon starts. Each
+  camera's ``seq`` mark is also kept in a separate high-water file
+  (:mod:`edged.publish._highwater`), so a lost database never makes ``seq``
+  numbers repeat.
 
 All SQLite work runs on one dedicated thread, so a slow disk, an fsync or a WAL
 checkpoint never stalls the event loop. Writes are group-committed: while one
@@ -47,8 +58,11 @@ from typing import Any, Literal, TypeVar
 
 from edged.core.errors import ConfigError
 from edged.publish import _outbox_store
+from edged.publish._highwater import HighWater
 from edged.publish._outbox_store import (
+    DROP_DEAD_LETTER_MAX,
     DROP_MAX_AGE,
+    DROP_MAX_BYTES,
     DROP_MAX_MESSAGES,
     DeadLetter,
     Done,
@@ -60,7 +74,9 @@ from edged.publish._outbox_store import (
 )
 
 __all__ = [
+    "DROP_DEAD_LETTER_MAX",
     "DROP_MAX_AGE",
+    "DROP_MAX_BYTES",
     "DROP_MAX_MESSAGES",
     "DeadLetter",
     "NewMessage",
@@ -75,6 +91,8 @@ T = TypeVar("T")
 
 _CACHE_MAX = 4096
 _DROP_LOG_INTERVAL_S = 60.0
+_RETRY_S = 1.0
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 class Outbox:
@@ -98,11 +116,13 @@ class Outbox:
         path: Path,
         *,
         max_messages: int = 1_000_000,
+        max_bytes: int | None = None,
         max_age_s: float = 7 * 24 * 3600.0,
         dead_letter_max: int = 10_000,
         synchronous: Literal["normal", "full"] = "normal",
         on_drop: Callable[[int, str], None] | None = None,
         on_change: Callable[[], None] | None = None,
+        on_damaged: Callable[[str], None] | None = None,
     ) -> None:
         if max_messages < 1 or dead_letter_max < 0 or max_age_s <= 0:
             msg = (
@@ -111,6 +131,9 @@ class Outbox:
             )
             raise ConfigError(msg)
         self.path = Path(path)
+        self._highwater = HighWater(Path(f"{self.path}.highwater"))
+        self._max_bytes = max_bytes
+        self._on_damaged = on_damaged
         self._max_messages = max_messages
         self._max_age_s = max_age_s
         self._dead_letter_max = dead_letter_max
@@ -134,10 +157,15 @@ class Outbox:
         self.dead_letter_depth = 0
         self.oldest_created_s: float | None = None
         self.last_id = 0
-        self.dropped: dict[str, int] = {DROP_MAX_MESSAGES: 0, DROP_MAX_AGE: 0}
+        self.dropped: dict[str, int] = {DROP_MAX_MESSAGES: 0, DROP_MAX_BYTES: 0, DROP_MAX_AGE: 0}
+        self.dead_letters_expired = 0
         self.dead_lettered = 0
+        self.write_error: str | None = None
+        self.quarantined: Path | None = None
+        self._shrink_when_empty = False
         self.marks: dict[str, int] = {}
         self._drops_unlogged = 0
+        self._drop_reason = DROP_MAX_MESSAGES
         self._next_drop_log = 0.0
 
     @classmethod
@@ -156,21 +184,20 @@ class Outbox:
         self._idle.set()
         self._new_rows = asyncio.Event()
         try:
-            self._store = await self._call(
-                Store,
-                self.path,
-                self._synchronous,
-                self._max_messages,
-                self._max_age_s,
-                self._dead_letter_max,
-            )
+            self._store = await self._call(self._open_store)
+            self._absorb(await self._call(self._store.apply, Writes()))
+            db_marks = await self._call(self._store.marks)
+            self.marks = await self._call(self._highwater.merge, db_marks)
         except BaseException:
+            if self._store is not None:
+                await self._call(self._store.close)
+                self._store = None
             self._executor.shutdown(wait=False)
             self._executor = None
             self._unlock()
             raise
-        self._absorb(await self._call(self._store.apply, Writes()))
-        self.marks = await self._call(self._store.marks)
+        if self.quarantined is not None and self._on_damaged is not None:
+            self._on_damaged(str(self.quarantined))
         if self.depth:
             log.info(
                 "outbox %s: %d message(s) from a previous run will be sent first",
@@ -178,6 +205,46 @@ class Outbox:
                 self.depth,
             )
         self._age_task = asyncio.create_task(self._age_loop(), name="edged-outbox-age")
+
+    def _new_store(self) -> Store:
+        return Store(
+            self.path,
+            self._synchronous,
+            self._max_messages,
+            self._max_age_s,
+            self._dead_letter_max,
+            self._max_bytes,
+        )
+
+    def _open_store(self) -> Store:
+        """On the outbox thread: open the database; a damaged one is moved aside, what
+        can be read from it is copied into a fresh one (see the module docstring)."""
+        try:
+            return self._new_store()  # reads every row id: finds most damage now
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in _DAMAGED:
+                raise  # locked, unreadable, disk I/O: not the file's content
+            reason = f"{type(exc).__name__}: {exc}"
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        damaged = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                os.replace(part, Path(f"{damaged}{suffix}"))
+        self.quarantined = damaged
+        rows, marks = _salvage(damaged)
+        store = self._new_store()
+        if rows or marks:
+            store.restore(rows, marks)
+        log.error(
+            "outbox %s is damaged (%s): moved aside as %s (kept for inspection); %d "
+            "undelivered message(s) recovered from it into a fresh outbox",
+            self.path,
+            reason,
+            damaged,
+            len(rows),
+        )
+        return store
 
     async def close(self) -> None:
         """Commit pending acks, checkpoint and close. Undelivered rows stay on disk."""
@@ -188,7 +255,12 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._age_task
         await self.flush()
+        self._log_drop(0, self._drop_reason, force=True)
         store, self._store = self._store, None
+        try:
+            await self._call(self._highwater.close, dict(self.marks))
+        except OutboxError as exc:
+            log.error("outbox: could not record the seq marks at close: %s", exc)
         await self._call(store.close)
         assert self._executor is not None
         self._executor.shutdown(wait=True)
@@ -237,10 +309,19 @@ class Outbox:
         self._kick()
 
     async def flush(self) -> None:
-        """Wait until everything put, acked or rejected so far is committed."""
+        """Wait until everything put, acked or rejected so far is committed — or, while
+        the outbox cannot be written (:attr:`write_error`), until one more try failed."""
         assert self._idle is not None
+        retried = False
         while self._pending or self._write_running:
-            self._kick()
+            if not self._write_running:
+                if self.write_error is not None:
+                    if retried:
+                        return
+                    retried = True
+                self._kick()
+                if not self._write_running:
+                    return  # closed meanwhile
             await self._idle.wait()
 
     # ------------------------------------------------------------------ reads
@@ -297,7 +378,7 @@ class Outbox:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             msg = f"outbox {str(self.path)!r}: {type(exc).__name__}: {exc}"
             raise OutboxError(msg) from exc
 
@@ -314,23 +395,34 @@ class Outbox:
         )
         task.add_done_callback(_consume)
 
+    def _apply(self, writes: Writes) -> Done:
+        """On the outbox thread: reserve seq high-water marks, then the transaction."""
+        assert self._store is not None
+        if writes.marks:
+            self._highwater.reserve(writes.marks)
+        return self._store.apply(writes)
+
     async def _write(self, writes: Writes) -> None:
         assert self._store is not None
         try:
-            done = await self._call(self._store.apply, writes)
+            done = await self._call(self._apply, writes)
         except BaseException as exc:
             for fut, _ in writes.waiters:
                 if not fut.done():
                     fut.set_exception(exc)
-            if writes.acks or writes.rejects:
-                # The rows stay in the outbox and are sent again: a duplicate, not a loss.
-                log.error(
-                    "outbox: could not commit %d ack(s) and %d rejection(s): %s",
-                    len(writes.acks),
-                    len(writes.rejects),
-                    exc,
-                )
+            if isinstance(exc, OutboxError):
+                if self.write_error is None:
+                    log.error("outbox: cannot write: %s", exc)
+                self.write_error = str(exc)
+            if (writes.acks or writes.rejects) and self._store is not None:
+                # Committed with a later transaction, once the disk takes it again.
+                self._pending.retry_later(writes)
+                asyncio.get_running_loop().call_later(_RETRY_S, self._kick)
         else:
+            if self.write_error is not None:
+                log.warning("outbox: writable again (was: %s)", self.write_error)
+                self.write_error = None
+                self._shrink_when_empty = True
             self.marks.update(writes.marks)
             self._remember(writes, done)
             pos = 0
@@ -342,10 +434,27 @@ class Outbox:
         finally:
             self._write_running = False
             assert self._idle is not None
-            if self._pending:
+            if self._pending and self.write_error is None:
                 self._kick()
-            else:
+            if not self._write_running:
                 self._idle.set()
+            if self._shrink_when_empty and self.depth == 0 and self._store is not None:
+                self._shrink_when_empty = False
+                task = asyncio.get_running_loop().create_task(
+                    self._shrink(), name="edged-outbox-shrink"
+                )
+                task.add_done_callback(_consume)
+
+    async def _shrink(self) -> None:
+        """After a disk-full episode, once drained: give the WAL's space back."""
+        if self._store is None:
+            return
+        try:
+            await self._call(self._store.checkpoint)
+        except OutboxError as exc:
+            log.warning("outbox: WAL checkpoint after recovery failed: %s", exc)
+        else:
+            log.info("outbox: drained after the write failures; WAL truncated")
 
     def _remember(self, writes: Writes, done: Done) -> None:
         """Keep the rows just committed for :meth:`fetch` (see ``_cache``)."""
@@ -374,26 +483,35 @@ class Outbox:
         self.oldest_created_s = done.oldest_created_s
         self.dead_lettered += done.rejected
         for reason, n in done.dropped.items():
-            self.dropped[reason] += n
-            self._log_drop(n, reason)
+            if reason == DROP_DEAD_LETTER_MAX:
+                self.dead_letters_expired += n
+            else:
+                self.dropped[reason] += n
+                self._log_drop(n, reason)
             if self._on_drop is not None:
                 self._on_drop(n, reason)
         if self._on_change is not None:
             self._on_change()
 
-    def _log_drop(self, n: int, reason: str) -> None:
-        """One warning per minute at most, with the count since the last one."""
+    def _log_drop(self, n: int, reason: str, *, force: bool = False) -> None:
+        """One warning per minute at most, with the count since the last one (what is
+        left unlogged is logged by the age loop once the minute is over, and at close)."""
         self._drops_unlogged += n
-        now = time.monotonic()
-        if now < self._next_drop_log:
+        self._drop_reason = reason if n else self._drop_reason
+        if not self._drops_unlogged:
             return
+        now = time.monotonic()
+        if now < self._next_drop_log and not force:
+            return
+        reason = self._drop_reason
         self._next_drop_log = now + _DROP_LOG_INTERVAL_S
         log.warning(
-            "outbox full: dropped the %d oldest undelivered message(s) (%s; cap "
-            "max_messages=%d, max_age_s=%g; %d dropped since start)",
+            "outbox full: dropped the %d oldest undelivered message(s) (%s; caps "
+            "max_messages=%d, max_bytes=%s, max_age_s=%g; %d dropped since start)",
             self._drops_unlogged,
             reason,
             self._max_messages,
+            self._max_bytes,
             self._max_age_s,
             self.dropped_total,
         )
@@ -403,6 +521,7 @@ class Outbox:
         """Apply the age cap even when nothing is being written."""
         while True:
             await asyncio.sleep(_outbox_store.AGE_CHECK_INTERVAL_S * 5)
+            self._log_drop(0, self._drop_reason)
             if not self._write_running and self._store is not None:
                 try:
                     self._absorb(await self._call(self._store.apply, Writes()))
@@ -434,6 +553,31 @@ class Outbox:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _salvage(path: Path) -> tuple[list[OutboxMessage], dict[str, int]]:
+    """Whatever rows and marks can still be read from a damaged outbox, read-only."""
+    rows: list[OutboxMessage] = []
+    marks: dict[str, int] = {}
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return rows, marks
+    try:
+        with contextlib.suppress(sqlite3.Error):
+            for key, value in conn.execute("SELECT key, value FROM marks"):
+                marks[str(key)] = int(value)
+        with contextlib.suppress(sqlite3.Error):
+            cursor = conn.execute(
+                "SELECT id, topic, payload, qos, retain, created_s FROM outbox ORDER BY id"
+            )
+            for r in cursor:
+                rows.append(
+                    OutboxMessage(int(r[0]), str(r[1]), bytes(r[2]), r[3], bool(r[4]), r[5])
+                )
+    finally:
+        conn.close()
+    return rows, marks
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edged.checks import ANY, CheckOptions, CheckSpec, registry
+from edged.checks import ANY, ANY_KEY, CheckOptions, CheckSpec, registry
 from edged.config import RecipeConfig, Settings, load_settings
 from edged.core.errors import ConfigError
 from edged.core.limits import Limit, parse_limit
@@ -125,9 +125,11 @@ def _limit_lines(
 
 
 def matches(path: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
-    """Whether a limit path addresses a declared figure (``*`` matches a list index)."""
+    """Whether a limit path addresses a declared figure (``*`` matches a list index,
+    ``<name>`` any key)."""
     return len(path) == len(pattern) and all(
-        p == q or (q == ANY and p.isdigit()) for p, q in zip(path, pattern, strict=True)
+        p == q or (q == ANY and p.isdigit()) or q == ANY_KEY
+        for p, q in zip(path, pattern, strict=True)
     )
 
 

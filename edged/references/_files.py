@@ -11,19 +11,13 @@ version.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import fcntl
-import getpass
 import hashlib
 import io
 import json
 import os
 import shutil
-import socket
-import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,49 +26,9 @@ import numpy as np
 
 from edged._version import __version__
 from edged.checks.models import PreparedModel
+from edged.core.atomic import fsync_dir, utc_now, write_synced
 from edged.core.errors import EdgedError
 from edged.references._manifest import SCHEMA
-
-
-@contextlib.contextmanager
-def locked(root: Path, thread_lock: threading.RLock) -> Iterator[None]:
-    """Exclusive across threads (``thread_lock``) and processes (flock on root/.lock)."""
-    with thread_lock:
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / ".lock", "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def default_who() -> str:
-    """``user@host`` of this process, for a version's ``created_by``."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no passwd entry in a container
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -114,7 +68,7 @@ def write_version(
     for i, img in enumerate(images):
         data = encode_png(img)
         rel = f"images/{i:03d}.png"
-        write_file(vdir / rel, data)
+        write_synced(vdir / rel, data)
         entry = {
             "file": rel,
             "sha256": hashlib.sha256(data).hexdigest(),
@@ -129,12 +83,12 @@ def write_version(
     roi_rel = None
     if roi is not None:
         roi_rel = "roi.png"
-        write_file(vdir / roi_rel, encode_png(np.where(roi > 0, 255, 0).astype(np.uint8)))
+        write_synced(vdir / roi_rel, encode_png(np.where(roi > 0, 255, 0).astype(np.uint8)))
     buf = io.BytesIO()
     savez: Any = np.savez  # numpy's stub types **arrays as its keyword options
     savez(buf, **prepared.arrays())
     blob = buf.getvalue()
-    write_file(vdir / "prepared.npz", blob)
+    write_synced(vdir / "prepared.npz", blob)
     meta = prepared.meta()
     meta.update({"file": "prepared.npz", "sha256": hashlib.sha256(blob).hexdigest()})
     manifest = {
@@ -142,7 +96,7 @@ def write_version(
         "recipe": recipe,
         "camera": camera,
         "version": version,
-        "created": now_iso(),
+        "created": utc_now(),
         "created_by": created_by,
         "source": source,
         "note": note,
@@ -151,7 +105,7 @@ def write_version(
         "roi": roi_rel,
         "prepared": meta,
     }
-    write_file(vdir / "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
+    write_synced(vdir / "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
     fsync_dir(vdir)
 
 
@@ -165,7 +119,7 @@ def new_temporary_dir(base: Path) -> Path:
 def set_current(base: Path, version: int) -> None:
     """Point ``CURRENT`` at ``version`` atomically (and durably)."""
     tmp = base / f".CURRENT-{uuid.uuid4().hex[:8]}"
-    write_file(tmp, f"v{version:04d}\n".encode())
+    write_synced(tmp, f"v{version:04d}\n".encode())
     os.replace(tmp, base / "CURRENT")
     fsync_dir(base)
 

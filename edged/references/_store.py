@@ -26,15 +26,13 @@ from typing import Any
 import numpy as np
 
 from edged.checks.prepared import PreparedReference, ReferenceParams, check_image, prepare_reference
+from edged.core.atomic import default_who, fsync_dir, locked
 from edged.core.errors import EdgedError, InputError, NotFoundError
 from edged.core.frames import Frame
 from edged.imaging.imagefiles import read_image_file
 from edged.references._files import (
     clean_temporaries,
     current_stamp,
-    default_who,
-    fsync_dir,
-    locked,
     new_temporary_dir,
     read_png,
     remove_dir,
@@ -208,8 +206,26 @@ class ReferenceStore:
 
         When ``params`` (default: the recipe's, see ``recipes``) differ from what the
         version was prepared with, it is prepared again from its stored images.
-        Raises NotFoundError when nothing is stored, EdgedError when it is damaged.
+        Raises NotFoundError when nothing is stored, EdgedError when it is damaged or
+        unreadable (never a bare OSError/KeyError: the line reports it as a reason).
         """
+        try:
+            return self._load(recipe, camera, version=version, params=params)
+        except EdgedError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+            base = self._dir(recipe, camera)
+            msg = f"reference {base}: unreadable ({type(exc).__name__}: {exc})"
+            raise EdgedError(msg) from exc
+
+    def _load(
+        self,
+        recipe: str,
+        camera: str,
+        *,
+        version: int | None,
+        params: ReferenceParams | None,
+    ) -> PreparedReference:
         vdir = self._resolve(recipe, camera, version)
         doc = read_manifest(vdir)
         want = params or self.params_for(recipe)
@@ -282,9 +298,12 @@ class ReferenceStore:
         source: str = "api",
         note: str = "",
         names: Sequence[str] | None = None,
+        activate: bool = True,
     ) -> ReferenceInfo:
         """Store ``images`` (good parts, the first is the master) as the new current
-        version of ``recipe``/``camera``; returns its info.
+        version of ``recipe``/``camera``; returns its info. With ``activate=False``
+        the version is stored *pending*: listed, not current, until
+        :meth:`activate_pending` (or :meth:`rollback` to it) makes it current.
 
         images: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR, all the same size.
         roi: optional ``(H, W)`` uint8 mask, non-zero = inspected.
@@ -324,10 +343,33 @@ class ReferenceStore:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+            if not activate:
+                current = current_version(base)
+                self._prune(base, current, keep_also=version)
+                return read_info(recipe, camera, final, current)
             set_current(base, version)
             self._prune(base, version)
             self._cache[(recipe, camera)] = (current_stamp(base), prepared)
             return read_info(recipe, camera, final, version)
+
+    def activate_pending(self, recipe: str, camera: str, version: int | str) -> str:
+        """Make a pending version (stored after the current one, see ``activate=False``)
+        current; returns its id (``"v3"``). Older versions: use :meth:`rollback`."""
+        wanted = parse_version(version)
+        base = self._dir(recipe, camera)
+        with locked(self.root, self._lock):
+            current = current_version(base)
+            have = stored_versions(base)
+            pending = [v for v in have if current is None or v > current]
+            if wanted not in pending:
+                msg = (
+                    f"reference {recipe}/{camera}: expected a pending version in "
+                    f"{[f'v{v}' for v in pending]}, got {version!r}"
+                )
+                raise NotFoundError(msg)
+            set_current(base, wanted)
+            self._cache.pop((recipe, camera), None)
+            return f"v{wanted}"
 
     def teach_files(
         self, recipe: str, camera: str, paths: Sequence[str | os.PathLike[str]], **kwargs: Any
@@ -353,8 +395,8 @@ class ReferenceStore:
         kwargs.setdefault("names", [f"{f.camera}-seq{f.seq}" for f in frames])
         return self.add_version(recipe, camera, images, **kwargs)
 
-    def _prune(self, base: Path, current: int) -> None:
-        versions = [v for v in stored_versions(base) if v != current]
+    def _prune(self, base: Path, current: int | None, *, keep_also: int | None = None) -> None:
+        versions = [v for v in stored_versions(base) if v not in (current, keep_also)]
         for v in versions[: max(0, len(versions) - (self._keep - 1))]:
             remove_dir(base, version_dir(base, v))
 

@@ -105,8 +105,20 @@ class ReferenceProvider(Protocol):
 class ReferenceTeacher(ReferenceProvider, Protocol):
     """A reference provider that stores new good images (live teach-in)."""
 
-    def teach(self, recipe: str, camera: str, images: Sequence[np.ndarray]) -> str:
-        """Store ``images`` as the new current version; returns its id (``"v3"``)."""
+    def teach(
+        self, recipe: str, camera: str, images: Sequence[np.ndarray], *, activate: bool = True
+    ) -> str:
+        """Store ``images`` as the new current version (``activate=False``: a pending
+        version, current only after ``activate_pending``); returns its id (``"v3"``)."""
+        ...
+
+
+@runtime_checkable
+class ConfirmableReferences(ReferenceTeacher, Protocol):
+    """A teachable store whose pending versions can be made current (MQTT teach confirm)."""
+
+    def activate_pending(self, recipe: str, camera: str, version: int | str) -> str:
+        """Make a pending version current; returns its id (``"v3"``)."""
         ...
 
 

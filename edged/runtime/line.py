@@ -16,7 +16,9 @@ Three supervised tasks per camera:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,13 +33,20 @@ from edged.core.result import FrameInfo, Result, iso_utc
 from edged.imaging import pixfmt
 from edged.imaging.render import annotate, encode_jpeg
 from edged.recipes.inspection import Inspection, build_result, error_inspection
-from edged.runtime.contracts import ImageSink, ReferenceTeacher, ResultSink
+from edged.runtime.contracts import (
+    ConfirmableReferences,
+    ImageSink,
+    ReferenceTeacher,
+    ResultSink,
+)
 from edged.runtime.imagefeed import ImageFeed
 from edged.runtime.metrics import DROP_DECODE, DROP_QUEUE_FULL
 from edged.runtime.shared import Runtime
 from edged.sources.base import EndOfStream, FrameSource, SourceState
 
 log = logging.getLogger("edged.line")
+
+REFERENCE_LOG_INTERVAL_S = 60.0
 
 
 @dataclass
@@ -55,7 +64,9 @@ class _Processed:
 class _TeachRequest:
     recipe: str
     count: int
+    max_bytes: int
     images: list[np.ndarray] = field(default_factory=list)
+    held_bytes: int = 0
     done: asyncio.Future[list[np.ndarray]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -97,6 +108,11 @@ class CameraLine:
         self._teach: list[_TeachRequest] = []
         self._on_progress = on_progress or (lambda _stage: None)
         self.intake_open = True
+        self.started = False  # the source started once (readiness)
+        self._ref_lock = threading.Lock()
+        self._ref_failures = 0
+        self._ref_reason: str | None = None
+        self._ref_next_log = 0.0
         m = runtime.metrics
         self._m_grabbed = m.frames_grabbed.labels(camera)
         self._m_dropped_full = m.frames_dropped.labels(camera, DROP_QUEUE_FULL)
@@ -139,13 +155,23 @@ class CameraLine:
             self.publish_state()
 
     async def collect_images(
-        self, recipe: str, count: int, *, timeout_s: float
+        self, recipe: str, count: int, *, timeout_s: float, max_bytes: int | None = None
     ) -> list[np.ndarray]:
-        """The next ``count`` decoded images of this camera (for teach-in)."""
+        """The next ``count`` decoded images of this camera (for teach-in), holding at
+        most ``max_bytes`` (default ``mqtt.teach_max_bytes``) of pixels."""
         if not 1 <= count <= 1000:
             msg = f"teach frames: expected 1..1000, got {count}"
             raise InputError(msg)
-        req = _TeachRequest(recipe, count)
+        budget = self.runtime.settings.mqtt.teach_max_bytes if max_bytes is None else max_bytes
+        last = self._last_image
+        if last is not None and last.nbytes * count > budget:
+            msg = (
+                f"teach frames: {count} frames of {last.nbytes} bytes exceed the teach memory "
+                f"budget of {budget} bytes (mqtt.teach_max_bytes); expected at most "
+                f"{max(1, budget // max(1, last.nbytes))}"
+            )
+            raise InputError(msg)
+        req = _TeachRequest(recipe, count, max_bytes=budget)
         self._teach.append(req)
         try:
             return await asyncio.wait_for(asyncio.shield(req.done), timeout_s)
@@ -159,15 +185,27 @@ class CameraLine:
             if req in self._teach:
                 self._teach.remove(req)
 
-    async def teach(self, recipe: str, frames: int) -> list[str]:
-        """Store the next ``frames`` images as references for ``recipe``."""
+    async def teach(self, recipe: str, frames: int, *, activate: bool = True) -> list[str]:
+        """Store the next ``frames`` images as a reference version for ``recipe``; with
+        ``activate=False`` it is stored pending (see :meth:`activate_reference`)."""
         store = self.runtime.references
         if not isinstance(store, ReferenceTeacher):
             msg = "no reference store is configured"
             raise EdgedError(msg)
         images = await self.collect_images(recipe, frames, timeout_s=max(10.0, frames * 5.0))
-        info = await self.runtime.pool.run(store.teach, recipe, self.camera, images)
+        teach = functools.partial(store.teach, activate=activate)
+        info = await self.runtime.pool.run(teach, recipe, self.camera, images)
         return [str(info)]
+
+    async def activate_reference(self, recipe: str, version: str) -> str:
+        """Make a pending (taught, not yet active) reference version current."""
+        store = self.runtime.references
+        if not isinstance(store, ConfirmableReferences):
+            msg = "no reference store with pending versions is configured"
+            raise EdgedError(msg)
+        active = await self.runtime.pool.run(store.activate_pending, recipe, self.camera, version)
+        log.info("camera %s: reference %s for recipe %s confirmed", self.camera, active, recipe)
+        return str(active)
 
     def state_dict(self) -> dict[str, Any]:
         st = self.source.state()
@@ -194,6 +232,7 @@ class CameraLine:
     async def acquire(self) -> None:
         """Supervised: source -> queue. Raises on source faults (the supervisor restarts)."""
         await self.source.start()
+        self.started = True
         self.publish_state()
         try:
             while self.intake_open:
@@ -313,7 +352,9 @@ class CameraLine:
             context = self.runtime.context(recipe, self.camera)
         except EdgedError as exc:  # e.g. a damaged reference on disk
             reason = f"reference for recipe {recipe!r}, camera {self.camera!r}: {exc}"
+            self._reference_failed(reason)
             return _Processed(frame, error_inspection(recipe, reason), image, decode_ms)
+        self._reference_ok()
         inspection = inspector.inspect(image, context=context)
         self.runtime.metrics.frames_inspected.labels(self.camera, recipe).inc()
         stage = self.runtime.metrics.stage_seconds
@@ -333,6 +374,39 @@ class CameraLine:
                 if image_jpeg is None:
                     self._count_image("too_large")
         return _Processed(frame, inspection, image, decode_ms, jpeg, image_jpeg)
+
+    def _reference_failed(self, reason: str) -> None:
+        """Log an unusable reference once (again when the reason changes, or once a
+        minute with the count), not once per frame."""
+        with self._ref_lock:
+            self._ref_failures += 1
+            now = time.monotonic()
+            if reason == self._ref_reason and now < self._ref_next_log:
+                return
+            count, self._ref_failures = self._ref_failures, 0
+            self._ref_reason = reason
+            self._ref_next_log = now + REFERENCE_LOG_INTERVAL_S
+        log.error(
+            "camera %s: %s — frames get an error verdict until it is fixed (%d frame(s) "
+            "since the last such line)",
+            self.camera,
+            reason,
+            count,
+        )
+
+    def _reference_ok(self) -> None:
+        if self._ref_reason is None:
+            return
+        with self._ref_lock:
+            reason, self._ref_reason = self._ref_reason, None
+            count, self._ref_failures = self._ref_failures, 0
+            self._ref_next_log = 0.0
+        if reason is not None:
+            log.warning(
+                "camera %s: the reference is usable again (%d more frame(s) had an error verdict)",
+                self.camera,
+                count,
+            )
 
     def _to_result(self, p: _Processed) -> Result:
         f = p.frame
@@ -360,7 +434,18 @@ class CameraLine:
 
     def _feed_teach(self, image: np.ndarray) -> None:
         for req in list(self._teach):
-            if not req.done.done():
-                req.images.append(image)
-                if len(req.images) >= req.count:
-                    req.done.set_result(req.images)
+            if req.done.done():
+                continue
+            if req.held_bytes + image.nbytes > req.max_bytes:
+                msg = (
+                    f"teach frames: {req.count} frames of {image.nbytes} bytes exceed the "
+                    f"teach memory budget of {req.max_bytes} bytes (mqtt.teach_max_bytes); "
+                    f"stopped after {len(req.images)}"
+                )
+                req.images.clear()
+                req.done.set_exception(InputError(msg))
+                continue
+            req.images.append(image)
+            req.held_bytes += image.nbytes
+            if len(req.images) >= req.count:
+                req.done.set_result(req.images)

@@ -102,6 +102,12 @@ class Metrics:
         self.camera_connected = Gauge(
             "edged_camera_connected", "1 when the camera delivers frames", ["camera"], registry=r
         )
+        self.camera_failed = Gauge(
+            "edged_camera_failed",
+            "1 when a camera stopped for a configuration error (see its state's last_error)",
+            ["camera"],
+            registry=r,
+        )
         self.camera_reconnects = Counter(
             "edged_camera_reconnects_total", "Camera re-opens after a fault", ["camera"], registry=r
         )
@@ -208,11 +214,44 @@ class Metrics:
         self.published = Counter(
             "edged_mqtt_published_total", "Messages acknowledged by the broker", registry=r
         )
+        self.results_not_durable = Counter(
+            "edged_results_not_durable_total",
+            "Results the outbox could not store: published live (broker up) or lost",
+            ["outcome"],
+            registry=r,
+        )
+        self.outbox_writable = Gauge(
+            "edged_outbox_writable", "0 while the outbox cannot be written (disk full?)", registry=r
+        )
+        self.outbox_damaged = Counter(
+            "edged_outbox_damaged_total",
+            "Damaged outbox databases moved aside at start (kept for inspection)",
+            registry=r,
+        )
+        self.state_dir_free_bytes = Gauge(
+            "edged_state_dir_free_bytes", "Free bytes on the state_dir filesystem", registry=r
+        )
+        self.state_dir_low_space = Gauge(
+            "edged_state_dir_low_space",
+            "1 while state_dir has less free space than mqtt.state_dir_min_free_bytes",
+            registry=r,
+        )
+        self.commands_refused = Counter(
+            "edged_mqtt_commands_refused_total",
+            "MQTT commands refused or failed, by reason (bad_token, replay, stale, ...)",
+            ["reason"],
+            registry=r,
+        )
         # ---- HTTP
         self.http_requests = Counter(
             "edged_http_requests_total",
             "HTTP requests by route and status",
             ["route", "status"],
+            registry=r,
+        )
+        self.http_connections_refused = Counter(
+            "edged_http_connections_refused_total",
+            "HTTP connections refused (503) at the http.max_connections cap",
             registry=r,
         )
         self.analyze_seconds = Histogram(

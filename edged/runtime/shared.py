@@ -18,6 +18,8 @@ from edged.checks import CheckContext
 from edged.config import Settings
 from edged.core.errors import NotFoundError
 from edged.core.result import Result
+from edged.models import SessionOptions
+from edged.models.repository import ModelRepository
 from edged.recipes.inspection import Inspection, Inspector
 from edged.runtime.contracts import ReferenceProvider, ResultSink
 from edged.runtime.failures import FailureRing
@@ -45,7 +47,9 @@ class CameraControl(Protocol):
 
     async def set_recipe(self, recipe: str) -> None: ...
 
-    async def teach(self, recipe: str, frames: int) -> list[str]: ...
+    async def teach(self, recipe: str, frames: int, *, activate: bool = True) -> list[str]: ...
+
+    async def activate_reference(self, recipe: str, version: str) -> str: ...
 
 
 class RecentResults:
@@ -98,6 +102,16 @@ class Runtime:
     failures: FailureRing | None = None
     health: Health = field(default_factory=Health)
     publisher: ResultSink | None = None
+    models: ModelRepository | None = None
+    """The model repository (``models_dir``); made from the settings when not given."""
+
+    def __post_init__(self) -> None:
+        if self.models is None:
+            self.models = ModelRepository(
+                self.settings.models_path,
+                options=SessionOptions(threads=self.settings.recognition.threads),
+                keep_revisions=self.settings.recognition.keep_revisions,
+            )
 
     @classmethod
     def build(
@@ -136,7 +150,7 @@ class Runtime:
         ref = None
         if self.references is not None and self.inspectors[recipe].needs_reference:
             ref = self.references.prepared(recipe, camera)
-        return CheckContext(recipe=recipe, camera=camera, reference=ref)
+        return CheckContext(recipe=recipe, camera=camera, reference=ref, models=self.models)
 
     async def analyze(
         self, image: np.ndarray, *, recipe: str | None = None, camera: str = "http"

@@ -6,7 +6,10 @@ traceback, counted (``edged_component_restarts_total``) and the component is
 started again after an exponential backoff (:class:`~edged.core.backoff.Backoff`,
 ``pipeline.restart_backoff_min_s`` .. ``restart_backoff_max_s``, 20 % jitter; each
 component counts its own failures, reset once it ran ``healthy_after_s``). A
-component that returns normally is done. ``await supervisor.stop()`` cancels
+component that returns normally is done. A component that raises ConfigError
+(e.g. a camera refusing a configured setting) is not restarted — restarting
+cannot fix a configuration — but stopped with one log line naming it, recorded in
+:attr:`Supervisor.failed` and reported through ``on_failed``. ``await supervisor.stop()`` cancels
 everything still running and waits for it.
 
 This is the daemon's crash layer, the outermost retry: it restarts a component
@@ -24,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from edged.core.backoff import Backoff
+from edged.core.errors import ConfigError
 
 log = logging.getLogger("edged.supervisor")
 
@@ -47,10 +51,13 @@ class Supervisor:
         backoff: Backoff | None = None,
         healthy_after_s: float = 60.0,
         on_restart: Callable[[str, BaseException], None] | None = None,
+        on_failed: Callable[[str, ConfigError], None] | None = None,
     ) -> None:
         self.backoff = backoff or Backoff(0.5, 30.0, jitter=RESTART_JITTER)
         self.healthy_after_s = healthy_after_s
         self._on_restart = on_restart
+        self._on_failed = on_failed
+        self.failed: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.restarts: dict[str, int] = {}
 
@@ -58,6 +65,7 @@ class Supervisor:
         if name in self._tasks and not self._tasks[name].done():
             msg = f"component {name!r} is already running"
             raise RuntimeError(msg)
+        self.failed.pop(name, None)
         task = asyncio.create_task(self._run(name, factory, restart), name=name)
         self._tasks[name] = task
         return task
@@ -72,6 +80,17 @@ class Supervisor:
                 return
             except asyncio.CancelledError:
                 raise
+            except ConfigError as exc:
+                self.failed[name] = str(exc)
+                log.error(
+                    "component %s stopped by a configuration error (not restarted: fix the "
+                    "configuration): %s",
+                    name,
+                    exc,
+                )
+                if self._on_failed is not None:
+                    self._on_failed(name, exc)
+                return
             except Exception as exc:
                 if not restart:
                     log.exception("component %s failed; not restarting", name)

@@ -67,6 +67,10 @@ class WorkerPool:
         async with self._slots:
             return await loop.run_in_executor(self._executor, self._wrap, call)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def shutdown(self, *, wait: bool = True) -> None:
         self._closed = True
         self._executor.shutdown(wait=wait, cancel_futures=True)

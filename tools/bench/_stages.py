@@ -15,6 +15,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import ValidationError
 
 from edged.checks import CheckContext, registry
 from edged.core.frames import Frame
@@ -71,7 +72,11 @@ def _run_size(bench: Bench, fr: BenchFrames, report: SectionReport) -> None:
         if spec.needs_reference and ctx.reference is None:
             report.skip(f"check {name}", "needs a stored reference: edged.references is missing")
             continue
-        options = spec.options.model_validate({})
+        try:
+            options = spec.options.model_validate({})
+        except ValidationError as exc:  # a check that cannot run without options
+            report.skip(f"check {name}", f"needs options: {exc.errors()[0]['loc']}")
+            continue
         call = _check_call(spec.run, fr.defective, options, ctx)
         try:
             call()
