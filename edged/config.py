@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from edged.core.errors import ConfigError
+from edged.core.hosts import parse_host_entry
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
@@ -64,11 +65,18 @@ class NuisanceConfig(_Section):
     noise_sigma: float = Field(default=2.0, ge=0, le=32)
 
 
+DefectKind = Literal["scratch", "spot", "missing", "stain", "misprint"]
+_DEFAULT_DEFECTS: tuple[DefectKind, ...] = ("scratch", "spot", "missing", "stain")
+
+
 class SyntheticConfig(_Section):
     """A procedural part on a line: runs anywhere, carries ground truth."""
 
-    scene: Literal["label", "pcb"] = Field(
-        default="label", description="label: a printed label on a belt; pcb: a board"
+    scene: Literal["label", "pcb", "texture"] = Field(
+        default="label", description="label: a printed label on a belt; pcb: a board; texture"
+    )
+    texture: Literal["granulate", "grain", "weave"] = Field(
+        default="grain", description="the surface of the texture scene (a new instance per frame)"
     )
     width: int = Field(default=1280, ge=64, le=8192)
     height: int = Field(default=1024, ge=64, le=8192)
@@ -76,6 +84,11 @@ class SyntheticConfig(_Section):
         "Mono8", "BGR8", "RGB8", "BayerRG8", "BayerGR8", "BayerGB8", "BayerBG8"
     ] = Field(default="BGR8", description="the raw layout delivered, as a camera would")
     defect_rate: float = Field(default=0.1, ge=0, le=1)
+    defect_kinds: list[DefectKind] = Field(
+        default_factory=lambda: list(_DEFAULT_DEFECTS),
+        min_length=1,
+        description="defects drawn, equally likely; misprint (label scene): a wrong lot code",
+    )
     seed: int = Field(default=0, description="same seed, same line: parts and defects repeat")
     nuisance: NuisanceConfig = Field(default_factory=NuisanceConfig)
     frames: int | None = Field(default=None, ge=1, description="stop after N frames")
@@ -89,6 +102,13 @@ class SyntheticConfig(_Section):
     triggered: bool = Field(
         default=False, description="emit a frame only on a software trigger (cmd/trigger)"
     )
+
+    @model_validator(mode="after")
+    def _misprint_needs_a_label(self) -> SyntheticConfig:
+        if "misprint" in self.defect_kinds and self.scene != "label":
+            msg = f"defect_kinds: misprint needs scene 'label' (a lot code), got {self.scene!r}"
+            raise ValueError(msg)
+        return self
 
 
 class GenicamConfig(_Section):
@@ -369,7 +389,27 @@ class HttpConfig(_Section):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(default=50_000_000, ge=1, description="decoded pixel limit")
     max_concurrent: int = Field(default=4, ge=1, le=256)
+    queue_depth: int = Field(
+        default=32,
+        ge=0,
+        le=4096,
+        description="analysis requests that wait in line (bodies received) while every "
+        "max_concurrent slot is taken; one more is refused with 429 (0: refuse at once)",
+    )
+    queue_timeout_s: PositiveFloat = Field(
+        default=10.0,
+        description="longest wait in line before a 429 (never past request_timeout_s)",
+    )
     request_timeout_s: PositiveFloat = 30.0
+    reference_cache_entries: int = Field(
+        default=8,
+        ge=0,
+        le=4096,
+        description="prepared references the LTU differences service keeps (0: none)",
+    )
+    reference_cache_bytes: int = Field(
+        default=128 * 1024**2, ge=0, description="bytes those prepared references may hold"
+    )
     body_timeout_s: PositiveFloat = Field(
         default=30.0, le=3600, description="a request body not received in time is 408"
     )
@@ -378,9 +418,6 @@ class HttpConfig(_Section):
         ge=1024 * 1024,
         description="request bodies being received or waiting for an analysis slot, "
         "together (by declared size); beyond: 429",
-    )
-    max_queued: int = Field(
-        default=0, ge=0, le=1024, description="analyses waiting for a slot; beyond: 429"
     )
     idle_timeout_s: PositiveFloat = Field(
         default=15.0,
@@ -400,8 +437,21 @@ class HttpConfig(_Section):
         "runs in a container that does not share /dev/shm with its clients)",
     )
     url_fetch_hosts: list[str] = Field(
-        default_factory=list, description="hosts LTU services may fetch images from; none"
+        default_factory=list,
+        description="hosts LTU/PixLab services may fetch images from: names, patterns "
+        "('*.example.com'), IPs or CIDRs ('10.0.0.0/8'); none by default; link-local "
+        "and metadata addresses never",
     )
+    url_fetch_timeout_s: PositiveFloat = Field(
+        default=10.0, le=300, description="time limit of one image fetch by URL"
+    )
+
+    @field_validator("url_fetch_hosts")
+    @classmethod
+    def _host_entries(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_host_entry(entry)  # ValueError says what is accepted
+        return value
 
     @model_validator(mode="after")
     def _secret_once(self) -> HttpConfig:

@@ -133,4 +133,4 @@ def test_stored_features_rebuild_the_same_template(wld: np.ndarray, ref: np.ndar
 
 def test_unknown_motion_model_is_an_input_error(ref: np.ndarray) -> None:
     with pytest.raises(InputError, match="motion model: expected one of"):
-        register(prepare_registration(ref), ref, model="homography")  # type: ignore[arg-type]
+        register(prepare_registration(ref), ref, model="warp")  # type: ignore[arg-type]

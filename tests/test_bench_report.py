@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tools.bench._measure import Samples, interleaved, percentile
-from tools.bench._report import SectionReport, fmt_value, judge, markdown_table
+from tools.bench._report import SectionReport, fmt_spread, fmt_value, judge, markdown_table
 
 
 def test_percentile_interpolates_between_order_statistics() -> None:
@@ -56,6 +56,20 @@ def test_fmt_value_keeps_three_significant_digits() -> None:
     assert fmt_value(1234.5, "req/s") == "1234 req/s"
     assert fmt_value(12.5, "x") == "12.5×"
     assert fmt_value(0, "MB") == "0 MB"
+
+
+def test_fmt_spread_shows_the_median_and_its_range() -> None:
+    assert fmt_spread(12.34, 11.04, 15.2, "ms") == "12.3 ms [11.0–15.2]"
+    assert fmt_spread(2.5, 1.95, 3.01, "x") == "2.50× [1.95–3.01]"
+
+
+def test_markdown_table_shows_each_sections_load() -> None:
+    sec = SectionReport("http", "HTTP", note="recipe: quality")
+    sec.loadavg_1m = (15.04, 15.86)
+    sec.add("req/s", 9.0, "req/s", "1280x1024")
+    assert markdown_table([sec], ["1280x1024"]).splitlines()[2] == (
+        "| http | (recipe: quality; load 15.0→15.9) |  |  |"
+    )
 
 
 def test_markdown_table_one_row_per_measurement_and_target() -> None:

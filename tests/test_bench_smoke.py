@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("stages", "pipeline", "peers", "http", "e2e", "memory")
+SECTIONS = ("stages", "pipeline", "peers", "http", "ltu", "e2e", "memory")
 
 
 def _expected_available() -> set[str]:
     """Sections whose components exist in this checkout and must therefore report."""
     need = {"stages", "pipeline", "memory"}
     if importlib.util.find_spec("skimage") is not None:
-        need.add("peers")
+        need.update({"peers", "ltu"})
     if (ROOT / "tools" / "bench_http.py").is_file():
         need.add("http")
     publish = importlib.util.find_spec("edged.publish") is not None

@@ -20,6 +20,7 @@ from edged.checks import (
     CheckOptions,
     CheckOutcome,
     CheckSpec,
+    LtuReply,
     LtuService,
     Region,
     _registry,
@@ -42,6 +43,7 @@ LTU_NAMES = {
     "edges": "edges",
     "palette": "colorPalette",
     "heatmap": "heatMap",
+    "text": "textDetection",
 }
 
 
@@ -70,8 +72,10 @@ IMAGE_CHECKS = [
 
 def test_every_registered_check_has_its_figures_tested() -> None:
     """A new check must join IMAGE_CHECKS (or get its own figure test like difference;
-    recognition's is in test_checks_recognition.py)."""
-    assert {name for name, _ in IMAGE_CHECKS} | {"difference", "recognition"} == set(registry())
+    recognition's is in test_checks_recognition.py, text's in test_checks_text.py, anomaly's
+    in test_anomaly_check.py)."""
+    expected = {name for name, _ in IMAGE_CHECKS} | {"difference", "recognition", "text", "anomaly"}
+    assert expected == set(registry())
 
 
 @pytest.mark.parametrize(("name", "images_option"), IMAGE_CHECKS)
@@ -125,13 +129,21 @@ def test_every_image_check_declares_its_ltu_service() -> None:
     assert set(ltu.services()) == set(LTU_NAMES.values())
 
 
-def test_ltu_compute_is_the_recipe_run_with_images() -> None:
-    """One adapter: the LTU result is the recipe figures with the PNGs in."""
+def test_ltu_compute_is_the_recipe_run_in_the_document_shape() -> None:
+    """One function: the LTU reply is the recipe figures in the LTU document's shape
+    (the mask as the image object ``binary mask``)."""
     image = _scene()
     spec = registry()["mask"]
     assert spec.ltu is not None
-    figures = _run("mask", {"include_images": True}, image).figures
-    assert spec.ltu.compute(image, spec.ltu.options()) == figures
+    figures = dict(_run("mask", {"include_images": True}, image).figures)
+    reply = spec.ltu.compute(image, spec.ltu.options())
+    assert isinstance(reply, LtuReply)
+    png = figures.pop("mask")
+    assert reply.result == {
+        "binary mask": {"encoding": "base64", "format": "image/png", "value": png},
+        **figures,
+    }
+    assert reply.info == {"channel": figures["channel"]}
 
 
 def test_openapi_ltu_paths_are_the_registry_services() -> None:

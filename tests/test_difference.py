@@ -153,8 +153,11 @@ def test_hue_behaviour_sees_an_isoluminant_colour_change() -> None:
     patch[..., 2] += 60
     patch[..., 1] -= 60 * 0.299 / 0.587
     q[100:120, 100:120] = np.clip(patch, 0, 255).astype(np.uint8)
-    luma_only = prepare_reference([ref])
+    luma_only = prepare_reference([ref], params=ReferenceParams(colour="off"))
     assert compare(luma_only, q).count == 0
+    # The default (colour auto) compares the chroma of colour references too.
+    assert compare(prepare_reference([ref]), q).count == 1
+    assert compare(prepare_reference([ref]), q, DifferenceSettings(colour="off")).count == 0
     colour = prepare_reference([ref], params=ReferenceParams(behaviors=("L", "H")))
     res = compare(colour, q, DifferenceSettings(behaviors=("L", "H")))
     assert res.count == 1

@@ -15,6 +15,7 @@ from edged.http._context import (
     detected_rectangles,
     dumps,
     header_context,
+    header_context_json,
     image_response,
     pekat_context,
 )
@@ -69,6 +70,10 @@ def test_header_context_fits_by_cutting_region_lists() -> None:
     assert short["detectedRectangles"][0] == ctx["detectedRectangles"][0]
     small = pekat_context(_result(regions[:3]), data="d", complete_time_s=0.1)
     assert json.loads(base64.b64decode(header_context(small))) == small
+    as_json = header_context_json(ctx)
+    assert len(as_json) <= HEADER_CONTEXT_MAX_CHARS
+    assert json.loads(as_json)["truncated"]["detectedRectangles"] == 3000
+    assert json.loads(header_context_json(small)) == small
 
 
 def test_image_response_layouts() -> None:
@@ -81,4 +86,7 @@ def test_image_response_layouts() -> None:
     assert in_header.body == b"PNGDATA"
     assert in_header.content_type == "image/png"
     assert json.loads(base64.b64decode(in_header.headers["ContextBase64utf"])) == ctx
+    # the short PEKAT document's header: the same context as ASCII JSON
+    assert in_header.headers["context"].isascii()
+    assert json.loads(in_header.headers["context"]) == ctx
     assert in_header.headers["X-A"] == "b"

@@ -81,8 +81,9 @@ def test_jpeg_bomb_header_is_refused_before_decoding() -> None:
 @pytest.mark.parametrize(
     ("data", "shown"),
     [
-        (b"", "expected a PNG, JPEG, BMP, TIFF or WebP image"),
-        (b"GIF89a" + b"\x00" * 20, "got data starting with b'GIF89a"),
+        (b"", "expected a PNG, JPEG, GIF, BMP, TIFF or WebP image"),
+        (b"GIF89a" + b"\x00" * 20, "GIF header gives an empty size 0×0"),
+        (b"GIF89a\x10\x00\x10\x00" + b"\x00" * 20, "GIF of 16×16 could not be decoded"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "PNG: expected an IHDR chunk"),
         (b"\xff\xd8\xff\xd9" + b"\x00" * 20, "JPEG: expected a frame header (SOF)"),
         (b"BM" + b"\x00" * 20, "BMP"),
@@ -93,6 +94,21 @@ def test_garbage_is_400_saying_what_came(data: bytes, shown: str) -> None:
     with pytest.raises(InputError) as err:
         decode_image(data, max_pixels=10**6)
     assert shown in str(err.value)
+
+
+def test_gif_is_decoded_and_a_gif_bomb_refused() -> None:
+    img = np.zeros((20, 30, 3), np.uint8)
+    img[5:10, 5:20] = (0, 0, 255)
+    ok, buf = cv2.imencode(".gif", img)
+    assert ok
+    out = decode_image(buf.tobytes(), max_pixels=10**6)
+    assert out.shape == (20, 30, 3)
+    assert out[7, 7, 2] > 240
+    assert out[7, 7, :2].max() < 16
+    bomb = bytearray(buf.tobytes())
+    bomb[6:10] = struct.pack("<HH", 60000, 60000)
+    with pytest.raises(TooLargeError, match="60000×60000"):
+        decode_image(bytes(bomb), max_pixels=50_000_000)
 
 
 def test_corrupt_pixel_data_is_400() -> None:

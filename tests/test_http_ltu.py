@@ -90,15 +90,28 @@ def _documented(body: dict[str, Any], status: int, path: str) -> None:
     jsonschema.validate(body, {**schema, "components": doc["components"]})
 
 
+# details.name as the LTU document gives it, where it differs from the path
+DOC_NAMES = {"imageQuality": "quality", "heatMap": "heatmap"}
+
+
+def _png_of(obj: dict[str, str]) -> np.ndarray:
+    """An LTU image object's PNG, decoded."""
+    assert obj["encoding"] == "base64"
+    assert obj["format"] == "image/png"
+    return decode_png_b64(obj["value"])
+
+
 async def _ok(resp: aiohttp.ClientResponse, name: str) -> dict[str, Any]:
     body = await resp.json()
     assert resp.status == 200, body
     _documented(body, 200, f"{URL}/{name}")
-    assert set(body) == {"result", "details", "version"}
+    assert set(body) == {"result", "details", "code", "errors", "version"}
+    assert body["code"] == 0
+    assert body["errors"] == []
     assert body["version"] == __version__
-    assert body["details"]["name"] == name
-    assert body["details"]["message"] == "OK"
-    assert "score" in body["details"]
+    assert body["details"]["name"] == DOC_NAMES.get(name, name)
+    assert isinstance(body["details"]["message"], str)
+    assert isinstance(body["details"]["score"], int | float)
     assert body["details"]["info"]["elapsed_ms"] >= 0
     return dict(body["result"])
 
@@ -109,7 +122,9 @@ async def _bad(resp: aiohttp.ClientResponse, status: int, name: str, *shown: str
     _documented(body, status, f"{URL}/{name}")
     assert body["result"] is None
     assert body["details"]["name"] == name
+    assert body["code"] == status
     message = str(body["details"]["message"])
+    assert body["errors"] == [message]
     for text in shown:
         assert text in message
     assert body["details"]["info"]["status"] == status
@@ -126,18 +141,20 @@ async def test_image_quality_multipart(client: TestClient[Any, Any]) -> None:
     result = await _ok(resp, "imageQuality")
     assert result["encoding"] == "OK"
     assert result["brightness"]["over_per"] == pytest.approx(10.0)
-    assert result["brightness"]["over_mask"] is None
+    over = _png_of(result["brightness"]["over_mask"])  # masks by default, as documented
+    assert np.array_equal(over > 0, img == 255)
     assert set(result["sharpness"]) == {"val", "sml", "val_norm", "sml_norm"}
-    assert result["noise"] is not None
+    assert isinstance(result["noise"], str)
+    assert result["noise"] == f"{result['noise_sigma']:.4f}"
 
 
 async def test_image_quality_masks_when_asked_by_query(client: TestClient[Any, Any]) -> None:
     img = np.full((40, 50), 128, np.uint8)
     img[:4] = 255
-    resp = await client.post(f"{URL}/imageQuality?masks=true&tolerance=0", data=_form(_png(img)))
+    resp = await client.post(f"{URL}/imageQuality?masks=false&tolerance=0", data=_form(_png(img)))
     result = await _ok(resp, "imageQuality")
-    over = decode_png_b64(result["brightness"]["over_mask"])
-    assert np.array_equal(over > 0, img == 255)
+    assert result["brightness"]["over_mask"] is None
+    assert result["brightness"]["over_per"] == pytest.approx(10.0)
 
 
 async def test_object_mask_with_options_as_form_fields(
@@ -149,7 +166,7 @@ async def test_object_mask_with_options_as_form_fields(
     result = await _ok(resp, "objectMaskDetection")
     assert result["algorithm"] == "SOBEL"
     assert result["channel"] == "S"
-    mask = decode_png_b64(result["mask"]) > 0
+    mask = _png_of(result["binary mask"]) > 0
     assert iou(mask, truth) >= 0.95
     assert result["area_px"] == int(mask.sum())
     assert abs(result["boundingBox"]["x"] - 180) <= 2
@@ -162,7 +179,7 @@ async def test_base64_in_urlencoded_field(
     data = {"image": base64.b64encode(_png(img)).decode(), "algorithm": "BINNING"}
     resp = await client.post(f"{URL}/objectMaskDetection", data=data)
     result = await _ok(resp, "objectMaskDetection")
-    assert iou(decode_png_b64(result["mask"]) > 0, truth) >= 0.95
+    assert iou(_png_of(result["binary mask"]) > 0, truth) >= 0.95
 
 
 async def test_base64_with_unescaped_plus_and_data_url(
@@ -207,7 +224,7 @@ async def test_raw_image_body(client: TestClient[Any, Any]) -> None:
     result = await _ok(resp, "edges")
     assert result["edge_px"] == 176
     assert result["threshold_min"] == 50.0
-    edges = decode_png_b64(result["edges"])
+    edges = _png_of(result["edges"])
     assert edges.shape == (100, 100)
     assert int((edges > 0).sum()) == 176
 
@@ -217,7 +234,7 @@ async def test_heat_map_and_jpeg_input(client: TestClient[Any, Any]) -> None:
     img[50:150, 250:350] = np.random.default_rng(3).integers(0, 256, (100, 100, 3), np.uint8)
     resp = await client.post(f"{URL}/heatMap", data=_form(_jpeg(img)))
     result = await _ok(resp, "heatMap")
-    heat = decode_png_b64(result["heatmap"])
+    heat = _png_of(result["heatmap"])
     assert heat.shape == (300, 400, 3)
     x, y = result["peak_xy"]
     assert 230 <= x <= 370
@@ -247,7 +264,7 @@ async def test_routes_work_without_the_runtime(aiohttp_client: ClientFactory) ->
 
 async def test_not_an_image_is_400(client: TestClient[Any, Any]) -> None:
     resp = await client.post(f"{URL}/imageQuality", data=_form(b"hello, this is not an image"))
-    await _bad(resp, 400, "imageQuality", "expected a PNG, JPEG, BMP, TIFF or WebP image")
+    await _bad(resp, 400, "imageQuality", "expected a PNG, JPEG, GIF, BMP, TIFF or WebP image")
 
 
 @pytest.mark.parametrize("encode", [_png, _jpeg])
@@ -272,10 +289,13 @@ async def test_out_of_range_threshold_is_400(client: TestClient[Any, Any]) -> No
     img = _png(np.zeros((20, 20), np.uint8))
     resp = await client.post(f"{URL}/edges", data=_form(img, threshold_max="600"))
     await _bad(resp, 400, "edges", "threshold_max", "less than or equal to 500", "'600'")
+    # thresholds the wrong way round are swapped, as OpenCV's Canny does (the LTU
+    # document's own sample sends them so)
     resp = await client.post(
         f"{URL}/edges", data=_form(img, threshold_min="300", threshold_max="200")
     )
-    await _bad(resp, 400, "edges", "threshold_min <= threshold_max")
+    result = await _ok(resp, "edges")
+    assert (result["threshold_min"], result["threshold_max"]) == (200.0, 300.0)
 
 
 async def test_bad_channel_and_unknown_option_are_400(client: TestClient[Any, Any]) -> None:
@@ -416,7 +436,9 @@ def test_envelope_is_json_clean() -> None:
     doc = envelope("distance", {"value": 1.5}, score=0.9, info={"k": 1})
     assert json.loads(json.dumps(doc)) == {
         "result": {"value": 1.5},
-        "details": {"name": "distance", "score": 0.9, "message": "OK", "info": {"k": 1}},
+        "details": {"name": "distance", "score": 0.9, "message": "", "info": {"k": 1}},
+        "code": 0,
+        "errors": [],
         "version": __version__,
     }
 
@@ -439,10 +461,13 @@ async def test_api_key_is_required_when_configured(make_client: ClientFactory) -
     await _ok(resp, "colorPalette")
 
 
-async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) -> None:
-    """Every analysis slot busy: LTU and PEKAT requests are refused at once with 429
-    and Retry-After (the slot is held here by real work through the app's gate)."""
-    client = await make_client(max_concurrent=1)
+async def test_requests_wait_in_line_and_get_429_beyond_the_queue(
+    make_client: ClientFactory,
+) -> None:
+    """Every slot busy: the next request waits in line (http.queue_depth 1) and gets
+    the slot when it frees; one more is refused with 429 and Retry-After — LTU, PEKAT
+    and PixLab alike (the slot is held here by real work through the app's gate)."""
+    client = await make_client(max_concurrent=1, queue_depth=1)
     img = _png(np.zeros((8, 8), np.uint8))
     gate = client.app[LTU_GATE]
     release = asyncio.Event()
@@ -454,21 +479,58 @@ async def test_requests_over_max_concurrent_get_429(make_client: ClientFactory) 
         await release.wait()
 
     held = asyncio.ensure_future(gate.run(nothing, busy))
-    for _ in range(200):
-        if gate.active == 1:
-            break
-        await asyncio.sleep(0.01)
-    assert gate.active == 1
+    await _until(lambda: gate.active == 1)
+    second = asyncio.ensure_future(client.post(f"{URL}/colorPalette", data=_form(img)))
+    await _until(lambda: gate.waiting == 1)  # in line, not refused
     resp = await client.post(f"{URL}/colorPalette", data=_form(img))
-    await _bad(resp, 429, "colorPalette", "http.max_concurrent")
+    await _bad(resp, 429, "colorPalette", "http.queue_depth")
     assert resp.headers["Retry-After"] == "1"
-    # The PEKAT analyze endpoints share the same bound: no second analysis runs.
+    # The PEKAT analyze endpoints share the same slots and the same line ...
     raw = await client.post("/analyze_raw_image?width=8&height=8", data=bytes(64))
     assert raw.status == 429
     assert "http.max_concurrent" in (await raw.json())["error"]
+    # ... and so does PixLab's imgdiff, answering in its own shape.
+    pair = aiohttp.FormData()
+    for name in ("src", "target"):
+        pair.add_field(name, img, filename=f"{name}.png", content_type="image/png")
+    diff = await client.post("/imgdiff", data=pair)
+    assert diff.status == 429
+    body = await diff.json()
+    assert body["status"] == 429
+    assert "http.queue_depth" in body["error"]
+    release.set()
+    await held
+    await _ok(await second, "colorPalette")
+    assert (gate.active, gate.waiting) == (0, 0)
+
+
+async def test_without_a_queue_a_busy_gate_refuses_at_once(make_client: ClientFactory) -> None:
+    client = await make_client(max_concurrent=1, queue_depth=0)
+    img = _png(np.zeros((8, 8), np.uint8))
+    gate = client.app[LTU_GATE]
+    release = asyncio.Event()
+
+    async def nothing() -> None:
+        return None
+
+    async def busy(_: None) -> None:
+        await release.wait()
+
+    held = asyncio.ensure_future(gate.run(nothing, busy))
+    await _until(lambda: gate.active == 1)
+    resp = await client.post(f"{URL}/colorPalette", data=_form(img))
+    await _bad(resp, 429, "colorPalette", "http.max_concurrent")
     release.set()
     await held
     assert gate.active == 0
+
+
+async def _until(cond: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in 5 s")
 
 
 async def test_a_slow_body_holds_no_analysis_slot(make_client: ClientFactory) -> None:

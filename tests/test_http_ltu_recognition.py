@@ -105,6 +105,9 @@ async def test_classification_with_the_configured_version(make_client: Any) -> N
         "message": "ok",
         "code": "0",
     }
+    # the LTU document's answer at the top level, as its clients read it
+    assert body["content"] == body["result"]["content"]
+    assert (body["message"], body["code"]) == ("ok", "0")
     assert body["details"]["name"] == "classification"
     assert body["details"]["score"] == score
     assert body["details"]["info"]["model"] == str(cls)
@@ -120,7 +123,8 @@ async def test_object_detection_vertices_and_the_model_option(make_client: Any) 
     )
     assert resp.status == 200
     body = await resp.json()
-    objects = body["result"]["content"]["localizedObjectAnnotations"]
+    assert body["content"] == body["result"]["content"]
+    objects = body["content"]["localizedObjectAnnotations"]
     assert [(o["name"], o["mid"], o["score"]) for o in objects] == [
         ("screw", "1", 0.95),
         ("nut", "2", 0.85),

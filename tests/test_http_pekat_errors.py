@@ -313,8 +313,8 @@ def _wait_for_active(s: ServerThread, n: int) -> None:
     assert gate.active >= n
 
 
-def test_busy_is_429_with_retry_after_and_no_queue() -> None:
-    with ServerThread(make_runtime(max_concurrent=1)) as s:
+def test_busy_is_429_with_retry_after_without_a_queue() -> None:
+    with ServerThread(make_runtime(max_concurrent=1, queue_depth=0)) as s:
         out: list[requests.Response] = []
         t = threading.Thread(target=_slow_request, args=(s, out))
         t.start()
@@ -330,7 +330,7 @@ def test_busy_is_429_with_retry_after_and_no_queue() -> None:
 
 
 def test_timeout_is_503_and_the_slot_stays_taken_until_the_work_ends() -> None:
-    with ServerThread(make_runtime(max_concurrent=1, request_timeout_s=0.2)) as s:
+    with ServerThread(make_runtime(max_concurrent=1, queue_depth=0, request_timeout_s=0.2)) as s:
         t0 = time.monotonic()
         resp = post(s, ENC, png_bytes(part_image(defect=False)), recipe="slow")
         assert time.monotonic() - t0 < 0.55  # answered at the deadline, not after the work
@@ -338,6 +338,41 @@ def test_timeout_is_503_and_the_slot_stays_taken_until_the_work_ends() -> None:
         assert_error(post(s, ENC, png_bytes(part_image(defect=False))), 429)
         time.sleep(0.6)
         assert post(s, ENC, png_bytes(part_image(defect=False))).status_code == 200
+
+
+def test_a_request_in_line_gets_the_slot_when_it_frees() -> None:
+    with ServerThread(make_runtime(max_concurrent=1, queue_depth=1)) as s:
+        out: list[requests.Response] = []
+        t = threading.Thread(target=_slow_request, args=(s, out))
+        t.start()
+        try:
+            _wait_for_active(s, 1)
+            waited = post(s, ENC, png_bytes(part_image(defect=False)))  # waits ~0.6 s in line
+        finally:
+            t.join()
+        assert out[0].status_code == 200
+        assert waited.status_code == 200
+        assert waited.json()["result"] is True
+        text = s.runtime.metrics.render().decode()
+        assert "edged_http_queue_wait_seconds_count 1.0" in text
+
+
+def test_a_wait_longer_than_queue_timeout_is_429() -> None:
+    rt = make_runtime(max_concurrent=1, queue_depth=4, queue_timeout_s=0.1)
+    with ServerThread(rt) as s:
+        out: list[requests.Response] = []
+        t = threading.Thread(target=_slow_request, args=(s, out))
+        t.start()
+        try:
+            _wait_for_active(s, 1)
+            late = post(s, ENC, png_bytes(part_image(defect=False)))  # the slot is held 0.6 s
+        finally:
+            t.join()
+        assert out[0].status_code == 200
+        assert_error(late, 429, "queue_timeout_s")
+        assert late.headers["Retry-After"] == "1"
+        text = rt.metrics.render().decode()
+        assert 'edged_http_refused_total{reason="queue_timeout"} 1.0' in text
 
 
 def test_slow_body_is_408() -> None:

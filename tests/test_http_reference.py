@@ -65,31 +65,35 @@ async def test_differences_finds_the_defect_on_both_images(
     )
     assert resp.status == 200, await resp.text()
     body = await resp.json()
-    assert set(body) == {"result", "details", "version"}
+    assert set(body) == {"result", "details", "code", "errors", "version"}
     assert body["details"]["name"] == "differences"
-    assert body["details"]["message"] == "OK"
     assert body["details"]["info"]["count"] == 1
-    assert body["details"]["score"] > 0
+    assert 0 < body["details"]["score"] < 1.0  # the distance: a match
+    assert body["details"]["info"]["area_per"] > 0
     (on2,) = body["result"]["diffOnImage2"]
     box = on2["boundingBox"]
     assert (box["x"], box["y"], box["width"], box["height"]) == pytest.approx(
         (210, 150, 12, 12), abs=2
     )
-    circle = on2["enclosingCircle"]
-    assert (circle["x"], circle["y"]) == pytest.approx((215.5, 155.5), abs=1.5)
-    assert all(0 <= x <= 1 and 0 <= y <= 1 for x, y in on2["relativeVertices"])
+    center = on2["enclosingCircle"]["center"]
+    assert (center["x"], center["y"]) == pytest.approx((215.5, 155.5), abs=1.5)
+    assert all(0 <= x <= 1 and 0 <= y <= 1 for x, y in on2["vertices_frac"])
+    assert all(
+        0 <= v["x"] < box["width"] and 0 <= v["y"] < box["height"] for v in on2["relativeVertices"]
+    )
+    assert on2["mask"]["format"] == "image/png"
     mask = cv2.imdecode(
-        np.frombuffer(base64.b64decode(on2["mask"]), np.uint8), cv2.IMREAD_UNCHANGED
+        np.frombuffer(base64.b64decode(on2["mask"]["value"]), np.uint8), cv2.IMREAD_UNCHANGED
     )
     assert mask.shape == (box["height"], box["width"])
     assert mask.mean() > 150  # a filled square
     (on1,) = body["result"]["diffOnImage1"]
     # image1 coordinates: the spot moved back by the part's motion (~ -4, -3)
     assert on1["boundingBox"]["x"] == pytest.approx(210 - 4 - 1, abs=3)
-    m1 = np.array(body["result"]["matOn1"])
-    m2 = np.array(body["result"]["matOn2"])
+    m1 = np.array(body["result"]["matOn1"]).reshape(3, 3)  # flat lists of 9
+    m2 = np.array(body["result"]["matOn2"]).reshape(3, 3)
     np.testing.assert_allclose(m1 @ m2, np.eye(3), atol=1e-6)
-    assert m2[0, 2] == pytest.approx(4.0 + 0.0, abs=4.0)
+    assert m1[0, 2] == pytest.approx(4.0 + 0.0, abs=4.0)  # image1 -> image2
 
 
 async def test_identical_images_have_no_differences(client: Any, ref: np.ndarray) -> None:
@@ -112,7 +116,7 @@ async def test_differences_options_and_roi(client: Any, wld: np.ndarray, ref: np
     roi = np.full(ref.shape[:2], 255, np.uint8)
     roi[40:100, 40:100] = 0
     fic = json.dumps(
-        {"threshold": 30, "smooth": 1, "margin": 2, "resolution": 300, "behaviors": "V"}
+        {"threshold_grey": 30, "smooth": 1, "margin": 2, "resolution": 300, "behaviors": "V"}
     )
     resp = await client.post(
         "/v2/services/image/differences",
@@ -146,7 +150,7 @@ async def test_differences_options_and_roi(client: Any, wld: np.ndarray, ref: np
     (region,) = body["result"]["diffOnImage1"]
     assert region["relativeVertices"] == []
     outline = cv2.imdecode(
-        np.frombuffer(base64.b64decode(region["mask"]), np.uint8), cv2.IMREAD_COLOR
+        np.frombuffer(base64.b64decode(region["mask"]["value"]), np.uint8), cv2.IMREAD_COLOR
     )
     assert outline.ndim == 3
     reds = outline[..., 2] == 255
@@ -162,11 +166,11 @@ async def test_differences_options_and_roi(client: Any, wld: np.ndarray, ref: np
         ({"fic_settings": "{not json"}, "fic_settings: expected a JSON object, got invalid JSON"),
         ({"fic_settings": '{"speed": 1}'}, "got unknown ['speed']"),
         ({"fic_settings": '{"resolution": 2000}'}, "fic_settings.resolution: expected 64..900"),
-        ({"fic_settings": '{"threshold": 0}'}, "threshold: expected a number in [1, 255], got 0.0"),
+        ({"fic_settings": '{"threshold": 0}'}, "threshold: expected a number in (0, 100]"),
         ({"mask_type": "polygon"}, "mask_type: expected one of"),
-        ({"mask_color": "red"}, "mask_color: expected '#RRGGBB' or 'R,G,B', got 'red'"),
+        ({"mask_color": "red"}, "mask_color: expected '#RRGGBB', 'R,G,B' or 'R,G,B,A', got 'red'"),
         ({"vertices": "maybe"}, "vertices: expected true or false, got 'maybe'"),
-        ({"motion_model": "homography"}, "motion_model: expected one of"),
+        ({"motion_model": "warp"}, "motion_model: expected one of"),
     ],
 )
 async def test_differences_bad_options_are_400(
@@ -248,13 +252,15 @@ async def test_alignment_matrix(client: Any, wld: np.ndarray, ref: np.ndarray) -
     body = await resp.json()
     m1 = np.array(body["result"]["matrix1"])
     m2 = np.array(body["result"]["matrix2"])
-    assert m1.shape == (3, 3)
+    assert m1.shape == m2.shape == (9,)  # flat, as the LTU document shows them
+    m1, m2 = m1.reshape(3, 3), m2.reshape(3, 3)
     np.testing.assert_allclose(m1 @ m2, np.eye(3), atol=1e-6)
     motion = body["details"]["info"]["motion"]
     assert motion["dx"] == pytest.approx(-5.0, abs=0.2)
     assert motion["angle_deg"] == pytest.approx(1.5, abs=0.05)
     aligned = cv2.imdecode(
-        np.frombuffer(base64.b64decode(body["result"]["image"]), np.uint8), cv2.IMREAD_COLOR
+        np.frombuffer(base64.b64decode(body["result"]["image"]["value"]), np.uint8),
+        cv2.IMREAD_COLOR,
     )
     assert aligned.shape == ref.shape
     inner = (slice(20, 220), slice(20, 300))
@@ -272,7 +278,8 @@ async def test_distance(client: Any, wld: np.ndarray, ref: np.ndarray) -> None:
     body = await resp.json()
     assert resp.status == 200, body
     assert body["result"]["decision"] == "match"
-    assert body["details"]["score"] == body["result"]["distance"] < 1.0
+    assert body["details"]["info"]["distance"] == body["result"]["distance"] < 1.0
+    assert body["details"]["info"]["decision"] == "Match"
     resp = await client.post("/v2/services/image/distance", data=_form(image1=ref, image2=ref))
     assert (await resp.json())["result"]["decision"] == "clone"
     resp = await client.post("/v2/services/image/distance", data=_form(refImage=ref))

@@ -27,7 +27,13 @@ from edged.runtime.shared import Runtime
 
 KEY = "s3cret"
 PUBLIC = {
-    *("/healthz", "/readyz", "/metrics", "/ping", "/version", "/api/v1/openapi.json"),
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/ping",
+    "/version",
+    "/api/v1/openapi.json",
+    "/imgdiff/results/{name}",  # PixLab result links: 128 random bits, no key (as PixLab)
     *("/", "/ui/{name}", "/ui/swagger/{name}"),  # the web page (its data is not public)
 }
 """The allow-list, written out here on purpose: changing it must change this test."""
@@ -71,8 +77,10 @@ async def client(make_client: Callable[..., Any]) -> TestClient[Any, Any]:
 def _assert_shape(path: str, body: Any, status: int) -> str:
     """The error body is in the shape of ``path``'s API; returns the reason it gives."""
     if path.startswith("/v2/services/image/"):  # LTU envelope
-        assert set(body) == {"result", "details", "version"}, body
+        assert set(body) == {"result", "details", "code", "errors", "version"}, body
         assert body["result"] is None
+        assert body["code"] == status
+        assert body["errors"] == [body["details"]["message"]]
         assert body["version"] == __version__
         details = body["details"]
         assert set(details) == {"name", "score", "message", "info"}
@@ -139,7 +147,9 @@ async def test_every_allow_listed_route_answers_without_the_key(
     for method, template, path in _walk(client.app):
         if template in PUBLIC:
             resp = await client.request(method, path)
-            assert resp.status == 200, (method, template, resp.status)
+            # a result link that was never made is a 404, not a 401
+            expected = 404 if template.startswith("/imgdiff/results/") else 200
+            assert resp.status == expected, (method, template, resp.status)
 
 
 async def test_a_new_area_cannot_be_left_open(make_client: Callable[..., Any]) -> None:
@@ -187,10 +197,10 @@ AUTH = {"X-API-Key": KEY}
     [
         ("GET", "/analyze_image", 405, "POST"),  # PEKAT
         ("POST", "/analyze_nothing", 404, None),
-        ("GET", "/v2/services/image/colorPalette", 405, "POST"),  # LTU
-        ("GET", "/v2/services/image/differences", 405, "POST"),
+        ("PUT", "/v2/services/image/colorPalette", 405, "GET,POST"),  # LTU: GET and POST
+        ("DELETE", "/v2/services/image/differences", 405, "GET,POST"),
         ("POST", "/v2/services/image/noSuchService", 404, None),
-        ("GET", "/imgdiff", 405, "POST"),  # PixLab
+        ("PUT", "/imgdiff", 405, "GET,POST"),  # PixLab
         ("DELETE", "/api/v1/cameras", 405, "GET,HEAD"),  # admin
         ("GET", "/api/v1/nothing", 404, None),
         ("POST", "/healthz", 405, "GET,HEAD"),  # public path, wrong method: no key needed

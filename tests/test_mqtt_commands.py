@@ -35,14 +35,17 @@ class Recorder:
         self.activations: list[bool] = []
         self.gate: asyncio.Event | None = None
 
-    async def trigger(self, camera: str) -> Mapping[str, Any] | None:
-        self.calls.append(("trigger", camera))
+    async def trigger(self, camera: str, data: str | None = None) -> Mapping[str, Any] | None:
+        self.calls.append(("trigger", camera) if data is None else ("trigger", camera, data))
         if self.gate is not None:
             await self.gate.wait()
         return {"queued": True}
 
-    async def set_recipe(self, camera: str, recipe: str) -> Mapping[str, Any] | None:
-        self.calls.append(("recipe", camera, recipe))
+    async def set_recipe(
+        self, camera: str, recipe: str, data: str | None = None
+    ) -> Mapping[str, Any] | None:
+        call = ("recipe", camera, recipe) if data is None else ("recipe", camera, recipe, data)
+        self.calls.append(call)
         return {"recipe": recipe}
 
     async def teach(

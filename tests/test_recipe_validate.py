@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from _checks_helpers import shapes_scene
 
-from edged.checks import CheckContext
+from edged.checks import CheckContext, registry
 from edged.config import RecipeConfig
 from edged.core.errors import ConfigError
 from edged.recipes.entries import check_entries, reference_params
@@ -95,9 +95,11 @@ def test_type_defaults_to_the_name() -> None:
 
 def test_bad_entries_name_their_key_path() -> None:
     assert _problems({"lot": {"type": "ocr"}}) == [
-        "recipes.label.checks.lot.type: unknown check: expected one of ['contours', "
-        "'difference', 'edges', 'heatmap', 'mask', 'palette', 'quality', 'recognition'], got 'ocr'"
+        "recipes.label.checks.lot.type: unknown check: expected one of ['anomaly', "
+        "'contours', 'difference', 'edges', 'heatmap', 'mask', 'palette', 'quality', "
+        "'recognition', 'text'], got 'ocr'"
     ]
+    assert {"contours", "difference", "quality"} <= set(registry())
     assert _problems({"q": {"type": "quality", "bins": 999}}) == [
         "recipes.label.checks.q.bins: Input should be less than or equal to 256 (got 999)"
     ]

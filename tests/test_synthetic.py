@@ -25,6 +25,30 @@ def test_frames_are_deterministic_per_seed_and_seq() -> None:
     assert not np.array_equal(a.image, c.image)
 
 
+def _noise_only(sigma: float, seed: int = 3) -> SyntheticLine:
+    still = {"shift_px": 0, "rotation_deg": 0, "gain": 0, "offset": 0, "noise_sigma": sigma}
+    return SyntheticLine(SyntheticConfig(**SMALL, seed=seed, nuisance=still))
+
+
+def test_sensor_noise_has_the_configured_sigma_and_differs_per_frame() -> None:
+    line = _noise_only(4.0)
+    mid = line.nominal.astype(np.int16)
+    usable = (mid > 20) & (mid < 235)  # away from saturation, where the add clips
+    a = line.render(1, defect=False).image.astype(np.int16) - mid
+    b = line.render(2, defect=False).image.astype(np.int16) - mid
+    assert abs(float(a[usable].std()) - 4.0) < 0.2
+    assert abs(float(a[usable].mean())) < 0.1
+    corr = np.corrcoef(a[usable].ravel(), b[usable].ravel())[0, 1]
+    assert abs(corr) < 0.05  # per pixel, two frames' noise is unrelated
+    again = _noise_only(4.0).render(1, defect=False).image.astype(np.int16) - mid
+    assert np.array_equal(a, again)  # deterministic in (seed, seq)
+
+
+def test_no_noise_leaves_the_part_untouched() -> None:
+    line = _noise_only(0.0)
+    assert np.array_equal(line.render(1, defect=False).image, line.nominal)
+
+
 def test_defect_rate_is_respected() -> None:
     line = SyntheticLine(SyntheticConfig(**SMALL, defect_rate=0.3))
     rate = np.mean([line.render(i).truth["defect"] for i in range(400)])

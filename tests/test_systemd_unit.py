@@ -69,7 +69,9 @@ def test_service_directives() -> None:
     ]
     assert svc["DeviceAllow"] == ["char-video4linux rw", "char-usb_device rw"]
     assert "PrivateDevices" not in svc  # it would hide the cameras
-    assert "PYTHONFAULTHANDLER=1" in one("Environment").split()
+    env = [word for line in svc["Environment"] for word in line.split()]
+    assert "PYTHONFAULTHANDLER=1" in env
+    assert "MALLOC_ARENA_MAX=2" in env  # bounded malloc arenas: RSS, see tools/bench_malloc.py
     # Shutdown drains within pipeline.shutdown_grace_s: systemd must wait longer.
     assert _seconds(one("TimeoutStopSec")) > PipelineConfig().shutdown_grace_s + 5
     assert _seconds(one("WatchdogSec")) >= 10

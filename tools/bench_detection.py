@@ -1,14 +1,23 @@
 """Detection benchmark: edged's reference difference vs the common peers, same run.
 
-    python tools/bench_detection.py            # full run (~5 min on 2 cores)
-    python tools/bench_detection.py --quick    # small slice for CI (seconds)
+    python tools/bench_detection.py                      # both nuisance sets (~10 min)
+    python tools/bench_detection.py --nuisance legacy    # the original benchmark only
+    python tools/bench_detection.py --nuisance line      # what a real line adds only
+    python tools/bench_detection.py --quick              # small slice for CI (seconds)
 
 Scenes are generated procedurally (tools/_scenes.py): regular and irregular textures,
-printed labels, objects on backgrounds, colour and grey. Each world gets one reference
-capture (precomputed: registration data and limits are prepared once, untimed), then
-queries with nuisance (shift up to ±8 px, rotation up to ±2°, gain ±12 %, offset ±8,
-noise sigma 1-3), half of them with one defect (spot, scratch, missing patch, stain;
-contrast 45-90 grey levels).
+printed labels, objects on backgrounds, colour prints, colour and grey. Each world gets
+one reference capture (precomputed: registration data and limits are prepared once,
+untimed), then queries with nuisance, half of them with one defect:
+
+- ``legacy``: shift up to ±8 px, rotation up to ±2°, gain ±12 %, offset ±8, noise
+  sigma 1-3; defects spot, scratch, missing patch, stain at contrast 45-90 grey levels;
+- ``line`` (issue 17): shift ±12 px, rotation ±3°, scale 0.98-1.02, perspective tilt
+  (each corner moved up to 3 px), a gain gradient up to ±15 % across the image on top
+  of gain/offset, defocus blur sigma <= 0.8 and JPEG quality 80-95 on the query, noise
+  sigma 1-4; defects: the four above at contrast 20-45, tiny spots (radius 3-7 px),
+  hairline scratches (1-2 px wide), and on colour parts wrong-colour regions of
+  matched brightness. Rows are labelled ``line/WxH``.
 
 Methods:
 - ``edged``: edged.checks.difference.compare (registration included), default preset 3
@@ -45,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from edged.checks.align import UnregisteredError
 from edged.checks.difference import DifferenceSettings, compare
 from edged.checks.prepared import PreparedReference, ReferenceParams, prepare_reference
+from edged.core.errors import InputError
 from tools import _scenes
 
 Box = tuple[int, int, int, int]
@@ -61,12 +71,15 @@ class Tally:
     regions: int = 0
     regions_on_defect: int = 0
     unregistered: int = 0
+    untrained: int = 0  # worlds whose variation model did not train (rows skip them)
+    not_inspected: list[float] = field(default_factory=list)  # share of image1 per pair
+    by_defect: dict[str, list[int]] = field(default_factory=dict)  # kind -> [hits, pairs]
     times_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
 
-    def row(self) -> dict[str, float | int | None]:
+    def row(self) -> dict[str, float | int | dict[str, float] | None]:
         return {
             "pairs": self.pairs,
             "recall": self.hits / self.bad if self.bad else None,
@@ -77,6 +90,9 @@ class Tally:
             "p90_ms": float(np.percentile(self.times_ms, 90)) if self.times_ms else None,
             "median_cpu_ms": float(np.median(self.cpu_ms)) if self.cpu_ms else None,
             "unregistered": self.unregistered,
+            "untrained": self.untrained,
+            "not_inspected": float(np.mean(self.not_inspected)) if self.not_inspected else None,
+            "recall_by_defect": {k: v[0] / v[1] for k, v in sorted(self.by_defect.items()) if v[1]},
         }
 
 
@@ -134,6 +150,9 @@ def _score(
         return
     t.bad += 1
     t.hits += int(flagged)
+    kind = t.by_defect.setdefault(defect.kind, [0, 0])
+    kind[0] += int(flagged)
+    kind[1] += 1
     if not flagged:
         t.missed.append(tag)
     on = [b for b in boxes if _touches(b, defect.box_xywh)]
@@ -154,6 +173,8 @@ def _edged(
     try:
         res = compare(prepared, q, settings)
         boxes = [r.box2_xywh for r in res.regions]
+        total = prepared.size_wh[0] * prepared.size_wh[1]
+        t.not_inspected.append(1.0 - res.compared_px / total)
     except UnregisteredError:
         t.unregistered += 1
         boxes = [(0, 0, q.shape[1], q.shape[0])]
@@ -188,6 +209,16 @@ class Slice:
     queries: int  # per world, alternately good and defective
 
 
+def _defect_for(qi: int, wi: int, kind_i: int, *, line: bool, colour: bool) -> str | None:
+    """Odd queries get a defect, cycling through the kinds (colour only on colour parts)."""
+    if qi % 2 == 0:
+        return None
+    if not line:
+        return _scenes.DEFECTS[(qi // 2 + wi + kind_i) % 4]
+    kinds = _scenes.LINE_DEFECTS if colour else _scenes.LINE_DEFECTS[:-1]
+    return kinds[(qi // 2 + wi + kind_i) % len(kinds)]
+
+
 def run(
     slices: list[Slice],
     *,
@@ -195,16 +226,24 @@ def run(
     ssim_every: int,
     variation: bool,
     log: Callable[[str], None],
+    nuisance: str = "legacy",
+    settings: DifferenceSettings | None = None,
+    peers: bool = True,
+    ltu: bool = True,
 ) -> dict[str, dict[str, Tally]]:
-    settings = DifferenceSettings()
+    """Run the slices under one nuisance set (``legacy`` or ``line``, see the module
+    docstring); rows are keyed ``WxH`` (legacy) or ``line/WxH``. ``settings``: edged's
+    (default: the defaults)."""
+    line = nuisance == "line"
+    settings = settings or DifferenceSettings()
     tallies: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
     pair_no = 0
     for sl in slices:
         w, h = sl.width, sl.height
-        size = f"{w}x{h}"
+        size = f"line/{w}x{h}" if line else f"{w}x{h}"
         min_area = 16.0 * (min(w, h) / 768.0) ** 2
         for kind in sl.kinds:
-            kind_i = _scenes.KINDS.index(kind)
+            kind_i = _scenes.LINE_KINDS.index(kind)
             for colour in (True, False):
                 for wi in range(sl.worlds):
                     wseed = seed * 100_000 + kind_i * 1000 + int(colour) * 100 + wi + w
@@ -212,32 +251,41 @@ def run(
                     wld = _scenes.world(kind, (w, h), colour=colour, seed=wseed)
                     ref = _scenes.capture(wld, _scenes.REFERENCE_POSE, (w, h), rng)
                     prepared = prepare_reference([ref])
-                    ltu = prepare_reference([ref], params=ReferenceParams(resolution=900))
+                    ltu_ref = (
+                        prepare_reference([ref], params=ReferenceParams(resolution=900))
+                        if ltu
+                        else None
+                    )
                     var = None
                     if variation:
+                        pose = _scenes.random_line_pose if line else _scenes.random_pose
                         goods = [ref] + [
-                            _scenes.capture(wld, _scenes.random_pose(rng), (w, h), rng)
-                            for _ in range(4)
+                            _scenes.capture(wld, pose(rng), (w, h), rng) for _ in range(4)
                         ]
-                        var = prepare_reference(goods)
+                        try:
+                            var = prepare_reference(goods)
+                        except InputError as exc:  # a good capture the model cannot train
+                            tallies[size]["edged-var5"].untrained += 1
+                            log(f"{size} {kind}: variation model not trained: {exc}")
                     compare(prepared, ref, settings)  # warm the limits cache (reference time)
-                    compare(ltu, ref, settings)
+                    if ltu_ref is not None:
+                        compare(ltu_ref, ref, settings)
                     if var is not None:
                         compare(var, ref, settings)
                     for qi in range(sl.queries):
-                        defect = (
-                            None if qi % 2 == 0 else _scenes.DEFECTS[(qi // 2 + wi + kind_i) % 4]
-                        )
-                        q, _pose, d = _scenes.query(wld, (w, h), rng, defect)
+                        defect = _defect_for(qi, wi, kind_i, line=line, colour=colour)
+                        q, _pose, d = _scenes.query(wld, (w, h), rng, defect, nuisance)
                         mode = "colour" if colour else "grey"
                         tag = f"{size}/{kind}/{mode}/w{wi}/q{qi}/{defect or 'good'}"
                         _edged(tallies[size]["edged"], prepared, q, d, tag, settings)
-                        _edged(tallies[size]["edged@900"], ltu, q, d, tag, settings)
+                        if ltu_ref is not None:
+                            _edged(tallies[size]["edged@900"], ltu_ref, q, d, tag, settings)
                         if var is not None:
                             _edged(tallies[size]["edged-var5"], var, q, d, tag, settings)
-                        _peer(tallies[size]["absdiff"], absdiff_boxes, ref, q, d, tag, min_area)
+                        if peers:
+                            _peer(tallies[size]["absdiff"], absdiff_boxes, ref, q, d, tag, min_area)
                         # every ssim_every-th good/defective couple: both kinds measured
-                        if (pair_no // 2) % max(1, ssim_every // 2) == 0:
+                        if peers and (pair_no // 2) % max(1, ssim_every // 2) == 0:
                             _peer(tallies[size]["ssim"], ssim_boxes, ref, q, d, tag, min_area)
                         pair_no += 1
                 log(f"{size} {kind}: {tallies[size]['edged'].pairs} pairs so far")
@@ -286,15 +334,78 @@ def run_line(frames: int, *, log: Callable[[str], None]) -> dict[str, dict[str, 
     return tallies
 
 
+def http_timing(pairs: int, *, seed: int, log: Callable[[str], None]) -> dict[str, list[float]]:
+    """Milliseconds per ``POST /v2/services/image/differences`` of a 1024x768 pair (both
+    JPEG quality 95, decoding included) on the legacy nuisance, grey and colour, through
+    a real aiohttp server on localhost (default LTU options). Returns the samples: wall
+    milliseconds per mode, and the process's CPU milliseconds (server and client share
+    the process; the client's share is small) under ``"<mode> CPU"``."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from edged.http import ltu_reference
+
+    def jpeg(img: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        assert ok
+        return buf.tobytes()
+
+    bodies: dict[str, list[tuple[bytes, bytes]]] = {}
+    w, h = 1024, 768
+    for colour in (False, True):
+        rng = np.random.default_rng(seed)
+        wld = _scenes.world("label", (w, h), colour=colour, seed=seed)
+        ref = jpeg(_scenes.capture(wld, _scenes.REFERENCE_POSE, (w, h), rng))
+        qs = [_scenes.query(wld, (w, h), rng, None)[0] for _ in range(4)]
+        bodies["colour" if colour else "grey"] = [(ref, jpeg(q)) for q in qs]
+
+    async def measure() -> dict[str, list[float]]:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        ltu_reference.setup(app)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        url = f"http://127.0.0.1:{port}/v2/services/image/differences"
+        out: dict[str, list[float]] = {k: [] for k in bodies}
+        out.update({f"{k} CPU": [] for k in bodies})
+        async with aiohttp.ClientSession() as session:
+            for i in range(pairs + 2):  # the first two rounds warm up
+                for mode, pairs_ in bodies.items():
+                    a, b = pairs_[i % len(pairs_)]
+                    form = aiohttp.FormData()
+                    form.add_field("image1", a, filename="1.jpg", content_type="image/jpeg")
+                    form.add_field("image2", b, filename="2.jpg", content_type="image/jpeg")
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    async with session.post(url, data=form) as resp:
+                        await resp.read()
+                        assert resp.status == 200, resp.status
+                    if i >= 2:
+                        wall, cpu = _elapsed(t0, c0)
+                        out[mode].append(wall)
+                        out[f"{mode} CPU"].append(cpu)
+        await runner.cleanup()
+        return out
+
+    samples = asyncio.run(measure())
+    for mode, ms in samples.items():
+        q1, med, q3 = np.percentile(ms, [25, 50, 75])
+        log(f"HTTP differences 1024x768 {mode}: median {med:.1f} ms (IQR {q1:.1f}-{q3:.1f})")
+    return samples
+
+
 def table(tallies: dict[str, dict[str, Tally]]) -> str:
     lines = [
         "| size | method | pairs | recall | false alarms | region precision | localised "
-        "| median ms/pair | p90 ms | CPU ms | vs ssim |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| not inspected | median ms/pair | p90 ms | CPU ms | vs ssim |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
-    def f(v: float | int | None, pct: bool = True) -> str:
-        if v is None:
+    def f(v: object, pct: bool = True) -> str:
+        if not isinstance(v, int | float):
             return "–"
         return f"{100 * v:.1f} %" if pct else f"{v:.1f}"
 
@@ -305,13 +416,31 @@ def table(tallies: dict[str, dict[str, Tally]]) -> str:
                 continue
             r = methods[name].row()
             ratio = "–"
-            if ssim_ms and r["median_ms"]:
-                ratio = f"{float(ssim_ms) / float(r['median_ms']):.1f}x"
+            if isinstance(ssim_ms, float) and isinstance(r["median_ms"], float):
+                ratio = f"{ssim_ms / r['median_ms']:.1f}x"
             lines.append(
                 f"| {size} | {name} | {r['pairs']} | {f(r['recall'])} | {f(r['far'])} | "
-                f"{f(r['region_precision'])} | {f(r['localised'])} | {f(r['median_ms'], False)} | "
-                f"{f(r['p90_ms'], False)} | {f(r['median_cpu_ms'], False)} | {ratio} |"
+                f"{f(r['region_precision'])} | {f(r['localised'])} | {f(r['not_inspected'])} | "
+                f"{f(r['median_ms'], False)} | {f(r['p90_ms'], False)} | "
+                f"{f(r['median_cpu_ms'], False)} | {ratio} |"
             )
+    return "\n".join(lines)
+
+
+def recall_table(tallies: dict[str, dict[str, Tally]]) -> str:
+    """Recall per defect kind (rows: size and method; columns: kinds)."""
+    kinds = sorted({k for ms in tallies.values() for t in ms.values() for k in t.by_defect})
+    lines = [
+        "| size | method | " + " | ".join(kinds) + " |",
+        "|---|---|" + "---:|" * len(kinds),
+    ]
+    for size, methods in tallies.items():
+        for name, t in methods.items():
+            cells = []
+            for k in kinds:
+                hits, n = t.by_defect.get(k, [0, 0])
+                cells.append(f"{hits}/{n}" if n else "–")
+            lines.append(f"| {size} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -322,27 +451,90 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--no-variation", action="store_true", help="skip the variation-model row")
     ap.add_argument("--verbose", action="store_true", help="list every miss and false alarm")
+    ap.add_argument(
+        "--nuisance",
+        choices=("legacy", "line", "both"),
+        default="both",
+        help="legacy: the original nuisance and defects; line: issue 17's (default both)",
+    )
+    ap.add_argument(
+        "--worlds", type=int, help="line nuisance: worlds per kind and colour mode (default 3)"
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one of edged's DifferenceSettings (tuning experiments), e.g. threshold=12",
+    )
+    ap.add_argument(
+        "--edged-only", action="store_true", help="skip the peers and edged@900 (iteration)"
+    )
+    ap.add_argument(
+        "--http",
+        type=int,
+        metavar="N",
+        help="only time N pairs through the LTU differences endpoint (see http_timing)",
+    )
     args = ap.parse_args(argv)
-    if args.quick:  # 5 MP worlds are slow to render: one kind only
-        slices = [Slice(1024, 768, _scenes.KINDS, 1, 2), Slice(2448, 2048, ("label",), 1, 2)]
-        ssim_every = 2
-    else:
-        slices = [Slice(1024, 768, _scenes.KINDS, 4, 16), Slice(2448, 2048, _scenes.KINDS, 1, 4)]
-        ssim_every = 4
+    if args.http:
+        load = os.getloadavg()[0]
+        http_timing(args.http, seed=args.seed, log=print)
+        print(f"(load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end)")
+        return 0
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value) if value[:1] in "-0123456789[{tf" else value
+    settings = DifferenceSettings(**overrides)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
-    tallies = run(
-        slices,
-        seed=args.seed,
-        ssim_every=ssim_every,
-        variation=not args.no_variation,
-        log=lambda s: print(s, file=sys.stderr, flush=True),
-    )
-    print(table(tallies))
-    line = run_line(20 if args.quick else 100, log=lambda s: print(s, file=sys.stderr, flush=True))
-    print("\nIndependent check, the daemon's synthetic line (1280x1024 BayerRG8):\n")
-    print(table(line))
-    tallies.update(line)
+    tallies: dict[str, dict[str, Tally]] = {}
+    if args.nuisance in ("legacy", "both"):
+        if args.quick:  # 5 MP worlds are slow to render: one kind only
+            slices = [Slice(1024, 768, _scenes.KINDS, 1, 2), Slice(2448, 2048, ("label",), 1, 2)]
+        else:
+            slices = [
+                Slice(1024, 768, _scenes.KINDS, 4, 16),
+                Slice(2448, 2048, _scenes.KINDS, 1, 4),
+            ]
+        legacy = run(
+            slices,
+            seed=args.seed,
+            ssim_every=2 if args.quick else 4,
+            variation=not args.no_variation,
+            log=log,
+            settings=settings,
+            peers=not args.edged_only,
+            ltu=not args.edged_only,
+        )
+        print(table(legacy))
+        line = run_line(20 if args.quick else 100, log=log)
+        print("\nIndependent check, the daemon's synthetic line (1280x1024 BayerRG8):\n")
+        print(table(line))
+        tallies.update(legacy)
+        tallies.update(line)
+    if args.nuisance in ("line", "both"):
+        worlds = args.worlds or (1 if args.quick else 3)
+        queries = 4 if args.quick else 14
+        sl = Slice(1024, 768, _scenes.LINE_KINDS, worlds, queries)
+        hard = run(
+            [sl],
+            seed=args.seed,
+            ssim_every=2,
+            variation=not args.no_variation,
+            log=log,
+            nuisance="line",
+            settings=settings,
+            peers=not args.edged_only,
+            ltu=not args.edged_only,
+        )
+        print("\nWhat a real line adds (issue 17 nuisance and defects):\n")
+        print(table(hard))
+        print("\nRecall per defect kind:\n")
+        print(recall_table(hard))
+        tallies.update(hard)
     print(
         f"\n({time.perf_counter() - t0:.0f} s; cv2 threads {cv2.getNumThreads()}; "
         f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end; "

@@ -1,22 +1,37 @@
-"""Benchmark: HTTP analyze overhead beyond the inspection itself.
+"""Benchmark: HTTP analyze overhead beyond the inspection itself, and the wait queue.
 
-Measures, at concurrency 1 and 4, requests/s and p50/p99 latency of
-``POST /analyze_raw_image`` with a 1280×1024 BGR frame, next to
+Measures requests/s and p50/p99 latency of
 
-- the same server answering a no-op endpoint with the same body (reads the body,
-  answers a small JSON: the transport's own cost; the route exists only in this
-  benchmark's app), and
+- ``POST /analyze_raw_image`` with a 1280×1024 BGR frame at concurrency 1 and 4,
+- ``POST /analyze_image`` with the same frame as a PNG at concurrency 1, 2, 4 and 8
+  (edged's default ``http`` settings: 4 slots and a queue of 32, so none of these
+  should see a 429; the non-200 column counts any), and the throughput ratio of
+  concurrency 4 over 1,
+
+next to
+
+- the floor: a no-op route that receives the body exactly as ``analyze_raw_image``
+  does (through the analysis gate, with edged's own body reader) and answers a small
+  JSON — the transport's and the receive's own cost; the route exists only in this
+  benchmark's app, and
 - the recipe's Inspector called in-process (no HTTP at all),
 
+with the server's CPU time per request (user + system of all its threads, from
+``/proc``; for the in-process row, this process's): less sensitive than wall time to
+other work on a shared machine (not immune: contention costs cache misses and
+OpenCV's spinning threads), it bounds what idle cores could serve,
+
 and reports the HTTP overhead beyond the inspection (p50 analyze − p50 in-process).
-The server runs in a child process (as in production: clients are other
+Every figure is the median over interleaved rounds with its spread (min–max of the
+per-round values) and the 1-minute load average while it ran: the machine may be
+shared. The server runs in a child process (as in production: clients are other
 processes); the client is aiohttp in this process.
 
 The recipe is "default-like": the library's ``quality`` check when it is
 registered, otherwise a dark-spot check (grey, threshold, connected components)
 defined here. Run from the repository root::
 
-    .venv/bin/python tools/bench_http.py            # ~20 s
+    .venv/bin/python tools/bench_http.py            # ~1 min on a quiet machine
     .venv/bin/python tools/bench_http.py --requests 100 --json
 """
 
@@ -26,6 +41,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import time
@@ -101,9 +117,10 @@ def frame() -> np.ndarray:
     return img
 
 
-def build_runtime() -> Runtime:
+def build_runtime(http: dict[str, Any] | None = None) -> Runtime:
+    """The benchmark's runtime: edged's default settings, ``http`` overriding some."""
     _, rc, specs = bench_recipe()
-    settings = Settings(recipes={"default": rc}, http=HttpConfig(max_concurrent=8))
+    settings = Settings(recipes={"default": rc}, http=HttpConfig(**(http or {})))
     return Runtime(
         settings=settings,
         metrics=Metrics(),
@@ -115,17 +132,24 @@ def build_runtime() -> Runtime:
 # --------------------------------------------------------------------------- server (child)
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: Any, http: dict[str, Any] | None = None) -> None:
     from aiohttp import web
 
     from edged.http import create_app
+    from edged.http._gate import gated
+    from edged.http.pekat import read_body
 
     async def noop(request: web.Request) -> web.Response:
-        body = await request.read()
-        return web.json_response({"bytes": len(body)})
+        """The floor: the gate and edged's body reader, then a small JSON answer."""
+
+        async def nothing(body: bytes | bytearray) -> int:
+            return len(body)
+
+        size = await gated(request, lambda: read_body(request), nothing)
+        return web.json_response({"bytes": size})
 
     async def main() -> None:
-        app = create_app(build_runtime())
+        app = create_app(build_runtime(http))
         app.router.add_post("/noop", noop)  # benchmark only: the transport's limit
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -141,39 +165,39 @@ def _serve(conn: Any) -> None:
 # --------------------------------------------------------------------------- client
 
 
-def _stats(latencies_s: list[float], wall_s: float, errors: int) -> dict[str, float]:
-    ms = sorted(x * 1000.0 for x in latencies_s)
-    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    return {
-        "requests": len(ms),
-        "rps": len(ms) / wall_s,
-        "p50_ms": statistics.median(ms),
-        "p99_ms": p99,
-        "errors": errors,
-    }
+def _p99(ms: list[float]) -> float:
+    ordered = sorted(ms)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
-async def _http_run(url: str, body: bytes, concurrency: int, n: int) -> dict[str, Any]:
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system, all threads) that process ``pid`` has used, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _http_run(
+    url: str, body: bytes, concurrency: int, n: int, server_pid: int
+) -> dict[str, Any]:
     import aiohttp
 
     latencies: list[float] = []
     server: dict[str, list[float]] = {"receive": [], "queue": [], "inspect": [], "own": []}
-    errors = 0
+    statuses: dict[int, int] = {}
     todo = iter(range(n))
+    load = os.getloadavg()[0]
     async with aiohttp.ClientSession() as session:
         for _ in range(3):  # warm-up: connections, caches
             async with session.post(url, data=body) as resp:
                 await resp.read()
 
         async def worker() -> None:
-            nonlocal errors
             for _ in todo:
                 t0 = time.perf_counter()
                 async with session.post(url, data=body) as resp:
                     payload = await resp.read()
-                    if resp.status != 200:
-                        errors += 1
                 latencies.append(time.perf_counter() - t0)
+                statuses[resp.status] = statuses.get(resp.status, 0) + 1
                 if resp.status == 200 and "completeTime" in (ctx := json.loads(payload)):
                     t = ctx["timings_ms"]
                     server["receive"].append(t["receive"])
@@ -183,10 +207,17 @@ async def _http_run(url: str, body: bytes, concurrency: int, n: int) -> dict[str
                     total_ms = ctx["completeTime"] * 1000.0
                     server["own"].append(total_ms - t["receive"] - t["queue"] - t["inspect"])
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_s(server_pid)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    return {"latencies": latencies, "wall": wall, "errors": errors, **server}
+        wall, cpu = time.perf_counter() - t0, cpu_s(server_pid) - c0
+    return {
+        "latencies": latencies,
+        "wall": wall,
+        "cpu_s": cpu,
+        "statuses": statuses,
+        "load": load,
+        **server,
+    }
 
 
 def _inprocess_run(runtime: Runtime, image: np.ndarray, concurrency: int, n: int) -> dict[str, Any]:
@@ -201,23 +232,53 @@ def _inprocess_run(runtime: Runtime, image: np.ndarray, concurrency: int, n: int
         inspector.inspect(frame, context=ctx)
         return time.perf_counter() - t0
 
-    t0 = time.perf_counter()
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(concurrency) as ex:
         latencies = list(ex.map(one, range(n)))
     wall = time.perf_counter() - t0
     return {
         "latencies": latencies,
         "wall": wall,
-        "errors": 0,
+        "cpu_s": time.process_time() - c0,
+        "statuses": {200: n},
+        "load": load,
         "receive": [],
         "queue": [],
+        "inspect": [],
         "own": [],
     }
 
 
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    lat = [x for r in runs for x in r["latencies"]]
-    out: dict[str, Any] = _stats(lat, sum(r["wall"] for r in runs), sum(r["errors"] for r in runs))
+    """Median and spread over rounds of the per-round req/s and p50; p99 over all."""
+    lat_ms = [x * 1000.0 for r in runs for x in r["latencies"]]
+    rps = _spread([len(r["latencies"]) / r["wall"] for r in runs])
+    p50 = _spread([statistics.median(r["latencies"]) * 1000.0 for r in runs])
+    statuses: dict[int, int] = {}
+    for r in runs:
+        for code, count in r["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + count
+    out: dict[str, Any] = {
+        "requests": len(lat_ms),
+        "rounds": len(runs),
+        "rps": rps["median"],
+        "rps_min": rps["min"],
+        "rps_max": rps["max"],
+        "p50_ms": p50["median"],
+        "p50_ms_min": p50["min"],
+        "p50_ms_max": p50["max"],
+        "p99_ms": _p99(lat_ms),
+        "cpu_ms": statistics.median(1000.0 * r["cpu_s"] / len(r["latencies"]) for r in runs),
+        "errors": sum(c for code, c in statuses.items() if code != 200),
+        "status_429": statuses.get(429, 0),
+        "load_min": min(r["load"] for r in runs),
+        "load_max": max(r["load"] for r in runs),
+    }
     own = [x for r in runs for x in r["own"]]
     if own:
         out["server_receive_p50_ms"] = statistics.median(x for r in runs for x in r["receive"])
@@ -227,35 +288,61 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-PATHS = ("in-process Inspector", "POST /noop (same body)", "POST /analyze_raw_image")
+INPROCESS = "in-process Inspector"
+NOOP = "POST /noop (edged's receive, no work)"
+RAW = "POST /analyze_raw_image"
+PNG = "POST /analyze_image (PNG)"
+PATHS = (INPROCESS, NOOP, RAW, PNG)
+CONCURRENCY: dict[str, tuple[int, ...]] = {
+    INPROCESS: (1, 4),
+    NOOP: (1, 4),
+    RAW: (1, 4),
+    PNG: (1, 2, 4, 8),
+}
 
 
 def run(n: int, rounds: int) -> dict[str, Any]:
     image = frame()
-    body = image.tobytes()
+    raw_body = image.tobytes()
+    ok, png = cv2.imencode(".png", image)
+    assert ok
+    png_body = png.tobytes()
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_serve, args=(child,), name="edged-bench-http")
     proc.start()
     try:
         port = parent.recv()
+        assert proc.pid is not None
+        pid = proc.pid
         base = f"http://127.0.0.1:{port}"
         analyze = f"{base}/analyze_raw_image?width={WIDTH}&height={HEIGHT}"
         runtime = build_runtime()
-        rows: list[dict[str, Any]] = []
-        for concurrency in (1, 4):
-            # interleaved rounds: load from other processes drifts, and hits all three alike
-            runs: dict[str, list[dict[str, Any]]] = {k: [] for k in PATHS}
-            per_round = max(1, n // rounds)
-            for _ in range(rounds):
-                runs[PATHS[0]].append(_inprocess_run(runtime, image, concurrency, per_round))
-                runs[PATHS[1]].append(
-                    asyncio.run(_http_run(f"{base}/noop", body, concurrency, per_round))
-                )
-                runs[PATHS[2]].append(asyncio.run(_http_run(analyze, body, concurrency, per_round)))
-            rows.extend(
-                {"path": path, "concurrency": concurrency} | _merge(runs[path]) for path in PATHS
-            )
+        cases = [(path, c) for path in PATHS for c in CONCURRENCY[path]]
+        # interleaved rounds: load from other processes drifts, and hits every case alike
+        runs: dict[tuple[str, int], list[dict[str, Any]]] = {k: [] for k in cases}
+        per_round = max(1, n // rounds)
+        for _ in range(rounds):
+            for path, c in cases:
+                if path == INPROCESS:
+                    out = _inprocess_run(runtime, image, c, per_round)
+                elif path == NOOP:
+                    out = asyncio.run(_http_run(f"{base}/noop", raw_body, c, per_round, pid))
+                elif path == RAW:
+                    out = asyncio.run(_http_run(analyze, raw_body, c, per_round, pid))
+                else:
+                    url = f"{base}/analyze_image"
+                    out = asyncio.run(_http_run(url, png_body, c, per_round, pid))
+                runs[(path, c)].append(out)
+        rows: list[dict[str, Any]] = [
+            {"path": path, "concurrency": c} | _merge(runs[(path, c)]) for path, c in cases
+        ]
+        png_scaling = [
+            len(runs[(PNG, 4)][i]["latencies"])
+            / runs[(PNG, 4)][i]["wall"]
+            / (len(runs[(PNG, 1)][i]["latencies"]) / runs[(PNG, 1)][i]["wall"])
+            for i in range(rounds)
+        ]
         runtime.pool.shutdown()
     finally:
         parent.send("stop")
@@ -263,40 +350,57 @@ def run(n: int, rounds: int) -> dict[str, Any]:
         if proc.is_alive():
             proc.terminate()
     by = {(r["path"], r["concurrency"]): r for r in rows}
-    overhead = {
-        c: by[("POST /analyze_raw_image", c)]["p50_ms"] - by[("in-process Inspector", c)]["p50_ms"]
-        for c in (1, 4)
-    }
+    overhead = {c: by[(RAW, c)]["p50_ms"] - by[(INPROCESS, c)]["p50_ms"] for c in (1, 4)}
     return {
         "recipe": bench_recipe()[0],
-        "frame": f"{WIDTH}x{HEIGHT} BGR8 ({len(body)} bytes)",
+        "frame": f"{WIDTH}x{HEIGHT} BGR8 ({len(raw_body)} bytes raw, {len(png_body)} bytes PNG)",
         "requests_per_row": n,
         "rounds": rounds,
+        "cores": os.cpu_count(),
         "rows": rows,
         "overhead_p50_ms": overhead,
+        "png_c4_over_c1": _spread(png_scaling),
     }
 
 
 def table(report: dict[str, Any]) -> str:
     lines = [
         f"Recipe: {report['recipe']}; frame {report['frame']}; "
-        f"{report['requests_per_row']} requests per row in {report['rounds']} interleaved rounds.",
+        f"{report['requests_per_row']} requests per row in {report['rounds']} interleaved "
+        f"rounds; {report['cores']} cores. Median over rounds [min–max].",
         "",
-        "| path | concurrency | req/s | p50 ms | p99 ms | non-200 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| path | concurrency | req/s | p50 ms | p99 ms | CPU ms/req | non-200 (429) "
+        "| load 1 min |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["rows"]:
         lines.append(
-            f"| {r['path']} | {r['concurrency']} | {r['rps']:.1f} | {r['p50_ms']:.2f} | "
-            f"{r['p99_ms']:.2f} | {r['errors']} |"
+            f"| {r['path']} | {r['concurrency']} | {r['rps']:.1f} "
+            f"[{r['rps_min']:.1f}–{r['rps_max']:.1f}] | {r['p50_ms']:.2f} "
+            f"[{r['p50_ms_min']:.2f}–{r['p50_ms_max']:.2f}] | {r['p99_ms']:.2f} | "
+            f"{r['cpu_ms']:.1f} | {r['errors']} ({r['status_429']}) | "
+            f"{r['load_min']:.1f}–{r['load_max']:.1f} |"
         )
     lines.append("")
+    s = report["png_c4_over_c1"]
+    lines.append(
+        f"- /analyze_image PNG throughput, concurrency 4 over 1 (same round): "
+        f"{s['median']:.2f}× [{s['min']:.2f}–{s['max']:.2f}]"
+    )
+    for r in report["rows"]:
+        if r["path"] == PNG and r["concurrency"] == 4:
+            lines.append(
+                f"- /analyze_image PNG costs the server {r['cpu_ms']:.1f} ms of CPU per request "
+                f"(all threads): at most {report['cores'] * 1000.0 / r['cpu_ms']:.0f} req/s on "
+                f"{report['cores']} idle cores (an estimate: CPU per request moves less "
+                "with other load than wall time does)"
+            )
     for c, ms in report["overhead_p50_ms"].items():
         lines.append(f"- HTTP overhead beyond the inspection, p50, concurrency {c}: {ms:.2f} ms")
     for r in report["rows"]:
-        if "server_own_p50_ms" in r:
+        if r["path"] == RAW and "server_own_p50_ms" in r:
             lines.append(
-                f"- Inside edged, concurrency {r['concurrency']} (p50): receiving the body "
+                f"- Inside edged, raw, concurrency {r['concurrency']} (p50): receiving the body "
                 f"{r['server_receive_p50_ms']:.2f} ms, waiting for a worker "
                 f"{r['server_queue_p50_ms']:.2f} ms, inspecting "
                 f"{r['server_inspect_p50_ms']:.2f} ms, everything else "
@@ -307,7 +411,7 @@ def table(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=300, help="requests per row")
+    parser.add_argument("--requests", type=int, default=200, help="requests per row")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()

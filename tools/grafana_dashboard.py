@@ -422,6 +422,41 @@ def build() -> dict[str, Any]:
         12,
         8,
     )
+    g.add(
+        _timeseries(
+            "Analysis wait queue and refusals",
+            [
+                _target(f"sum(edged_http_queue_waiting{{{SEL}}})", "waiting"),
+                _target(
+                    f"sum by (reason) (rate(edged_http_refused_total{{{SEL}}}[{RI}]))",
+                    "429 {{reason}} /s",
+                    "B",
+                ),
+            ],
+        ),
+        12,
+        8,
+    )
+    g.add(
+        _timeseries(
+            "LTU prepared-reference cache",
+            [
+                _target(
+                    "sum by (result) "
+                    f"(rate(edged_http_reference_cache_requests_total{{{SEL}}}[{RI}]))",
+                    "{{result}} /s",
+                ),
+                _target(
+                    f"sum(rate(edged_http_reference_cache_evictions_total{{{SEL}}}[{RI}]))",
+                    "evictions /s",
+                    "B",
+                ),
+            ],
+            unit="reqps",
+        ),
+        12,
+        8,
+    )
 
     g.row("Process")
     g.add(

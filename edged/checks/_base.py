@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from edged.checks.models import PreparedModel
+from edged.checks.models import ModelParams, PreparedModel
 from edged.core.regions import Region as Region  # the checks' public name for it
 
 if TYPE_CHECKING:
-    from edged.checks.prepared import ReferenceParams
     from edged.models import RecognizerSource
 
 
@@ -32,12 +31,19 @@ class CheckContext:
     camera (see :mod:`edged.checks.models`), or None; a check narrows it to the
     class it needs with ``isinstance``.
     ``models`` gives recognition checks their loaded models (None: no repository).
+    ``inputs`` are values given with this image at run time (``data``: the PEKAT
+    ``data`` query field or the MQTT ``data`` of the camera's last trigger/recipe
+    command), e.g. the lot code the part should carry. ``regions`` are those the
+    recipe's earlier checks found on this image (the Inspector fills it), so a check
+    can work where another one found the part.
     """
 
     recipe: str
     camera: str
     reference: PreparedModel | None = None
     models: RecognizerSource | None = None
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    regions: tuple[Region, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +80,27 @@ ANY = "*"
 # e.g. a model's label names (``labels.<name>.score``).
 ANY_KEY = "<name>"
 
-Compute = Callable[[np.ndarray, Any], dict[str, Any]]
+
+@dataclass(frozen=True, slots=True)
+class LtuReply:
+    """An LTU service's answer as its document shapes it.
+
+    ``result`` is the envelope's ``result``; ``details`` its ``details`` besides the
+    name: ``name`` (when the document names it differently from the service path,
+    e.g. ``heatmap`` for ``heatMap``), ``score``, ``message`` (the document's
+    sentence) and ``info``; ``extra`` holds top-level keys the document shows beside
+    them (``{"content", "message", "code"}`` for textDetection-style answers).
+    """
+
+    result: Mapping[str, Any]
+    message: str = ""
+    score: float = 0
+    info: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+Compute = Callable[[np.ndarray, Any], dict[str, Any] | LtuReply]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +108,8 @@ class LtuService:
     """A check served as ``POST /v2/services/image/{name}`` (LTU-compatible).
 
     ``options`` validates the request's option fields; ``compute(image, options)``
-    returns the result JSON (PNGs included); ``summary`` is the OpenAPI summary.
+    returns the result JSON (PNGs included), or an :class:`LtuReply` with the
+    document's details too; ``summary`` is the OpenAPI summary.
     """
 
     name: str
@@ -105,8 +132,11 @@ class CheckSpec:
     against it at load time. ``needs_reference`` marks checks that compare against
     stored references; ``reference_params(options)`` then says, from the validated
     options of every check of this type in one recipe, how that recipe's references
-    are prepared (raises ValueError when they cannot share one). ``ltu`` serves the
-    check as an LTU image service.
+    are prepared (a :data:`~edged.checks.models.ModelParams`; raises ValueError when
+    they cannot share one). ``ltu`` serves the check as an LTU image service.
+    ``default_limits`` are limits (``{check}`` standing for the check's name in the
+    recipe) that apply when the recipe writes no limit on that check, e.g.
+    ``"{check}.anomalous == false"``.
     """
 
     name: str
@@ -116,7 +146,8 @@ class CheckSpec:
     description: str = ""
     figures: tuple[str, ...] = ()
     ltu: LtuService | None = None
-    reference_params: Callable[[Sequence[Any]], ReferenceParams] | None = None
+    reference_params: Callable[[Sequence[Any]], ModelParams] | None = None
+    default_limits: tuple[str, ...] = ()
 
 
 class _Analysis(Protocol):
@@ -144,21 +175,24 @@ def function_spec(
     regions: Callable[[R], tuple[Region, ...]] = _no_regions,
     heatmap: Callable[[R], np.ndarray | None] = _no_heatmap,
     ltu: tuple[str, type[CheckOptions], str] | None = None,
+    to_ltu: Callable[[R, Any], LtuReply] | None = None,
     description: str = "",
 ) -> CheckSpec:
     """The spec of a check that is one pure function ``function(image, **kwargs)``.
 
     ``to_figures(result, options)`` gives the recipe figures, ``regions(result)`` and
     ``heatmap(result)`` the rest of the outcome; ``ltu = (service, options model,
-    summary)`` serves ``function(image, **options.kwargs()).to_dict()`` over LTU.
+    summary)`` serves ``function(image, **options.kwargs()).to_dict()`` over LTU, or
+    ``to_ltu(result, options)`` (the document's shape) when given.
     """
 
     def run(image: np.ndarray, opts: Any, _: CheckContext) -> CheckOutcome:
         result = function(image, **opts.kwargs())
         return CheckOutcome(to_figures(result, opts), regions(result), heatmap(result))
 
-    def compute(image: np.ndarray, opts: Any) -> dict[str, Any]:
-        return function(image, **opts.kwargs()).to_dict()
+    def compute(image: np.ndarray, opts: Any) -> dict[str, Any] | LtuReply:
+        result = function(image, **opts.kwargs())
+        return result.to_dict() if to_ltu is None else to_ltu(result, opts)
 
     service = None if ltu is None else LtuService(ltu[0], ltu[1], compute, ltu[2])
     return CheckSpec(name, options, run, description=description, figures=figures, ltu=service)

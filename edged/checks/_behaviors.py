@@ -22,8 +22,34 @@ BEHAVIORS: tuple[str, ...] = get_args(Behavior)
 CHANNELS: dict[str, tuple[str, ...]] = {"L": ("L",), "V": ("V",), "S": ("S",), "H": ("a", "b")}
 # Channels whose values scale with lighting (gain/offset normalisation applies).
 PHOTOMETRIC: frozenset[str] = frozenset({"L", "V"})
+# The CIELAB a/b chroma that ``colour: auto`` adds for colour references, at half the
+# working resolution (like JPEG's 4:2:0 and most cameras' colour: wrong ink is an area).
+CHROMA: tuple[str, str] = ("ca", "cb")
 # Channels that carry colour (their threshold is divided by the colour ``weight``).
-COLOUR: frozenset[str] = frozenset({"S", "a", "b"})
+COLOUR: frozenset[str] = frozenset({"S", "a", "b", *CHROMA})
+
+
+def chroma_size(work_wh: tuple[int, int]) -> tuple[int, int]:
+    """The ``(width, height)`` the :data:`CHROMA` channels are compared at."""
+    return max(1, (work_wh[0] + 1) // 2), max(1, (work_wh[1] + 1) // 2)
+
+
+def chroma(bgr: np.ndarray, size_wh: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The :data:`CHROMA` channels of an ``(H, W, 3)`` uint8 BGR image, area-resized to
+    ``size_wh`` (:func:`chroma_size` of its working size) first."""
+    w, h = size_wh
+    small = bgr
+    while small.shape[1] >= 2 * w and small.shape[0] >= 2 * h:
+        small = cv2.resize(
+            small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA
+        )
+    if (small.shape[1], small.shape[0]) != (w, h):
+        small = cv2.resize(small, (w, h), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab)
+    return {
+        CHROMA[0]: np.ascontiguousarray(lab[..., 1]),
+        CHROMA[1]: np.ascontiguousarray(lab[..., 2]),
+    }
 
 
 def parse_behaviors(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -13,16 +13,23 @@ Options (all optional)::
       weight: 1.0               # colour (S, H) sensitivity relative to brightness
       var_threshold: 3.0        # std deviations tolerated (variation models)
       edge_tolerance_px: 1      # local min/max radius absorbing sub-pixel shifts
-      motion_model: euclidean   # translation | euclidean | similarity | affine
+      contrast_tolerance: 0.08  # share of the local contrast added near strong edges
+      motion_model: auto        # auto | translation | euclidean | similarity | affine | homography
       min_correlation: 0.5      # registration quality below which a frame is unregistered
+      max_residual_px: 1.0      # local misfit after registration beyond which: unregistered
+      lighting: field           # field: smooth gain field + offset; global: one gain/offset
+      colour: auto              # auto: also CIELAB a/b chroma on colour references; off
       robust: false             # train variation models with median/MAD
       on_unregistered: error    # error: verdict "error"; fail: a whole-image region
       max_regions: 20           # regions listed in the figures and the Result
       heatmap: false            # hand a difference heat map to the renderer
 
 Figures: ``count``, ``score`` (% of the compared area that differs), ``area_px``,
-``max_contrast``, ``model`` (single | variation), ``n_references``,
-``registration {dx, dy, angle_deg, scale, ok, correlation, method, gain, offset}``,
+``max_contrast``, ``model`` (single | variation), ``n_references``, ``compared_px``,
+``not_inspected_px`` (image pixels outside the area both images cover, less a margin:
+never reported as differences), ``lighting_spread``, ``channels``,
+``registration {dx, dy, angle_deg, scale, ok, correlation, method, gain, offset, model,
+residual_px}``,
 ``regions [{box, query_box, area_px, contrast, polarity}]``. Regions are labelled
 ``defect`` in pixels of the inspected image. Limits: ``difference.count == 0``.
 """
@@ -38,8 +45,16 @@ from pydantic import Field, field_validator
 
 from edged.checks._base import CheckContext, CheckOptions, CheckOutcome, CheckSpec, Region
 from edged.checks._behaviors import BEHAVIORS, parse_behaviors
+from edged.checks._lk import warp
 from edged.checks.align import MotionModel, UnregisteredError
-from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, compare
+from edged.checks.difference import (
+    PRESETS,
+    ColourMode,
+    DifferenceResult,
+    DifferenceSettings,
+    LightingModel,
+    compare,
+)
 from edged.checks.prepared import PreparedReference, ReferenceParams
 from edged.core.errors import EdgedError, InputError
 
@@ -57,8 +72,12 @@ class DifferenceOptions(CheckOptions):
     weight: float = Field(default=1.0, ge=0.05, le=20)
     var_threshold: float = Field(default=3.0, ge=0, le=100)
     edge_tolerance_px: int = Field(default=1, ge=0, le=3)
-    motion_model: MotionModel = "euclidean"
+    contrast_tolerance: float = Field(default=0.08, ge=0, le=1)
+    motion_model: MotionModel = "auto"
     min_correlation: float = Field(default=0.5, ge=-1, le=1)
+    max_residual_px: float = Field(default=1.0, ge=0, le=100)
+    lighting: LightingModel = "field"
+    colour: ColourMode = "auto"
     robust: bool = False
     on_unregistered: Literal["error", "fail"] = "error"
     max_regions: int = Field(default=20, ge=0, le=1000)
@@ -92,8 +111,12 @@ class DifferenceOptions(CheckOptions):
             weight=self.weight,
             var_threshold=self.var_threshold,
             edge_tolerance_px=self.edge_tolerance_px,
+            contrast_tolerance=self.contrast_tolerance,
             motion_model=self.motion_model,
             min_correlation=self.min_correlation,
+            max_residual_px=self.max_residual_px,
+            lighting=self.lighting,
+            colour=self.colour,
         )
 
     def params(self) -> ReferenceParams:
@@ -102,21 +125,24 @@ class DifferenceOptions(CheckOptions):
             behaviors=tuple(self.behaviors),
             robust=self.robust,
             motion_model=self.motion_model,
+            colour=self.colour,
+            lighting=self.lighting,
         )
 
 
 def prepare_params(options: Sequence[DifferenceOptions]) -> ReferenceParams:
     """How one recipe's references are prepared for its ``difference`` checks.
 
-    The checks must agree on resolution, motion model and robust training (they
-    share one prepared reference); the behaviours prepared are the union of theirs.
+    The checks must agree on resolution, motion model, lighting and robust training
+    (they share one prepared reference); the behaviours prepared are the union of
+    theirs, and the chroma is trained when any of them compares colour.
     Defaults without checks. Raises ValueError saying which options differ.
     """
     if not options:
         return DifferenceOptions().params()
     params = [o.params() for o in options]
     first = params[0]
-    for key in ("resolution", "motion_model", "robust"):
+    for key in ("resolution", "motion_model", "robust", "lighting"):
         values = sorted({str(getattr(p, key)) for p in params})
         if len(values) > 1:
             msg = (
@@ -130,6 +156,8 @@ def prepare_params(options: Sequence[DifferenceOptions]) -> ReferenceParams:
         behaviors=behaviors,
         robust=first.robust,
         motion_model=first.motion_model,
+        colour="auto" if any(p.colour == "auto" for p in params) else "off",
+        lighting=first.lighting,
     )
 
 
@@ -154,8 +182,9 @@ def _heatmap(res: DifferenceResult, image: np.ndarray, threshold: float) -> np.n
         return None
     h, w = image.shape[:2]
     exc = res.excess.astype(np.float32) / np.float32(max(2.0 * threshold, 1.0))
-    m = res.excess_to_image2[:2]
-    out = cv2.warpAffine(exc, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    out = warp(
+        exc, res.excess_to_image2, (w, h), flags=cv2.INTER_LINEAR, border=cv2.BORDER_CONSTANT
+    )
     heat: np.ndarray = np.clip(out, 0.0, 1.0)
     return heat
 
@@ -224,7 +253,7 @@ _BOX = ("x", "y", "width", "height")
 # (``on_unregistered: fail``) how far registration got.
 REGISTRATION_FIGURES = (
     *("dx", "dy", "angle_deg", "scale", "ok", "correlation", "method", "gain", "offset"),
-    *("model", "inliers", "matches", "iterations", "overlap", "reason"),
+    *("model", "inliers", "matches", "iterations", "overlap", "reason", "residual_px"),
 )
 FIGURES: tuple[str, ...] = (
     "count",
@@ -234,6 +263,9 @@ FIGURES: tuple[str, ...] = (
     "model",
     "n_references",
     "compared_px",
+    "not_inspected_px",
+    "lighting_spread",
+    "channels",
     *(f"registration.{k}" for k in REGISTRATION_FIGURES),
     *(f"regions.*.box.{k}" for k in _BOX),
     *(f"regions.*.query_box.{k}" for k in _BOX),

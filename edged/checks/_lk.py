@@ -19,14 +19,19 @@ import cv2
 import numpy as np
 
 # Rows of a level's Lucas-Kanade design matrix, ordered so each motion model uses a
-# contiguous slice: x*Tx, y*Tx, x*Ty, y*Ty, T, 1, Tx, Ty, rotation, scale (centred x, y;
-# T the template, Tx/Ty its gradient; T and 1 carry the gain/offset of the lighting).
+# contiguous slice: the two projective terms -x*(x*Tx + y*Ty), -y*(x*Tx + y*Ty), then
+# x*Tx, y*Tx, x*Ty, y*Ty, T, 1, Tx, Ty, rotation, scale (centred x, y; T the template,
+# Tx/Ty its gradient; T and 1 carry the gain/offset of the lighting).
 SLICES: dict[str, slice] = {
-    "translation": slice(4, 8),
-    "euclidean": slice(4, 9),
-    "similarity": slice(4, 10),
-    "affine": slice(0, 8),
+    "translation": slice(6, 10),
+    "euclidean": slice(6, 11),
+    "similarity": slice(6, 12),
+    "affine": slice(2, 10),
+    "homography": slice(0, 10),
 }
+# Position of the gain row (T) inside each model's slice; the offset row follows it.
+_GAIN_ROW = {"translation": 0, "euclidean": 0, "similarity": 0, "affine": 4, "homography": 6}
+_TX, _TY = 8, 9  # the gradient rows
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -64,22 +69,22 @@ def make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> Level:
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
     x, y = xx.ravel() - cx, yy.ravel() - cy
     t_mean = float(img.mean())
-    design = np.stack(
-        [
-            x * gx,
-            y * gx,
-            x * gy,
-            y * gy,
-            img.ravel() - np.float32(t_mean),
-            np.ones(h * w, dtype=np.float32),
-            gx,
-            gy,
-            -y * gx + x * gy,
-            x * gx + y * gy,
-        ]
-    ).astype(np.float32)
-    # Unit-RMS rows keep the float32 normal equations well conditioned.
-    row_scale = np.sqrt(np.mean(design.astype(np.float64) ** 2, axis=1))
+    flat = img.ravel()
+    design = np.empty((12, h * w), np.float32)
+    np.multiply(x, gx, out=design[2])
+    np.multiply(y, gy, out=design[5])
+    np.add(design[2], design[5], out=design[11])  # scale: x*Tx + y*Ty
+    np.multiply(-x, design[11], out=design[0])
+    np.multiply(-y, design[11], out=design[1])
+    np.multiply(y, gx, out=design[3])
+    np.multiply(x, gy, out=design[4])
+    np.subtract(flat, np.float32(t_mean), out=design[6])
+    design[7] = 1.0
+    design[8], design[9] = gx, gy
+    np.subtract(design[4], design[3], out=design[10])  # rotation: -y*Tx + x*Ty
+    # Unit-RMS rows keep the float32 normal equations well conditioned (the scale only
+    # has to be used consistently: float32 accumulation is plenty).
+    row_scale = np.sqrt(np.einsum("ij,ij->i", design, design) / design.shape[1]).astype(np.float64)
     row_scale[row_scale == 0] = 1.0
     design /= row_scale[:, None].astype(np.float32)
     usable = np.zeros((h, w), dtype=np.uint8)
@@ -87,9 +92,12 @@ def make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> Level:
     if roi is not None:
         small = cv2.resize(roi, (w, h), interpolation=cv2.INTER_NEAREST)
         usable[small == 0] = 0
-    on = design[:, usable.ravel() > 0]
-    on64 = on.astype(np.float64)
-    full = np.einsum("ik,jk->ij", on64, on64) if on.size else np.zeros((10, 10))
+    # One large product over every pixel, less the unusable ones: here BLAS beats einsum
+    # tenfold (the small per-frame products stay einsum).
+    full = _gram(design)
+    off = np.flatnonzero(usable.ravel() == 0)
+    if off.size:
+        full -= _gram(design[:, off])
     hessians = {model: full[sl, sl].copy() for model, sl in SLICES.items()}
     return Level(
         k=k,
@@ -104,16 +112,27 @@ def make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> Level:
     )
 
 
+def _gram(a: np.ndarray) -> np.ndarray:
+    """``a @ a.T`` in float64."""
+    a64 = a.astype(np.float64)
+    out: np.ndarray = a64 @ a64.T
+    return out
+
+
 def _delta(model: str, p: np.ndarray, center: tuple[float, float]) -> np.ndarray:
     """The incremental warp for parameters ``p`` (centred coordinates), as 3x3.
 
     ``p`` follows the slice order of :data:`SLICES` without T and 1: translation
     ``[tx, ty]``, euclidean ``[tx, ty, angle]``, similarity ``[tx, ty, angle, dscale]``,
-    affine ``[a11, a12, a21, a22, tx, ty]`` (a = matrix minus identity).
+    affine ``[a11, a12, a21, a22, tx, ty]`` (a = matrix minus identity), homography
+    ``[h31, h32]`` followed by the affine terms.
     """
     cx, cy = center
     d = np.eye(3)
-    if model == "affine":
+    if model in ("affine", "homography"):
+        if model == "homography":
+            d[2, 0], d[2, 1] = p[0], p[1]
+            p = p[2:]
         d[:2, :2] = [[1.0 + p[0], p[1]], [p[2], 1.0 + p[3]]]
         d[0, 2], d[1, 2] = p[4], p[5]
     else:
@@ -130,6 +149,8 @@ def _delta(model: str, p: np.ndarray, center: tuple[float, float]) -> np.ndarray
 
 def _step_size(model: str, p: np.ndarray, radius: float) -> float:
     """How far (level pixels) the increment moves the farthest template pixel."""
+    if model == "homography":
+        return _step_size("affine", p[2:], radius) + float(np.abs(p[:2]).sum()) * radius**2
     if model == "affine":
         return math.hypot(p[4], p[5]) + float(np.abs(p[:4]).sum()) * radius
     step = math.hypot(p[0], p[1])
@@ -146,10 +167,47 @@ class Fit:
     offset: float
     iterations: int
     overlap: float
+    residual_px: float = 0.0  # local misfit left after the fit (see tile_residual), working px
+
+
+def projective(m: np.ndarray) -> bool:
+    """Whether a 3x3 ``ref_to_query`` is a true homography (not affine)."""
+    return bool(m[2, 0] != 0.0 or m[2, 1] != 0.0 or m[2, 2] != 1.0)
+
+
+def apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Map ``(N, 2)`` points through a 3x3 affine or projective matrix."""
+    out: np.ndarray = pts @ m[:2, :2].T + m[:2, 2]
+    if projective(m):
+        out = out / (pts @ m[2, :2] + m[2, 2])[:, None]
+    return out
+
+
+def warp(
+    image: np.ndarray,
+    m: np.ndarray,
+    size_wh: tuple[int, int],
+    *,
+    flags: int = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    border: int = cv2.BORDER_REPLICATE,
+    value: float = 0.0,
+    dst: np.ndarray | None = None,
+) -> np.ndarray:
+    """``warpAffine`` for affine ``m``, ``warpPerspective`` for a homography."""
+    if projective(m):
+        return cv2.warpPerspective(
+            image, m, size_wh, dst=dst, flags=flags, borderMode=border, borderValue=value
+        )
+    return cv2.warpAffine(
+        image, m[:2], size_wh, dst=dst, flags=flags, borderMode=border, borderValue=value
+    )
 
 
 def _inv(m: np.ndarray) -> np.ndarray:
-    """Inverse of a 3x3 affine matrix (last row 0 0 1), closed form."""
+    """Inverse of a 3x3 matrix: closed form when affine (last row 0 0 1)."""
+    if projective(m):
+        out: np.ndarray = np.linalg.inv(m)
+        return out
     a, b, c = m[0]
     d, e, f = m[1]
     det = a * e - b * d
@@ -189,7 +247,7 @@ def lucas_kanade(
     qh, qw = query.shape
     # Template pixels whose match lies inside the query (2 px margin), fixed for this level.
     corners = np.array([[2, 2, 1], [qw - 3, 2, 1], [qw - 3, qh - 3, 1], [2, qh - 3, 1]], float)
-    poly = (_inv(a) @ corners.T).T[:, :2]
+    poly = apply(_inv(a), corners[:, :2])
     inside = np.zeros((h, w), dtype=np.uint8)
     cv2.fillConvexPoly(inside, np.round(poly * 16).astype(np.int32), 1, cv2.LINE_8, 4)
     covered = cv2.countNonZero(inside)
@@ -214,16 +272,14 @@ def lucas_kanade(
     except np.linalg.LinAlgError:
         return Fit(ref_to_query, 0.0, 1.0, 0.0, 0, overlap)
     mask = mask_u8.ravel().astype(np.float32)
-    i_gain = 4 if model == "affine" else 0  # position of T (gain) in the slice; 1 follows
+    i_gain = _GAIN_ROW[model]  # position of T (gain) in the slice; 1 follows
     radius = math.hypot(w, h) / 2.0
     gain, offset = 1.0, 0.0
     it = 0
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = np.empty((h, w), np.float32)
     for it in range(1, max_iterations + 1):
-        cv2.warpAffine(
-            query, a[:2], (w, h), dst=warped, flags=flags, borderMode=cv2.BORDER_REPLICATE
-        )
+        warp(query, a, (w, h), flags=flags, dst=warped)
         c = hess_inv @ np.einsum("ij,j->i", jac, warped.ravel() * mask).astype(np.float64) / scale
         gain = float(c[i_gain])
         offset = float(c[i_gain + 1]) - gain * lvl.t_mean
@@ -240,7 +296,82 @@ def lucas_kanade(
         gain, offset = _robust_photometry(lvl.image.ravel(), warped.ravel(), mask, gain, offset)
     out = a.copy()
     out[:2, 2] /= s
+    out[2, :2] *= s
     return Fit(out, corr, gain, offset, it, overlap)
+
+
+TILES = (6, 4)  # the residual check's grid (columns, rows)
+
+
+def residual(
+    lvl: Level, query: np.ndarray, ref_to_query: np.ndarray, gain: float, offset: float
+) -> float:
+    """The local misfit (working pixels) a registration leaves at pyramid level ``lvl``
+    (``query`` the query's float32 image at that level): see :func:`tile_residual`."""
+    s = 2.0**-lvl.k
+    a = ref_to_query.copy()
+    a[:2, 2] *= s
+    a[2, :2] /= s
+    h, w = lvl.shape
+    warped = warp(query, a, (w, h))
+    qh, qw = query.shape
+    corners = np.array([[2, 2], [qw - 3, 2], [qw - 3, qh - 3], [2, qh - 3]], float)
+    inside = np.zeros((h, w), dtype=np.uint8)
+    poly = apply(_inv(a), corners)
+    cv2.fillConvexPoly(inside, np.round(poly * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    return tile_residual(lvl, warped, cv2.bitwise_and(inside, lvl.usable), gain, offset) / s
+
+
+def tile_residual(
+    lvl: Level, warped: np.ndarray, mask: np.ndarray, gain: float, offset: float
+) -> float:
+    """Local misfit left by a registration: the upper quartile of per-tile shifts.
+
+    The image is cut into a 6x4 grid; in each tile with texture in both directions (an
+    RMS gradient of at least one grey level per pixel) the remaining shift is one
+    Lucas-Kanade translation step (level pixels) solved jointly with the tile's own gain
+    and offset (uneven light is not motion). A part the motion model cannot follow
+    (bent, tilted beyond the model) leaves shifts in many tiles; a defect moves one or
+    two, which the quartile ignores. Returns 0 when fewer than 4 tiles carry texture.
+    """
+    h, w = lvl.shape
+    cols, rows = TILES
+    th, tw = h // rows, w // cols
+    if th < 8 or tw < 8 or abs(gain) < 1e-3:
+        return 0.0
+    hh, ww = th * rows, tw * cols
+    m = mask[:hh, :ww].astype(np.float32)
+    gx = (lvl.design[_TX] * np.float32(lvl.row_scale[_TX])).reshape(h, w)[:hh, :ww]
+    gy = (lvl.design[_TY] * np.float32(lvl.row_scale[_TY])).reshape(h, w)[:hh, :ww]
+    t = lvl.image[:hh, :ww] - np.float32(lvl.t_mean)
+    q = (warped[:hh, :ww] - np.float32(offset)) / np.float32(gain) - np.float32(lvl.t_mean)
+    rows_ = (gx * m, gy * m, t * m, m)  # the tile model: q = t + dx*gx + dy*gy + a*t + b
+
+    def tiles(a: np.ndarray) -> np.ndarray:
+        out: np.ndarray = a.reshape(rows, th, cols, tw).sum(axis=(1, 3), dtype=np.float64)
+        return out
+
+    basis = (gx, gy, t, np.ones_like(t))
+    normal = np.empty((rows, cols, 4, 4))
+    for i in range(4):
+        for j in range(i, 4):
+            normal[..., i, j] = normal[..., j, i] = tiles(rows_[i] * basis[j])
+    e = q - t
+    rhs = np.stack([tiles(r * e) for r in rows_], axis=-1)
+    sxx, sxy, syy, count = normal[..., 0, 0], normal[..., 0, 1], normal[..., 1, 1], tiles(m)
+    det = sxx * syy - sxy * sxy
+    # The smaller eigenvalue of the structure tensor, per pixel: texture in both directions.
+    half_trace = 0.5 * (sxx + syy)
+    lam_min = half_trace - np.sqrt(np.maximum(half_trace**2 - det, 0.0))
+    ok = (count > 0.5 * th * tw) & (lam_min > np.maximum(count, 1.0))
+    if int(ok.sum()) < 4:
+        return 0.0
+    try:
+        sol = np.linalg.solve(normal[ok] + 1e-6 * np.eye(4), rhs[ok][..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return 0.0
+    shifts = np.hypot(sol[:, 0], sol[:, 1])
+    return float(np.percentile(shifts, 75))
 
 
 def _robust_photometry(

@@ -40,3 +40,11 @@ def png_base64(image: np.ndarray) -> str:
 def mask_png_base64(mask: np.ndarray) -> str:
     """A binary mask as base64 1-bit PNG text (samples 1 = object, 0 = background)."""
     return b64(mask_png_bytes(mask))
+
+
+def image_object(png_b64: str | None) -> dict[str, str] | None:
+    """An LTU image object: ``{"encoding": "base64", "format": "image/png", "value"}``
+    around base64 PNG text (None stays None)."""
+    if png_b64 is None:
+        return None
+    return {"encoding": "base64", "format": "image/png", "value": png_b64}

@@ -22,6 +22,8 @@ _MODULES: tuple[str, ...] = (
     "edged.checks.heatmap",
     "edged.checks._difference_spec",
     "edged.checks.recognition",
+    "edged.checks.text",
+    "edged.checks._anomaly_spec",
 )
 
 

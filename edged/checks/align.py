@@ -38,12 +38,16 @@ import numpy as np
 
 from edged.checks._coarse import NO_POINTS, FeatureMatch, features, orb, phase
 from edged.checks._image import to_grey
-from edged.checks._lk import SLICES, Fit, Level, lucas_kanade, make_level, pyramid
+from edged.checks._lk import Fit, Level, apply, lucas_kanade, make_level, pyramid, residual
 from edged.checks._scale import resize_matrix, shrink, working_size
 from edged.core.errors import InputError, RegistrationError
 
-MotionModel = Literal["translation", "euclidean", "similarity", "affine"]
+MotionModel = Literal["translation", "euclidean", "similarity", "affine", "homography", "auto"]
 MOTION_MODELS: tuple[str, ...] = get_args(MotionModel)
+# "auto": similarity, refined as a homography at the fine levels, and then the simplest
+# of similarity, affine and homography that stays within AUTO_TOLERANCE_PX of it.
+AUTO_TOLERANCE_PX = 0.2
+MAX_RESIDUAL_PX = 1.0  # default residual check: local misfit beyond this fails, working px
 
 _FINE_LEVEL_MAX_PX = 200_000  # the finest Lucas-Kanade level has at most this many pixels
 _COARSE_MIN_SIDE = 48  # the coarsest level keeps at least this many pixels per side
@@ -85,7 +89,9 @@ class Registration:
     ``ref_to_query`` maps reference pixels to query pixels (3x3). ``ok`` is False when
     the registration does not hold; ``reason`` then says why. ``gain``/``offset``
     describe the lighting change: ``query ~ gain * reference + offset``.
-    ``correlation`` is the normalised cross-correlation of the aligned images.
+    ``correlation`` is the normalised cross-correlation of the aligned images;
+    ``residual_px`` the local misfit left (upper quartile of per-tile shifts, working
+    pixels); ``model`` the motion model used (what ``auto`` resolved to).
     """
 
     ok: bool
@@ -100,6 +106,7 @@ class Registration:
     offset: float
     overlap: float
     reason: str = ""
+    residual_px: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +120,7 @@ class Registration:
             "gain": round(self.gain, 4),
             "offset": round(self.offset, 3),
             "overlap": round(self.overlap, 4),
+            "residual_px": round(self.residual_px, 3),
             "reason": self.reason,
         }
 
@@ -227,21 +235,34 @@ def register(
     min_correlation: float = 0.5,
     min_overlap: float = 0.5,
     max_scale_change: float = 0.5,
+    max_residual_px: float | None = None,
 ) -> Registration:
     """Register a query onto a prepared reference.
 
     query: ``(H, W)`` uint8 grey query at its working size (see :func:`working_size`).
-    model: the motion model the part may undergo.
+    model: the motion model the part may undergo; ``homography`` adds a perspective
+        tilt to ``affine``; ``auto`` starts as ``similarity``, refines a homography at
+        the fine levels and keeps the simplest model (similarity, affine, homography)
+        that stays within ``AUTO_TOLERANCE_PX`` of it everywhere on the reference.
     min_correlation: normalised cross-correlation of the aligned images below which
         the registration is reported as failed.
     min_overlap: fraction of the reference that must be covered by the query.
     max_scale_change: largest relative scale change accepted (similarity/affine).
+    max_residual_px: local misfit (upper quartile of per-tile shifts after the fit,
+        working pixels) beyond which the registration is reported as failed: the part
+        moved in a way the model cannot follow, and comparing would invent defects.
+        None: ``MAX_RESIDUAL_PX`` for ``auto`` and ``homography``, off otherwise.
 
     Returns a :class:`Registration`; ``ok`` is False (with ``reason``) on failure.
     """
-    if model not in SLICES:
-        msg = f"motion model: expected one of {list(SLICES)}, got {model!r}"
+    if model not in MOTION_MODELS:
+        msg = f"motion model: expected one of {list(MOTION_MODELS)}, got {model!r}"
         raise InputError(msg)
+    final_model = "homography" if model == "auto" else model
+    # Coarse levels: a similarity (a tilt of a few pixels is sub-pixel there).
+    coarse_model = "similarity" if model in ("auto", "homography") else model
+    if max_residual_px is None:
+        max_residual_px = MAX_RESIDUAL_PX if model in ("auto", "homography") else 0.0
     feat, coarse_k = template.feature_level, template.coarse_level
     pyr_u8 = pyramid(query, max(feat, coarse_k))
     levels_f = {lvl.k: pyr_u8[lvl.k].astype(np.float32) for lvl in template.levels}
@@ -256,18 +277,20 @@ def register(
             coarsest,
             levels_f[coarse_k],
             phase(coarsest.image, coarsest.k, template.window, levels_f[coarse_k]),
-            model,
+            coarse_model,
             20,
         ),
     )
     coarse = FeatureMatch(None, 0, 0, NO_POINTS, NO_POINTS)
     if fit.correlation < confident:
-        coarse = features(template.keypoints_xy, template.descriptors, feat, pyr_u8[feat], model)
+        coarse = features(
+            template.keypoints_xy, template.descriptors, feat, pyr_u8[feat], coarse_model
+        )
         tries = [("identity", np.eye(3))]
         if coarse.matrix is not None:
             tries.insert(0, ("features", coarse.matrix))
         for name, start in tries:
-            other = lucas_kanade(coarsest, levels_f[coarse_k], start, model, 20)
+            other = lucas_kanade(coarsest, levels_f[coarse_k], start, coarse_model, 20)
             if other.correlation > fit.correlation:
                 method, fit = name, other
             if fit.correlation >= confident:
@@ -276,19 +299,32 @@ def register(
     # Coarse to fine: the levels above the finest converge; the finest takes one
     # Gauss-Newton step at full accuracy and measures correlation and lighting there.
     finer = list(reversed(template.levels[:-1]))
+    projective = final_model == "homography"
     for i, lvl in enumerate(finer):
         last = i == len(finer) - 1
         fit = lucas_kanade(
             lvl,
             levels_f[lvl.k],
             fit.matrix,
-            model,
-            1 if last else 10,
+            final_model,
+            (2 if projective else 1) if last else 10,
             tolerance_px=0.01 if i == len(finer) - 2 else 0.03,
             correlation=last,
         )
         iterations += fit.iterations
-    fit = Fit(fit.matrix, fit.correlation, fit.gain, fit.offset, iterations, fit.overlap)
+    used: str = final_model
+    matrix = fit.matrix
+    if model == "auto":
+        used, matrix = simplest_model(fit.matrix, template.size_wh)
+    # The residual check runs one level above the finest: fine textures near the
+    # sampling limit (moire) say nothing reliable about local shifts.
+    check = template.levels[1] if len(template.levels) > 1 else template.levels[0]
+    misfit = (
+        residual(check, levels_f[check.k], matrix, fit.gain, fit.offset)
+        if max_residual_px > 0
+        else 0.0
+    )
+    fit = Fit(matrix, fit.correlation, fit.gain, fit.offset, iterations, fit.overlap, misfit)
 
     reason = ""
     scale = math.sqrt(abs(np.linalg.det(fit.matrix[:2, :2])))
@@ -305,10 +341,15 @@ def register(
             f"{min_correlation} (features: {coarse.inliers} inliers of {coarse.matches} "
             f"matches; coarse estimate from {method})"
         )
+    elif max_residual_px > 0 and fit.residual_px > max_residual_px:
+        reason = (
+            f"the {used} fit leaves local shifts of {fit.residual_px:.2f} px: expected at "
+            f"most {max_residual_px} (the part moved in a way the model cannot follow)"
+        )
     return Registration(
         ok=not reason,
         ref_to_query=fit.matrix,
-        model=model,
+        model=used,
         method=method,
         correlation=fit.correlation,
         inliers=coarse.inliers,
@@ -318,7 +359,34 @@ def register(
         offset=fit.offset,
         overlap=fit.overlap,
         reason=reason,
+        residual_px=fit.residual_px,
     )
+
+
+def simplest_model(
+    homography: np.ndarray, size_wh: tuple[int, int], tolerance_px: float = AUTO_TOLERANCE_PX
+) -> tuple[str, np.ndarray]:
+    """The simplest of similarity, affine and ``homography`` itself that maps every
+    point of a ``size_wh`` reference within ``tolerance_px`` of the homography.
+
+    Returns ``(model name, 3x3 matrix)``.
+    """
+    w, h = size_wh
+    gx, gy = np.meshgrid(np.linspace(0, w - 1, 5), np.linspace(0, h - 1, 5))
+    src = np.stack([gx.ravel(), gy.ravel()], 1)
+    dst = apply(homography, src)
+    x, y, one, zero = src[:, 0], src[:, 1], np.ones(len(src)), np.zeros(len(src))
+    # similarity: u = a x - b y + tx, v = b x + a y + ty
+    sim = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])
+    a_, b_, tx, ty = np.linalg.lstsq(sim, np.concatenate([dst[:, 0], dst[:, 1]]), rcond=None)[0]
+    candidates = [("similarity", np.array([[a_, -b_, tx], [b_, a_, ty], [0.0, 0.0, 1.0]]))]
+    design = np.stack([x, y, one], 1)
+    coef = np.linalg.lstsq(design, dst, rcond=None)[0]  # (3, 2)
+    candidates.append(("affine", np.vstack([coef.T, [0.0, 0.0, 1.0]])))
+    for name, a in candidates:
+        if float(np.abs(apply(a, src) - dst).max()) <= tolerance_px:
+            return name, a
+    return "homography", homography
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from edged.checks._base import Region, function_spec
+from edged.checks._base import LtuReply, Region, function_spec
 from edged.checks._box import Box
 from edged.checks._channel_options import ChannelOptions
 from edged.checks._channels import ColorSpace, otsu_separability, pick_channel, smooth_channel
@@ -43,6 +43,7 @@ class Contour:
     relative_vertices: tuple[tuple[float, float], ...]
     area_px: float
     perimeter_px: float
+    vertices_px: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +148,7 @@ def find_contours(
                 relative_vertices=rel,
                 area_px=float(areas[i]),
                 perimeter_px=float(cv2.arcLength(c, True)) * f,
+                vertices_px=tuple((round(px), round(py)) for px, py in pts.tolist()),
             )
         )
     return Contours(
@@ -186,6 +188,20 @@ def _regions(result: Contours) -> tuple[Region, ...]:
     )
 
 
+def ltu_reply(result: Contours, _: object) -> LtuReply:
+    """contours as the LTU document shapes it: ``relativeVertices`` ``{x, y}`` in
+    pixels from the contour's bounding box corner (edged's fractions of the image
+    size stay as ``vertices_frac``), ``details.info.nbContours``, "Got N contours"."""
+    out = []
+    for c, d in zip(result.contours, result.to_dict()["contours"], strict=True):
+        bx, by = c.bounding_box.x, c.bounding_box.y
+        rel = [{"x": x - bx, "y": y - by} for x, y in c.vertices_px]
+        out.append({**d, "relativeVertices": rel, "vertices_frac": d["relativeVertices"]})
+    body = {**result.to_dict(), "contours": out}
+    n = result.count
+    return LtuReply(body, message=f"Got {n} contours", info={"nbContours": n})
+
+
 SPEC = function_spec(
     "contours",
     find_contours,
@@ -205,6 +221,7 @@ SPEC = function_spec(
     ),
     to_figures=lambda result, _: result.to_dict(),
     regions=_regions,
+    to_ltu=ltu_reply,
     ltu=(
         "contours",
         ContoursOptions,

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import cv2
 import numpy as np
 
 from edged.checks import _behaviors
+from edged.checks._lighting import CLIP_MARGIN, Lighting, fit_lighting, normalise
+from edged.checks._lk import apply, warp
 from edged.checks._scale import resize_matrix, working_size
 from edged.checks.align import (
     MOTION_MODELS,
@@ -51,11 +53,23 @@ from edged.core.errors import InputError
 
 MAX_REGIONS = 100
 
-# preset -> (threshold grey levels, smooth sigma working px, min area working px)
+# a*/b* units of chroma tolerance per grey level of the luma's local contrast: colour
+# fringes (demosaicking, JPEG 4:2:0) follow luma edges; wrong ink on a flat print does not.
+CHROMA_CONTRAST_TOLERANCE = 0.25
+
+LightingModel = Literal["field", "global"]
+LIGHTING_MODELS: tuple[str, ...] = get_args(LightingModel)
+ColourMode = Literal["auto", "off"]
+COLOUR_MODES: tuple[str, ...] = get_args(ColourMode)
+
+# preset -> (threshold grey levels, smooth sigma working px, min area working px).
+# The thresholds of presets 1-3 are those of flat areas: next to edges the contrast
+# tolerance adds to them, and lighting fields, perspective, JPEG and clipping are
+# modelled, not absorbed by a wide threshold (edged < 0.x used 10 / 15 / 20).
 PRESETS: dict[int, tuple[float, float, float]] = {
-    1: (10.0, 0.0, 4.0),
-    2: (15.0, 0.6, 8.0),
-    3: (20.0, 0.8, 12.0),
+    1: (8.0, 0.0, 4.0),
+    2: (9.0, 0.6, 8.0),
+    3: (10.0, 0.8, 12.0),
     4: (30.0, 1.2, 30.0),
     5: (45.0, 2.0, 80.0),
 }
@@ -75,8 +89,20 @@ class DifferenceSettings:
         threshold is ``threshold / weight``.
     var_threshold: standard deviations tolerated (variation models only).
     edge_tolerance_px: radius of the reference's local min/max (0 = pixel-exact).
-    motion_model: motion the part may undergo between reference and query.
+    contrast_tolerance: fraction of the reference's local contrast (7x7 working pixels)
+        added to ``threshold`` (JPEG ringing and blur next to strong edges); flat areas
+        keep the bare threshold. Colour channels do not use it.
+    motion_model: motion the part may undergo between reference and query; ``auto``
+        (default) fits a homography and keeps the simplest model that matches it.
     min_correlation: registration quality below which a query counts as unregistered.
+    max_residual_px: local misfit left by the registration (working pixels) beyond
+        which the query counts as unregistered instead of differing (0 = no check).
+    lighting: ``field`` (default) removes a smooth gain field across the image plus an
+        offset; ``global`` one gain and one offset.
+    colour: ``auto`` (default) also compares the CIELAB a/b chroma of colour references
+        (threshold ``threshold / weight``), so a print in the wrong ink at the same
+        brightness is found; grey references stay luma-only; ``off`` compares only
+        the ``behaviors`` channels.
     """
 
     threshold: float = PRESETS[3][0]
@@ -88,8 +114,12 @@ class DifferenceSettings:
     weight: float = 1.0
     var_threshold: float = 3.0
     edge_tolerance_px: int = 1
-    motion_model: MotionModel = "euclidean"
+    contrast_tolerance: float = 0.08
+    motion_model: MotionModel = "auto"
     min_correlation: float = 0.5
+    max_residual_px: float = 1.0
+    lighting: LightingModel = "field"
+    colour: ColourMode = "auto"
 
     def __post_init__(self) -> None:
         _in_range("threshold", self.threshold, 1, 255)
@@ -102,8 +132,16 @@ class DifferenceSettings:
         _in_range("var_threshold", self.var_threshold, 0, 100)
         _in_range("edge_tolerance_px", self.edge_tolerance_px, 0, 3)
         _in_range("min_correlation", self.min_correlation, -1, 1)
+        _in_range("max_residual_px", self.max_residual_px, 0, 100)
+        _in_range("contrast_tolerance", self.contrast_tolerance, 0, 1)
         if self.motion_model not in MOTION_MODELS:
             msg = f"motion model: expected one of {list(MOTION_MODELS)}, got {self.motion_model!r}"
+            raise InputError(msg)
+        if self.lighting not in LIGHTING_MODELS:
+            msg = f"lighting: expected one of {list(LIGHTING_MODELS)}, got {self.lighting!r}"
+            raise InputError(msg)
+        if self.colour not in COLOUR_MODES:
+            msg = f"colour: expected one of {list(COLOUR_MODES)}, got {self.colour!r}"
             raise InputError(msg)
         object.__setattr__(self, "behaviors", _behaviors.parse_behaviors(self.behaviors))
 
@@ -130,8 +168,12 @@ class DifferenceSettings:
             "weight": self.weight,
             "var_threshold": self.var_threshold,
             "edge_tolerance_px": self.edge_tolerance_px,
+            "contrast_tolerance": self.contrast_tolerance,
             "motion_model": self.motion_model,
             "min_correlation": self.min_correlation,
+            "max_residual_px": self.max_residual_px,
+            "lighting": self.lighting,
+            "colour": self.colour,
         }
 
 
@@ -188,7 +230,12 @@ class DifferenceResult:
     ``motion`` reads ``matrix1`` as the part's motion. ``model`` is ``"single"`` or
     ``"variation"``. ``excess`` is the ``(H, W)`` uint8 map of grey levels beyond the
     limits at working size in image1 geometry (for heatmaps); ``excess_to_image2``
-    maps its pixels to image2 pixels (3x3).
+    maps its pixels to image2 pixels (3x3, a homography when the model is one).
+    ``compared_px`` counts the image1 pixels inspected: those both images cover after
+    registration, less a margin, inside the ROI; ``not_inspected_px`` the rest of the
+    ROI (or image) — never reported as differences. ``lighting_spread`` is the
+    largest relative departure of the fitted gain field from one gain (0 = uniform);
+    ``channels`` the channels compared.
     """
 
     count: int
@@ -202,6 +249,9 @@ class DifferenceResult:
     model: str = "single"
     n_references: int = 1
     compared_px: int = 0
+    not_inspected_px: int = 0
+    lighting_spread: float = 0.0
+    channels: tuple[str, ...] = ("L",)
     excess: np.ndarray | None = field(default=None, compare=False, repr=False)
     excess_to_image2: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -218,6 +268,9 @@ class DifferenceResult:
             "model": self.model,
             "n_references": self.n_references,
             "compared_px": self.compared_px,
+            "not_inspected_px": self.not_inspected_px,
+            "lighting_spread": round(self.lighting_spread, 4),
+            "channels": "".join(self.channels),
             "registration": {
                 **self.motion.to_dict(),
                 "ok": self.registration.ok,
@@ -225,6 +278,8 @@ class DifferenceResult:
                 "method": self.registration.method,
                 "gain": round(self.registration.gain, 4),
                 "offset": round(self.registration.offset, 3),
+                "model": self.registration.model,
+                "residual_px": round(self.registration.residual_px, 3),
             },
             "regions": [r.to_dict() for r in self.regions],
         }
@@ -236,15 +291,16 @@ class DifferenceResult:
 def _luts(gain: float, offset: float) -> tuple[np.ndarray, np.ndarray]:
     """Lookup tables normalising a query's lighting onto the reference's.
 
-    ``(for_bright, for_dark)``: they differ only for clipped values, whose true level
-    is unknown beyond the clip: a saturated 255 may be brighter than it reads, so it
-    can never be a dark defect; a 0 can never be a bright one.
+    ``(for_bright, for_dark)``: they differ only for (nearly) clipped values, whose true
+    level is unknown beyond the clip: a saturated 255 may be brighter than it reads (and
+    JPEG turns a saturated area into 250..255 blocks), so it can never be a dark
+    defect; a value within ``CLIP_MARGIN`` of 0 can never be a bright one.
     """
     v = (np.arange(256, dtype=np.float64) - offset) / gain
     base = np.clip(np.rint(v), 0, 255).astype(np.uint8)
     for_bright, for_dark = base.copy(), base.copy()
-    for_bright[0] = 0
-    for_dark[255] = 255
+    for_bright[: CLIP_MARGIN + 1] = 0
+    for_dark[255 - CLIP_MARGIN :] = 255
     return for_bright, for_dark
 
 
@@ -259,7 +315,7 @@ def _normalise(
     photometric = name in _behaviors.PHOTOMETRIC and abs(gain) > 1e-3
     if photometric:
         lo, hi, _, _ = cv2.minMaxLoc(ch)
-        if lo == 0 or hi == 255:
+        if lo <= CLIP_MARGIN or hi >= 255 - CLIP_MARGIN:
             lut_b, lut_d = _luts(gain, offset)
             bright, dark = cv2.LUT(ch, lut_b), cv2.LUT(ch, lut_d)
             if sigma > 0:
@@ -290,10 +346,8 @@ def _compared_area(
     """uint8 mask (255) of reference working pixels the query covers, less ``margin``."""
     qw, qh = query_wh
     m = 1 + margin  # one pixel more: interpolation needs both neighbours
-    corners = np.array(
-        [[m, m, 1], [qw - 1 - m, m, 1], [qw - 1 - m, qh - 1 - m, 1], [m, qh - 1 - m, 1]], float
-    )
-    poly = (np.linalg.inv(ref_to_query) @ corners.T).T[:, :2]
+    corners = np.array([[m, m], [qw - 1 - m, m], [qw - 1 - m, qh - 1 - m], [m, qh - 1 - m]], float)
+    poly = apply(np.linalg.inv(ref_to_query), corners)
     w, h = ref.work_wh
     area: np.ndarray = np.zeros((h, w), np.uint8)
     if qw - 1 - 2 * m > 0 and qh - 1 - 2 * m > 0:
@@ -322,6 +376,8 @@ def compare(
     settings = settings or DifferenceSettings()
     check_image(image, "query image")
     names = _behaviors.channel_names(settings.behaviors)
+    if settings.colour == "auto" and reference.colour and image.ndim == 3:
+        names = (*names, *(n for n in _behaviors.CHROMA if n in reference.channels))
     missing = [n for n in names if n not in reference.channels]
     if missing:
         msg = (
@@ -337,23 +393,51 @@ def compare(
         grey,
         model=settings.motion_model,
         min_correlation=settings.min_correlation,
+        max_residual_px=settings.max_residual_px,
     )
     if not reg.ok:
         msg = f"the query does not register onto the reference: {reg.reason}"
         raise UnregisteredError(msg, reg)
     a = reg.ref_to_query
     scale = reference.scale
-    margin = math.ceil(settings.margin_px * scale)
+    # Inspected: what the query covers, less the smoothing and edge-tolerance reach (the
+    # pixels there would read the query's replicated border) and the user's margin.
+    margin = (
+        math.ceil(settings.margin_px * scale)
+        + math.ceil(2.5 * settings.smooth)
+        + settings.edge_tolerance_px
+    )
     area = _compared_area(reference, a, q_work, margin)
 
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     bright_all: np.ndarray | None = None
     dark_all: np.ndarray | None = None
+    lighting: Lighting | None = None
     for name in names:
-        ch = cv2.warpAffine(
-            chans[name], a[:2], reference.work_wh, flags=flags, borderMode=cv2.BORDER_REPLICATE
-        )
-        ch, for_dark = _normalise(ch, name, reg.gain, reg.offset, settings.smooth)
+        if name in _behaviors.CHROMA:
+            continue
+        ch = warp(chans[name], a, reference.work_wh)
+        if name in _behaviors.PHOTOMETRIC and settings.lighting == "field" and lighting is None:
+            lighting = fit_lighting(
+                reference.channels["L"].mean,
+                ch if name == "L" else warp(grey, a, reference.work_wh),
+                area,
+                gain=reg.gain,
+                offset=reg.offset,
+            )
+        if lighting is not None and lighting.spread > 0 and name in _behaviors.PHOTOMETRIC:
+            ch, for_dark = normalise(ch, lighting)
+            if settings.smooth > 0:
+                k = gaussian_ksize(settings.smooth)
+                ch = cv2.GaussianBlur(ch, (k, k), settings.smooth, borderType=cv2.BORDER_REPLICATE)
+                if for_dark is not None:
+                    for_dark = cv2.GaussianBlur(
+                        for_dark, (k, k), settings.smooth, borderType=cv2.BORDER_REPLICATE
+                    )
+        else:
+            gain, offset = (
+                (lighting.gain, lighting.offset) if lighting is not None else (reg.gain, reg.offset)
+            )
+            ch, for_dark = _normalise(ch, name, gain, offset, settings.smooth)
         thr = (
             settings.threshold / settings.weight
             if name in _behaviors.COLOUR
@@ -365,10 +449,16 @@ def compare(
             var_threshold=settings.var_threshold,
             smooth_sigma=settings.smooth,
             edge_tolerance_px=settings.edge_tolerance_px,
+            contrast_tolerance=0.0 if name in _behaviors.COLOUR else settings.contrast_tolerance,
         )
         b, d = excess(lim, ch, for_dark=for_dark)
         bright_all = b if bright_all is None else cv2.max(bright_all, b)
         dark_all = d if dark_all is None else cv2.max(dark_all, d)
+    if any(n in _behaviors.CHROMA for n in names):
+        b, d = _chroma_excess(reference, chans, a, grey.shape[::-1], settings)
+        assert bright_all is not None
+        assert dark_all is not None
+        bright_all, dark_all = cv2.max(bright_all, b), cv2.max(dark_all, d)
     assert bright_all is not None
     assert dark_all is not None
     bright_all = cv2.bitwise_and(bright_all, area)
@@ -382,9 +472,14 @@ def compare(
     )
     m1 = original_matrix(a, reference.size_wh, reference.work_wh, q_wh, q_work)
     regions, count, diff_px = _regions(
-        exc, bright_all, dark_all, min_area, reference, a, q_wh, q_work
+        exc, bright_all, dark_all, min_area, reference, a, q_wh, q_work, settings.threshold
     )
     compared = int(cv2.countNonZero(area))
+    inspectable = (
+        int(cv2.countNonZero(reference.roi))
+        if reference.roi is not None
+        else reference.work_wh[0] * reference.work_wh[1]
+    )
     center = ((reference.size_wh[0] - 1) / 2.0, (reference.size_wh[1] - 1) / 2.0)
     return DifferenceResult(
         count=count,
@@ -398,8 +493,54 @@ def compare(
         model=reference.kind,
         n_references=reference.n_images,
         compared_px=round(compared / (scale * scale)),
+        not_inspected_px=round(max(inspectable - compared, 0) / (scale * scale)),
+        lighting_spread=lighting.spread if lighting is not None else 0.0,
+        channels=names,
         excess=exc,
         excess_to_image2=np.linalg.inv(resize_matrix(q_wh, q_work)) @ a,
+    )
+
+
+def _chroma_excess(
+    reference: PreparedReference,
+    chans: dict[str, np.ndarray],
+    ref_to_query: np.ndarray,
+    q_work: tuple[int, int],
+    settings: DifferenceSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bright/dark excess of the half-resolution chroma, at working size (uint8)."""
+    half = _behaviors.chroma_size(reference.work_wh)
+    q_half = _behaviors.chroma_size(q_work)
+    m = (
+        resize_matrix(q_work, q_half)
+        @ ref_to_query
+        @ np.linalg.inv(resize_matrix(reference.work_wh, half))
+    )
+    sigma = settings.smooth / 2.0
+    bright: np.ndarray | None = None
+    dark: np.ndarray | None = None
+    for name in _behaviors.CHROMA:
+        ch = warp(chans[name], m, half)
+        if sigma > 0:
+            k = gaussian_ksize(sigma)
+            ch = cv2.GaussianBlur(ch, (k, k), sigma, borderType=cv2.BORDER_REPLICATE)
+        lim = reference.limits(
+            name,
+            abs_threshold=settings.threshold / settings.weight,
+            var_threshold=settings.var_threshold,
+            smooth_sigma=sigma,
+            edge_tolerance_px=settings.edge_tolerance_px,
+            contrast_tolerance=CHROMA_CONTRAST_TOLERANCE,
+        )
+        b, d = excess(lim, ch)
+        bright = b if bright is None else cv2.max(bright, b)
+        dark = d if dark is None else cv2.max(dark, d)
+    assert bright is not None
+    assert dark is not None
+    size = reference.work_wh
+    return (
+        cv2.resize(bright, size, interpolation=cv2.INTER_LINEAR),
+        cv2.resize(dark, size, interpolation=cv2.INTER_LINEAR),
     )
 
 
@@ -412,8 +553,16 @@ def _regions(
     ref_to_query: np.ndarray,
     q_wh: tuple[int, int],
     q_work: tuple[int, int],
+    threshold: float,
 ) -> tuple[tuple[DiffRegion, ...], int, int]:
-    """Connected regions of ``exc > 0`` of at least ``min_area`` working pixels."""
+    """Connected regions of ``exc > 0`` of at least ``min_area`` working pixels.
+
+    A region's extent (box, outline, area) is where it differs by at least half its
+    peak difference (excess + ``threshold``): a blurred edge crosses half its contrast
+    where the edge truly is, so a strong defect's box does not grow with its blur halo
+    however low the threshold; a faint one keeps all its pixels. A region is kept when
+    its extent has ``min_area`` pixels or its whole footprint 1.5 times as many.
+    """
     if cv2.countNonZero(exc) == 0:
         return (), 0, 0
     binary = cv2.threshold(exc, 0, 255, cv2.THRESH_BINARY)[1]
@@ -424,8 +573,18 @@ def _regions(
     sub = binary[oy : oy + oh, ox : ox + ow]
     grouped = cv2.dilate(sub, np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+    on = sub > 0
+    exc_sub = exc[oy : oy + oh, ox : ox + ow]
+    peaks = np.zeros(n, np.float64)
+    np.maximum.at(peaks, labels[on], exc_sub[on])
+    cutoff = np.maximum((peaks - threshold) / 2.0, 0.0)
+    footprint = np.bincount(labels[on], minlength=n)  # every pixel beyond the limits
+    sub = np.where(on & (exc_sub > cutoff[labels]), np.uint8(255), np.uint8(0))
     areas = np.bincount(labels[sub > 0], minlength=n)  # differing pixels per region
-    keep = np.flatnonzero(areas[1:] >= max(min_area, 1.0)) + 1
+    # Kept when its extent reaches min_area, or its whole footprint 1.5x that (a defect
+    # half hidden by a wide tolerance, say next to a barcode, keeps a small core).
+    floor = max(min_area, 1.0)
+    keep = np.flatnonzero((areas[1:] >= floor) | (footprint[1:] >= 1.5 * floor)) + 1
     if keep.size == 0:
         return (), 0, 0
     diff_px = int(areas[keep].sum())
@@ -458,7 +617,7 @@ def _regions(
                 [x - 0.5, y + h - 0.5],
             ]
         )
-        c2 = _apply(to_orig2, corners)
+        c2 = apply(to_orig2, corners)
         box2 = _box_edges(
             c2[:, 0].min() + 0.5,
             c2[:, 1].min() + 0.5,
@@ -466,7 +625,7 @@ def _regions(
             c2[:, 1].max() + 0.5,
             q_wh,
         )
-        v1, v2 = _apply(to_orig1, pts), _apply(to_orig2, pts)
+        v1, v2 = apply(to_orig1, pts), apply(to_orig2, pts)
         out.append(
             DiffRegion(
                 box1_xywh=box1,
@@ -483,11 +642,6 @@ def _regions(
             )
         )
     return tuple(out), int(keep.size), diff_px
-
-
-def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    out: np.ndarray = pts @ m[:2, :2].T + m[:2, 2]
-    return out
 
 
 def _box_edges(
@@ -522,7 +676,10 @@ def differences(
     """
     settings = settings or DifferenceSettings()
     params = ReferenceParams(
-        resolution=resolution, behaviors=settings.behaviors, motion_model=settings.motion_model
+        resolution=resolution,
+        behaviors=settings.behaviors,
+        motion_model=settings.motion_model,
+        colour=settings.colour,
     )
     prepared = prepare_reference([image1], params=params, roi=roi)
     return compare(prepared, image2, settings)

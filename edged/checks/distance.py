@@ -35,7 +35,8 @@ from edged.checks.align import match_features, prepare_registration, register
 from edged.checks.prepared import check_image
 
 DECISIONS = ("clone", "match", "similar", "unrelated")
-_RESOLUTION = 640
+WORKING_RESOLUTION = 640
+_RESOLUTION = WORKING_RESOLUTION
 
 
 @dataclass(frozen=True, slots=True)

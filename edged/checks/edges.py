@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 from pydantic import Field, model_validator
 
-from edged.checks._base import CheckOptions, function_spec
+from edged.checks._base import CheckOptions, LtuReply, function_spec
 from edged.checks._channel_options import IMAGES
 from edged.checks._image import require_image, to_grey
-from edged.checks._png import mask_png_base64
+from edged.checks._png import image_object, mask_png_base64
 
 THRESHOLD_MAX = 500.0
 _BAND_ROWS = 128
@@ -133,6 +133,32 @@ class EdgesOptions(CheckOptions):
         return self
 
 
+class LtuEdgesOptions(EdgesOptions):
+    """edges over LTU: thresholds given the wrong way round are swapped, as OpenCV's
+    Canny does (the document's Python sample sends ``threshold_max`` below
+    ``threshold_min``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _swap(cls, data: Any) -> Any:
+        if isinstance(data, dict) and {"threshold_min", "threshold_max"} <= set(data):
+            try:
+                low, high = float(data["threshold_min"]), float(data["threshold_max"])
+            except (TypeError, ValueError):
+                return data  # the field validators say what is wrong
+            if low > high:
+                return {**data, "threshold_min": high, "threshold_max": low}
+        return data
+
+
+def ltu_reply(result: Edges, _: object) -> LtuReply:
+    """edges as the LTU document shapes it: ``edges`` an image object, message
+    "Edges found."."""
+    body = result.to_dict()
+    body["edges"] = image_object(body["edges"])
+    return LtuReply(body, message="Edges found.")
+
+
 class EdgesCheckOptions(EdgesOptions):
     include_images: bool = IMAGES
 
@@ -151,6 +177,7 @@ SPEC = function_spec(
         "resolution_wh.*",
     ),
     to_figures=lambda result, options: result.to_dict(images=options.include_images),
-    ltu=("edges", EdgesOptions, "Edge image (PNG) and the edge-pixel fraction"),
+    ltu=("edges", LtuEdgesOptions, "Edge image (PNG) and the edge-pixel fraction"),
+    to_ltu=ltu_reply,
     description="Canny edge map and edge-pixel fraction",
 )

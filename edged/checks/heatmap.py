@@ -22,6 +22,7 @@ map's information, and a full 5 Mpx colour PNG would cost ~0.2 s to encode.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,10 +30,10 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from edged.checks._base import CheckOptions, function_spec
+from edged.checks._base import CheckOptions, LtuReply, function_spec
 from edged.checks._channel_options import IMAGES, lower
 from edged.checks._image import reduce, require_image, to_grey
-from edged.checks._png import png_base64
+from edged.checks._png import image_object, png_base64
 from edged.imaging.render import colorize_heatmap
 
 Method = Literal["contrast", "keypoints"]
@@ -173,6 +174,16 @@ class HeatmapCheckOptions(HeatmapOptions):
     include_images: bool = IMAGES
 
 
+def ltu_reply(result: Heatmap, _: object) -> LtuReply:
+    """heatMap as the LTU document shapes it: ``heatmap`` an image object,
+    ``details.name`` "heatmap", ``details.info.signature`` (edged: the CRC-32 of the
+    heat map's samples, equal for equal heat maps)."""
+    body = result.to_dict()
+    body["heatmap"] = image_object(body["heatmap"])
+    signature = zlib.crc32(np.ascontiguousarray(result.work_map).tobytes())
+    return LtuReply(body, name="heatmap", info={"signature": signature})
+
+
 SPEC = function_spec(
     "heatmap",
     interest_heatmap,
@@ -191,5 +202,6 @@ SPEC = function_spec(
     to_figures=lambda result, options: result.to_dict(images=options.include_images),
     heatmap=lambda result: result.heatmap,
     ltu=("heatMap", HeatmapOptions, "Heat map of where the image's interest lies (PNG)"),
+    to_ltu=ltu_reply,
     description="where the image's interest lies",
 )

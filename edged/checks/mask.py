@@ -36,9 +36,9 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from edged.checks._base import Region, function_spec
+from edged.checks._base import LtuReply, Region, function_spec
 from edged.checks._box import Box
 from edged.checks._channel_options import IMAGES, ChannelOptions, upper
 from edged.checks._channels import (
@@ -49,7 +49,7 @@ from edged.checks._channels import (
     smooth_channel,
 )
 from edged.checks._image import reduce, require_image
-from edged.checks._png import mask_png_base64
+from edged.checks._png import image_object, mask_png_base64
 from edged.checks._segment import Polarity, fill_outer_contours, threshold
 
 Algorithm = Literal["SOBEL", "BINNING", "OTSU_BIN_THRESHOLD"]
@@ -209,6 +209,30 @@ class MaskOptions(ChannelOptions):
     _upper_algorithm = field_validator("algorithm", mode="before")(upper)
 
 
+class LtuMaskOptions(MaskOptions):
+    """objectMaskDetection over LTU: a channel letter of HSV (``H``, ``S``, ``V``)
+    without a ``color_space`` means HSV, as the document's sample sends it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hsv_letters(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "color_space" not in data:
+            channel = data.get("channel")
+            if isinstance(channel, str) and channel.strip().upper() in ("H", "S", "V"):
+                return {**data, "color_space": "HSV"}
+        return data
+
+
+def ltu_reply(result: ObjectMask, _: object) -> LtuReply:
+    """objectMaskDetection as the LTU document shapes it: the mask as the image object
+    ``result["binary mask"]``, ``details.info.channel`` and the document's sentence."""
+    body = result.to_dict(images=False)
+    del body["mask"]
+    body = {"binary mask": image_object(mask_png_base64(result.mask)), **body}
+    message = f"Succeded to detect object using channel {result.channel}"
+    return LtuReply(body, message=message, info={"channel": result.channel})
+
+
 class MaskCheckOptions(MaskOptions):
     include_images: bool = IMAGES
 
@@ -239,9 +263,10 @@ SPEC = function_spec(
     ),
     to_figures=lambda result, options: result.to_dict(images=options.include_images),
     regions=_regions,
+    to_ltu=ltu_reply,
     ltu=(
         "objectMaskDetection",
-        MaskOptions,
+        LtuMaskOptions,
         "Binary mask of the object, with area and bounding box",
     ),
     description="binary mask of the object, its area and box",

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from edged.checks._base import CheckOptions, function_spec
+from edged.checks._base import CheckOptions, LtuReply, function_spec
 from edged.checks._image import require_image, to_bgr
 
 _ITERATIONS = 30
@@ -142,6 +142,16 @@ class PaletteOptions(CheckOptions):
     max_samples: int = Field(default=262_144, ge=1024, le=1 << 26)
 
 
+def ltu_reply(result: Palette, _: object) -> LtuReply:
+    """colorPalette as the LTU document shapes it: ``colors`` ``[R, G, B, %]``,
+    ``details.message`` "Found N colors", ``details.info`` ``{count, format: "RGB%"}``."""
+    return LtuReply(
+        result.to_dict(),
+        message=f"Found {result.count} colors",
+        info={"count": result.count, "format": "RGB%"},
+    )
+
+
 SPEC = function_spec(
     "palette",
     color_palette,
@@ -149,5 +159,6 @@ SPEC = function_spec(
     figures=("colors.*.*", "count", "sampled_px"),
     to_figures=lambda result, _: result.to_dict(),
     ltu=("colorPalette", PaletteOptions, "Most prevalent colours as [R, G, B, percent]"),
+    to_ltu=ltu_reply,
     description="most prevalent colours with shares",
 )

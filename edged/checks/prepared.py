@@ -26,10 +26,13 @@ import numpy as np
 
 from edged.checks import _behaviors
 from edged.checks._image import contract_problem, to_grey
-from edged.checks._scale import shrink, working_size
+from edged.checks._lighting import Lighting, fit_lighting
+from edged.checks._lk import warp
+from edged.checks._scale import resize_matrix, shrink, working_size
 from edged.checks.align import (
     MOTION_MODELS,
     MotionModel,
+    Registration,
     RegistrationTemplate,
     prepare_registration,
     register,
@@ -48,12 +51,18 @@ class ReferenceParams:
     behaviors: compared channels (``L`` luma, ``V``, ``S``, ``H``; see ``_behaviors``).
     robust: train the variation model with median/MAD instead of mean/std.
     motion_model: how training images are registered onto the first one.
+    colour: ``auto`` also trains the CIELAB a/b chroma of colour images (so queries
+        can be compared in colour without preparing again); ``off`` only ``behaviors``.
+    lighting: how training images' lighting is normalised onto the first one's
+        (``field``: a smooth gain field plus an offset; ``global``: one gain/offset).
     """
 
     resolution: int = 1024
     behaviors: tuple[str, ...] = ("L",)
     robust: bool = False
-    motion_model: MotionModel = "euclidean"
+    motion_model: MotionModel = "auto"
+    colour: str = "auto"
+    lighting: str = "field"
 
     def __post_init__(self) -> None:
         if self.resolution != 0 and not 64 <= self.resolution <= 16384:
@@ -61,6 +70,12 @@ class ReferenceParams:
             raise InputError(msg)
         if self.motion_model not in MOTION_MODELS:
             msg = f"motion model: expected one of {list(MOTION_MODELS)}, got {self.motion_model!r}"
+            raise InputError(msg)
+        if self.colour not in ("auto", "off"):
+            msg = f"colour: expected 'auto' or 'off', got {self.colour!r}"
+            raise InputError(msg)
+        if self.lighting not in ("field", "global"):
+            msg = f"lighting: expected 'field' or 'global', got {self.lighting!r}"
             raise InputError(msg)
         object.__setattr__(self, "behaviors", _behaviors.parse_behaviors(self.behaviors))
 
@@ -70,15 +85,20 @@ class ReferenceParams:
             "behaviors": "".join(self.behaviors),
             "robust": self.robust,
             "motion_model": self.motion_model,
+            "colour": self.colour,
+            "lighting": self.lighting,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ReferenceParams:
+        # References stored before colour/lighting existed trained no chroma.
         return cls(
             resolution=int(d["resolution"]),
             behaviors=tuple(str(d["behaviors"])),
             robust=bool(d["robust"]),
             motion_model=d["motion_model"],
+            colour=str(d.get("colour", "off")),
+            lighting=str(d.get("lighting", "global")),
         )
 
 
@@ -120,6 +140,7 @@ class PreparedReference:
         var_threshold: float,
         smooth_sigma: float,
         edge_tolerance_px: int,
+        contrast_tolerance: float = 0.0,
     ) -> Limits:
         """The channel's limits for these settings (computed once, then cached)."""
         key = (
@@ -128,15 +149,25 @@ class PreparedReference:
             float(var_threshold),
             float(smooth_sigma),
             int(edge_tolerance_px),
+            float(contrast_tolerance),
         )
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        guide = None
+        if channel in _behaviors.CHROMA and contrast_tolerance > 0:
+            # Chroma is least reliable where the luma changes sharply (demosaicking
+            # fringes, chroma subsampling): its tolerance follows the luma's contrast.
+            model = self.channels[channel]
+            h, w = model.shape
+            guide = cv2.resize(self.channels["L"].mean, (w, h), interpolation=cv2.INTER_AREA)
         lim = self.channels[channel].limits(
             abs_threshold=abs_threshold,
             var_threshold=var_threshold,
             smooth_sigma=smooth_sigma,
             edge_tolerance_px=edge_tolerance_px,
+            contrast_tolerance=contrast_tolerance,
+            contrast_guide=guide,
         )
         with self._lock:
             if len(self._cache) >= 16:  # settings rarely change; bound the memory anyway
@@ -189,7 +220,8 @@ class PreparedReference:
             params = ReferenceParams.from_dict(meta["params"])
             n = int(meta["n_images"])
             channels = {}
-            for name in trained_channels(params.behaviors):
+            colour = bool(meta["colour"])
+            for name in trained_channels(params.behaviors, chroma=chroma(params, colour=colour)):
                 channels[name] = VariationModel(
                     mean=np.asarray(arrays[f"{name}.mean"], np.float32),
                     std=np.asarray(arrays[f"{name}.std"], np.float32),
@@ -206,8 +238,9 @@ class PreparedReference:
             )
             work_wh = (int(meta["work_wh"][0]), int(meta["work_wh"][1]))
             for name, model in channels.items():
-                if model.shape != (work_wh[1], work_wh[0]):
-                    want = (work_wh[1], work_wh[0])
+                cw, chh = _behaviors.chroma_size(work_wh) if name in _behaviors.CHROMA else work_wh
+                if model.shape != (chh, cw):
+                    want = (chh, cw)
                     msg = f"channel {name}: expected shape {want}, got {model.shape}"
                     raise InputError(msg)
             return cls(
@@ -231,11 +264,18 @@ def _u8(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def trained_channels(behaviors: tuple[str, ...]) -> tuple[str, ...]:
+def chroma(params: ReferenceParams, *, colour: bool) -> bool:
+    """Whether a reference of these params trains the a/b chroma (colour ``auto``)."""
+    return colour and params.colour == "auto"
+
+
+def trained_channels(behaviors: tuple[str, ...], *, chroma: bool = False) -> tuple[str, ...]:
     """Channels a reference trains: always luma (registration aligns on it), then the
-    channels of the compared behaviours."""
+    channels of the compared behaviours, then (``chroma``) the half-resolution CIELAB
+    a/b pair (:data:`edged.checks._behaviors.CHROMA`)."""
     names = _behaviors.channel_names(behaviors)
-    return ("L", *(n for n in names if n != "L"))
+    extra = _behaviors.CHROMA if chroma else ()
+    return ("L", *(n for n in names if n != "L"), *extra)
 
 
 def work_channels(
@@ -243,10 +283,20 @@ def work_channels(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(working-size luma, working-size channel images) of an original-size image."""
     grey = shrink(to_grey(image), work_wh)
-    if names == ("L",) or (image.ndim == 2 and not any(n in ("S", "a", "b") for n in names)):
+    colour = ("S", "a", "b", *_behaviors.CHROMA)
+    if names == ("L",) or (image.ndim == 2 and not any(n in colour for n in names)):
         return grey, dict.fromkeys(names, grey)
-    small = shrink(image, work_wh)
-    return grey, _behaviors.extract(small, names, grey)
+    plain = tuple(n for n in names if n not in _behaviors.CHROMA)
+    out: dict[str, np.ndarray] = {n: grey for n in plain if n == "L"}
+    rest = tuple(n for n in plain if n != "L")
+    if rest:
+        out.update(_behaviors.extract(shrink(image, work_wh), rest, grey))
+    if len(plain) < len(names):
+        if image.ndim != 3:
+            msg = "colour comparison: expected a (H, W, 3) BGR image, got grey"
+            raise InputError(msg)
+        out.update(_behaviors.chroma(image, _behaviors.chroma_size(work_wh)))
+    return grey, out
 
 
 def roi_at(roi: np.ndarray, size_wh: tuple[int, int], work_wh: tuple[int, int]) -> np.ndarray:
@@ -301,10 +351,10 @@ def prepare_reference(
     size_wh = (first.shape[1], first.shape[0])
     work_wh = working_size(size_wh, params.resolution)
     work_roi = roi_at(roi, size_wh, work_wh) if roi is not None else None
-    names = trained_channels(params.behaviors)
+    names = trained_channels(params.behaviors, chroma=chroma(params, colour=colour))
 
     master_grey, master_ch = work_channels(first, work_wh, names)
-    trainers = {n: VariationTrainer((work_wh[1], work_wh[0]), robust=params.robust) for n in names}
+    trainers = {n: VariationTrainer(master_ch[n].shape[:2], robust=params.robust) for n in names}
     for n in names:
         trainers[n].add(master_ch[n])
     training: list[dict[str, Any]] = [{"image": 0, "master": True}]
@@ -316,9 +366,14 @@ def prepare_reference(
             if not reg.ok:
                 msg = f"reference image {i} does not register onto image 0: {reg.reason}"
                 raise InputError(msg)
-            warped, valid = _into_reference(chans, reg.ref_to_query, work_wh, reg.gain, reg.offset)
+            warped, valid = _into_reference(
+                chans, reg, work_wh, master_ch["L"], grey, field=params.lighting == "field"
+            )
             for n in names:
-                trainers[n].add(warped[n], valid)
+                v = valid
+                if n in _behaviors.CHROMA:
+                    v = cv2.resize(valid, warped[n].shape[::-1], interpolation=cv2.INTER_NEAREST)
+                trainers[n].add(warped[n], v)
             training.append({"image": i, **reg.to_dict()})
     channels = {n: t.model() for n, t in trainers.items()}
     tpl = prepare_registration(_u8(channels["L"].mean), roi=work_roi)
@@ -337,36 +392,44 @@ def prepare_reference(
 
 def _into_reference(
     chans: Mapping[str, np.ndarray],
-    ref_to_query: np.ndarray,
+    reg: Registration,
     work_wh: tuple[int, int],
-    gain: float,
-    offset: float,
+    master: np.ndarray,
+    grey: np.ndarray,
+    *,
+    field: bool,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Warp working-size channels into the reference frame; normalise lighting (float32)."""
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    out: dict[str, np.ndarray] = {}
-    for name, img in chans.items():
-        w = cv2.warpAffine(
-            img.astype(np.float32),
-            ref_to_query[:2],
-            work_wh,
-            flags=flags,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        if name in _behaviors.PHOTOMETRIC and abs(gain) > 1e-3:
-            w = (w - np.float32(offset)) / np.float32(gain)
-        out[name] = np.clip(w, 0, 255)
+    """Warp working-size channels into the reference frame; normalise lighting (float32)
+    with one gain/offset or (``field``) the smooth gain field fitted against ``master``."""
+    m = reg.ref_to_query
     any_img = next(iter(chans.values()))
     ones = np.full(any_img.shape[:2], 255, np.uint8)
-    valid = cv2.warpAffine(
-        ones,
-        ref_to_query[:2],
-        work_wh,
-        flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
+    valid = warp(
+        ones, m, work_wh, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, border=cv2.BORDER_CONSTANT
     )
     valid = cv2.erode(valid, np.ones((3, 3), np.uint8))
+    lighting = Lighting.uniform(reg.gain, reg.offset)
+    if field:
+        lighting = fit_lighting(
+            master, warp(grey, m, work_wh), valid, gain=reg.gain, offset=reg.offset
+        )
+    gain_field = lighting.field(work_wh) if lighting.spread > 0 else np.float32(lighting.gain)
+    out: dict[str, np.ndarray] = {}
+    for name, img in chans.items():
+        if name in _behaviors.CHROMA:  # half resolution, no lighting
+            half = _behaviors.chroma_size(work_wh)
+            q_half = (img.shape[1], img.shape[0])
+            m_half = (
+                resize_matrix(grey.shape[::-1], q_half)
+                @ m
+                @ np.linalg.inv(resize_matrix(work_wh, half))
+            )
+            out[name] = np.clip(warp(img.astype(np.float32), m_half, half), 0, 255)
+            continue
+        w = warp(img.astype(np.float32), m, work_wh)
+        if name in _behaviors.PHOTOMETRIC and abs(lighting.gain) > 1e-3:
+            w = (w - np.float32(lighting.offset)) / gain_field
+        out[name] = np.clip(w, 0, 255)
     return out, valid
 
 

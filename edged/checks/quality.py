@@ -34,18 +34,19 @@ encoding
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
-from edged.checks._base import CheckOptions, function_spec
+from edged.checks._base import CheckOptions, LtuReply, function_spec
 from edged.checks._hist import PairHistogram
 from edged.checks._image import contract_problem, to_grey
-from edged.checks._png import mask_png_base64
+from edged.checks._png import image_object, mask_png_base64
 
 _D2X = np.array([[1, -2, 1]], np.float32)
 _D2Y = _D2X.T.copy()
@@ -271,6 +272,52 @@ class QualityOptions(CheckOptions):
     sml_half: float = Field(default=8.0, gt=0, description="sml that normalises to 0.5")
 
 
+class LtuQualityOptions(CheckOptions):
+    """imageQuality over LTU: ``tolerance`` (or the document's ``tolerence``) in
+    percent of the luma range, as the document says; masks returned by default."""
+
+    bins: int = Field(default=32, ge=1, le=256, description="luma histogram bins")
+    tolerance: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=50.0,
+        validation_alias=AliasChoices("tolerance", "tolerence"),
+        description="percent of the luma range counted as under/over exposed",
+    )
+    masks: bool = Field(default=True, description="return under/over-exposure masks (PNG)")
+    val_half: float = Field(default=100.0, gt=0, description="val that normalises to 0.5")
+    sml_half: float = Field(default=8.0, gt=0, description="sml that normalises to 0.5")
+
+    def kwargs(self) -> dict[str, Any]:
+        return {**super().kwargs(), "tolerance": self.tolerance / 100.0}
+
+
+def l_hist_bytes(counts: tuple[int, ...]) -> str:
+    """The document's ``l_hist``: base64 of one byte per bin, the counts scaled so the
+    fullest bin is 255."""
+    top = max(max(counts), 1)
+    return base64.b64encode(bytes(round(255 * c / top) for c in counts)).decode("ascii")
+
+
+def ltu_reply(result: ImageQuality, _: object) -> LtuReply:
+    """imageQuality as the LTU document shapes it: masks as image objects, ``l_hist``
+    a base64 string (edged's counts stay as ``l_hist_counts``), ``noise`` a string
+    (edged's estimate stays as the number ``noise_sigma``), ``details.name``
+    "quality" and ``details.info.description``."""
+    body = result.to_dict()
+    b = body["brightness"]
+    if b is not None and result.brightness is not None:
+        b["under_mask"] = image_object(b["under_mask"])
+        b["over_mask"] = image_object(b["over_mask"])
+        b["l_hist_counts"] = b["l_hist"]
+        b["l_hist"] = l_hist_bytes(result.brightness.l_hist)
+    sigma = body["noise"]
+    body["noise_sigma"] = sigma
+    body["noise"] = "" if sigma is None else f"{sigma:.4f}"
+    description = "" if result.encoding == "OK" else result.encoding
+    return LtuReply(body, name="quality", info={"description": description})
+
+
 SPEC = function_spec(
     "quality",
     image_quality,
@@ -287,6 +334,7 @@ SPEC = function_spec(
         "resolution_wh.*",
     ),
     to_figures=lambda result, options: result.to_dict(images=options.masks),
-    ltu=("imageQuality", QualityOptions, "Exposure (under/over), sharpness and noise figures"),
+    ltu=("imageQuality", LtuQualityOptions, "Exposure (under/over), sharpness and noise figures"),
+    to_ltu=ltu_reply,
     description="exposure, sharpness and noise",
 )

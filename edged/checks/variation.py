@@ -32,6 +32,7 @@ import numpy as np
 from edged.core.errors import InputError
 
 MAD_TO_SIGMA = 1.4826
+CONTRAST_RADIUS_PX = 3  # the local contrast of ``contrast_tolerance``: a 7x7 window
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -69,6 +70,8 @@ class VariationModel:
         var_threshold: float,
         smooth_sigma: float = 0.0,
         edge_tolerance_px: int = 1,
+        contrast_tolerance: float = 0.0,
+        contrast_guide: np.ndarray | None = None,
     ) -> Limits:
         """Precompute the dark/bright limits.
 
@@ -78,6 +81,12 @@ class VariationModel:
             the statistics are smoothed alike (``std`` conservatively, as a smoothed
             std bounds the std of the smoothed images from above).
         edge_tolerance_px: radius of the local min/max taken around the mean (0 = off).
+        contrast_tolerance: fraction of the mean's local contrast (max - min within
+            ``CONTRAST_RADIUS_PX``) added to the tolerance: next to strong edges a query
+            carries JPEG ringing and blur the reference does not; flat areas keep the
+            bare ``abs_threshold`` (so faint hairlines on smooth surfaces stay visible).
+        contrast_guide: ``(H, W)`` float32 image whose local contrast is used instead of
+            the mean's (the chroma channels follow the luma's edges).
         """
         if abs_threshold < 0 or var_threshold < 0:
             msg = (
@@ -98,8 +107,17 @@ class VariationModel:
             high, low = cv2.dilate(mean, k), cv2.erode(mean, k)
         else:
             high, low = mean, mean
-        bright = high + np.float32(abs_threshold)
-        dark = low - np.float32(abs_threshold)
+        tol: np.ndarray | np.float32 = np.float32(abs_threshold)
+        if contrast_tolerance > 0:
+            k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * CONTRAST_RADIUS_PX + 1,) * 2)
+            base = mean if contrast_guide is None else contrast_guide
+            if contrast_guide is not None and smooth_sigma > 0:
+                ks = (gaussian_ksize(smooth_sigma),) * 2
+                base = cv2.GaussianBlur(base, ks, smooth_sigma, borderType=cv2.BORDER_REPLICATE)
+            contrast = cv2.subtract(cv2.dilate(base, k), cv2.erode(base, k))
+            tol = contrast * np.float32(contrast_tolerance) + np.float32(abs_threshold)
+        bright = high + tol
+        dark = low - tol
         if self.n > 1 and var_threshold > 0:
             spread = std * np.float32(var_threshold)
             bright = np.maximum(bright, mean + spread)
@@ -160,6 +178,12 @@ class VariationTrainer:
             msg = f"training image: expected shape {self._shape}, got {image.shape}"
             raise InputError(msg)
         x = image.astype(np.float32)
+        if self._n == 0 and valid is None and not self._robust:
+            # The first image covering everything: the mean is the image (a single
+            # reference is prepared on every one-shot LTU request: keep it cheap).
+            self._mean, self._count[:] = x, 1.0
+            self._n = 1
+            return
         v = np.ones(self._shape, np.float32) if valid is None else (valid > 0).astype(np.float32)
         self._count += v
         delta = x - self._mean
@@ -186,6 +210,8 @@ class VariationTrainer:
             # Pixels no image covered keep the running mean.
             mean = np.where(np.isnan(mean), self._mean, mean).astype(np.float32)
             std = np.where(np.isnan(std), 0.0, std).astype(np.float32)
+        elif self._n == 1:
+            mean, std = self._mean.copy(), np.zeros(self._shape, np.float32)
         else:
             mean = self._mean.copy()
             std = np.sqrt(np.maximum(self._m2, 0.0) / np.maximum(count - 1.0, 1.0))

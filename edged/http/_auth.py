@@ -3,8 +3,10 @@
 When ``http.api_key`` (or ``http.api_key_file``) is set, every route except the
 public ones (:data:`PUBLIC_PATHS`) wants the key in the query (``api_key=``, as
 PEKAT clients send it), in the header ``X-API-Key``, or as ``Authorization: Bearer
-<key>``. The comparison takes constant time; a missing or wrong key is 401, in the
-error shape of the route's API family. Areas do not check the key themselves.
+<key>``; on PixLab's ``/imgdiff`` also as its document says, ``key=`` in the query or
+the ``WWW-Authenticate`` header. The comparison takes constant time; a missing or
+wrong key is 401, in the error shape of the route's API family. Areas do not check
+the key themselves.
 """
 
 from __future__ import annotations
@@ -65,10 +67,21 @@ class ApiKeyGuard:
             raise AuthError(msg)
 
 
+PIXLAB_KEY_PATHS = frozenset({"/imgdiff"})
+"""Where PixLab's own key sources count too (``key=``, ``WWW-Authenticate``)."""
+
+
 def _presented_key(request: web.Request) -> str | None:
     keys = request.query.getall("api_key", [])
     if keys:
         return keys[-1]
+    if route_path(request) in PIXLAB_KEY_PATHS:
+        keys = request.query.getall("key", [])
+        if keys:
+            return keys[-1]
+        www = request.headers.get("WWW-Authenticate", "").split()
+        if www:  # the bare key, or "<scheme> <key>"
+            return www[-1]
     header = request.headers.get("X-API-Key")
     if header is not None:
         return header
@@ -87,6 +100,7 @@ PUBLIC_PATHS = frozenset(
         "/ping",
         "/version",
         "/api/v1/openapi.json",
+        "/imgdiff/results/{name}",
         # The operator web page and its static files (edged.http.ui): the page holds no
         # data; everything it shows comes from the admin API, which wants the key.
         "/",
@@ -95,7 +109,9 @@ PUBLIC_PATHS = frozenset(
     }
 )
 """The routes (templates) that answer without the API key. Every other route, and every
-path that matches none, wants the key when one is configured."""
+path that matches none, wants the key when one is configured. ``/imgdiff/results/{name}``
+serves PixLab's result links, named by 128 random bits, as PixLab's storage links
+need no key."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

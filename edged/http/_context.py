@@ -3,8 +3,10 @@ analyze responses carry it.
 
 - ``response_type=context``: the context as the JSON body.
 - image responses: the PNG as the body with the context base64-encoded (UTF-8 JSON)
-  in the header ``ContextBase64utf``; with ``context_in_body`` the body is the PNG
-  followed by the context JSON, and the header ``ImageLen`` gives the PNG's length.
+  in the header ``ContextBase64utf`` (the full PEKAT document's name) and as JSON
+  (ASCII, non-ASCII characters escaped) in the header ``context`` (the short document's
+  name); with ``context_in_body`` the body is the PNG followed by the context JSON,
+  and the header ``ImageLen`` gives the PNG's length.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from aiohttp import web
 from edged.core.result import Result
 
 HEADER_CONTEXT_MAX_CHARS = 60_000
-"""Keep ``ContextBase64utf`` under common 64 KiB header-line limits (Python's
+"""Keep each context header under common 64 KiB header-line limits (Python's
 http.client, which ``requests`` uses); longer contexts drop region lists."""
 
 
@@ -88,13 +90,33 @@ def dumps(obj: Any) -> bytes:
     return text.encode("utf-8", "replace")  # a lone surrogate cannot become a 500
 
 
+def _base64(ctx: Mapping[str, Any]) -> str:
+    return base64.b64encode(dumps(ctx)).decode("ascii")
+
+
+def _ascii_json(ctx: Mapping[str, Any]) -> str:
+    return json.dumps(json.loads(dumps(ctx)), separators=(",", ":"), ensure_ascii=True)
+
+
 def header_context(ctx: Mapping[str, Any]) -> str:
-    """Base64 of the context JSON, shortened to fit a header line when needed.
+    """``ContextBase64utf``: base64 of the context JSON, shortened to fit a header
+    line when needed (see :func:`_fit`)."""
+    return _fit(ctx, _base64)
+
+
+def header_context_json(ctx: Mapping[str, Any]) -> str:
+    """``context``: the context as one line of ASCII JSON, shortened like
+    :func:`header_context`."""
+    return _fit(ctx, _ascii_json)
+
+
+def _fit(ctx: Mapping[str, Any], encode: Callable[[Mapping[str, Any]], str]) -> str:
+    """``encode(ctx)``, shortened to fit a header line when needed.
 
     When too long, ``regions`` and ``detectedRectangles`` are cut to the first N that
     fit and ``truncated`` says how many there were (use ``context_in_body`` for all).
     """
-    encoded = base64.b64encode(dumps(ctx)).decode("ascii")
+    encoded = encode(ctx)
     if len(encoded) <= HEADER_CONTEXT_MAX_CHARS:
         return encoded
     total = len(ctx.get("detectedRectangles", []))
@@ -105,7 +127,7 @@ def header_context(ctx: Mapping[str, Any]) -> str:
         short["regions"] = list(ctx.get("regions", []))[:keep]
         short["detectedRectangles"] = list(ctx.get("detectedRectangles", []))[:keep]
         short["truncated"] = {"detectedRectangles": total, "kept": keep}
-        encoded = base64.b64encode(dumps(short)).decode("ascii")
+        encoded = encode(short)
         if len(encoded) <= HEADER_CONTEXT_MAX_CHARS or keep == 0:
             return encoded
 
@@ -134,4 +156,5 @@ def image_response(
             body=png + dumps(ctx), content_type="application/octet-stream", headers=extra
         )
     extra["ContextBase64utf"] = header_context(ctx)
+    extra["context"] = header_context_json(ctx)
     return web.Response(body=png, content_type="image/png", headers=extra)

@@ -3,20 +3,26 @@
 Every answer, success or error, is::
 
     {"result": {...} | null,
-     "details": {"name": SERVICE, "score": float | null, "message": "OK" | reason,
-                 "info": {"elapsed_ms": ..., ...}},
+     "details": {"name": NAME, "score": number, "message": sentence | reason,
+                 "info": {..., "elapsed_ms": ...}},
+     "code": 0 | HTTP status, "errors": [] | [reason],
      "version": EDGED_VERSION}
+
+``details.name``, ``score``, ``message`` and ``info`` are what the LTU document
+gives for each service (``heatmap`` for heatMap, ``quality`` for imageQuality,
+"Found 8 colors"…); ``code`` and ``errors`` are the document's status of the
+execution (0 and empty on success); edged adds ``info.elapsed_ms``.
 
 :func:`ltu_endpoint` wraps a service's success in the envelope. Errors (400 bad
 input, 401 no API key, 404, 405, 408 body too slow, 413 too large, 429 busy, 503
 too slow — never 500) are rendered by the app's error middleware through
 :data:`LTU_FAMILY`, which every LTU area registers in its ``setup(app)``: the
-envelope with ``result`` null, the reason in ``details.message`` and ``details.info``
-``{"status", "error"}``.
+envelope with ``result`` null, the reason in ``details.message`` and ``errors``,
+``code`` the HTTP status and ``details.info`` ``{"status", "error"}``.
 
 A wrapped service runs under the app's analysis gate (:mod:`edged.http._gate`):
-at most ``http.max_concurrent`` analyses at once (429 beyond), each within
-``http.request_timeout_s``; the form is read inside the gate.
+at most ``http.max_concurrent`` analyses at once, a bounded wait queue behind them
+(429 beyond), each within ``http.request_timeout_s``; the form is read inside the gate.
 """
 
 from __future__ import annotations
@@ -45,17 +51,23 @@ class LtuAnswer:
     """What a service handler returns: the result and optional score and info."""
 
     result: Mapping[str, Any]
-    score: float | None = None
+    score: float | None = 0
     info: Mapping[str, Any] = field(default_factory=dict)
+    message: str = ""
+    name: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Further top-level keys a service's document shows (distance's ``source``)."""
 
 
 def envelope(
     name: str,
     result: Mapping[str, Any] | None,
     *,
-    score: float | None = None,
-    message: str = "OK",
+    score: float | None = 0,
+    message: str = "",
     info: Mapping[str, Any] | None = None,
+    code: int = 0,
+    errors: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The LTU envelope around ``result``."""
     return {
@@ -66,6 +78,8 @@ def envelope(
             "message": message,
             "info": dict(info or {}),
         },
+        "code": code,
+        "errors": list(errors),
         "version": __version__,
     }
 
@@ -74,7 +88,15 @@ def ltu_error_body(request: web.Request, error: HttpError) -> JsonBody:
     """The envelope of an error; the service name is the last segment of the path."""
     name = request.path.rstrip("/").rsplit("/", 1)[-1]
     info = {"status": error.status, "error": error.kind}
-    return envelope(name, None, message=error.message, info=info)
+    return envelope(
+        name,
+        None,
+        score=None,
+        message=error.message,
+        info=info,
+        code=error.status,
+        errors=(error.message,),
+    )
 
 
 LTU_FAMILY = ApiFamily("LTU", ltu_error_body, prefixes=(PREFIX,))
@@ -96,7 +118,14 @@ def ltu_endpoint(name: str) -> Callable[[Service], Handler]:
             answer = await _gated(request, fn)
             elapsed_ms = round((time.perf_counter() - t0) * 1000.0, 3)
             info = {**answer.info, "elapsed_ms": elapsed_ms}
-            body = envelope(name, answer.result, score=answer.score, info=info)
+            body = envelope(
+                answer.name or name,
+                answer.result,
+                score=answer.score,
+                message=answer.message,
+                info=info,
+            )
+            body.update(answer.extra)
             return web.json_response(body)
 
         return handler

@@ -7,13 +7,14 @@ expected and what came, and read optional or aliased image fields.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
 from aiohttp import web
 
 from edged.core.errors import InputError
-from edged.http._input import RequestForm, read_form, read_image_field
+from edged.http._input import RequestForm, read_form, read_image_bytes, read_image_field
 
 
 def field_value(form: RequestForm, name: str, default: Any = None) -> Any:
@@ -64,3 +65,23 @@ async def image_of(request: web.Request, name: str, *aliases: str) -> np.ndarray
         if _present(form, candidate):
             return await read_image_field(request, candidate)
     return await read_image_field(request, name)  # raises "<name>: missing; expected ..."
+
+
+async def optional_image_bytes(request: web.Request, name: str) -> bytes | None:
+    """Image field ``name``'s encoded bytes, or None when the request has no such field."""
+    if not _present(await read_form(request), name):
+        return None
+    return await read_image_bytes(request, name)
+
+
+async def images_of(request: web.Request, *fields: tuple[str, ...]) -> list[np.ndarray]:
+    """Several image fields, each ``(name, *aliases)`` as for :func:`image_of`, decoded
+    at the same time in the worker pool. When several are bad, the first field's error
+    is the one raised, whichever decoder failed first."""
+    results = await asyncio.gather(*(image_of(request, *f) for f in fields), return_exceptions=True)
+    images: list[np.ndarray] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        images.append(result)
+    return images

@@ -1,14 +1,14 @@
-"""Safe image decoding for the image services: PNG, JPEG, BMP, TIFF and WebP.
+"""Safe image decoding for the image services: PNG, JPEG, GIF, BMP, TIFF and WebP.
 
 ``decode_image(data, max_pixels=...)`` reads the width and height from the file
 header *before* decoding, so a small file that would inflate to gigapixels (a
 decompression bomb) is refused with 413 without allocating it. Garbage, unknown
 formats and truncated files are InputError (400). PNG and JPEG go through the
 same decoder as the analyze endpoints (:mod:`edged.http._decode`); this module
-adds BMP, TIFF and WebP, which LTU clients also send. Output follows the check
-contract: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR (16-bit samples are
-scaled to 8 bits, alpha is dropped, EXIF orientation is ignored so pixel
-coordinates match the stored pixel grid).
+adds GIF (the LTU document's fourth format: its first frame), BMP, TIFF and
+WebP. Output follows the check contract: ``(H, W)`` uint8 grey or ``(H, W, 3)``
+uint8 BGR (16-bit samples are scaled to 8 bits, alpha is dropped, EXIF orientation
+is ignored so pixel coordinates match the stored pixel grid).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from edged.core.errors import InputError
 from edged.http._decode import check_pixels, decode_encoded
 from edged.http._imagehead import PNG_SIGNATURE, read_head
 
-FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WebP")
-_EXPECTED = "expected a PNG, JPEG, BMP, TIFF or WebP image"
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WebP")
+_EXPECTED = "expected a PNG, JPEG, GIF, BMP, TIFF or WebP image"
 _JPEG_SOI = b"\xff\xd8"
 
 
@@ -34,6 +34,9 @@ def image_size(data: bytes) -> tuple[str, int, int]:
         return head.format, head.width, head.height
     if len(data) < 16:
         raise InputError(f"image: {_EXPECTED}, got {_show(data)} ({len(data)} bytes)")
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        w, h = struct.unpack_from("<HH", data, 6)
+        return "GIF", w, h
     if data.startswith(b"BM"):
         return _bmp(data)
     if data[:4] in (b"II*\x00", b"MM\x00*"):

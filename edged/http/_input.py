@@ -8,12 +8,17 @@ An image arrives as
   repaired),
 - a raw body with an ``image/*`` or ``application/octet-stream`` content type
   (read as the field ``image``), or
-- an ``http(s)://`` URL in the field — fetched only when its host is listed in
-  ``http.url_fetch_hosts`` (empty by default: URLs are refused with 400).
+- an ``http(s)://`` URL in the field — fetched only when ``http.url_fetch_hosts``
+  allows its host (empty by default: URLs are refused with 400; see
+  :mod:`edged.http._fetch`).
 
 Options are the other form/JSON fields plus the query parameters (a key given in
-both is an error). The body is read once per request and cached on it, so a
-service may read several images (``read_image_field(request, "reference")``).
+both is an error). A multipart part given twice with the same content counts once
+(the LTU document's Python samples send the image both as a file and as a field);
+file parts of one name with different contents are kept in order
+(``RequestForm.repeated``: LTU's distance example sends two parts named ``image``)
+and are an error for a service that wants one. The body is read once per request
+and cached on it, so a service may read several images (``read_image_field(request, "reference")``).
 Bodies over ``http.max_body_bytes`` and images over ``http.max_pixels`` are 413.
 """
 
@@ -38,6 +43,7 @@ from pydantic import BaseModel, ValidationError
 
 from edged.config import HttpConfig
 from edged.core.errors import InputError, TooLargeError
+from edged.http._fetch import FetchPolicy, fetch, open_session, policy_for
 from edged.http._imagecodec import decode_image
 from edged.http._keys import RUNTIME
 
@@ -63,9 +69,13 @@ class InputLimits:
         return cls(
             max_body_bytes=http.max_body_bytes,
             max_pixels=http.max_pixels,
-            url_fetch_hosts=tuple(h.lower() for h in http.url_fetch_hosts),
-            fetch_timeout_s=min(http.request_timeout_s, 30.0),
+            url_fetch_hosts=tuple(http.url_fetch_hosts),
+            fetch_timeout_s=http.url_fetch_timeout_s,
         )
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        return policy_for(self.url_fetch_hosts)
 
 
 def limits_of(app: web.Application) -> InputLimits:
@@ -92,6 +102,12 @@ class RequestForm:
 
     files: Mapping[str, bytes] = field(default_factory=dict)
     fields: Mapping[str, Any] = field(default_factory=dict)
+    repeated: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+
+    def parts(self, name: str) -> tuple[bytes, ...]:
+        """Every file part named ``name``, in the order sent."""
+        first = self.files.get(name)
+        return () if first is None else (first, *self.repeated.get(name, ()))
 
 
 # aiohttp >= 3.12 wants typed request keys; older versions take a string.
@@ -112,9 +128,10 @@ async def read_form(request: web.Request) -> RequestForm:
         raise _too_large(request.content_length, limits)
     files: dict[str, bytes] = {}
     fields: dict[str, Any] = {}
+    repeated: dict[str, list[bytes]] = {}
     ctype = request.content_type
     if ctype.startswith("multipart/"):
-        await _read_multipart(request, limits, files, fields)
+        await _read_multipart(request, limits, files, fields, repeated)
     elif ctype == "application/x-www-form-urlencoded":
         body = await _read_body(request, limits)
         try:
@@ -150,14 +167,23 @@ async def read_form(request: web.Request) -> RequestForm:
         if key in fields or key in files:
             raise InputError(f"{key}: given twice (query and body); expected it once")
         _put(fields, key, value, "query parameter")
-    form = RequestForm(files, fields)
+    form = RequestForm(files, fields, {k: tuple(v) for k, v in repeated.items()})
     request[_FORM_KEY] = form
     return form
 
 
-async def read_image_bytes(request: web.Request, name: str = "image") -> bytes:
-    """The encoded bytes of image field ``name`` (file part, base64 text or URL)."""
+async def read_image_bytes(
+    request: web.Request, name: str = "image", index: int | None = None
+) -> bytes:
+    """The encoded bytes of image field ``name`` (file part, base64 text or URL);
+    ``index`` picks one of several file parts of that name (None: there must be one)."""
     form = await read_form(request)
+    parts = form.parts(name)
+    if index is not None or len(parts) > 1:
+        if index is None or index >= len(parts):
+            msg = f"{name}: expected one file part named {name!r}, got {len(parts)}"
+            raise InputError(msg)
+        return parts[index]
     if name in form.files:
         return form.files[name]
     value = form.fields.get(name)
@@ -177,14 +203,24 @@ async def image_from_text(request: web.Request, value: Any, name: str = "image")
         raise InputError(msg)
     text = value.strip()
     if text.lower().startswith(("http://", "https://")):
-        return await _fetch(request.app, text, name, limits_of(request.app))
+        limits = limits_of(request.app)
+        return await fetch(
+            request.app[FETCH_SESSION],
+            limits.fetch_policy,
+            text,
+            name,
+            max_bytes=limits.max_body_bytes,
+            timeout_s=limits.fetch_timeout_s,
+        )
     return decode_base64(text, name)
 
 
-async def read_image_field(request: web.Request, name: str = "image") -> np.ndarray:
+async def read_image_field(
+    request: web.Request, name: str = "image", index: int | None = None
+) -> np.ndarray:
     """Image field ``name`` decoded (off the event loop) to ``(H, W)`` uint8 grey or
     ``(H, W, 3)`` uint8 BGR; 400 for bad input, 413 over ``http.max_pixels``."""
-    return await decode_image_bytes(request, await read_image_bytes(request, name), name)
+    return await decode_image_bytes(request, await read_image_bytes(request, name, index), name)
 
 
 async def read_options(
@@ -222,10 +258,11 @@ def decode_base64(text: str, name: str = "image") -> bytes:
 
 async def decode_image_bytes(request: web.Request, data: bytes, name: str = "image") -> np.ndarray:
     """Decode ``data`` off the event loop (400 bad image, 413 over ``http.max_pixels``)."""
-    return await run_pixels(request, _decode, data, limits_of(request.app).max_pixels, name)
+    return await run_pixels(request, decode_field, data, limits_of(request.app).max_pixels, name)
 
 
-def _decode(data: bytes, max_pixels: int, name: str) -> np.ndarray:
+def decode_field(data: bytes, max_pixels: int, name: str) -> np.ndarray:
+    """Decode image field ``name``'s bytes (errors name the field); see ``decode_image``."""
     try:
         return decode_image(data, max_pixels=max_pixels)
     except (InputError, TooLargeError) as exc:
@@ -273,7 +310,11 @@ async def _read_body(request: web.Request, limits: InputLimits) -> bytes:
 
 
 async def _read_multipart(
-    request: web.Request, limits: InputLimits, files: dict[str, bytes], fields: dict[str, Any]
+    request: web.Request,
+    limits: InputLimits,
+    files: dict[str, bytes],
+    fields: dict[str, Any],
+    repeated: dict[str, list[bytes]],
 ) -> None:
     try:
         reader = await request.multipart()
@@ -293,9 +334,16 @@ async def _read_multipart(
                 total += len(chunk)
                 if total > limits.max_body_bytes:
                     raise _too_large(total, limits)
-            if name in files or name in fields:
-                raise InputError(f"{name}: multipart part given twice; expected it once")
             value = _part_text(part, buf)
+            if name in files or name in fields:
+                if files.get(name) == bytes(buf) or (
+                    value is not None and fields.get(name) == value
+                ):
+                    continue  # the same content twice counts once
+                if name in files and value is None:
+                    repeated.setdefault(name, []).append(bytes(buf))
+                    continue
+                raise InputError(f"{name}: multipart part given twice; expected it once")
             if value is None:  # a file part, or binary data without a file name
                 files[name] = bytes(buf)
             else:
@@ -320,40 +368,8 @@ FETCH_SESSION = web.AppKey("edged.http.fetch_session", aiohttp.ClientSession)
 
 
 async def fetch_session(app: web.Application) -> AsyncIterator[None]:
-    """``app.cleanup_ctx``: open the URL-input client session, close it with the app.
-
-    No cookie jar: one request's cookies must not ride along with the next one's fetch.
-    """
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+    """``app.cleanup_ctx``: open the URL-input client session (it connects only where
+    the running settings' ``http.url_fetch_hosts`` allows), close it with the app."""
+    async with open_session(lambda: limits_of(app).fetch_policy) as session:
         app[FETCH_SESSION] = session
         yield
-
-
-async def _fetch(app: web.Application, url: str, name: str, limits: InputLimits) -> bytes:
-    parsed = urllib.parse.urlsplit(url)
-    host = (parsed.hostname or "").lower()
-    if host not in limits.url_fetch_hosts:
-        allowed = list(limits.url_fetch_hosts)
-        msg = (
-            f"{name}: fetching images from URLs is allowed only from http.url_fetch_hosts "
-            f"{allowed}, got host {host!r}"
-        )
-        raise InputError(msg)
-    timeout = aiohttp.ClientTimeout(total=limits.fetch_timeout_s)
-    session = app[FETCH_SESSION]
-    try:
-        async with session.get(url, allow_redirects=False, timeout=timeout) as resp:
-            if resp.status != 200:
-                msg = f"{name}: fetching {url}: expected HTTP 200, got {resp.status}"
-                raise InputError(msg)
-            if resp.content_length is not None and resp.content_length > limits.max_body_bytes:
-                raise _too_large(resp.content_length, limits)
-            buf = bytearray()
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                buf += chunk
-                if len(buf) > limits.max_body_bytes:
-                    raise _too_large(len(buf), limits)
-            return bytes(buf)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        msg = f"{name}: fetching {url} failed: {type(exc).__name__}: {exc}"
-        raise InputError(msg) from exc

@@ -63,11 +63,12 @@ def schemas() -> Doc:
     schemas["PekatContext"] = context
     schemas["LtuEnvelope"] = {
         "type": "object",
-        "required": ["result", "details", "version"],
+        "required": ["result", "details", "code", "errors", "version"],
         "properties": {
             "result": {"type": ["object", "null"], "description": "null on errors"},
             "details": {
                 "type": "object",
+                "required": ["name", "score", "message", "info"],
                 "properties": {
                     "name": {"type": "string"},
                     "score": {"type": ["number", "null"]},
@@ -75,6 +76,16 @@ def schemas() -> Doc:
                     "info": {"type": "object"},
                 },
             },
+            "code": {
+                "type": ["integer", "string"],
+                "description": '0, or the HTTP status of an error; the string "0" '
+                "for classification and objectDetection, as the LTU document gives it",
+            },
+            "content": {
+                "type": "object",
+                "description": "classification, objectDetection: the document's answer",
+            },
+            "errors": {"type": "array", "items": {"type": "string"}},
             "version": {"type": "string"},
         },
     }

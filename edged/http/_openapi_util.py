@@ -26,7 +26,8 @@ def errors(*codes: int) -> Doc:
         413: "Body over http.max_body_bytes or image over http.max_pixels",
         415: "Body is not a JPEG or PNG file",
         422: "The query image could not be registered onto its reference",
-        429: "All http.max_concurrent analysis slots are busy; retry after Retry-After",
+        429: "All http.max_concurrent analysis slots are busy and the wait queue "
+        "(http.queue_depth, http.queue_timeout_s) is full or ran out; retry after Retry-After",
         503: "Analysis timed out, or a needed component is not configured",
     }
     out: Doc = {}

@@ -95,9 +95,11 @@ def create_app(runtime: Runtime, *, with_metrics: bool = True) -> web.Applicatio
         max_concurrent=http.max_concurrent,
         timeout_s=http.request_timeout_s,
         body_timeout_s=http.body_timeout_s,
-        max_queued=http.max_queued,
+        queue_depth=http.queue_depth,
+        queue_timeout_s=http.queue_timeout_s,
         body_budget_bytes=http.body_budget_bytes,
         max_body_bytes=http.max_body_bytes,
+        metrics=runtime.metrics,
     )
     app.cleanup_ctx.append(fetch_session)  # URL inputs' client session, closed with the app
     for setup in AREAS:

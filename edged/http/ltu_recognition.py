@@ -106,7 +106,9 @@ def _service(service: Service) -> Handler:
         h, w = image.shape[:2]
         top = rec.top
         info = {"resolution_wh": [w, h], "model": str(ref), "kind": rec.kind}
-        return LtuAnswer(result, score=top.score if top else None, info=info)
+        # The document's answer is {content, message, code} at the top level: given
+        # there (code the document's string "0"), and kept in ``result`` too.
+        return LtuAnswer(result, score=top.score if top else None, info=info, extra=result)
 
     return handler
 
@@ -115,7 +117,9 @@ def _route_table() -> web.RouteTableDef:
     table = web.RouteTableDef()
     services: tuple[Service, ...] = ("classification", "objectDetection")
     for name in services:
-        table.post(f"{PREFIX}/{name}", name=f"ltu.{name}")(_service(name))
+        handler = _service(name)
+        table.post(f"{PREFIX}/{name}", name=f"ltu.{name}")(handler)
+        table.get(f"{PREFIX}/{name}", name=f"ltu.{name}.get", allow_head=False)(handler)
     return table
 
 

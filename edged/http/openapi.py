@@ -68,6 +68,11 @@ def _analyze_responses() -> Doc:
                 "context JSON (UTF-8)",
                 "schema": {"type": "string"},
             },
+            "context": {
+                "description": "image responses without context_in_body: the context JSON "
+                "as one ASCII line (the short PEKAT document's header name)",
+                "schema": {"type": "string"},
+            },
             "ImageLen": {
                 "description": "image responses with context_in_body: bytes of PNG before "
                 "the context JSON",
@@ -210,24 +215,62 @@ def _ltu_paths() -> Doc:
         "200": json_content(ref("LtuEnvelope"), "Result envelope"),
         **_enveloped(errors(400, 401, 408, 413, 429, 503)),
     }
+    # The document accepts GET too: the same fields as query parameters.
     for name, service in ltu.services().items():  # one per check with an LTU service
         paths[f"{ltu.PREFIX}/{name}"] = {
-            "post": op(service.summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
+            "post": op(service.summary, envelope, tags=["LTU"], requestBody=_ltu_body("image")),
+            "get": op(service.summary + " (fields as query parameters)", envelope, tags=["LTU"]),
         }
     for name, summary in _LTU_RECOGNITION.items():  # edged.http.ltu_recognition
         paths[f"{ltu.PREFIX}/{name}"] = {
-            "post": op(summary, envelope, tags=["LTU"], requestBody=_ltu_body("image"))
+            "post": op(summary, envelope, tags=["LTU"], requestBody=_ltu_body("image")),
+            "get": op(summary + " (fields as query parameters)", envelope, tags=["LTU"]),
         }
     for name, (a, b, summary) in _LTU_PAIR.items():
+        responses = {**envelope, **_enveloped(errors(422))}
         paths[f"/v2/services/image/{name}"] = {
-            "post": op(
-                summary,
-                {**envelope, **_enveloped(errors(422))},
-                tags=["LTU"],
-                requestBody=_ltu_body(a, b),
-            )
+            "post": op(summary, responses, tags=["LTU"], requestBody=_ltu_body(a, b)),
+            "get": op(summary + " (fields as query parameters)", responses, tags=["LTU"]),
         }
+    paths["/v2/services/image/imagesDifferences"] = paths["/v2/services/image/differences"]
+    pixlab_get = op(
+        "PixLab's documented call: GET with src and target URLs and key (or the "
+        "WWW-Authenticate header); the answer's link serves the difference image",
+        {
+            "200": {
+                "description": "{status, diff, id, link} as JSON, or the PNG with blob=true",
+                "content": {
+                    JSON: {"schema": {"type": "object"}},
+                    "image/png": {"schema": {"type": "string"}},
+                },
+            },
+            **errors(400, 401, 413),
+        },
+        tags=["PixLab"],
+        parameters=[
+            param("src", "query", {"type": "string", "format": "uri"}, "Source image URL"),
+            param("target", "query", {"type": "string", "format": "uri"}, "Target image URL"),
+            param("key", "query", {"type": "string"}, "The API key"),
+            param("blob", "query", {"type": "boolean"}, "Return the PNG"),
+        ],
+    )
+    paths["/imgdiff/results/{name}"] = {
+        "get": op(
+            "A difference image of the last imgdiff calls (the answer's link)",
+            {
+                "200": {
+                    "description": "The PNG",
+                    "content": {"image/png": {"schema": {"type": "string"}}},
+                },
+                **errors(404),
+            },
+            secured=False,
+            tags=["PixLab"],
+            parameters=[param("name", "path", {"type": "string"}, "{id}.png", required=True)],
+        )
+    }
     paths["/imgdiff"] = {
+        "get": pixlab_get,
         "post": op(
             "Mean square error of two same-size images (PixLab-style); blob=true returns PNG",
             {
@@ -257,7 +300,7 @@ def _ltu_paths() -> Doc:
                     }
                 },
             },
-        )
+        ),
     }
     return paths
 

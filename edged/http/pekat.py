@@ -129,7 +129,15 @@ def _render(
     return encode_png(colorize_heatmap(heat)), "regions"
 
 
-async def _read_body(request: web.Request) -> bytes | bytearray:
+def _inputs(query: AnalyzeQuery) -> dict[str, str]:
+    """Run-time values for checks: ``data`` (e.g. the lot code the part should carry).
+
+    The official SDK sends ``data=None`` when the caller gave none: that is no data.
+    """
+    return {"data": query.data} if query.data not in ("", "None") else {}
+
+
+async def read_body(request: web.Request) -> bytes | bytearray:
     """The whole body, at most ``http.max_body_bytes``.
 
     With a Content-Length the body lands in one preallocated buffer (no growth, no
@@ -186,7 +194,7 @@ async def _analyze(
     request: web.Request,
     decoder: Decoder,
     *,
-    receive: Callable[[web.Request], Awaitable[Body]] = _read_body,
+    receive: Callable[[web.Request], Awaitable[Body]] = read_body,
 ) -> web.Response:
     """Shared flow: query, gate (body + job), Result, response."""
     t_start = time.perf_counter()
@@ -195,7 +203,7 @@ async def _analyze(
     state = request.app[PEKAT_STATE]
     query = parse_analyze_query(request.query)
     inspector = runtime.inspector(query.recipe)
-    ctx = runtime.context(inspector.name, CAMERA)
+    ctx = runtime.context(inspector.name, CAMERA, inputs=_inputs(query))
 
     received_s = 0.0
 
@@ -210,7 +218,7 @@ async def _analyze(
             _job, decoder, body, inspector, ctx, query.response_type, time.perf_counter()
         )
 
-    size = declared_body_bytes(request, state.gate.max_body_bytes) if receive is _read_body else 0
+    size = declared_body_bytes(request, state.gate.max_body_bytes) if receive is read_body else 0
     outcome = await state.gate.run(receive_body, work, body_bytes=size)
     timings = {"receive": round(received_s * 1000.0, 3), **outcome.timings_ms}
     return _respond(runtime, state, query, outcome, timings, arrived_ns, t_start)

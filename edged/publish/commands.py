@@ -5,6 +5,10 @@ Payloads are JSON objects, validated at this boundary (unknown keys are errors):
 - ``trigger``: ``{}`` — fire a software trigger (or inspect the next frame).
 - ``recipe``: ``{"recipe": "NAME"}`` — switch the camera's active recipe; NAME
   must be a recipe of the configuration.
+- ``trigger`` and ``recipe`` may carry ``"data": "TEXT"``: the run-time value
+  checks of the camera's following frames see (a ``text`` check with
+  ``expect_input: data`` expects it, e.g. the lot code of the batch); it stays
+  until a command sets another (``""`` clears it).
 - ``teach``: ``{"recipe": "NAME", "frames": N}`` — store the next N frames
   (default 1, at most ``mqtt.teach_max_frames``) as a reference version for NAME
   (default: the camera's active recipe). With ``mqtt.teach_activate: confirm`` (the
@@ -81,9 +85,11 @@ REFUSED_FAILED = "failed"
 class CommandHandler(Protocol):
     """What MQTT commands do; the daemon implements it. Raise EdgedError to refuse."""
 
-    async def trigger(self, camera: str) -> Mapping[str, Any] | None: ...
+    async def trigger(self, camera: str, data: str | None = None) -> Mapping[str, Any] | None: ...
 
-    async def set_recipe(self, camera: str, recipe: str) -> Mapping[str, Any] | None: ...
+    async def set_recipe(
+        self, camera: str, recipe: str, data: str | None = None
+    ) -> Mapping[str, Any] | None: ...
 
     async def teach(
         self, camera: str, recipe: str | None, frames: int, *, activate: bool
@@ -103,12 +109,16 @@ class _Command(BaseModel):
     id: str | int | None = Field(default=None, description="echoed in the reply")
 
 
+_DATA = Field(default=None, max_length=4096, description="run-time data for the next frames")
+
+
 class TriggerCommand(_Command):
-    pass
+    data: str | None = _DATA
 
 
 class RecipeCommand(_Command):
     recipe: str = Field(min_length=1)
+    data: str | None = _DATA
 
 
 class TeachCommand(_Command):
@@ -449,9 +459,9 @@ class CommandRouter:
 
     async def _dispatch(self, camera: str, cmd: _Command) -> Mapping[str, Any] | None:
         if isinstance(cmd, TriggerCommand):
-            return await self._handler.trigger(camera)
+            return await self._handler.trigger(camera, cmd.data)
         if isinstance(cmd, RecipeCommand):
-            return await self._handler.set_recipe(camera, cmd.recipe)
+            return await self._handler.set_recipe(camera, cmd.recipe, cmd.data)
         if isinstance(cmd, TeachCommand):
             if cmd.confirm is not None:
                 return await self._handler.confirm_teach(camera, cmd.recipe, cmd.confirm)
@@ -503,15 +513,30 @@ class RuntimeCommandHandler:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    async def trigger(self, camera: str) -> Mapping[str, Any] | None:
-        await self._runtime.camera(camera).trigger()
-        return {}
+    async def trigger(self, camera: str, data: str | None = None) -> Mapping[str, Any] | None:
+        cam = self._runtime.camera(camera)
+        if data is None:
+            await cam.trigger()
+            return {}
+        previous = cam.data
+        cam.set_data(data)  # before the frame the trigger produces is inspected
+        try:
+            await cam.trigger()
+        except BaseException:
+            cam.set_data(previous)
+            raise
+        return {"data": cam.data}
 
-    async def set_recipe(self, camera: str, recipe: str) -> Mapping[str, Any] | None:
+    async def set_recipe(
+        self, camera: str, recipe: str, data: str | None = None
+    ) -> Mapping[str, Any] | None:
         cam = self._runtime.camera(camera)
         previous = cam.recipe
         await cam.set_recipe(recipe)
-        return {"recipe": recipe, "previous": previous}
+        if data is None:
+            return {"recipe": recipe, "previous": previous}
+        cam.set_data(data)
+        return {"recipe": recipe, "previous": previous, "data": cam.data}
 
     async def teach(
         self, camera: str, recipe: str | None, frames: int, *, activate: bool

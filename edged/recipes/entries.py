@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edged.checks import CheckOptions, registry
+from edged.checks.models import ModelParams
 from edged.checks.prepared import ReferenceParams
 from edged.config import RecipeConfig
 
@@ -39,12 +40,13 @@ def check_entries(checks: Mapping[str, Mapping[str, Any] | None]) -> tuple[Check
     return tuple(out)
 
 
-def reference_params(recipe: RecipeConfig | None) -> ReferenceParams:
-    """How the references of ``recipe`` are prepared: from the options of its checks
-    that need a reference (``difference``), defaults when it has none.
+def reference_params(recipe: RecipeConfig | None) -> ModelParams:
+    """How the reference model of ``recipe`` is prepared: from the options of its
+    checks that need one (``difference``: a prepared reference; ``anomaly``: an
+    anomaly model), the first registered such check's defaults when it has none.
 
-    Raises ValueError when those checks cannot share one prepared reference (the
-    recipe validation reports that at load time).
+    Raises ValueError when those checks cannot share one model (different types,
+    or options that disagree); the recipe validation reports that at load time.
     """
     known = registry()
     by_type: dict[str, list[CheckOptions]] = {}
@@ -52,6 +54,13 @@ def reference_params(recipe: RecipeConfig | None) -> ReferenceParams:
         spec = known.get(entry.type)
         if spec is not None and spec.reference_params is not None:
             by_type.setdefault(entry.type, []).append(spec.options.model_validate(entry.options))
+    if len(by_type) > 1:
+        msg = (
+            f"checks of types {sorted(by_type)} each need their own reference model, and a "
+            "recipe and camera keep one: expected checks of one of these types per recipe "
+            "(split them into two recipes)"
+        )
+        raise ValueError(msg)
     for kind, options in by_type.items():
         params = known[kind].reference_params
         assert params is not None

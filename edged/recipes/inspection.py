@@ -4,10 +4,11 @@
 times it, evaluates the recipe's limits over the figures and returns an
 :class:`Inspection`. Figures, timings and regions are keyed by the check's name in
 the recipe (``coarse``), which is its type (``difference``) unless it says
-``type:``. A check that raises, or a limit whose figure was not computed, makes the
-verdict ``error`` (with the reason) instead of ``fail`` or a crash;
-:func:`build_result` wraps an Inspection and frame metadata into the published
-:class:`~edged.core.result.Result`.
+``type:``. A check the recipe writes no limit on contributes its spec's default
+limits (``anomaly``: fail when the score is above the threshold). A check that
+raises, or a limit whose figure was not computed, makes the verdict ``error``
+(with the reason) instead of ``fail`` or a crash; :func:`build_result` wraps an
+Inspection and frame metadata into the published :class:`~edged.core.result.Result`.
 """
 
 from __future__ import annotations
@@ -67,7 +68,12 @@ class Inspector:
                 raise EdgedError(msg)
             spec = known[entry.type]
             self._steps.append((entry.name, spec, spec.options.model_validate(entry.options)))
-        self._limits: tuple[Limit, ...] = tuple(parse_limit(t) for t in recipe.limits)
+        limits = [parse_limit(t) for t in recipe.limits]
+        written = {lim.path[0] for lim in limits}
+        for check, spec, _ in self._steps:
+            if check not in written:
+                limits.extend(parse_limit(t.format(check=check)) for t in spec.default_limits)
+        self._limits: tuple[Limit, ...] = tuple(limits)
 
     @property
     def needs_reference(self) -> bool:
@@ -87,8 +93,9 @@ class Inspector:
         errors: list[str] = []
         for name, spec, options in self._steps:
             t0 = time.perf_counter()
+            step_context = replace(context, regions=tuple(regions))
             try:
-                outcome: CheckOutcome = spec.run(image, options, context)
+                outcome: CheckOutcome = spec.run(image, options, step_context)
             except EdgedError as exc:
                 errors.append(f"{name}: {exc}")
                 continue

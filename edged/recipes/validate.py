@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edged.checks import ANY, ANY_KEY, CheckOptions, CheckSpec, registry
-from edged.config import RecipeConfig, Settings, load_settings
+from edged.config import CameraConfig, RecipeConfig, Settings, load_settings
 from edged.core.errors import ConfigError
 from edged.core.limits import Limit, parse_limit
 from edged.recipes.entries import NAME_RE, check_entries
@@ -43,8 +43,45 @@ def validate_settings(settings: Settings) -> None:
     lines = [
         line for name, recipe in settings.recipes.items() for line in recipe_problems(name, recipe)
     ]
+    if not lines:
+        lines = frame_problems(settings)
     if lines:
         raise ConfigError("\n".join(lines))
+
+
+def frame_size(cam: CameraConfig) -> tuple[int, int] | None:
+    """The camera's frame size (width, height) when the configuration fixes it
+    (synthetic, or GenICam ``Width``/``Height`` features), else None."""
+    if cam.synthetic is not None:
+        return cam.synthetic.width, cam.synthetic.height
+    if cam.genicam is not None:
+        w, h = cam.genicam.features.get("Width"), cam.genicam.features.get("Height")
+        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+            return w, h
+    return None
+
+
+def frame_problems(settings: Settings) -> list[str]:
+    """Fixed check regions (an option ``region: {x, y, width, height}``) that do not fit
+    the frames of a camera running that recipe, where the frame size is known."""
+    lines = []
+    known = registry()
+    for cam_id, cam in settings.cameras.items():
+        size = frame_size(cam)
+        recipe = settings.recipes.get(cam.recipe)
+        if size is None or recipe is None:
+            continue
+        w, h = size
+        for entry in check_entries(recipe.checks):
+            options = known[entry.type].options.model_validate(entry.options)
+            r = getattr(options, "region", None)
+            if r is not None and (r.x + r.width > w or r.y + r.height > h):
+                lines.append(
+                    f"recipes.{cam.recipe}.checks.{entry.name}.region: expected a box inside "
+                    f"camera {cam_id!r}'s {w}x{h} frames, got x={r.x} y={r.y} "
+                    f"width={r.width} height={r.height}"
+                )
+    return lines
 
 
 def validate_recipe(name: str, recipe: RecipeConfig) -> None:
@@ -63,6 +100,7 @@ def recipe_problems(
     lines: list[str] = []
     figures: dict[str, tuple[str, ...]] = {}  # check name -> its declared figure paths
     by_type: dict[str, list[CheckOptions]] = {}
+    earlier: list[str] = []
     for entry in check_entries(recipe.checks):
         if not NAME_RE.match(entry.name):
             lines.append(
@@ -85,6 +123,13 @@ def recipe_problems(
             lines.extend(_option_lines(f"{key}.{entry.name}", exc))
             continue
         by_type.setdefault(spec.name, []).append(validated)
+        source = getattr(validated, "region_from", None)  # reads where an earlier check found
+        if source is not None and source not in earlier:
+            lines.append(
+                f"{key}.{entry.name}.region_from: expected a check listed before it, "
+                f"one of {earlier}, got {source!r}"
+            )
+        earlier.append(entry.name)
     for kind, all_options in by_type.items():
         prepare = known[kind].reference_params
         if prepare is not None:
@@ -92,6 +137,13 @@ def recipe_problems(
                 prepare(all_options)
             except ValueError as exc:
                 lines.append(f"{key}: {exc}")
+    with_model = sorted(k for k in by_type if known[k].reference_params is not None)
+    if len(with_model) > 1:
+        lines.append(
+            f"{key}: checks of types {with_model} each need their own reference model, and "
+            "a recipe and camera keep one: expected checks of one of these types per recipe "
+            "(split them into two recipes)"
+        )
     unknown = set(recipe.checks) - set(figures)  # already reported: their limits would be noise
     limits = [t for t in recipe.limits if t.strip().split(".", 1)[0] not in unknown]
     lines.extend(_limit_lines(name, limits, figures))

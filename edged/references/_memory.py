@@ -8,15 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from edged.checks.prepared import PreparedReference, ReferenceParams, prepare_reference
+from edged.checks.models import ModelParams, PreparedModel
 from edged.core.errors import InputError
-from edged.references._params import recipe_params
+from edged.references._params import prepare_model, recipe_params
 
 
 class InMemoryReferences:
     """A reference provider without a disk (``edged analyze --reference``, tests): the
     same good images for every recipe and camera, prepared once per recipe's
-    parameters (see ``ReferenceStore``'s ``recipes``)."""
+    parameters (see ``ReferenceStore``'s ``recipes``): a reference, or an anomaly
+    model for recipes with an ``anomaly`` check."""
 
     def __init__(
         self,
@@ -32,7 +33,7 @@ class InMemoryReferences:
         self._roi = roi
         self._recipes = dict(recipes) if recipes is not None else None
         self._lock = threading.Lock()
-        self._by_params: dict[ReferenceParams, PreparedReference] = {}
+        self._by_params: dict[ModelParams, PreparedModel] = {}
 
     @classmethod
     def from_images(
@@ -44,11 +45,11 @@ class InMemoryReferences:
     ) -> InMemoryReferences:
         return cls(images, roi=roi, recipes=recipes)
 
-    def prepared(self, recipe: str, camera: str) -> PreparedReference | None:
+    def prepared(self, recipe: str, camera: str) -> PreparedModel | None:
         params = recipe_params(self._recipes, recipe)
         with self._lock:
             ref = self._by_params.get(params)
             if ref is None:
-                ref = prepare_reference(self._images, params=params, roi=self._roi)
+                ref = prepare_model(self._images, params=params, roi=self._roi)
                 self._by_params[params] = ref
             return ref

@@ -7,8 +7,10 @@ on ``<references_dir>/.lock``, so the daemon and ``edged teach`` can share the
 store.
 
 :meth:`ReferenceStore.prepared` is what the pipeline calls per frame: it returns
-the cached :class:`~edged.checks.prepared.PreparedReference`, reloading only when
-``CURRENT`` changed on disk (another process taught or rolled back).
+the cached prepared model (a :class:`~edged.checks.prepared.PreparedReference`,
+or an :class:`~edged.checks.anomaly.AnomalyModel` for recipes with an ``anomaly``
+check; see :mod:`edged.references._params`), reloading only when ``CURRENT``
+changed on disk (another process taught or rolled back).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from edged.checks.prepared import PreparedReference, ReferenceParams, check_image, prepare_reference
+from edged.checks.models import ModelParams, PreparedModel
+from edged.checks.prepared import check_image
 from edged.core.atomic import default_who, fsync_dir, locked
 from edged.core.errors import EdgedError, InputError, NotFoundError
 from edged.core.frames import Frame
@@ -50,7 +53,12 @@ from edged.references._manifest import (
     stored_versions,
     version_dir,
 )
-from edged.references._params import recipe_params
+from edged.references._params import (
+    load_model,
+    prepare_model,
+    prepared_as,
+    recipe_params,
+)
 
 log = logging.getLogger("edged.references")
 
@@ -62,8 +70,9 @@ class ReferenceStore:
 
     recipes: optional mapping recipe name -> :class:`~edged.config.RecipeConfig`; when
         given, references are prepared with each recipe's ``difference`` options
-        (resolution, behaviours), and a stored reference prepared differently is
-        prepared again from its stored images when loaded.
+        (resolution, behaviours) or trained with its ``anomaly`` options, and a
+        stored model prepared differently is prepared again from its stored images
+        when loaded.
     keep_versions: how many versions to keep per recipe/camera (older ones are pruned
         after a teach; the current one is always kept).
     """
@@ -82,14 +91,14 @@ class ReferenceStore:
         self._recipes = dict(recipes) if recipes is not None else None
         self._keep = keep_versions
         self._lock = threading.RLock()
-        self._cache: dict[tuple[str, str], tuple[tuple[int, int, int], PreparedReference]] = {}
+        self._cache: dict[tuple[str, str], tuple[tuple[int, int, int], PreparedModel]] = {}
 
     # ------------------------------------------------------------------ paths
 
     def _dir(self, recipe: str, camera: str) -> Path:
         return self.root / check_name(recipe, "recipe") / check_name(camera, "camera")
 
-    def params_for(self, recipe: str) -> ReferenceParams:
+    def params_for(self, recipe: str) -> ModelParams:
         """The preparation parameters of ``recipe`` (defaults without recipes)."""
         return recipe_params(self._recipes, recipe)
 
@@ -200,9 +209,9 @@ class ReferenceStore:
         camera: str,
         *,
         version: int | None = None,
-        params: ReferenceParams | None = None,
-    ) -> PreparedReference:
-        """The prepared reference of a version (default: current).
+        params: ModelParams | None = None,
+    ) -> PreparedModel:
+        """The prepared model of a version (default: current).
 
         When ``params`` (default: the recipe's, see ``recipes``) differ from what the
         version was prepared with, it is prepared again from its stored images.
@@ -224,20 +233,19 @@ class ReferenceStore:
         camera: str,
         *,
         version: int | None,
-        params: ReferenceParams | None,
-    ) -> PreparedReference:
+        params: ModelParams | None,
+    ) -> PreparedModel:
         vdir = self._resolve(recipe, camera, version)
         doc = read_manifest(vdir)
         want = params or self.params_for(recipe)
         meta = doc["prepared"]
-        stored = ReferenceParams.from_dict(meta["params"])
-        if stored.resolution != want.resolution or stored.behaviors != want.behaviors:
+        if not prepared_as(meta, want):
             log.info(
                 "reference %s/%s v%s: preparing again for %s", recipe, camera, doc["version"], want
             )
             roi = read_png(vdir / doc["roi"]) if doc.get("roi") else None
             images = [read_png(vdir / item["file"]) for item in doc["images"]]
-            return prepare_reference(images, params=want, roi=roi)
+            return prepare_model(images, params=want, roi=roi)
         path = vdir / meta["file"]
         if hashlib.sha256(path.read_bytes()).hexdigest() != meta["sha256"]:
             msg = f"reference {vdir}: {meta['file']} does not match its manifest checksum"
@@ -249,13 +257,13 @@ class ReferenceStore:
             msg = f"reference {vdir}: unreadable {meta['file']} ({exc})"
             raise EdgedError(msg) from exc
         try:
-            return PreparedReference.from_arrays(meta, arrays)
+            return load_model(meta, arrays)
         except InputError as exc:
             msg = f"reference {vdir}: {exc}"
             raise EdgedError(msg) from exc
 
-    def prepared(self, recipe: str, camera: str) -> PreparedReference | None:
-        """The current prepared reference (cached), or None when none is stored.
+    def prepared(self, recipe: str, camera: str) -> PreparedModel | None:
+        """The current prepared model (cached), or None when none is stored.
 
         Cheap per frame: one ``stat`` of ``CURRENT``; reloads when it changed.
         """
@@ -293,7 +301,7 @@ class ReferenceStore:
         images: Sequence[np.ndarray],
         *,
         roi: np.ndarray | None = None,
-        params: ReferenceParams | None = None,
+        params: ModelParams | None = None,
         created_by: str | None = None,
         source: str = "api",
         note: str = "",
@@ -316,7 +324,7 @@ class ReferenceStore:
         for i, img in enumerate(images):
             check_image(img, f"teach image {i}")
         params = params or self.params_for(recipe)
-        prepared = prepare_reference(list(images), params=params, roi=roi)
+        prepared = prepare_model(list(images), params=params, roi=roi)
         with locked(self.root, self._lock):
             base.mkdir(parents=True, exist_ok=True)
             clean_temporaries(base)

@@ -98,6 +98,7 @@ class CameraLine:
         self.runtime = runtime
         self.sink = sink
         self._recipe = cfg.recipe
+        self._inputs: dict[str, str] = {}
         self._seq = first_seq
         self.queue: asyncio.Queue[Frame] = asyncio.Queue(cfg.queue_size)
         self._handover: asyncio.Queue[tuple[Frame, asyncio.Future[_Processed]]] = asyncio.Queue(
@@ -144,6 +145,16 @@ class CameraLine:
 
     async def trigger(self) -> None:
         await self.source.trigger()
+
+    @property
+    def data(self) -> str | None:
+        """The run-time ``data`` checks of the following frames see (e.g. the lot
+        code the parts must carry), set by MQTT commands; None when unset."""
+        return self._inputs.get("data")
+
+    def set_data(self, data: str | None) -> None:
+        """Set (or with None or ``""`` clear) ``data`` for the frames inspected next."""
+        self._inputs = {"data": data} if data else {}
 
     async def set_recipe(self, recipe: str) -> None:
         if recipe not in self.runtime.inspectors:
@@ -349,7 +360,7 @@ class CameraLine:
         self._last_image = image
         inspector = self.runtime.inspectors[recipe]
         try:
-            context = self.runtime.context(recipe, self.camera)
+            context = self.runtime.context(recipe, self.camera, inputs=self._inputs)
         except EdgedError as exc:  # e.g. a damaged reference on disk
             reason = f"reference for recipe {recipe!r}, camera {self.camera!r}: {exc}"
             self._reference_failed(reason)

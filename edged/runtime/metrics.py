@@ -262,6 +262,43 @@ class Metrics:
             registry=r,
         )
 
+        self.http_queue_waiting = Gauge(
+            "edged_http_queue_waiting",
+            "Analysis requests waiting in line for a slot (http.queue_depth bounds it)",
+            registry=r,
+        )
+        self.http_queue_wait_seconds = Histogram(
+            "edged_http_queue_wait_seconds",
+            "Time an analysis request waited in line before it got a slot",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.http_refused = Counter(
+            "edged_http_refused_total",
+            "Analysis requests refused with 429 (reason: queue_full, queue_timeout, body_budget)",
+            ["reason"],
+            registry=r,
+        )
+
+        self.reference_cache_requests = Counter(
+            "edged_http_reference_cache_requests_total",
+            "LTU comparison requests by whether their reference was already prepared "
+            "(result: hit, miss)",
+            ["result"],
+            registry=r,
+        )
+        self.reference_cache_evictions = Counter(
+            "edged_http_reference_cache_evictions_total",
+            "Prepared references dropped to stay within the cache's bounds",
+            registry=r,
+        )
+        self.reference_cache_entries = Gauge(
+            "edged_http_reference_cache_entries", "Prepared references kept", registry=r
+        )
+        self.reference_cache_bytes = Gauge(
+            "edged_http_reference_cache_bytes", "Bytes held by the kept references", registry=r
+        )
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)

@@ -45,6 +45,11 @@ class CameraControl(Protocol):
 
     async def trigger(self) -> None: ...
 
+    @property
+    def data(self) -> str | None: ...
+
+    def set_data(self, data: str | None) -> None: ...
+
     async def set_recipe(self, recipe: str) -> None: ...
 
     async def teach(self, recipe: str, frames: int, *, activate: bool = True) -> list[str]: ...
@@ -146,11 +151,17 @@ class Runtime:
             raise NotFoundError(msg)
         return self.cameras[camera]
 
-    def context(self, recipe: str, camera: str) -> CheckContext:
+    def context(
+        self, recipe: str, camera: str, *, inputs: Mapping[str, str] | None = None
+    ) -> CheckContext:
+        """What checks of ``recipe`` on ``camera`` may know; ``inputs`` are run-time
+        values given with the image (see :class:`~edged.checks.CheckContext`)."""
         ref = None
         if self.references is not None and self.inspectors[recipe].needs_reference:
             ref = self.references.prepared(recipe, camera)
-        return CheckContext(recipe=recipe, camera=camera, reference=ref, models=self.models)
+        return CheckContext(
+            recipe=recipe, camera=camera, reference=ref, models=self.models, inputs=inputs or {}
+        )
 
     async def analyze(
         self, image: np.ndarray, *, recipe: str | None = None, camera: str = "http"

@@ -2,25 +2,51 @@
 
 Pure functions: a seed and a size in, a ``(H, W, 3)`` uint8 BGR image out. The same
 seed always draws the same part, so a reference taught from it matches every frame.
+The label prints a lot code (``LOT`` and five digits drawn from the seed);
+:func:`render_label` can print another code in its place (a misprint) and says
+where the code line is.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+@dataclass(frozen=True, slots=True)
+class PrintedLabel:
+    """A rendered label: the image, the lot code printed and the code line's box
+    ``(x0, y0, x1, y1)`` (inclusive-exclusive) in label pixels."""
+
+    image: np.ndarray
+    lot_code: str
+    nominal_lot_code: str
+    lot_box_xyxy: tuple[int, int, int, int]
 
 
 def render_scene(kind: str, *, width: int, height: int, seed: int) -> np.ndarray:
     """The nominal (defect-free, centred) part as ``(height, width, 3)`` uint8 BGR."""
     if kind == "label":
-        return _label(width, height, np.random.default_rng(seed))
+        return render_label(width=width, height=height, seed=seed).image
     if kind == "pcb":
         return _pcb(width, height, np.random.default_rng(seed))
     msg = f"scene: expected 'label' or 'pcb', got {kind!r}"
     raise ValueError(msg)
 
 
-def _label(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
+def render_label(
+    *, width: int, height: int, seed: int, lot_code: str | None = None
+) -> PrintedLabel:
+    """The label of ``seed``; ``lot_code`` replaces the code it would print (the rest
+    of the label, drawn from the same random stream, is unchanged)."""
+    return _label(width, height, np.random.default_rng(seed), lot_code)
+
+
+def _label(w: int, h: int, rng: np.random.Generator, lot_code: str | None) -> PrintedLabel:
     img = np.full((h, w, 3), (70, 62, 58), np.uint8)  # dark conveyor belt
     # Belt texture: faint horizontal streaks.
     streaks = rng.normal(0, 3, (h, 1)).astype(np.float32)
@@ -30,13 +56,19 @@ def _label(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     cv2.rectangle(img, (x0, y0), (x1, y1), (200, 206, 210), -1)
     cv2.rectangle(img, (x0 + 8, y0 + 8), (x1 - 8, y1 - 8), (40, 40, 160), 3)  # red frame
     s = min(w, h) / 1024.0
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    lines = ["EDGED PARTS CO.", f"LOT {rng.integers(10000, 99999)}", "QTY 24  REV B"]
+    font = _FONT
+    nominal = f"LOT {rng.integers(10000, 99999)}"
+    printed = nominal if lot_code is None else lot_code
+    lines = ["EDGED PARTS CO.", printed, "QTY 24  REV B"]
+    scale, thickness = 2.2 * s, max(1, int(5 * s))
     for i, text in enumerate(lines):
         cv2.putText(
             img, text, (x0 + int(40 * s), y0 + int((110 + i * 90) * s)),
-            font, 2.2 * s, (30, 30, 30), max(1, int(5 * s)), cv2.LINE_AA,
+            font, scale, (30, 30, 30), thickness, cv2.LINE_AA,
         )  # fmt: skip
+    (tw, th), base = cv2.getTextSize(printed, font, scale, thickness)
+    lx, ly = x0 + int(40 * s), y0 + int(200 * s)
+    lot_box = (lx - thickness, ly - th - thickness, lx + tw + thickness, ly + base + thickness)
     # A barcode: bars of random widths.
     bx, by, bh = x0 + int(40 * s), y0 + int(400 * s), int(160 * s)
     x = bx
@@ -56,7 +88,7 @@ def _label(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
             (x1 - int(560 * s), y1 - int((40 + 34 * i) * s)),
             font, 0.8 * s, (60, 60, 60), max(1, int(2 * s)), cv2.LINE_AA,
         )  # fmt: skip
-    return img
+    return PrintedLabel(img, printed, nominal, lot_box)
 
 
 def _pcb(w: int, h: int, rng: np.random.Generator) -> np.ndarray:

@@ -15,13 +15,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tools.bench import _e2e, _http, _memory, _peers, _pipeline, _stages
+from tools.bench import _e2e, _http, _ltu, _memory, _peers, _pipeline, _stages
 from tools.bench._context import Bench, Options
 from tools.bench._machine import describe
 from tools.bench._report import SectionReport, markdown_table, targets_of
 
 SCHEMA = "edged.bench.v1"
-_MODULES: tuple[ModuleType, ...] = (_stages, _pipeline, _peers, _http, _e2e, _memory)
+_MODULES: tuple[ModuleType, ...] = (_stages, _pipeline, _peers, _http, _ltu, _e2e, _memory)
 SECTIONS: tuple[str, ...] = tuple(m.NAME for m in _MODULES)
 
 

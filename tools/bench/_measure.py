@@ -39,6 +39,10 @@ class Samples:
     def min_ms(self) -> float:
         return min(self.ms)
 
+    @property
+    def max_ms(self) -> float:
+        return max(self.ms)
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0..100) by linear interpolation between order statistics."""

@@ -29,7 +29,7 @@ from tools.bench._frames import BenchFrames, size_label
 from tools.bench._measure import interleaved
 from tools.bench._profile import profile_top
 from tools.bench._recipe import RECIPE, reference_store, teach
-from tools.bench._report import SectionReport, Target, fmt_value, judge
+from tools.bench._report import SectionReport, Target, fmt_spread, judge
 
 NAME = "peers"
 TITLE = "Difference step vs peers"
@@ -154,7 +154,7 @@ def _run_size(
     samples = interleaved(items, rounds=bench.reps(3 if big else 5, 2))
     base = samples[EDGED].median_ms if EDGED in samples else None
     for name, s in samples.items():
-        text = fmt_value(s.median_ms, "ms")
+        text = fmt_spread(s.median_ms, s.min_ms, s.max_ms, "ms")
         extra: dict[str, float | int] = {"p99_ms": s.p99_ms, "n": s.n}
         if base is not None and name != EDGED:
             ratio = s.median_ms / base

@@ -31,7 +31,7 @@ from tools.bench._measure import Samples
 from tools.bench._profile import profile_top
 from tools.bench._recipe import RECIPE, default_recipe, reference_store, teach
 from tools.bench._replay import ReplaySource
-from tools.bench._report import SectionReport, fmt_value, judge
+from tools.bench._report import SectionReport, fmt_spread, judge
 
 NAME = "pipeline"
 TITLE = "Full pipeline: decode BayerRG8 + default recipe"
@@ -110,7 +110,7 @@ def _per_frame(
         samples.median_ms,
         "ms",
         fr.label,
-        f"{fmt_value(samples.median_ms, 'ms')} ({breakdown})",
+        f"{fmt_spread(samples.median_ms, samples.min_ms, samples.max_ms, 'ms')} ({breakdown})",
         n=samples.n,
         **{f"{k}_ms": float(np.median(v)) for k, v in stage.items()},
     )

@@ -145,6 +145,13 @@ def fmt_value(value: float, unit: str) -> str:
     return f"{num}×" if unit == "x" else f"{num} {unit}"
 
 
+def fmt_spread(median: float, low: float, high: float, unit: str) -> str:
+    """``12.3 ms [11.0–15.2]``: a median with the spread of the values it summarises."""
+    num = fmt_value(median, unit)
+    lo, hi = (fmt_value(v, unit).removesuffix(f" {unit}").removesuffix("×") for v in (low, high))
+    return f"{num} [{lo}–{hi}]"
+
+
 def markdown_table(sections: Sequence[SectionReport], sizes: Sequence[str]) -> str:
     """One table: a row per (section, measurement), a column per frame size, a target column."""
     head = ["section", "measurement", *[s.replace("x", "×") for s in sizes], "target"]
@@ -153,8 +160,11 @@ def markdown_table(sections: Sequence[SectionReport], sizes: Sequence[str]) -> s
         if not sec.available:
             lines.append(_row([sec.name, sec.note, *["—"] * len(sizes), ""]))
             continue
-        if sec.note:
-            lines.append(_row([sec.name, f"({sec.note})", *[""] * len(sizes), ""]))
+        about = [sec.note] if sec.note else []
+        if sec.loadavg_1m != (0.0, 0.0):
+            about.append(f"load {sec.loadavg_1m[0]:.1f}→{sec.loadavg_1m[1]:.1f}")
+        if about:
+            lines.append(_row([sec.name, f"({'; '.join(about)})", *[""] * len(sizes), ""]))
         rows: dict[str, dict[str, str]] = {}
         for m in sec.metrics:
             rows.setdefault(m.name, {})[m.size] = m.text

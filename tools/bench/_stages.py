@@ -26,7 +26,7 @@ from tools.bench._context import Bench
 from tools.bench._frames import BAYER_PATTERNS, BenchFrames
 from tools.bench._measure import Samples, interleaved
 from tools.bench._recipe import RECIPE, default_recipe, reference_store, teach
-from tools.bench._report import SectionReport, fmt_value
+from tools.bench._report import SectionReport, fmt_spread
 
 NAME = "stages"
 TITLE = "Stage costs vs the work floor"
@@ -160,7 +160,8 @@ def _result_json(fr: BenchFrames, inspection: Any) -> str:
 def _add(report: SectionReport, name: str, s: Samples, size: str, read: float, cvt: float) -> None:
     med = s.median_ms
     x_read, x_cvt = med / read, med / cvt
-    text = f"{fmt_value(med, 'ms')} · {x_read:.1f}× read · {x_cvt:.1f}× cvt"
+    spread = fmt_spread(med, s.min_ms, s.max_ms, "ms")
+    text = f"{spread} · {x_read:.1f}× read · {x_cvt:.1f}× cvt"
     if name in (READ, CVT):
-        text = fmt_value(med, "ms")
+        text = spread
     report.add(name, med, "ms", size, text, p99_ms=s.p99_ms, n=s.n, x_read=x_read, x_debayer=x_cvt)

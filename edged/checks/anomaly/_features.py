@@ -1,0 +1,226 @@
+"""Classical texture features without weights, one vector per image cell.
+
+An image is shrunk to the working scale and cut into square cells of
+``cell_px`` working pixels. Each cell gets:
+
+- the local mean and standard deviation of its luma,
+- difference-of-Gaussians energy at scales 1-2 and 2-4 working pixels
+  (mean absolute band-pass response),
+- with ``kind="filterbank"``, Gabor energy (the magnitude of a quadrature pair)
+  at four orientations and two wavelengths (4 and 8 working pixels),
+- for BGR images, the mean of the two chroma channels of CIE Lab (colour stains),
+
+(the coarser scale by the same small filters on the half-size image), and then
+the same features averaged over its 3x3 neighbourhood of cells
+(context), so a vector describes a cell and its surroundings.
+
+Cells whose filter support or neighbourhood reaches past the image border are
+dropped (``valid`` is False): reflected padding makes their responses differ
+from the inside of the texture, and measured scores were dominated by them.
+The band of :func:`border_cells` cells around the image is therefore never
+inspected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+import cv2
+import numpy as np
+
+FeatureKind = Literal["filterbank", "dog", "cnn"]
+FEATURE_KINDS: tuple[FeatureKind, ...] = ("filterbank", "dog", "cnn")
+_CNN_DIM = 40 + 80  # EfficientNet-Lite0 blocks 4 and 7 (see _cnn)
+_CNN_REACH_PX = 16  # border band dropped for the network's padding
+
+# Filters run on two pyramid levels (the working image and its half): the same
+# small kernels see structures of 1-4 and 2-8 working pixels.
+_LEVELS = 2
+_DOG_SIGMA = 1.0  # paired with twice itself
+_GABOR_WAVELENGTH = 4.0
+_GABOR_ANGLES = (0.0, math.pi / 4, math.pi / 2, 3 * math.pi / 4)
+
+
+@dataclass(frozen=True, slots=True)
+class CellFeatures:
+    """Feature vectors of an image's cells.
+
+    ``features``: ``(gh, gw, D)`` float32; ``valid``: ``(gh, gw)`` bool, False for
+    cells touching the border (or outside the ROI); ``cell_px``: the cell side in
+    working pixels; ``scale``: working pixels per image pixel.
+    """
+
+    features: np.ndarray
+    valid: np.ndarray
+    cell_px: int
+    scale: float
+
+    @property
+    def grid_hw(self) -> tuple[int, int]:
+        return int(self.valid.shape[0]), int(self.valid.shape[1])
+
+
+def feature_dim(kind: FeatureKind, *, colour: bool) -> int:
+    """Length of one cell's vector for ``kind`` (cell and context halves)."""
+    if kind == "cnn":
+        return 2 * _CNN_DIM
+    per_level = 1 + (len(_GABOR_ANGLES) if kind == "filterbank" else 0)
+    n = 2 + _LEVELS * per_level + (2 if colour else 0)
+    return 2 * n
+
+
+def feature_weights(kind: FeatureKind, *, colour: bool) -> np.ndarray:
+    """Weights of the standardised features, ``(feature_dim,)`` float32: each filter
+    group counts as one, so the four Gabor orientations of a level weigh
+    ``1 / sqrt(4)`` each (otherwise orientation energy would outvote the local
+    mean, contrast and band-pass energy eight to four)."""
+    n = feature_dim(kind, colour=colour) // 2
+    if kind != "filterbank":
+        return np.ones(2 * n, np.float32)
+    gabor = [1.0 / math.sqrt(len(_GABOR_ANGLES))] * len(_GABOR_ANGLES)
+    half = [1.0, 1.0] + ([1.0, *gabor] * _LEVELS) + ([1.0, 1.0] if colour else [])
+    assert len(half) == n
+    return np.asarray(half * 2, np.float32)
+
+
+def support_px(kind: FeatureKind) -> int:
+    """How far (working pixels) a cell's filter responses reach beyond it: two
+    sigmas of the widest filter, on the coarsest level (``cnn``: a fixed band, as
+    every receptive field of the network reaches the border)."""
+    if kind == "cnn":
+        return _CNN_REACH_PX
+    sigma = 2.0 * _DOG_SIGMA
+    if kind == "filterbank":
+        sigma = max(sigma, _gabor_sigma(_GABOR_WAVELENGTH))
+    return math.ceil(2.0 * sigma * 2 ** (_LEVELS - 1))
+
+
+def border_cells(kind: FeatureKind, cell_px: int) -> int:
+    """Cells dropped on each side: those the filters' support reaches, plus one for
+    the 3x3 context."""
+    return math.ceil(support_px(kind) / cell_px) + 1
+
+
+def _gabor_sigma(wavelength: float) -> float:
+    return 0.5 * wavelength
+
+
+@cache
+def _gabor_pair(wavelength: float, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    sigma = _gabor_sigma(wavelength)
+    half = math.ceil(2.0 * sigma)
+    size = (2 * half + 1, 2 * half + 1)
+    even = cv2.getGaborKernel(size, sigma, angle, wavelength, 1.0, 0.0, ktype=cv2.CV_32F)
+    odd = cv2.getGaborKernel(size, sigma, angle, wavelength, 1.0, math.pi / 2, ktype=cv2.CV_32F)
+    even -= even.mean()  # no response to flat grey
+    for k in (even, odd):
+        k /= np.abs(k).sum()
+    return even, odd
+
+
+def _pool(planes: list[np.ndarray], grid_hw: tuple[int, int], cell_px: int) -> np.ndarray:
+    """Cell means of each ``(h, w)`` plane -> ``(gh, gw, len(planes))`` float32."""
+    gh, gw = grid_hw
+    stack = np.stack([p[: gh * cell_px, : gw * cell_px] for p in planes], axis=-1)
+    pooled = stack.reshape(gh, cell_px, gw, cell_px, len(planes)).mean(axis=(1, 3))
+    out: np.ndarray = pooled.astype(np.float32)
+    return out
+
+
+def _responses(grey: np.ndarray, kind: FeatureKind) -> list[np.ndarray]:
+    """Band-pass energy planes of one pyramid level (same size as ``grey``)."""
+    border = cv2.BORDER_REFLECT_101
+    fine = cv2.GaussianBlur(grey, (0, 0), _DOG_SIGMA, borderType=border)
+    coarse = cv2.GaussianBlur(grey, (0, 0), 2.0 * _DOG_SIGMA, borderType=border)
+    planes = [cv2.absdiff(fine, coarse)]
+    if kind == "filterbank":
+        for angle in _GABOR_ANGLES:
+            even, odd = _gabor_pair(_GABOR_WAVELENGTH, angle)
+            re = cv2.filter2D(grey, cv2.CV_32F, even, borderType=border)
+            im = cv2.filter2D(grey, cv2.CV_32F, odd, borderType=border)
+            planes.append(cv2.magnitude(re, im))
+    return planes
+
+
+def working_image(image: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` area-resized by ``scale`` (<= 1), unchanged at 1."""
+    if scale >= 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def cell_features(
+    image: np.ndarray,
+    *,
+    scale: float,
+    kind: FeatureKind = "filterbank",
+    cell_px: int = 8,
+    roi: np.ndarray | None = None,
+) -> CellFeatures:
+    """Feature vectors of every cell of ``image`` at working scale ``scale``.
+
+    image: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR (colour adds chroma).
+    scale: working pixels per image pixel (<= 1).
+    roi: optional ``(H, W)`` mask, non-zero = inspected; cells not wholly inside
+        are invalid.
+    """
+    if cell_px % 2:
+        msg = f"cell_px: expected an even number of working pixels, got {cell_px}"
+        raise ValueError(msg)
+    small = working_image(image, scale)
+    if small.ndim == 3:
+        lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
+        grey = lab[..., 0].astype(np.float32) / np.float32(255.0)
+    else:
+        lab = None
+        grey = small.astype(np.float32) / np.float32(255.0)
+    h, w = grey.shape
+    grid_hw = (h // cell_px, w // cell_px)
+    if kind == "cnn":
+        from edged.checks.anomaly._cnn import CELL_PX, cnn_planes
+
+        if cell_px != CELL_PX:
+            msg = f"cell_px: features cnn expect {CELL_PX} working pixels, got {cell_px}"
+            raise ValueError(msg)
+        return _finish(cnn_planes(small, grid_hw), kind, cell_px, scale, roi)
+    pooled_levels = [_pool([grey, grey * grey], grid_hw, cell_px)]
+    level = grey
+    for k in range(_LEVELS):
+        if k:
+            level = cv2.resize(
+                level, (level.shape[1] // 2, level.shape[0] // 2), interpolation=cv2.INTER_AREA
+            )
+        planes = _responses(level, kind)
+        pooled_levels.append(_pool(planes, grid_hw, cell_px >> k))
+    if lab is not None:
+        chroma = [lab[..., c].astype(np.float32) / np.float32(255.0) for c in (1, 2)]
+        pooled_levels.append(_pool(chroma, grid_hw, cell_px))
+    pooled = np.concatenate(pooled_levels, axis=-1)
+    mean, mean_sq = pooled[..., 0], pooled[..., 1]
+    pooled[..., 1] = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
+    return _finish(pooled, kind, cell_px, scale, roi)
+
+
+def _finish(
+    pooled: np.ndarray, kind: FeatureKind, cell_px: int, scale: float, roi: np.ndarray | None
+) -> CellFeatures:
+    """Add the 3x3 context to the cell features and mark the inspected cells."""
+    grid_hw = (int(pooled.shape[0]), int(pooled.shape[1]))
+    context = cv2.blur(pooled, (3, 3), borderType=cv2.BORDER_REPLICATE)
+    if context.ndim == 2:  # pragma: no cover - cv2 drops a last axis of length 1
+        context = context[..., None]
+    features = np.concatenate([pooled, context.reshape(pooled.shape)], axis=-1)
+    valid = np.zeros(grid_hw, dtype=bool)
+    b = border_cells(kind, cell_px)
+    if grid_hw[0] > 2 * b and grid_hw[1] > 2 * b:
+        valid[b:-b, b:-b] = True
+    if roi is not None:
+        small_roi = working_image(np.where(roi > 0, 255, 0).astype(np.uint8), scale)
+        inside = _pool([small_roi.astype(np.float32)], grid_hw, cell_px)[..., 0] >= 254.5
+        valid &= inside
+    return CellFeatures(features=features, valid=valid, cell_px=cell_px, scale=scale)

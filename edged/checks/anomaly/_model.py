@@ -1,0 +1,510 @@
+"""Training an anomaly model from good images, and scoring new images with it.
+
+:func:`train_anomaly` extracts cell features (:mod:`._features`) from every good
+image, standardises them (each filter group weighing as one), keeps a greedy
+coreset of at most ``bank_size`` of them as the memory bank (:mod:`._bank`) and
+sets the threshold;
+:func:`score_anomaly` scores each cell of a new image by the distance of its
+features to the nearest bank vector (the anomaly map), the image by its highest
+cell, and lists the connected cells above the threshold as regions.
+
+Threshold: each good image is scored leave-one-out (against the bank without
+the vectors it contributed), a normal distribution is fitted to those image
+scores, and the threshold is its ``1 - false_alarm`` quantile, never below the
+highest leave-one-out score. ``false_alarm`` is therefore the expected share of
+good parts flagged, as far as the good images taught represent the good parts;
+the estimate is conservative (the coreset may have kept an image's own vector
+for a texture and dropped its neighbours', which makes the leave-one-out scores
+higher than a new good part's).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edged.checks._image import contract_problem, to_grey
+from edged.checks._scale import working_scale
+from edged.checks.anomaly._bank import greedy_coreset, nearest_distances
+from edged.checks.anomaly._features import (
+    FEATURE_KINDS,
+    CellFeatures,
+    FeatureKind,
+    border_cells,
+    cell_features,
+    feature_weights,
+)
+from edged.core.errors import InputError
+
+FORMAT_VERSION = 1
+KIND = "anomaly"
+MIN_IMAGES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyParams:
+    """How an anomaly model is trained (changing any of these means training again).
+
+    features: ``"filterbank"`` (DoG + Gabor energy + local mean/std), ``"dog"``
+        (DoG + local mean/std, faster) or ``"cnn"`` (EfficientNet-Lite0 blocks 4 and
+        7 through onnxruntime, see :mod:`._cnn`; needs ``cell_px`` 8).
+    resolution: longest side of the working size, pixels (images are shrunk to it;
+        0 = full size).
+    cell_px: side of a feature cell, working pixels (the map's resolution).
+    bank_size: most feature vectors kept in the memory bank (greedy coreset).
+    false_alarm: target share of good parts scored above the threshold (0..0.5).
+    seed: first coreset pick (training is deterministic for a seed).
+    """
+
+    features: FeatureKind = "filterbank"
+    resolution: int = 256
+    cell_px: int = 8
+    bank_size: int = 4096
+    false_alarm: float = 0.01
+    smooth_cells: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.features not in FEATURE_KINDS:
+            msg = f"features: expected one of {list(FEATURE_KINDS)}, got {self.features!r}"
+            raise InputError(msg)
+        if self.resolution != 0 and not 64 <= self.resolution <= 4096:
+            msg = f"resolution: expected 0 (full size) or 64..4096 pixels, got {self.resolution!r}"
+            raise InputError(msg)
+        if not 4 <= self.cell_px <= 64 or self.cell_px % 2:
+            msg = f"cell_px: expected an even 4..64 working pixels, got {self.cell_px!r}"
+            raise InputError(msg)
+        if self.features == "cnn" and self.cell_px != 8:
+            msg = f"cell_px: features cnn expect 8 working pixels, got {self.cell_px!r}"
+            raise InputError(msg)
+        if not 16 <= self.bank_size <= 1_000_000:
+            msg = f"bank_size: expected 16..1000000 vectors, got {self.bank_size!r}"
+            raise InputError(msg)
+        if not 0.0 < self.false_alarm < 0.5:
+            msg = f"false_alarm: expected a share between 0 and 0.5, got {self.false_alarm!r}"
+            raise InputError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": self.features,
+            "resolution": self.resolution,
+            "cell_px": self.cell_px,
+            "bank_size": self.bank_size,
+            "false_alarm": self.false_alarm,
+            "smooth_cells": self.smooth_cells,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AnomalyParams:
+        features = str(d["features"])
+        if features not in FEATURE_KINDS:
+            msg = f"features: expected one of {list(FEATURE_KINDS)}, got {features!r}"
+            raise InputError(msg)
+        kind: FeatureKind = (
+            "dog" if features == "dog" else "cnn" if features == "cnn" else "filterbank"
+        )
+        return cls(
+            features=kind,
+            resolution=int(d["resolution"]),
+            cell_px=int(d["cell_px"]),
+            bank_size=int(d["bank_size"]),
+            false_alarm=float(d["false_alarm"]),
+            smooth_cells=float(d.get("smooth_cells", 0.0)),
+            seed=int(d.get("seed", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AnomalyModel:
+    """A trained anomaly model (satisfies :class:`edged.checks.PreparedModel`).
+
+    ``bank``: ``(K, D)`` float32 standardised feature vectors; ``bank_source``:
+    ``(K,)`` the training image each came from; ``feature_mean`` / ``feature_std``:
+    ``(D,)`` the standardisation; ``loo_scores``: ``(N,)`` each good image's
+    leave-one-out score; ``threshold``: the image score above which a part is
+    anomalous. ``size_wh`` is the training images' size, ``scale`` working pixels
+    per image pixel, ``colour`` whether they were BGR.
+    """
+
+    params: AnomalyParams
+    size_wh: tuple[int, int]
+    scale: float
+    colour: bool
+    bank: np.ndarray
+    bank_source: np.ndarray
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+    loo_scores: np.ndarray
+    threshold: float
+    n_cells: int
+    roi: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return KIND
+
+    @property
+    def n_images(self) -> int:
+        return int(self.loo_scores.shape[0])
+
+    def training_summary(self) -> dict[str, Any]:
+        """The training manifest: what the model was built from and how it scored."""
+        loo = [round(float(s), 4) for s in self.loo_scores]
+        return {
+            "images": self.n_images,
+            "cells": self.n_cells,
+            "bank_vectors": int(self.bank.shape[0]),
+            "feature_dim": int(self.bank.shape[1]),
+            "loo_scores": loo,
+            "loo_mean": round(statistics.fmean(loo), 4),
+            "loo_max": max(loo),
+            "threshold": round(self.threshold, 4),
+        }
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "kind": KIND,
+            "params": self.params.to_dict(),
+            "size_wh": list(self.size_wh),
+            "scale": self.scale,
+            "colour": self.colour,
+            "n_images": self.n_images,
+            "threshold": self.threshold,
+            "n_cells": self.n_cells,
+            "training": self.training_summary(),
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {
+            "bank": self.bank,
+            "bank_source": self.bank_source,
+            "feature_mean": self.feature_mean,
+            "feature_std": self.feature_std,
+            "loo_scores": self.loo_scores,
+        }
+        if self.roi is not None:
+            out["roi"] = self.roi
+        return out
+
+    @classmethod
+    def from_arrays(cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> AnomalyModel:
+        """Rebuild from :meth:`meta` and :meth:`arrays` (InputError when inconsistent)."""
+        try:
+            if int(meta["format"]) != FORMAT_VERSION or meta.get("kind") != KIND:
+                msg = (
+                    f"anomaly model: expected format {FORMAT_VERSION} kind {KIND!r}, got "
+                    f"format {meta['format']!r} kind {meta.get('kind')!r}"
+                )
+                raise InputError(msg)
+            bank = np.asarray(arrays["bank"], np.float32)
+            mean = np.asarray(arrays["feature_mean"], np.float32)
+            std = np.asarray(arrays["feature_std"], np.float32)
+            source = np.asarray(arrays["bank_source"], np.int32)
+            loo = np.asarray(arrays["loo_scores"], np.float32)
+        except KeyError as exc:
+            msg = f"anomaly model: expected field {exc.args[0]!r}, missing"
+            raise InputError(msg) from exc
+        if bank.ndim != 2 or mean.shape != (bank.shape[1],) or std.shape != mean.shape:
+            msg = (
+                f"anomaly model: expected a (K, D) bank with (D,) mean and std, got "
+                f"{bank.shape}, {mean.shape}, {std.shape}"
+            )
+            raise InputError(msg)
+        if source.shape != (bank.shape[0],):
+            msg = f"anomaly model: expected ({bank.shape[0]},) bank sources, got {source.shape}"
+            raise InputError(msg)
+        roi = np.asarray(arrays["roi"], np.uint8) if "roi" in arrays else None
+        return cls(
+            params=AnomalyParams.from_dict(meta["params"]),
+            size_wh=(int(meta["size_wh"][0]), int(meta["size_wh"][1])),
+            scale=float(meta["scale"]),
+            colour=bool(meta["colour"]),
+            bank=bank,
+            bank_source=source,
+            feature_mean=mean,
+            feature_std=std,
+            loo_scores=loo,
+            threshold=float(meta["threshold"]),
+            n_cells=int(meta["n_cells"]),
+            roi=roi,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyRegion:
+    """Connected cells above the threshold: box ``(x, y, w, h)`` and area in image
+    pixels, ``score`` the highest cell score inside."""
+
+    box_xywh: tuple[int, int, int, int]
+    area_px: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        x, y, w, h = self.box_xywh
+        return {
+            "box": {"x": x, "y": y, "width": w, "height": h},
+            "area_px": self.area_px,
+            "score": round(self.score, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyResult:
+    """One image scored by :func:`score_anomaly`.
+
+    ``score``: the highest cell score (higher = more anomalous); ``threshold``;
+    ``anomalous``: score > threshold; ``regions``: connected cells above the
+    threshold, largest first; ``cell_map``: ``(gh, gw)`` float32 cell scores
+    (0 on cells not inspected); ``cell_image_px``: a cell's side in image pixels.
+    :meth:`anomaly_map` gives the map at the image's size.
+    """
+
+    score: float
+    threshold: float
+    regions: tuple[AnomalyRegion, ...]
+    cell_map: np.ndarray = field(compare=False, repr=False)
+    cell_image_px: float
+    image_hw: tuple[int, int]
+    inspected_cells: int
+
+    @property
+    def anomalous(self) -> bool:
+        return self.score > self.threshold
+
+    @property
+    def area_px(self) -> int:
+        return sum(r.area_px for r in self.regions)
+
+    def anomaly_map(self) -> np.ndarray:
+        """The cell scores at the image's size, ``(H, W)`` float32 (bilinear)."""
+        h, w = self.image_hw
+        gh, gw = self.cell_map.shape
+        cw, ch = round(gw * self.cell_image_px), round(gh * self.cell_image_px)
+        up = cv2.resize(self.cell_map, (max(cw, 1), max(ch, 1)), interpolation=cv2.INTER_LINEAR)
+        out = np.zeros((h, w), np.float32)
+        out[: min(h, ch), : min(w, cw)] = up[:h, :w]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": round(self.score, 4),
+            "threshold": round(self.threshold, 4),
+            "anomalous": self.anomalous,
+            "count": len(self.regions),
+            "area_px": self.area_px,
+            "inspected_cells": self.inspected_cells,
+            "regions": [r.to_dict() for r in self.regions],
+        }
+
+
+def _check_images(images: Sequence[np.ndarray]) -> None:
+    if len(images) < MIN_IMAGES:
+        msg = (
+            f"anomaly training: expected at least {MIN_IMAGES} good images "
+            f"(10 or more recommended), got {len(images)}"
+        )
+        raise InputError(msg)
+    first = images[0]
+    for i, img in enumerate(images):
+        problem = contract_problem(img)
+        if problem is not None:
+            msg = f"training image {i}: {problem}"
+            raise InputError(msg)
+        if img.ndim != first.ndim:
+            msg = (
+                f"training image {i}: expected {'BGR' if first.ndim == 3 else 'grey'} "
+                f"like image 0, got {'BGR' if img.ndim == 3 else 'grey'}"
+            )
+            raise InputError(msg)
+
+
+def _features(
+    image: np.ndarray, params: AnomalyParams, scale: float, roi: np.ndarray | None
+) -> CellFeatures:
+    return cell_features(image, scale=scale, kind=params.features, cell_px=params.cell_px, roi=roi)
+
+
+def train_anomaly(
+    images: Sequence[np.ndarray],
+    *,
+    params: AnomalyParams | None = None,
+    roi: np.ndarray | None = None,
+) -> AnomalyModel:
+    """Train an anomaly model from good images.
+
+    images: at least 3 ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR images of
+        good parts, all grey or all BGR (10 or more recommended; sizes may differ,
+        they are shrunk by the first image's working scale).
+    roi: optional ``(H, W)`` uint8 mask at the first image's size, non-zero =
+        inspected.
+    Raises InputError when the images are unusable (the message names the image).
+    """
+    params = params or AnomalyParams()
+    _check_images(images)
+    first = images[0]
+    size_wh = (int(first.shape[1]), int(first.shape[0]))
+    scale = working_scale(size_wh, params.resolution)
+    per_image: list[np.ndarray] = []
+    valids: list[np.ndarray] = []
+    for i, img in enumerate(images):
+        use_roi = roi if roi is not None and img.shape[:2] == roi.shape[:2] else None
+        cf = _features(img, params, scale, use_roi)
+        vecs = cf.features[cf.valid]
+        if vecs.shape[0] == 0:
+            b = border_cells(params.features, params.cell_px)
+            msg = (
+                f"training image {i}: expected an image with cells inside the "
+                f"{b}-cell border band at working scale {scale:.3g}, got "
+                f"{img.shape[1]}x{img.shape[0]} pixels (grid {cf.grid_hw})"
+            )
+            raise InputError(msg)
+        per_image.append(vecs)
+        valids.append(cf.valid)
+    all_vecs = np.concatenate(per_image, axis=0)
+    source = np.concatenate([np.full(len(v), i, np.int32) for i, v in enumerate(per_image)])
+    mean = all_vecs.mean(axis=0).astype(np.float32)
+    weights = feature_weights(params.features, colour=first.ndim == 3)
+    std = (np.maximum(all_vecs.std(axis=0), 1e-4) / weights).astype(np.float32)
+    normed = ((all_vecs - mean) / std).astype(np.float32)
+    keep = greedy_coreset(normed, size=params.bank_size, seed=params.seed)
+    bank = np.ascontiguousarray(normed[keep])
+    bank_source = source[keep]
+    loo = np.empty(len(per_image), np.float32)
+    loo_cells: list[np.ndarray] = []
+    for i in range(len(per_image)):
+        own = normed[source == i]
+        dist = nearest_distances(own, bank, exclude=bank_source == i)
+        cmap = _cell_map(dist, valids[i], params.smooth_cells)
+        loo[i] = cmap.max()
+        loo_cells.append(cmap[valids[i]])
+    threshold = _threshold(loo, loo_cells, params.false_alarm)
+    return AnomalyModel(
+        params=params,
+        size_wh=size_wh,
+        scale=scale,
+        colour=first.ndim == 3,
+        bank=bank,
+        bank_source=bank_source,
+        feature_mean=mean,
+        feature_std=std,
+        loo_scores=loo,
+        threshold=threshold,
+        n_cells=int(all_vecs.shape[0]),
+        roi=None if roi is None else np.where(roi > 0, 255, 0).astype(np.uint8),
+    )
+
+
+TAIL_SHARE = 0.02  # the share of leave-one-out cell scores whose tail is fitted
+
+
+def _threshold(loo: np.ndarray, loo_cells: Sequence[np.ndarray], false_alarm: float) -> float:
+    """The image score a good part exceeds with probability ``false_alarm``.
+
+    Peaks over threshold on the leave-one-out *cell* scores (many more samples
+    than images): above their ``1 - TAIL_SHARE`` quantile ``u`` the tail is
+    fitted as exponential (mean excess ``beta``), so a cell exceeds ``t > u`` with
+    probability ``TAIL_SHARE * exp(-(t - u) / beta)``; an image of ``M`` cells
+    exceeds ``t`` at most ``M`` times as often (union bound, conservative), which
+    gives ``t = u + beta * ln(M * TAIL_SHARE / false_alarm)``. Never below the
+    highest leave-one-out image score.
+    """
+    cells = np.concatenate([np.asarray(c, np.float64) for c in loo_cells])
+    u = float(np.quantile(cells, 1.0 - TAIL_SHARE))
+    excess = cells[cells > u] - u
+    beta = float(excess.mean()) if excess.size else 0.0
+    m = statistics.median(len(c) for c in loo_cells)
+    t = u + beta * math.log(max(m * TAIL_SHARE / false_alarm, 1.0))
+    return max(t, float(loo.max()))
+
+
+def score_anomaly(
+    model: AnomalyModel,
+    image: np.ndarray,
+    *,
+    threshold: float | None = None,
+    min_area_px: int = 0,
+    max_regions: int = 20,
+) -> AnomalyResult:
+    """Score ``image`` against a trained model.
+
+    image: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR (BGR when the model was
+        trained on BGR; grey is accepted for a grey model, BGR is reduced to luma).
+    threshold: overrides the model's threshold (same units as the score).
+    min_area_px: regions smaller than this (image pixels) are not listed.
+    Raises InputError when the image breaks the contract or is too small.
+    """
+    problem = contract_problem(image)
+    if problem is not None:
+        msg = f"image: {problem}"
+        raise InputError(msg)
+    if model.colour and image.ndim == 2:
+        msg = "image: expected BGR (the anomaly model was trained on colour images), got grey"
+        raise InputError(msg)
+    if not model.colour and image.ndim == 3:
+        image = to_grey(image)
+    roi = model.roi if model.roi is not None and model.roi.shape == image.shape[:2] else None
+    cf = _features(image, model.params, model.scale, roi)
+    if not cf.valid.any():
+        b = border_cells(model.params.features, model.params.cell_px)
+        msg = (
+            f"image: expected cells inside the {b}-cell border band at working scale "
+            f"{model.scale:.3g}, got {image.shape[1]}x{image.shape[0]} pixels"
+        )
+        raise InputError(msg)
+    vecs = (cf.features[cf.valid] - model.feature_mean) / model.feature_std
+    dist = nearest_distances(vecs.astype(np.float32), model.bank)
+    cell_map = _cell_map(dist, cf.valid, model.params.smooth_cells)
+    thr = model.threshold if threshold is None else float(threshold)
+    cell_image_px = model.params.cell_px / model.scale
+    regions = _regions(cell_map, thr, cell_image_px, min_area_px)[:max_regions]
+    return AnomalyResult(
+        score=float(cell_map.max()),
+        threshold=thr,
+        regions=regions,
+        cell_map=cell_map,
+        cell_image_px=cell_image_px,
+        image_hw=(int(image.shape[0]), int(image.shape[1])),
+        inspected_cells=int(dist.shape[0]),
+    )
+
+
+def _cell_map(dist: np.ndarray, valid: np.ndarray, smooth_cells: float) -> np.ndarray:
+    """Cell distances on the grid (0 where not inspected), Gaussian-smoothed over the
+    inspected cells by ``smooth_cells`` (sigma in cells; 0 = raw)."""
+    out = np.zeros(valid.shape, np.float32)
+    out[valid] = dist
+    if smooth_cells > 0:
+        weight = cv2.GaussianBlur(valid.astype(np.float32), (0, 0), smooth_cells)
+        blurred = cv2.GaussianBlur(out, (0, 0), smooth_cells)
+        out = np.where(valid, blurred / np.maximum(weight, 1e-6), 0.0).astype(np.float32)
+    return out
+
+
+def _regions(
+    cell_map: np.ndarray, threshold: float, cell_image_px: float, min_area_px: int
+) -> tuple[AnomalyRegion, ...]:
+    above = (cell_map > threshold).astype(np.uint8)
+    if not above.any():
+        return ()
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
+    cell_area = cell_image_px * cell_image_px
+    out = []
+    for k in range(1, n):
+        x, y, w, h, cells = (int(v) for v in stats[k])
+        area = round(cells * cell_area)
+        if area < min_area_px:
+            continue
+        x0, y0 = math.floor(x * cell_image_px), math.floor(y * cell_image_px)
+        x1, y1 = math.ceil((x + w) * cell_image_px), math.ceil((y + h) * cell_image_px)
+        score = float(cell_map[labels == k].max())
+        out.append(AnomalyRegion((x0, y0, x1 - x0, y1 - y0), area, score))
+    out.sort(key=lambda r: (-r.area_px, -r.score))
+    return tuple(out)

@@ -1,0 +1,242 @@
+"""The anomaly engine on textures made in code: known answers for features,
+coreset, nearest neighbours, training, thresholds, scoring and persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edged.checks.anomaly import (
+    AnomalyModel,
+    AnomalyParams,
+    cell_features,
+    greedy_coreset,
+    nearest_distances,
+    score_anomaly,
+    train_anomaly,
+)
+from edged.checks.anomaly._features import border_cells, feature_dim
+from edged.core.errors import InputError
+from edged.sources._textures import DefectKind, TextureKind, draw_defect, render_texture
+
+SIZE = 128  # scale 1 at the default resolution: 16x16 cells of 8 px
+
+
+def _goods(kind: TextureKind, n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [render_texture(kind, width=SIZE, height=SIZE, rng=rng) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def granulate_model() -> AnomalyModel:
+    return train_anomaly(_goods("granulate", 12, seed=1))
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    """Overlap area of two (x0, y0, x1, y1) boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0, w) * max(0, h)
+
+
+def test_cell_features_shape_and_border_cells_dropped() -> None:
+    img = _goods("grain", 1, seed=3)[0]
+    cf = cell_features(img, scale=1.0, kind="filterbank", cell_px=8)
+    assert cf.features.shape == (16, 16, feature_dim("filterbank", colour=True))
+    b = border_cells("filterbank", 8)
+    assert b == 2  # 8 px of filter reach on the coarse level, plus the context cell
+    assert not cf.valid[:b].any()
+    assert not cf.valid[-b:].any()
+    assert not cf.valid[:, :b].any()
+    assert not cf.valid[:, -b:].any()
+    assert cf.valid[b:-b, b:-b].all()
+    grey = cell_features(img[..., 0].copy(), scale=1.0, kind="dog", cell_px=8)
+    assert grey.features.shape[-1] == feature_dim("dog", colour=False)
+
+
+def test_cell_features_mean_and_std_of_a_known_pattern() -> None:
+    # Left half flat 100, right half a 0/200 checkerboard of 1-px squares.
+    img = np.full((64, 64), 100, np.uint8)
+    yy, xx = np.mgrid[0:64, 32:64]
+    img[:, 32:] = np.where((yy + xx) % 2 == 0, 0, 200).astype(np.uint8)
+    cf = cell_features(img, scale=1.0, kind="dog", cell_px=8)
+    mean, std = cf.features[..., 0], cf.features[..., 1]
+    assert mean[3, 1] == pytest.approx(100 / 255, abs=1e-4)
+    assert std[3, 1] == pytest.approx(0.0, abs=1e-3)
+    assert mean[3, 6] == pytest.approx(100 / 255, abs=1e-4)
+    assert std[3, 6] == pytest.approx(100 / 255, abs=1e-3)
+
+
+def test_roi_limits_the_inspected_cells() -> None:
+    img = _goods("weave", 1, seed=4)[0]
+    roi = np.zeros((SIZE, SIZE), np.uint8)
+    roi[:, :64] = 255
+    cf = cell_features(img, scale=1.0, roi=roi)
+    assert cf.valid[:, 8:].sum() == 0
+    assert cf.valid[:, :8].sum() > 0
+
+
+def test_greedy_coreset_picks_one_point_per_far_cluster() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [100, 0], [0, 100]], np.float32)
+    pts = np.concatenate([c + rng.normal(0, 1, (50, 2)) for c in centres]).astype(np.float32)
+    keep = greedy_coreset(pts, size=3, seed=5)
+    assert sorted(int(i) // 50 for i in keep) == [0, 1, 2]
+    assert list(greedy_coreset(pts[:10], size=20)) == list(range(10))  # under the cap: all
+
+
+def test_nearest_distances_known_answer_and_exclusion() -> None:
+    bank = np.array([[0, 0], [3, 4], [10, 0]], np.float32)
+    q = np.array([[0, 0], [3, 0], [9, 0]], np.float32)
+    assert nearest_distances(q, bank) == pytest.approx([0.0, 3.0, 1.0], abs=1e-4)
+    excl = np.array([True, False, False])
+    assert nearest_distances(q, bank, exclude=excl) == pytest.approx([5.0, 4.0, 1.0], abs=1e-4)
+
+
+def test_memory_bank_size_bound_holds() -> None:
+    images = _goods("granulate", 5, seed=2)
+    model = train_anomaly(images, params=AnomalyParams(bank_size=64))
+    assert model.bank.shape[0] == 64
+    assert model.n_cells == 5 * 12 * 12 > 64
+    assert set(np.unique(model.bank_source)) <= set(range(5))
+    big = train_anomaly(images, params=AnomalyParams(bank_size=100_000))
+    assert big.bank.shape[0] == big.n_cells == 720
+
+
+def test_defect_free_texture_scores_below_the_threshold(granulate_model: AnomalyModel) -> None:
+    m = granulate_model
+    assert m.n_images == 12
+    assert m.threshold >= float(m.loo_scores.max())
+    for img in _goods("granulate", 6, seed=99):
+        res = score_anomaly(m, img)
+        assert res.score < res.threshold == m.threshold
+        assert not res.anomalous
+        assert res.regions == ()
+        assert res.area_px == 0
+
+
+@pytest.mark.parametrize("defect", ["foreign", "scratch", "spot", "stain"])
+def test_drawn_defect_is_found_and_located(
+    granulate_model: AnomalyModel, defect: DefectKind
+) -> None:
+    rng = np.random.default_rng(7)
+    img = _goods("granulate", 1, seed=123)[0]
+    box = draw_defect(img, defect, rng=rng, box_xyxy=(40, 40, 88, 88), size_px=32, base="granulate")
+    res = score_anomaly(granulate_model, img)
+    assert res.anomalous
+    assert res.score > res.threshold
+    assert res.regions, "expected at least one region above the threshold"
+    top = max(res.regions, key=lambda r: r.score)
+    x, y, w, h = top.box_xywh
+    assert _overlap((x, y, x + w, y + h), box) > 0
+    # The map peaks inside the drawn box (its cell), and is 0 on the border band.
+    amap = res.anomaly_map()
+    assert amap.shape == (SIZE, SIZE)
+    py, px = np.unravel_index(int(np.argmax(amap)), amap.shape)
+    assert box[0] - 8 <= px < box[2] + 8
+    assert box[1] - 8 <= py < box[3] + 8
+    assert float(amap[:8].max()) == 0.0
+    d = res.to_dict()
+    assert d["count"] == len(res.regions) >= 1
+    assert d["anomalous"] is True
+
+
+def test_model_trained_on_one_texture_flags_another() -> None:
+    model = train_anomaly(_goods("grain", 10, seed=11))
+    for other in ("weave", "granulate"):
+        for img in _goods(other, 3, seed=12):
+            res = score_anomaly(model, img)
+            assert res.anomalous
+            assert res.area_px > 0.5 * 96 * 96  # most of the inspected area
+    for img in _goods("grain", 3, seed=13):
+        assert not score_anomaly(model, img).anomalous
+
+
+def test_false_alarm_target_moves_the_threshold() -> None:
+    images = _goods("weave", 8, seed=21)
+    strict = train_anomaly(images, params=AnomalyParams(false_alarm=0.001))
+    loose = train_anomaly(images, params=AnomalyParams(false_alarm=0.2))
+    assert loose.threshold < strict.threshold
+    assert loose.threshold >= float(loose.loo_scores.max())
+
+
+def test_persistence_round_trip_scores_the_same(granulate_model: AnomalyModel) -> None:
+    again = AnomalyModel.from_arrays(granulate_model.meta(), granulate_model.arrays())
+    img = _goods("granulate", 1, seed=5)[0]
+    draw_defect(img, "spot", rng=np.random.default_rng(1), size_px=24)
+    a, b = score_anomaly(granulate_model, img), score_anomaly(again, img)
+    assert a.score == pytest.approx(b.score, abs=1e-5)
+    assert a.threshold == b.threshold
+    assert again.kind == "anomaly"
+    assert again.n_images == 12
+    meta = granulate_model.meta()
+    assert meta["training"]["images"] == 12
+    assert len(meta["training"]["loo_scores"]) == 12
+    with pytest.raises(InputError, match="bank"):
+        AnomalyModel.from_arrays(
+            meta, {k: v for k, v in granulate_model.arrays().items() if k != "bank"}
+        )
+
+
+def test_manual_threshold_and_min_area(granulate_model: AnomalyModel) -> None:
+    img = _goods("granulate", 1, seed=6)[0]
+    res = score_anomaly(granulate_model, img, threshold=0.0)
+    assert res.anomalous
+    assert len(res.regions) == 1
+    assert sum(r.area_px for r in res.regions) == 144 * 64  # every inspected cell
+    assert score_anomaly(granulate_model, img, threshold=0.0, min_area_px=10**6).regions == ()
+
+
+def test_bad_input_is_refused_with_reasons(granulate_model: AnomalyModel) -> None:
+    goods = _goods("granulate", 3, seed=8)
+    with pytest.raises(InputError, match="at least 3 good images"):
+        train_anomaly(goods[:2])
+    with pytest.raises(InputError, match="expected BGR like image 0"):
+        train_anomaly([goods[0], goods[1][..., 0].copy(), goods[2]])
+    with pytest.raises(InputError, match="trained on colour"):
+        score_anomaly(granulate_model, goods[0][..., 0].copy())
+    with pytest.raises(InputError, match="border band"):
+        score_anomaly(granulate_model, goods[0][:32, :32].copy())
+    with pytest.raises(InputError, match="dtype"):
+        score_anomaly(granulate_model, goods[0].astype(np.float32))
+    with pytest.raises(InputError, match="bank_size"):
+        AnomalyParams(bank_size=1)
+    with pytest.raises(InputError, match="false_alarm"):
+        AnomalyParams(false_alarm=0.0)
+
+
+def test_scikit_image_texture_photo() -> None:
+    """brick(): trained on the white squares of a 4x4 checkerboard of 128-px blocks
+    (and their mirror images), tested on the black ones."""
+    data = pytest.importorskip("skimage.data")
+    photo = data.brick()
+    blocks = {
+        (r, c): photo[r * 128 : (r + 1) * 128, c * 128 : (c + 1) * 128]
+        for r in range(4)
+        for c in range(4)
+    }
+    white = [b for (r, c), b in blocks.items() if (r + c) % 2 == 0]
+    black = [np.ascontiguousarray(b) for (r, c), b in blocks.items() if (r + c) % 2 == 1]
+    mirrored = [m for b in white for m in (b, b[:, ::-1], b[::-1], b[::-1, ::-1])]
+    model = train_anomaly([np.ascontiguousarray(m) for m in mirrored])
+    for good in black:
+        assert not score_anomaly(model, good).anomalous
+    bad = black[3].copy()
+    box = draw_defect(
+        bad, "spot", rng=np.random.default_rng(3), box_xyxy=(48, 48, 80, 80), size_px=28
+    )
+    res = score_anomaly(model, bad)
+    assert res.anomalous
+    x, y, w, h = max(res.regions, key=lambda r: r.score).box_xywh
+    assert _overlap((x, y, x + w, y + h), box) > 0
+
+
+def test_filter_groups_weigh_as_one() -> None:
+    from edged.checks.anomaly._features import feature_weights
+
+    w = feature_weights("filterbank", colour=True)
+    assert w.shape == (feature_dim("filterbank", colour=True),)
+    # mean, std, then per level: DoG (1) and four Gabor orientations (1/2 each), chroma.
+    assert list(w[:14]) == [1, 1, 1, 0.5, 0.5, 0.5, 0.5, 1, 0.5, 0.5, 0.5, 0.5, 1, 1]
+    assert (w[:14] ** 2)[3:7].sum() == 1.0  # the Gabor group's variance is one feature's
+    assert (feature_weights("dog", colour=False) == 1).all()

@@ -1,0 +1,38 @@
+"""tools/bench_anomaly.py runs end to end on a small slice and writes its figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tools.bench_anomaly import auroc, main
+
+
+def test_auroc_known_answers() -> None:
+    assert auroc(np.array([0.0, 1.0]), np.array([2.0, 3.0])) == 1.0
+    assert auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 0.0
+    assert auroc(np.array([1.0, 1.0]), np.array([1.0])) == 0.5  # ties count half
+    assert auroc(np.array([0.0, 2.0]), np.array([1.0])) == 0.5
+
+
+@pytest.mark.slow
+def test_quick_run_writes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "anomaly.json"
+    assert main(["--quick", "--size", "128", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "edged.bench.anomaly.v1"
+    methods = {r["method"] for r in doc["rows"]}
+    assert {"anomaly:filterbank", "anomaly:dog", "variation"} <= methods
+    surfaces = {r["surface"] for r in doc["rows"]}
+    assert surfaces == {"granulate", "brick"}
+    for row in doc["rows"]:
+        assert 0.0 <= row["image_auroc"] <= 1.0
+        assert row["ms_per_image"]["median"] > 0
+    best = next(
+        r for r in doc["rows"] if (r["surface"], r["method"]) == ("granulate", "anomaly:filterbank")
+    )
+    assert best["image_auroc"] >= 0.9  # the same check as the engine tests, through the tool
+    assert "load average" in capsys.readouterr().out

