@@ -274,7 +274,7 @@ class MqttImageConfig(_Section):
 
 
 class MqttConfig(_Section):
-    """The broker edged publishes verdicts to (see README, MQTT)."""
+    """The broker edged publishes verdicts to (see docs/mqtt.md)."""
 
     enabled: bool = Field(default=True, description="false: no MQTT at all (results are not kept)")
     host: str = Field(default="127.0.0.1", description="the broker's host name or address")

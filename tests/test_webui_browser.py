@@ -6,7 +6,7 @@ child process on a small, fast synthetic label line with an API key. The tests s
 camera tile update, open a failed part and find its boxes, teach and roll back a
 reference with the key, and see the page refused without it. The tests take
 screenshots of the overview and of a failed part; with ``EDGED_SCREENSHOTS_DIR=docs/img``
-they replace the ones the README shows (otherwise they go to a temporary directory).
+they replace the ones the README and docs/ show (otherwise they go to a temporary directory).
 """
 
 from __future__ import annotations
