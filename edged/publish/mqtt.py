@@ -499,9 +499,9 @@ class Publisher:
     def _connected(self, info: Connected) -> None:
         self._epoch += 1
         self._inflight.clear()
-        self._link.publish_soon(self.topics.status, b"online", 1, True)
-        if self._router is not None:
+        if self._router is not None:  # first: "online" then means commands are heard
             self._link.subscribe(self._router.subscriptions())
+        self._link.publish_soon(self.topics.status, b"online", 1, True)
         if self._cfg.topics.state:
             for camera, payload in self._states.items():
                 self._link.publish_soon(self.topics.state(camera), payload, 1, True)
