@@ -72,7 +72,9 @@ _DEFAULT_DEFECTS: tuple[DefectKind, ...] = ("scratch", "spot", "missing", "stain
 class SyntheticConfig(_Section):
     """A procedural part on a line: runs anywhere, carries ground truth."""
 
-    scene: Literal["label", "pcb", "texture"] = "label"
+    scene: Literal["label", "pcb", "texture"] = Field(
+        default="label", description="label: a printed label on a belt; pcb: a board; texture"
+    )
     texture: Literal["granulate", "grain", "weave"] = Field(
         default="grain", description="the surface of the texture scene (a new instance per frame)"
     )
@@ -80,14 +82,14 @@ class SyntheticConfig(_Section):
     height: int = Field(default=1024, ge=64, le=8192)
     pixel_format: Literal[
         "Mono8", "BGR8", "RGB8", "BayerRG8", "BayerGR8", "BayerGB8", "BayerBG8"
-    ] = "BGR8"
+    ] = Field(default="BGR8", description="the raw layout delivered, as a camera would")
     defect_rate: float = Field(default=0.1, ge=0, le=1)
     defect_kinds: list[DefectKind] = Field(
         default_factory=lambda: list(_DEFAULT_DEFECTS),
         min_length=1,
         description="defects drawn, equally likely; misprint (label scene): a wrong lot code",
     )
-    seed: int = 0
+    seed: int = Field(default=0, description="same seed, same line: parts and defects repeat")
     nuisance: NuisanceConfig = Field(default_factory=NuisanceConfig)
     frames: int | None = Field(default=None, ge=1, description="stop after N frames")
     auto_teach: int = Field(
@@ -113,13 +115,24 @@ class GenicamConfig(_Section):
     """A GenICam camera through harvesters and a GenTL producer."""
 
     cti: list[Path] = Field(default_factory=list, description="GenTL producer files")
-    serial: str | None = None
-    user_name: str | None = None
-    model: str | None = None
+    serial: str | None = Field(default=None, description="pick the device by serial number")
+    user_name: str | None = Field(
+        default=None, description="pick the device by its user-defined name"
+    )
+    model: str | None = Field(default=None, description="pick the device by model name")
     index: int = Field(default=0, ge=0)
-    features: dict[str, int | float | str | bool] = Field(default_factory=dict)
-    buffer_handling: Literal["NewestOnly", "OldestFirst", "OldestFirstOverwrite"] = "NewestOnly"
-    trigger: Literal["off", "software", "hardware"] = "off"
+    features: dict[str, int | float | str | bool] = Field(
+        default_factory=dict,
+        description="GenICam features set at start, e.g. ExposureTime: 4000 (refused ones are "
+        "reported in the camera's details)",
+    )
+    buffer_handling: Literal["NewestOnly", "OldestFirst", "OldestFirstOverwrite"] = Field(
+        default="NewestOnly", description="the GenTL buffer handling mode of the stream"
+    )
+    trigger: Literal["off", "software", "hardware"] = Field(
+        default="off",
+        description="off: free-running at fps; software: cmd/trigger; hardware: a line",
+    )
     trigger_source: str = Field(default="Line0", description="TriggerSource for trigger: hardware")
     timeout_s: PositiveFloat = 2.0
     max_consecutive_timeouts: int = Field(default=3, ge=1)
@@ -150,24 +163,30 @@ class OpenCVConfig(_Section):
     width: int | None = Field(default=None, ge=1)
     height: int | None = Field(default=None, ge=1)
     fourcc: str | None = Field(default=None, min_length=4, max_length=4)
-    exposure: float | None = None
-    loop: bool = False
+    exposure: float | None = Field(
+        default=None, description="CAP_PROP_EXPOSURE, in the driver's own units"
+    )
+    loop: bool = Field(default=False, description="replay a file or folder from the start")
     reconnect_s: PositiveFloat = 2.0
 
 
 class CameraConfig(_Section):
     """One camera line: a source, the recipe its frames run, and queueing policy."""
 
-    source: Literal["synthetic", "genicam", "opencv"] = "synthetic"
+    source: Literal["synthetic", "genicam", "opencv"] = Field(
+        default="synthetic", description="which section below configures the camera"
+    )
     recipe: Name
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="false: configured but not started")
     fps: PositiveFloat = Field(default=5.0, le=1000)
     queue_size: int = Field(default=4, ge=1, le=1024)
     on_full: Literal["drop_oldest", "block"] = Field(
         default="drop_oldest",
         description="free-running lines drop the oldest frame; triggered lines block",
     )
-    demosaic: Literal["bilinear", "ea", "vng"] = "bilinear"
+    demosaic: Literal["bilinear", "ea", "vng"] = Field(
+        default="bilinear", description="Bayer interpolation: ea = edge-aware, vng = slow, 8-bit"
+    )
     bayer_pattern: Literal["RG", "GR", "GB", "BG"] | None = Field(
         default=None, description="real sensor pattern of a camera that reports Mono8"
     )
@@ -203,9 +222,14 @@ class RecipeConfig(_Section):
     loaded for use.
     """
 
-    description: str = ""
-    checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    limits: list[str] = Field(default_factory=list)
+    description: str = Field(default="", description="shown on the page and in the admin API")
+    checks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="check name -> its options (docs/checks.md)"
+    )
+    limits: list[str] = Field(
+        default_factory=list,
+        description="every limit must hold for a pass, e.g. difference.count == 0",
+    )
 
     @field_validator("limits")
     @classmethod
@@ -221,31 +245,61 @@ class RecipeConfig(_Section):
 
 
 class MqttTopicsConfig(_Section):
-    result: bool = True
-    verdict: bool = True
-    state: bool = True
+    result: bool = Field(default=True, description="the full Result on .../{camera}/result")
+    verdict: bool = Field(default=True, description="the compact verdict on .../{camera}/verdict")
+    state: bool = Field(default=True, description="retained camera state on .../{camera}/state")
+
+
+class MqttImageConfig(_Section):
+    """Annotated JPEGs on ``{prefix}/{node_id}/{camera}/image`` for HMI/SCADA dashboards.
+
+    The frame with its defect boxes and labels, published retained at QoS 0 (best
+    effort, never queued in the outbox: a dashboard wants the latest picture, not
+    every one), at most ``max_per_s`` per camera and at most ``max_bytes`` each.
+    """
+
+    parts: Literal["off", "fail", "all"] = Field(
+        default="fail", description="which parts: failed ones (default), every part, or none"
+    )
+    max_per_s: PositiveFloat = Field(default=1.0, le=100, description="per camera")
+    max_bytes: int = Field(
+        default=256 * 1024,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="bigger images are scaled down until they fit (or skipped)",
+    )
+    max_width_px: int = Field(default=1280, ge=64, le=8192, description="scaled down to this")
+    jpeg_quality: int = Field(default=80, ge=10, le=100)
+    retain: bool = Field(default=True, description="a new subscriber gets the last image")
 
 
 class MqttConfig(_Section):
-    """The broker edged publishes verdicts to (see README, MQTT)."""
+    """The broker edged publishes verdicts to (see docs/mqtt.md)."""
 
-    enabled: bool = True
-    host: str = "127.0.0.1"
+    enabled: bool = Field(default=True, description="false: no MQTT at all (results are not kept)")
+    host: str = Field(default="127.0.0.1", description="the broker's host name or address")
     port: int = Field(default=1883, ge=1, le=65535)
-    protocol: Literal["5", "3.1.1"] = "5"
+    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT version")
     client_id: str | None = Field(default=None, description="default: edged-<node_id>")
-    username: str | None = None
-    password: str | None = None
-    password_file: Path | None = None
+    username: str | None = Field(default=None, description="broker user")
+    password: str | None = Field(default=None, description="inline; prefer password_file")
+    password_file: Path | None = Field(
+        default=None, description="file with the password; a bare name: a systemd credential"
+    )
     keepalive_s: int = Field(default=30, ge=5, le=3600)
-    tls: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    tls_insecure: bool = False
+    tls: bool = Field(default=False, description="connect with TLS")
+    ca_file: Path | None = Field(default=None, description="CA certificate(s) to verify the broker")
+    cert_file: Path | None = Field(
+        default=None, description="client certificate, if the broker wants one"
+    )
+    key_file: Path | None = Field(default=None, description="the client certificate's key")
+    tls_insecure: bool = Field(
+        default=False, description="skip the host-name check only (the chain is still verified)"
+    )
     prefix: str = Field(default="edged", pattern=r"^[^#+\s]+$")
-    qos: Literal[0, 1, 2] = 1
+    qos: Literal[0, 1, 2] = Field(default=1, description="for result and verdict messages")
     topics: MqttTopicsConfig = Field(default_factory=MqttTopicsConfig)
+    image: MqttImageConfig = Field(default_factory=MqttImageConfig)
     reconnect_min_s: PositiveFloat = 0.5
     reconnect_max_s: PositiveFloat = 30.0
     inflight: int = Field(default=32, ge=1, le=65535)
@@ -267,7 +321,7 @@ class MqttConfig(_Section):
     dead_letter_max_messages: int = Field(
         default=10_000, ge=0, description="messages the broker refused, kept for inspection"
     )
-    commands: bool = True
+    commands: bool = Field(default=True, description="accept cmd/trigger, cmd/recipe, cmd/teach")
     command_cameras: list[str] | None = Field(
         default=None, description="cameras that accept commands; default all"
     )
@@ -318,11 +372,17 @@ class MqttConfig(_Section):
 
 
 class HttpConfig(_Section):
-    enabled: bool = True
-    host: str = "127.0.0.1"
+    enabled: bool = Field(default=True, description="serve HTTP (APIs, the page, metrics)")
+    host: str = Field(
+        default="127.0.0.1", description="listen address; 0.0.0.0 for the plant network"
+    )
     port: int = Field(default=8000, ge=0, le=65535)
-    api_key: str | None = None
-    api_key_file: Path | None = None
+    api_key: str | None = Field(
+        default=None, description="wanted by every route but the public ones; prefer api_key_file"
+    )
+    api_key_file: Path | None = Field(
+        default=None, description="file with the API key; a bare name: a systemd credential"
+    )
     default_recipe: Name | None = Field(
         default=None, description="recipe for analyze requests without recipe=; default: first"
     )
@@ -408,19 +468,46 @@ class HttpConfig(_Section):
 
 
 class MetricsConfig(_Section):
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="serve /metrics for Prometheus")
     port: int | None = Field(
         default=None, ge=0, le=65535, description="separate port; default: on the HTTP port"
     )
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", description="listen address of the separate port")
 
 
 class LoggingConfig(_Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="for edged's own loggers"
+    )
+    format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line, for log shippers"
+    )
     repeat_window_s: PositiveFloat = Field(
         default=60.0, description="identical errors are logged once per window"
     )
+    summary_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=86400,
+        description="log a one-line summary per camera this often; 0: never. Off under "
+        "systemd (NOTIFY_SOCKET or JOURNAL_STREAM set), where STATUS= carries it",
+    )
+
+
+class FailuresConfig(_Section):
+    """The last failed parts, annotated, kept on disk for the web page and admin API.
+
+    Files live under ``state_dir/failures/<camera>/``: one JPEG (the frame with its
+    defect boxes and labels) and one Result JSON per failed part. The oldest go first
+    when a camera has more than ``keep_per_camera`` or all of them more than ``max_bytes``.
+    """
+
+    enabled: bool = Field(default=True, description="keep the last failed parts on disk")
+    keep_per_camera: int = Field(default=20, ge=1, le=10_000)
+    max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=64 * 1024, description="all cameras' files together"
+    )
+    jpeg_quality: int = Field(default=85, ge=1, le=100)
 
 
 class PipelineConfig(_Section):
@@ -479,8 +566,14 @@ class Settings(BaseSettings):
     )
     cameras: dict[Name, CameraConfig] = Field(default_factory=dict)
     recipes: dict[Name, RecipeConfig] = Field(default_factory=dict)
-    references_dir: Path = Path("/var/lib/edged/references")
-    state_dir: Path = Path("/var/lib/edged")
+    references_dir: Path = Field(
+        default=Path("/var/lib/edged/references"),
+        description="taught references, versioned per recipe and camera",
+    )
+    state_dir: Path = Field(
+        default=Path("/var/lib/edged"),
+        description="the durable MQTT outbox and the kept failed parts",
+    )
     models_dir: Path | None = Field(
         default=None, description="the model repository; default: <state_dir>/models"
     )
@@ -488,6 +581,7 @@ class Settings(BaseSettings):
     http: HttpConfig = Field(default_factory=HttpConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    failures: FailuresConfig = Field(default_factory=FailuresConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
 

@@ -26,8 +26,10 @@ from edged.core.errors import EdgedError
 from edged.http import create_app, create_metrics_app
 from edged.http._connections import ConnectionLimit, LimitedSite
 from edged.references import ReferenceStore
-from edged.runtime.autoteach import auto_teach
+from edged.runtime.autoteach import auto_teach, auto_teach_http
+from edged.runtime.console import run_console_summary, under_systemd
 from edged.runtime.contracts import ResultSink, SinkStats
+from edged.runtime.failures import FailureRing
 from edged.runtime.line import CameraLine
 from edged.runtime.logs import flush_suppressed, run_summary_flusher
 from edged.runtime.metrics import DROP_SHUTDOWN, Metrics
@@ -111,6 +113,7 @@ class Daemon:
             _ensure_directory(key, path)
         store = _build_references(s)
         self.runtime.references = store
+        self.runtime.failures = await asyncio.to_thread(_build_failures, s)
         self.sink = self._sink_override or await _build_publisher(self.runtime)
         self.runtime.publisher = self.sink
         self.runtime.health.set("publisher", True)
@@ -140,11 +143,23 @@ class Daemon:
             self.supervisor.spawn(f"acquire:{cam_id}", line.acquire)
             self.supervisor.spawn(f"inspect:{cam_id}", line.inspect)
             self.supervisor.spawn(f"emit:{cam_id}", line.emit)
+        http_recipe = s.http_recipe
+        await self.runtime.pool.run(
+            auto_teach_http,
+            store,
+            s,
+            needs_reference=http_recipe is not None
+            and self.runtime.inspectors[http_recipe].needs_reference,
+        )
         self.supervisor.spawn("state", self._state_loop)
         self.runtime.metrics.workers_total.set(self.runtime.pool.workers)
         self._update_readiness()
         self.supervisor.spawn("readiness", self._readiness_loop)
         self.supervisor.spawn("log-summaries", run_summary_flusher)
+        if not under_systemd(os.environ):  # there, STATUS= carries the summary
+            self.supervisor.spawn(
+                "console-summary", functools.partial(run_console_summary, self.runtime)
+            )
         self._started = True
         await self._wait_cameras_up(READY_WAIT_S)
         log.info(
@@ -431,6 +446,17 @@ def _first_seq(sink: ResultSink | None, camera: str) -> int:
 
 def _build_source(camera: str, cfg: CameraConfig) -> FrameSource:
     return build_source(camera, cfg)
+
+
+def _build_failures(settings: Settings) -> FailureRing | None:
+    cfg = settings.failures
+    if not cfg.enabled:
+        return None
+    return FailureRing(
+        settings.state_dir / "failures",
+        keep_per_camera=cfg.keep_per_camera,
+        max_bytes=cfg.max_bytes,
+    )
 
 
 def _build_references(settings: Settings) -> ReferenceStore:

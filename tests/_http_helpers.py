@@ -158,6 +158,13 @@ class MemoryStore:
             self.active[(recipe, camera)] = version
         return version
 
+    def image(self, recipe: str, camera: str, version: int, index: int = 0) -> np.ndarray:
+        for v, images in self.versions.get((recipe, camera), []):
+            if v == str(version) and 0 <= index < len(images):
+                return images[index]
+        msg = f"reference image: none for {recipe!r} / {camera!r} v{version} #{index}"
+        raise NotFoundError(msg)
+
     def rollback(self, recipe: str, camera: str, version: str | None = None) -> str:
         vs = [v for v, _ in self.versions.get((recipe, camera), [])]
         if version is None:

@@ -81,7 +81,7 @@ class Collector:
     """A real MQTT subscriber in paho's network thread.
 
     Persistent session (MQTT 5: clean_start=False with a long session expiry;
-    3.1.1: clean_session=False) and QoS 1, like the README tells consumers, so
+    3.1.1: clean_session=False) and QoS 1, like docs/mqtt.md tells consumers, so
     messages published while it is reconnecting are queued for it by the broker.
     """
 

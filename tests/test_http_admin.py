@@ -112,9 +112,15 @@ def test_cameras_listed_with_state(env: tuple[ServerThread, Any, Any]) -> None:
     assert cams["cam1"]["state"]["connected"] is True
     assert cams["cam1"]["details"] == {"pid": 4242, "frames_leased": 11, "frames_copied": 1}
     assert cams["cam2"]["recipe"] == "spots_heat"
+    none = {"pass": 0, "fail": 0, "error": 0}
     assert cams["cam3"] == {
         "id": "cam3", "running": False, "source": "synthetic", "recipe": "spots",
         "state": None, "details": None, "last_result": None,
+        "verdicts": {
+            "total": none,
+            "last_minute": {**none, "per_min": 0.0, "fail_per": None},
+            "last_hour": {**none, "per_min": 0.0, "fail_per": None},
+        },
     }  # fmt: skip
     assert call(srv, "GET", "/cameras/cam1").json()["id"] == "cam1"
     resp = call(srv, "GET", "/cameras/nope")

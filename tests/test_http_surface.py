@@ -34,6 +34,7 @@ PUBLIC = {
     "/version",
     "/api/v1/openapi.json",
     "/imgdiff/results/{name}",  # PixLab result links: 128 random bits, no key (as PixLab)
+    *("/", "/ui/{name}", "/ui/swagger/{name}"),  # the web page (its data is not public)
 }
 """The allow-list, written out here on purpose: changing it must change this test."""
 
@@ -100,7 +101,8 @@ def _assert_shape(path: str, body: Any, status: int) -> str:
 
 def _concrete(template: str) -> str:
     """A path for a route template: every ``{param}`` becomes a value."""
-    values = {"camera": "http", "recipe": "spots", "version": "v1"}
+    values = {"camera": "http", "recipe": "spots", "version": "v1", "id": "x"}
+    values["name"] = "swagger-ui.css" if template.startswith("/ui/swagger/") else "app.js"
     return re.sub(r"\{(\w+)[^}]*\}", lambda m: values.get(m.group(1), "x"), template)
 
 

@@ -179,9 +179,14 @@ async def test_mqtt_commands_carry_the_expected_lot_code(
         defect_rate=0.0, triggered=True,
     )  # fmt: skip
     t = Topics(prefix, "ocr-line")
-    col = Collector(broker, [t.reply("line1"), t.result("line1")]).start()
+    col = Collector(broker, [t.reply("line1"), t.result("line1"), t.status]).start()
     daemon = Daemon(settings)
     await daemon.start()
+    # edged subscribes to its commands before it publishes "online" on that connection,
+    # so once "online" is seen, a command cannot arrive before the subscription.
+    await asyncio.to_thread(
+        col.wait_for, lambda ms: any(m.topic == t.status and m.payload == b"online" for m in ms)
+    )
     plc = mqtt.Client(CallbackAPIVersion.VERSION2)
     try:
         plc.connect(broker.host, broker.port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -88,6 +89,18 @@ def test_teach_list_rollback_delete(
     assert store.current("parts", "cam1") is None
 
 
+def test_teach_for_http_analyze_requests(
+    setup: tuple[Path, list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--camera http`` (what analyze_image's error message suggests) is accepted."""
+    cfg, files = setup
+    base = ["--config", str(cfg), "--recipe", "parts", "--camera", "http"]
+    code, out, err = _run(capsys, *base, str(files[0]))
+    assert code == 0, err
+    assert out.strip() == "taught parts/http v1: 1 image(s) 320x240, single model (current)"
+    assert ReferenceStore(tmp_path / "refs").current("parts", "http") is not None
+
+
 def test_teach_refuses_bad_input(
     setup: tuple[Path, list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -101,7 +114,7 @@ def test_teach_refuses_bad_input(
         capsys, "--config", str(cfg), "--recipe", "parts", "--camera", "cam9", str(files[0])
     )
     assert code == 2
-    assert "--camera: expected one of ['cam1'], got 'cam9'" in err
+    assert "--camera: expected one of ['cam1', 'http', 'offline'], got 'cam9'" in err
     base = ["--config", str(cfg), "--recipe", "parts", "--camera", "cam1"]
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not a png")
@@ -144,3 +157,41 @@ def test_teach_as_a_real_process_with_roi(setup: tuple[Path, list[Path]], tmp_pa
     assert ref.roi is not None
     assert ref.roi[:, :30].max() == 0  # 40 px of 320 at 256 working px = 32 columns
     assert ref.roi[:, 40:].min() == 255
+
+
+def test_analyze_judges_against_the_stored_references(
+    setup: tuple[Path, list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Getting started: teach a camera, then verify parts offline against what it learned."""
+    cfg, files = setup
+    base = ["--config", str(cfg), "--recipe", "parts", "--camera", "cam1"]
+    code, _, err = _run(capsys, *base, str(files[0].parent))
+    assert code == 0, err
+    wld = world((320, 240), seed=51)
+    good = capture(wld, dx=0.2, noise=1.0, seed=9)
+    bad = good.copy()
+    cv2.circle(bad, (160, 120), 9, (0, 0, 0), -1)  # a dark spot on the part
+    for name, image in (("good.png", good), ("bad.png", bad)):
+        cv2.imwrite(str(tmp_path / name), image)
+
+    def analyze(camera: str, name: str) -> tuple[int, dict[str, Any]]:
+        # A child process: analyze sets up logging on its stderr for good.
+        args = ["analyze", "--config", str(cfg), "--camera", camera, str(tmp_path / name)]
+        p = subprocess.run(
+            [sys.executable, "-m", "edged", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        return p.returncode, json.loads(p.stdout)
+
+    verdicts = {}
+    for name in ("good.png", "bad.png"):
+        code, result = analyze("cam1", name)
+        verdicts[name] = (code, result["verdict"], result["camera"])
+    assert verdicts == {"good.png": (0, "pass", "cam1"), "bad.png": (1, "fail", "cam1")}
+    # Another camera has nothing stored: an error saying how to teach it.
+    code, result = analyze("http", "good.png")
+    assert (code, result["verdict"]) == (1, "error")
+    assert "edged teach --config FILE --recipe parts --camera http" in result["reasons"][0]

@@ -505,7 +505,7 @@ def build() -> dict[str, Any]:
     return {
         "uid": "edged-overview",
         "title": "edged — camera lines",
-        "description": "Cameras, verdicts, latency and delivery of edged (see README, Operations).",
+        "description": "Cameras, verdicts, latency and delivery of edged (see docs/operations.md).",
         "tags": ["edged", "machine-vision"],
         "schemaVersion": 39,
         "version": 1,

@@ -13,7 +13,7 @@ from edged.core.errors import InputError
 from edged.core.result import FrameInfo, iso_utc
 from edged.imaging.imagefiles import read_image_file
 from edged.recipes.inspection import build_result, error_inspection
-from edged.references import InMemoryReferences
+from edged.references import InMemoryReferences, ReferenceStore
 from edged.runtime.shared import Runtime
 
 DEFAULT_RECIPE = "default"
@@ -46,12 +46,20 @@ async def analyze_files(
     camera: str,
     references: Sequence[Path],
     out: TextIO,
+    stored: bool = False,
     progress: TextIO | None,
 ) -> int:
-    """Inspect each file; print one Result JSON per line. Returns how many did not pass."""
+    """Inspect each file; print one Result JSON per line. Returns how many did not pass.
+
+    References: the ``references`` image files, else (``stored``) those stored under
+    ``settings.references_dir`` for ``camera``, else none.
+    """
     runtime = Runtime.build(settings)
     if references:
         runtime.references = _offline_references(runtime, references, recipe, camera)
+    elif stored:
+        # The references taught for ``camera`` (edged teach, the page, auto_teach).
+        runtime.references = ReferenceStore(settings.references_dir, recipes=settings.recipes)
     inspector = runtime.inspector(recipe)
     not_passed = 0
     t_start = time.monotonic()

@@ -41,7 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--reference", type=Path, action="append", help="good reference image(s)")
     ana.add_argument("--recipe", help="recipe name from the config")
     ana.add_argument("--config", "-c", type=Path, help="YAML config file (default: built-in)")
-    ana.add_argument("--camera", default="offline", help="camera id for references/results")
+    ana.add_argument(
+        "--camera",
+        default="offline",
+        help="camera id for results; with --config and no --reference, judge against "
+        "the references stored for this camera",
+    )
 
     wat = sub.add_parser(
         "watch",
@@ -162,6 +167,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 recipe=args.recipe,
                 camera=args.camera,
                 references=args.reference or [],
+                stored=args.config is not None,
                 out=sys.stdout,
                 progress=sys.stderr if len(files) > 1 else None,
             )

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from edged.config import RESERVED_CAMERA_IDS
 from edged.core.errors import ConfigError, EdgedError
 from edged.imaging.imagefiles import expand_image_paths, read_image_file
 
@@ -42,7 +43,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="*", type=Path, help="good images or folders of them")
     p.add_argument("--config", "-c", required=True, type=Path, help="YAML config file")
     p.add_argument("--recipe", required=True, help="recipe name from the config")
-    p.add_argument("--camera", required=True, help="camera id from the config")
+    p.add_argument(
+        "--camera",
+        required=True,
+        help="camera id from the config, or http (HTTP analyze requests) or offline "
+        "(edged analyze)",
+    )
     p.add_argument("--roi", type=Path, help="mask image: non-zero = inspected")
     p.add_argument("--note", default="", help="free text stored in the manifest")
     p.add_argument("--by", dest="created_by", help="who teaches (default: user@host)")
@@ -81,8 +87,8 @@ def cmd_teach(
         known = sorted(settings.recipes)
         print(f"edged: teach: --recipe: expected one of {known}, got {args.recipe!r}", file=err)
         return 2
-    if args.camera not in settings.cameras:
-        known = sorted(settings.cameras)
+    if args.camera not in settings.cameras and args.camera not in RESERVED_CAMERA_IDS:
+        known = sorted({*settings.cameras, *RESERVED_CAMERA_IDS})
         print(f"edged: teach: --camera: expected one of {known}, got {args.camera!r}", file=err)
         return 2
     store = ReferenceStore(settings.references_dir, recipes=settings.recipes)

@@ -101,10 +101,15 @@ PUBLIC_PATHS = frozenset(
         "/version",
         "/api/v1/openapi.json",
         "/imgdiff/results/{name}",
+        # The operator web page and its static files (edged.http.ui): the page holds no
+        # data; everything it shows comes from the admin API, which wants the key.
+        "/",
+        "/ui/{name}",
+        "/ui/swagger/{name}",
     }
 )
-"""The routes that answer without the API key. Every other route, and every path
-that matches none, wants the key when one is configured. ``/imgdiff/results/{name}``
+"""The routes (templates) that answer without the API key. Every other route, and every
+path that matches none, wants the key when one is configured. ``/imgdiff/results/{name}``
 serves PixLab's result links, named by 128 random bits, as PixLab's storage links
 need no key."""
 

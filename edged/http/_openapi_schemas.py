@@ -111,6 +111,12 @@ def schemas() -> Doc:
                 "camera really runs",
             },
             "last_result": {"type": ["object", "null"]},
+            "verdicts": {
+                "type": "object",
+                "description": "results by verdict since start (total), over the last minute "
+                "and the last hour (each with per_min: results per minute, and fail_per: "
+                "failed parts in percent, null without results)",
+            },
         },
     }
     schemas["Recipe"] = {

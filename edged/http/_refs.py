@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 from aiohttp import BodyPartReader, web
 
@@ -20,7 +21,9 @@ from edged.http._errors import UnavailableError
 from edged.http._families import ADMIN_FAMILY, register_family
 from edged.http._gate import gated
 from edged.http._keys import RUNTIME
-from edged.http._params import ClientGoneError, json_body, read_all
+from edged.http._params import ClientGoneError, int_param, json_body, read_all
+from edged.imaging.render import encode_jpeg
+from edged.references import MAX_IMAGES, parse_version
 from edged.runtime.shared import Runtime
 
 MAX_TEACH_IMAGES = 64
@@ -51,6 +54,18 @@ class ReferenceAdmin(Protocol):
 
     def delete(self, recipe: str, camera: str, version: str | None = None) -> None:
         """Delete one version, or every version of ``recipe`` and ``camera`` (None)."""
+
+
+@runtime_checkable
+class ReferenceImages(Protocol):
+    """A store that can show its stored images (for thumbnails)."""
+
+    def image(self, recipe: str, camera: str, version: int, index: int = 0) -> np.ndarray:
+        """Image ``index`` of ``version``: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR."""
+
+
+THUMB_WIDTH_PX = 320
+MAX_THUMB_WIDTH_PX = 4096
 
 
 def _store(runtime: Runtime) -> ReferenceAdmin:
@@ -190,6 +205,30 @@ async def delete_references(request: web.Request) -> web.Response:
     return json_response({"recipe": recipe, "camera": camera, "deleted": version or "all"})
 
 
+def _thumbnail(image: np.ndarray, width_px: int) -> bytes:
+    h, w = image.shape[:2]
+    if w > width_px:
+        image = cv2.resize(
+            image, (width_px, max(1, round(h * width_px / w))), interpolation=cv2.INTER_AREA
+        )
+    return encode_jpeg(image, quality=85)
+
+
+async def reference_image(request: web.Request) -> web.Response:
+    """One stored image of a version as JPEG: ``?index=`` (default 0), ``?width=`` in
+    pixels (default 320, a thumbnail; larger images are scaled down, never up)."""
+    runtime, store, recipe, camera = _target(request)
+    if not isinstance(store, ReferenceImages):
+        msg = "the configured reference store cannot show its images"
+        raise UnavailableError(msg)
+    version = parse_version(request.match_info["version"]) or 0
+    index = int_param(request, "index", default=0, low=0, high=MAX_IMAGES - 1)
+    width = int_param(request, "width", default=THUMB_WIDTH_PX, low=16, high=MAX_THUMB_WIDTH_PX)
+    image = await runtime.pool.run(store.image, recipe, camera, version, index)
+    jpeg = await runtime.pool.run(_thumbnail, image, width)
+    return web.Response(body=jpeg, content_type="image/jpeg")
+
+
 PREFIX = "/api/v1/references"
 
 
@@ -203,3 +242,4 @@ def setup(app: web.Application) -> None:
     r.add_post(f"{base}/{{recipe}}/{{camera}}/rollback", rollback_references)
     r.add_delete(f"{base}/{{recipe}}/{{camera}}", delete_references)
     r.add_delete(f"{base}/{{recipe}}/{{camera}}/{{version}}", delete_references)
+    r.add_get(f"{base}/{{recipe}}/{{camera}}/{{version}}/image.jpg", reference_image)

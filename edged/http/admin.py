@@ -42,6 +42,7 @@ def _camera_doc(runtime: Runtime, cid: str) -> dict[str, Any]:
         "state": dataclasses.asdict(live.source_state()) if live is not None else None,
         "details": live.source_details() if live is not None else None,
         "last_result": latest[-1].compact() if latest else None,
+        "verdicts": runtime.verdicts.snapshot(cid),
     }
 
 

@@ -44,6 +44,8 @@ from edged.http import (
     openapi,
     pekat,
     pixlab,
+    station,
+    ui,
 )
 from edged.http._auth import auth_for
 from edged.http._encoding import HANDLER_ARGS, content_encoding_middleware
@@ -67,6 +69,8 @@ AREAS: tuple[Setup, ...] = (
     openapi.setup,  # /api/v1/openapi.json
     admin.setup,  # /api/v1/cameras, recipes, results
     _refs.setup,  # /api/v1/references
+    station.setup,  # /api/v1/failures, /api/v1/health
+    ui.setup,  # the operator web page: /, /ui/...
 )
 """Every HTTP area of the main app, in registration order."""
 

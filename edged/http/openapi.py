@@ -17,6 +17,7 @@ from edged.http import ltu
 from edged.http._context import json_response
 from edged.http._families import ADMIN_FAMILY, register_family
 from edged.http._openapi_schemas import schemas
+from edged.http._openapi_station import station_paths
 from edged.http._openapi_util import JSON, Doc, errors, json_content, op, param, ref
 
 # --------------------------------------------------------------------- PEKAT
@@ -625,6 +626,7 @@ def _document() -> Doc:
             **_deepomatic_paths(),
             **_ops_paths(),
             **_admin_paths(),
+            **station_paths(),
         },
         "components": {
             "schemas": schemas(),

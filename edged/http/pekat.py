@@ -4,7 +4,7 @@ Routes: ``POST /analyze_image`` (JPEG/PNG body), ``POST /analyze_raw_image?width
 [&bayer]`` (raw BGR, grey or Bayer body), ``POST /analyze_image_shared_memory?width&height
 &name`` (raw pixels in a local POSIX shared-memory block), ``GET /ping``, ``GET /version``.
 Common query: ``api_key``, ``data``, ``response_type=context|image|annotated_image|heatmap``,
-``context_in_body``, ``recipe``. See README, section http.
+``context_in_body``, ``recipe``. See docs/api.md.
 
 Each analysis runs decode → inspect → render as one job in the worker pool, under
 the analysis gate (bounded concurrency, deadline). Its Result is recorded in

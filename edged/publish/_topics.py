@@ -5,6 +5,7 @@ Root ``{prefix}/{node_id}``:
 - ``status`` — retained ``online`` / ``offline`` (last will) / ``stopped``
 - ``{camera}/result`` — full Result JSON, ``{camera}/verdict`` — compact verdict
 - ``{camera}/state`` — retained live camera state
+- ``{camera}/image`` — retained annotated JPEG of a (failed) part, best effort
 - ``{camera}/cmd/{trigger|recipe|teach}`` in, ``{camera}/cmd/reply`` out
 """
 
@@ -36,6 +37,9 @@ class Topics:
 
     def state(self, camera: str) -> str:
         return f"{self.root}/{camera}/state"
+
+    def image(self, camera: str) -> str:
+        return f"{self.root}/{camera}/image"
 
     def command(self, camera: str, name: str) -> str:
         return f"{self.root}/{camera}/cmd/{name}"

@@ -65,6 +65,7 @@ from paho.mqtt.properties import Properties
 from edged.config import Settings
 from edged.core.result import Result
 from edged.publish._link import Connected, LinkOptions, MqttLink, Will
+from edged.publish._takeover import TakeoverDetector, clash_message
 from edged.publish._topics import Topics
 from edged.publish.commands import CommandHandler, CommandRouter
 from edged.publish.outbox import NewMessage, Outbox, OutboxError
@@ -144,9 +145,11 @@ class Publisher:
         command_handler: CommandHandler | None = None,
         outbox_path: Path | None = None,
         client_id: str | None = None,
+        takeover: TakeoverDetector | None = None,
         on_durable: Callable[[bool], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._takeover = takeover or TakeoverDetector()
         self._cfg = settings.mqtt
         self._metrics = metrics
         self.topics = Topics(self._cfg.prefix, settings.node_id)
@@ -398,6 +401,11 @@ class Publisher:
             log.info("MQTT publisher stopped; outbox empty")
         self._update_gauges()
 
+    def publish_image(self, camera: str, jpeg: bytes) -> bool:
+        """The annotated JPEG of a part on ``.../{camera}/image``: QoS 0, retained per
+        ``mqtt.image.retain``, sent now or not at all (never queued in the outbox)."""
+        return self._link.publish_soon(self.topics.image(camera), jpeg, 0, self._cfg.image.retain)
+
     def stats(self) -> SinkStats:
         oldest = self.outbox.oldest_created_s
         return SinkStats(
@@ -491,14 +499,17 @@ class Publisher:
     def _connected(self, info: Connected) -> None:
         self._epoch += 1
         self._inflight.clear()
-        self._link.publish_soon(self.topics.status, b"online", 1, True)
-        if self._router is not None:
+        if self._router is not None:  # first: "online" then means commands are heard
             self._link.subscribe(self._router.subscriptions())
+        self._link.publish_soon(self.topics.status, b"online", 1, True)
         if self._cfg.topics.state:
             for camera, payload in self._states.items():
                 self._link.publish_soon(self.topics.state(camera), payload, 1, True)
+        self._takeover.connected()
         if self._metrics is not None:
             self._metrics.mqtt_connected.set(1)
+            self._metrics.mqtt_changed_time.set(time.time())
+            self._metrics.mqtt_connects.inc()
         if self.outbox.depth:
             log.info("MQTT: sending %d message(s) from the outbox", self.outbox.depth)
         self._poke()
@@ -508,7 +519,25 @@ class Publisher:
         self._inflight.clear()  # resent from the outbox after reconnecting
         if self._metrics is not None:
             self._metrics.mqtt_connected.set(0)
+            self._metrics.mqtt_changed_time.set(time.time())
+            self._metrics.mqtt_disconnects.inc()
+        if self._takeover.disconnected(reason):
+            opts = self._link.opts
+            log.error(
+                "%s",
+                clash_message(
+                    opts.client_id,
+                    f"{opts.host}:{opts.port}",
+                    self._takeover.threshold,
+                    self._takeover.window_s,
+                ),
+            )
+        self._export_clash()
         self._poke()
+
+    def _export_clash(self) -> None:
+        if self._metrics is not None:
+            self._metrics.mqtt_client_id_clash.set(1 if self._takeover.suspected else 0)
 
     def _acked(self, mid: int, reason_code: int, reason: str) -> None:
         row = self._inflight.pop(mid, None)
@@ -572,6 +601,8 @@ class Publisher:
             await asyncio.sleep(1.0)
 
     def _update_gauges(self) -> None:
+        self._takeover.check_stable()
+        self._export_clash()
         if self._metrics is None:
             return
         s = self.stats()

@@ -177,6 +177,15 @@ class ReferenceStore:
         doc = read_manifest(vdir)
         return [read_png(vdir / item["file"]) for item in doc["images"]]
 
+    def image(self, recipe: str, camera: str, version: int, index: int = 0) -> np.ndarray:
+        """One stored good image of a version (``index`` from 0), e.g. for a thumbnail."""
+        vdir = self._resolve(recipe, camera, version)
+        items = read_manifest(vdir)["images"]
+        if not 0 <= index < len(items):
+            msg = f"image index: expected 0..{len(items) - 1}, got {index}"
+            raise NotFoundError(msg)
+        return read_png(vdir / items[index]["file"])
+
     def _resolve(self, recipe: str, camera: str, version: int | None) -> Path:
         base = self._dir(recipe, camera)
         if version is None:

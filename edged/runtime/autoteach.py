@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from edged.config import CameraConfig
+from edged.config import CameraConfig, Settings
 from edged.core.frames import Frame
 from edged.imaging import pixfmt
 from edged.references import ReferenceStore
@@ -64,3 +64,37 @@ def auto_teach(
         camera, count, cfg.recipe, info,
     )  # fmt: skip
     return True
+
+
+HTTP_CAMERA = "http"
+"""The camera id of HTTP analyze requests (and their references)."""
+
+
+def auto_teach_http(store: ReferenceStore, settings: Settings, *, needs_reference: bool) -> bool:
+    """Demo aid: HTTP analyze requests get the good parts of a self-teaching line.
+
+    When the HTTP default recipe needs references, none are stored for camera
+    ``http``, and a synthetic line with ``auto_teach`` runs that recipe, its good parts
+    are taught for ``http`` too, so ``analyze_image`` with a frame of that line gives
+    a real verdict. True if taught.
+    """
+    recipe = settings.http_recipe
+    if recipe is None or not needs_reference or not settings.http.enabled:
+        return False
+    if store.current(recipe, HTTP_CAMERA) is not None:
+        return False
+    for camera, cfg in settings.cameras.items():
+        syn = cfg.synthetic if cfg.source == "synthetic" else None
+        if not cfg.enabled or cfg.recipe != recipe or syn is None or syn.auto_teach == 0:
+            continue
+        info = store.teach(
+            recipe, HTTP_CAMERA, good_images(camera, cfg, syn.auto_teach), source="auto_teach",
+            note=f"auto_teach: {syn.auto_teach} good synthetic parts of camera {camera}",
+        )  # fmt: skip
+        log.info(
+            "HTTP analyze (camera http): taught %d good part(s) of camera %s as references "
+            "for recipe %s (version %s)",
+            syn.auto_teach, camera, recipe, info,
+        )  # fmt: skip
+        return True
+    return False

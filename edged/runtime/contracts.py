@@ -6,7 +6,8 @@ real implementations):
 
 - :class:`ResultSink`: where results and live camera state go (the MQTT
   :class:`~edged.publish.Publisher`, whose durable outbox keeps them across
-  outages); :class:`SinkStats` is what it reports.
+  outages); :class:`SinkStats` is what it reports. A sink that also takes the
+  annotated images of parts (the MQTT ``image`` topic) implements :class:`ImageSink`.
 - :class:`ReferenceProvider`: the prepared reference model of a recipe and
   camera, per frame (:class:`~edged.references.ReferenceStore`,
   :class:`~edged.references.InMemoryReferences`). A store that can also be
@@ -81,6 +82,15 @@ class ResultSink(Protocol):
     def stats(self) -> SinkStats: ...
 
     async def stop(self, grace_s: float = 5.0) -> None: ...
+
+
+@runtime_checkable
+class ImageSink(Protocol):
+    """A sink that also takes annotated part images (best effort, never queued)."""
+
+    def publish_image(self, camera: str, jpeg: bytes) -> bool:
+        """Send ``jpeg`` now for ``camera``; False when it could not (not connected)."""
+        ...
 
 
 class ReferenceProvider(Protocol):

@@ -31,8 +31,15 @@ from edged.core.errors import EdgedError, InputError, NotFoundError
 from edged.core.frames import Frame
 from edged.core.result import FrameInfo, Result, iso_utc
 from edged.imaging import pixfmt
+from edged.imaging.render import annotate, encode_jpeg
 from edged.recipes.inspection import Inspection, build_result, error_inspection
-from edged.runtime.contracts import ConfirmableReferences, ReferenceTeacher, ResultSink
+from edged.runtime.contracts import (
+    ConfirmableReferences,
+    ImageSink,
+    ReferenceTeacher,
+    ResultSink,
+)
+from edged.runtime.imagefeed import ImageFeed
 from edged.runtime.metrics import DROP_DECODE, DROP_QUEUE_FULL
 from edged.runtime.shared import Runtime
 from edged.sources.base import EndOfStream, FrameSource, SourceState
@@ -48,6 +55,8 @@ class _Processed:
     inspection: Inspection
     image: np.ndarray | None
     decode_ms: float
+    annotated_jpeg: bytes | None = None
+    image_jpeg: bytes | None = None  # for the MQTT image topic (scaled to its caps)
     done_ns: int = field(default_factory=time.time_ns)
 
 
@@ -111,6 +120,13 @@ class CameraLine:
         self._m_dropped_decode = m.frames_dropped.labels(camera, DROP_DECODE)
         self._m_queue = m.queue_depth.labels(camera)
         self._m_last_frame = m.last_frame_time.labels(camera)
+        self._image_sink = sink if isinstance(sink, ImageSink) else None
+        image_cfg = runtime.settings.mqtt.image
+        self._image_feed = (
+            ImageFeed(image_cfg)
+            if self._image_sink is not None and image_cfg.parts != "off"
+            else None
+        )
 
     # ------------------------------------------------------------ control API
 
@@ -292,8 +308,29 @@ class CameraLine:
             self._handover.task_done()
             self._seq += 1
             self.runtime.results.add(result)
+            self.runtime.verdicts.add(self.camera, result.verdict)
             self.runtime.metrics.results.labels(self.camera, result.recipe, result.verdict).inc()
+            if processed.annotated_jpeg is not None:
+                await self._keep_failure(result, processed.annotated_jpeg)
+            if processed.image_jpeg is not None and self._image_sink is not None:
+                sent = self._image_sink.publish_image(self.camera, processed.image_jpeg)
+                self._count_image("sent" if sent else "not_connected")
             self._on_progress("emit")
+
+    def _count_image(self, outcome: str) -> None:
+        self.runtime.metrics.mqtt_images.labels(self.camera, outcome).inc()
+
+    async def _keep_failure(self, result: Result, jpeg: bytes) -> None:
+        """Put a failed part in the on-disk ring (a disk fault is logged, never fatal)."""
+        ring = self.runtime.failures
+        if ring is None:
+            return
+        try:
+            await asyncio.to_thread(ring.add, result, jpeg)
+        except OSError as exc:  # the same text each time: the log's repeat window applies
+            log.error("camera %s: failed parts cannot be kept: %s", self.camera, exc.strerror)
+        except ValueError as exc:
+            log.error("camera %s: failed part not kept: %s", self.camera, exc)
 
     def pending(self) -> int:
         """Frames accepted but not yet handed to the sink."""
@@ -335,7 +372,19 @@ class CameraLine:
         stage.labels(self.camera, "decode").observe(decode_ms / 1000.0)
         for check, ms in inspection.timings_ms.items():
             stage.labels(self.camera, f"check.{check}").observe(ms / 1000.0)
-        return _Processed(frame, inspection, image, decode_ms)
+        keep = inspection.verdict == "fail" and self.runtime.failures is not None
+        feed = self._image_feed is not None and self._image_feed.wants(inspection.verdict)
+        jpeg = image_jpeg = None
+        if keep or feed:
+            annotated = annotate(image, inspection.regions)
+            if keep:
+                quality = self.runtime.settings.failures.jpeg_quality
+                jpeg = encode_jpeg(annotated, quality=quality)
+            if feed and self._image_feed is not None:
+                image_jpeg = self._image_feed.encode(annotated)
+                if image_jpeg is None:
+                    self._count_image("too_large")
+        return _Processed(frame, inspection, image, decode_ms, jpeg, image_jpeg)
 
     def _reference_failed(self, reason: str) -> None:
         """Log an unusable reference once (again when the reason changes, or once a

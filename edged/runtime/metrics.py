@@ -167,6 +167,30 @@ class Metrics:
         self.mqtt_connected = Gauge(
             "edged_mqtt_connected", "1 while connected to the broker", registry=r
         )
+        self.mqtt_images = Counter(
+            "edged_mqtt_images_total",
+            "Annotated part images for the MQTT image topic by outcome: sent, "
+            "not_connected (dropped, best effort), too_large (over mqtt.image.max_bytes)",
+            ["camera", "outcome"],
+            registry=r,
+        )
+        self.mqtt_connects = Counter(
+            "edged_mqtt_connects_total", "Connections to the broker that came up", registry=r
+        )
+        self.mqtt_disconnects = Counter(
+            "edged_mqtt_disconnects_total", "Broker connections that ended", registry=r
+        )
+        self.mqtt_client_id_clash = Gauge(
+            "edged_mqtt_client_id_clash",
+            "1 while connections keep ending right after they start: another client is "
+            "probably using edged's MQTT client id (two stations with one node_id)",
+            registry=r,
+        )
+        self.mqtt_changed_time = Gauge(
+            "edged_mqtt_connection_changed_time_seconds",
+            "Unix time the broker connection last came up or went down (0: never)",
+            registry=r,
+        )
         self.outbox_depth = Gauge(
             "edged_outbox_messages", "Messages waiting in the durable outbox", registry=r
         )

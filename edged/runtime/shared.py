@@ -22,7 +22,9 @@ from edged.models import SessionOptions
 from edged.models.repository import ModelRepository
 from edged.recipes.inspection import Inspection, Inspector
 from edged.runtime.contracts import ReferenceProvider, ResultSink
+from edged.runtime.failures import FailureRing
 from edged.runtime.metrics import Metrics
+from edged.runtime.rates import VerdictRates
 from edged.runtime.workers import WorkerPool
 from edged.sources.base import SourceState
 
@@ -101,6 +103,8 @@ class Runtime:
     references: ReferenceProvider | None = None
     cameras: dict[str, CameraControl] = field(default_factory=dict)
     results: RecentResults = field(default_factory=RecentResults)
+    verdicts: VerdictRates = field(default_factory=VerdictRates)
+    failures: FailureRing | None = None
     health: Health = field(default_factory=Health)
     publisher: ResultSink | None = None
     models: ModelRepository | None = None

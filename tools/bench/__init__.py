@@ -7,7 +7,7 @@ Sections (``--only NAME``): ``stages`` (each stage vs the work floor), ``pipelin
 differences fresh and with a repeated reference vs the SSIM recipe), ``e2e``
 (synthetic cameras -> daemon -> mosquitto -> subscriber) and ``memory`` (RSS growth;
 ``--soak`` for 10 minutes).
-See the README's benchmarks section for how to read the table.
+See docs/benchmarks.md for how to read the table.
 """
 
 from tools.bench._cli import SECTIONS, main, run_suite

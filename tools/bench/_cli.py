@@ -26,7 +26,7 @@ SECTIONS: tuple[str, ...] = tuple(m.NAME for m in _MODULES)
 
 
 def run_suite(options: Options, *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the selected sections; returns the JSON document (see the README)."""
+    """Run the selected sections; returns the JSON document (see docs/benchmarks.md)."""
     started = time.time()
     machine = describe()
     reports: list[SectionReport] = []
