@@ -36,6 +36,7 @@ from edged.core.errors import InputError, NotFoundError
 from edged.http._drf import unflatten
 from edged.http._errors import UnavailableError
 from edged.http._families import ApiFamily, HttpError, JsonBody, register_family
+from edged.http._form_values import parse_bool, parse_int
 from edged.http._input import decode_image_bytes, image_from_text, read_form, run_pixels
 from edged.http._keys import RUNTIME
 from edged.http._tasks import TaskStore
@@ -78,31 +79,11 @@ def _id(request: web.Request, what: str = "id") -> int:
 
 
 def _int(value: Any, name: str, *, default: int, lo: int, hi: int) -> int:
-    if value is None:
-        return default
-    try:
-        n = int(value)
-    except (TypeError, ValueError) as exc:
-        msg = f"{name}: expected an integer in [{lo}, {hi}], got {value!r}"
-        raise InputError(msg) from exc
-    if not lo <= n <= hi:
-        msg = f"{name}: expected an integer in [{lo}, {hi}], got {n}"
-        raise InputError(msg)
-    return n
+    return default if value is None else parse_int(value, name, lo, hi)
 
 
 def _bool(value: Any, name: str, *, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    msg = f"{name}: expected true or false, got {value!r}"
-    raise InputError(msg)
+    return default if value is None else parse_bool(value, name)
 
 
 def _page(request: web.Request, items: Sequence[Mapping[str, Any]]) -> web.Response:
