@@ -31,9 +31,9 @@ from pydantic_settings import (
 
 from edged.core.errors import ConfigError
 from edged.core.hosts import parse_host_entry
+from edged.core.names import NAME_RE
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-Name = Annotated[str, Field(pattern=_NAME_RE.pattern)]
+Name = Annotated[str, Field(pattern=NAME_RE.pattern)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 MIN_SECRET_LEN = 16
 

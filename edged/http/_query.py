@@ -16,6 +16,7 @@ from typing import Literal, cast, get_args
 from multidict import MultiMapping
 
 from edged.core.errors import InputError
+from edged.core.names import NAME_RE
 from edged.http._decode import check_pixels
 from edged.imaging.pixfmt import BayerPattern
 
@@ -28,7 +29,6 @@ MAX_SIDE_PX = 1 << 20
 _TRUE = frozenset({"", "1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _BAYER: tuple[BayerPattern, ...] = ("RG", "GR", "GB", "BG")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DIGITS_RE = re.compile(r"^[0-9]{1,8}$")
 
 
@@ -73,7 +73,7 @@ def parse_analyze_query(query: MultiMapping[str]) -> AnalyzeQuery:
         msg = f"response_type: expected one of {', '.join(RESPONSE_TYPES)}, got {rtype!r}"
         raise InputError(msg)
     recipe = _one(query, "recipe")
-    if recipe is not None and _NAME_RE.match(recipe) is None:
+    if recipe is not None and NAME_RE.match(recipe) is None:
         msg = (
             "recipe: expected a recipe name (letters, digits, '_', '.', '-', up to 64), "
             f"got {recipe!r}"

@@ -47,6 +47,7 @@ from edged.core.atomic import (
     write_synced,
 )
 from edged.core.errors import EdgedError, InputError, NotFoundError
+from edged.core.names import NAME_RE
 from edged.models.engine import (
     ModelError,
     NetworkRunner,
@@ -63,7 +64,6 @@ KINDS: tuple[Kind, ...] = ("networks", "specs", "versions")
 SCHEMA = "edged.model.v1"
 MODEL_FILE = "model.onnx"
 _REV_RE = re.compile(r"^r(\d{4,})$")
-_FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class ConflictError(EdgedError):
@@ -288,7 +288,7 @@ class ModelRepository:
             raise InputError(msg)
         pre = _validate(NetworkConfig, doc.get("preprocessing"), "network preprocessing")
         for fname in files:
-            if not _FILE_RE.match(fname):
+            if not NAME_RE.match(fname):
                 msg = f"network file name: expected letters, digits, '_', '.', '-', got {fname!r}"
                 raise InputError(msg)
         if MODEL_FILE not in files:

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from edged.core.errors import EdgedError, InputError
+from edged.core.names import NAME_RE
 
 SCHEMA = "edged.reference.v1"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 

@@ -32,6 +32,7 @@ from edged.checks.prepared import check_image
 from edged.core.atomic import default_who, fsync_dir, locked
 from edged.core.errors import EdgedError, InputError, NotFoundError
 from edged.core.frames import Frame
+from edged.core.names import NAME_RE
 from edged.imaging.imagefiles import read_image_file
 from edged.references._files import (
     clean_temporaries,
@@ -43,7 +44,6 @@ from edged.references._files import (
     write_version,
 )
 from edged.references._manifest import (
-    NAME_RE,
     ReferenceInfo,
     check_name,
     current_version,

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from edged.core.errors import NotFoundError
+from edged.core.names import NAME_RE
 from edged.core.result import Result
 
 log = logging.getLogger("edged.failures")
 
 _ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_CAMERA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ class FailureRing:
         doc = result.to_json_dict()
         body = json.dumps(doc, separators=(",", ":")).encode("utf-8")
         part = _part_of(doc, len(body) + len(jpeg))
-        if not _ID_RE.match(part.id) or not _CAMERA_RE.match(part.camera):
+        if not _ID_RE.match(part.id) or not NAME_RE.match(part.camera):
             msg = (
                 "failure ring: expected a result id and a camera name, "
                 f"got {part.id!r} and {part.camera!r}"
@@ -192,7 +192,7 @@ class FailureRing:
             return
         found: list[FailedPart] = []
         for cdir in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            if not _CAMERA_RE.match(cdir.name):
+            if not NAME_RE.match(cdir.name):
                 continue
             for path in sorted(cdir.iterdir()):
                 if path.name.startswith("."):  # a temporary file of an interrupted write
