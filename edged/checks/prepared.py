@@ -37,7 +37,7 @@ from edged.checks.align import (
     prepare_registration,
     register,
 )
-from edged.checks.variation import Limits, VariationModel, VariationTrainer
+from edged.checks.variation import Limits, VariationModel, VariationTrainer, single
 from edged.core.errors import InputError
 
 FORMAT_VERSION = 1
@@ -354,29 +354,18 @@ def prepare_reference(
     names = trained_channels(params.behaviors, chroma=chroma(params, colour=colour))
 
     master_grey, master_ch = work_channels(first, work_wh, names)
-    trainers = {n: VariationTrainer(master_ch[n].shape[:2], robust=params.robust) for n in names}
-    for n in names:
-        trainers[n].add(master_ch[n])
     training: list[dict[str, Any]] = [{"image": 0, "master": True}]
-    if len(images) > 1:
-        tpl0 = prepare_registration(master_grey, roi=work_roi)
-        for i, img in enumerate(images[1:], start=1):
-            grey, chans = work_channels(img, work_wh, names)
-            reg = register(tpl0, grey, model=params.motion_model)
-            if not reg.ok:
-                msg = f"reference image {i} does not register onto image 0: {reg.reason}"
-                raise InputError(msg)
-            warped, valid = _into_reference(
-                chans, reg, work_wh, master_ch["L"], grey, field=params.lighting == "field"
-            )
-            for n in names:
-                v = valid
-                if n in _behaviors.CHROMA:
-                    v = cv2.resize(valid, warped[n].shape[::-1], interpolation=cv2.INTER_NEAREST)
-                trainers[n].add(warped[n], v)
-            training.append({"image": i, **reg.to_dict()})
-    channels = {n: t.model() for n, t in trainers.items()}
-    tpl = prepare_registration(_u8(channels["L"].mean), roi=work_roi)
+    if len(images) == 1:
+        # One image is its own model (std 0) and its own registration template: the
+        # trainer and the mean's rounding would only copy it (LTU prepares one per
+        # request).
+        channels = {n: single(master_ch[n]) for n in names}
+        tpl = prepare_registration(master_grey, roi=work_roi)
+    else:
+        channels, training = _train(
+            images, params, names, work_wh, work_roi, master_grey, master_ch
+        )
+        tpl = prepare_registration(_u8(channels["L"].mean), roi=work_roi)
     return PreparedReference(
         params=params,
         size_wh=size_wh,
@@ -388,6 +377,40 @@ def prepare_reference(
         n_images=len(images),
         training=tuple(training),
     )
+
+
+def _train(
+    images: Sequence[np.ndarray],
+    params: ReferenceParams,
+    names: tuple[str, ...],
+    work_wh: tuple[int, int],
+    work_roi: np.ndarray | None,
+    master_grey: np.ndarray,
+    master_ch: Mapping[str, np.ndarray],
+) -> tuple[dict[str, VariationModel], list[dict[str, Any]]]:
+    """Register images 1.. onto the master, normalise their lighting, train the models."""
+    trainers = {n: VariationTrainer(master_ch[n].shape[:2], robust=params.robust) for n in names}
+    for n in names:
+        trainers[n].add(master_ch[n])
+    training: list[dict[str, Any]] = [{"image": 0, "master": True}]
+    tpl0 = prepare_registration(master_grey, roi=work_roi)
+    for i, img in enumerate(images[1:], start=1):
+        grey, chans = work_channels(img, work_wh, names)
+        reg = register(tpl0, grey, model=params.motion_model)
+        if not reg.ok:
+            msg = f"reference image {i} does not register onto image 0: {reg.reason}"
+            raise InputError(msg)
+        warped, valid = _into_reference(
+            chans, reg, work_wh, master_ch["L"], grey, field=params.lighting == "field"
+        )
+        for n in names:
+            v = valid
+            if n in _behaviors.CHROMA:
+                v = cv2.resize(valid, warped[n].shape[::-1], interpolation=cv2.INTER_NEAREST)
+            trainers[n].add(warped[n], v)
+        training.append({"image": i, **reg.to_dict()})
+    channels = {n: t.model() for n, t in trainers.items()}
+    return channels, training
 
 
 def _into_reference(

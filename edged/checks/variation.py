@@ -151,6 +151,19 @@ def excess(
     return bright, dark
 
 
+def single(image: np.ndarray) -> VariationModel:
+    """The model of one good image (``(H, W)`` uint8 or float32 channel): the image as
+    the mean, ``std = 0``, a count of one everywhere — what :class:`VariationTrainer`
+    gives for a single image, robust or not, without training."""
+    shape = image.shape[:2]
+    return VariationModel(
+        mean=image.astype(np.float32),
+        std=np.zeros(shape, np.float32),
+        count=np.ones(shape, np.float32),
+        n=1,
+    )
+
+
 class VariationTrainer:
     """Incremental training of a :class:`VariationModel`.
 
