@@ -13,7 +13,8 @@ OpenCV's threads for two cores costs milliseconds per call.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -36,7 +37,12 @@ _TX, _TY = 8, 9  # the gradient rows
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Level:
-    """One pyramid level of the reference, ready for Lucas-Kanade."""
+    """One pyramid level of the reference, ready for Lucas-Kanade.
+
+    The normal matrix of a motion model (:meth:`hessian`) is computed the first time a
+    registration uses that model at this level (``auto`` uses two of the five), then
+    kept; thread-safe.
+    """
 
     k: int  # pyramid index: level pixels = working pixels / 2**k
     shape: tuple[int, int]  # (h, w)
@@ -46,7 +52,23 @@ class Level:
     t_mean: float  # the template row is centred on this mean (conditioning)
     usable: np.ndarray  # (h, w) uint8: 1 inside the ROI and off the border
     center: tuple[float, float]
-    hessians: dict[str, np.ndarray]  # model -> design[slice] @ design[slice].T over usable
+    hessians: dict[str, np.ndarray] = field(default_factory=dict)  # model -> normal matrix
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def hessian(self, model: str) -> np.ndarray:
+        """``design[slice] @ design[slice].T`` over the usable pixels (float64)."""
+        with self._lock:
+            out = self.hessians.get(model)
+            if out is None:
+                # One large product over every pixel, less the unusable ones: here BLAS
+                # beats einsum tenfold (the small per-frame products stay einsum).
+                rows = self.design[SLICES[model]]
+                out = _gram(rows)
+                off = np.flatnonzero(self.usable.ravel() == 0)
+                if off.size:
+                    out -= _gram(rows[:, off])
+                self.hessians[model] = out
+            return out
 
 
 def pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -63,21 +85,24 @@ def make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> Level:
     ``roi`` an optional working-size mask (non-zero = use)."""
     img = image_u8.astype(np.float32)
     h, w = img.shape
-    gx = cv2.Scharr(img, cv2.CV_32F, 1, 0, scale=1.0 / 32.0).ravel()
-    gy = cv2.Scharr(img, cv2.CV_32F, 0, 1, scale=1.0 / 32.0).ravel()
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    gx2 = cv2.Scharr(img, cv2.CV_32F, 1, 0, scale=1.0 / 32.0)
+    gy2 = cv2.Scharr(img, cv2.CV_32F, 0, 1, scale=1.0 / 32.0)
+    gx, gy = gx2.ravel(), gy2.ravel()
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-    x, y = xx.ravel() - cx, yy.ravel() - cy
+    # Centred coordinates as a row and a column, broadcast (float32, as a full grid was).
+    x = (np.arange(w, dtype=np.float32) - cx)[None, :]
+    y = (np.arange(h, dtype=np.float32) - cy)[:, None]
     t_mean = float(img.mean())
     flat = img.ravel()
     design = np.empty((12, h * w), np.float32)
-    np.multiply(x, gx, out=design[2])
-    np.multiply(y, gy, out=design[5])
+    rows = design.reshape(12, h, w)
+    np.multiply(x, gx2, out=rows[2])
+    np.multiply(y, gy2, out=rows[5])
     np.add(design[2], design[5], out=design[11])  # scale: x*Tx + y*Ty
-    np.multiply(-x, design[11], out=design[0])
-    np.multiply(-y, design[11], out=design[1])
-    np.multiply(y, gx, out=design[3])
-    np.multiply(x, gy, out=design[4])
+    np.multiply(-x, rows[11], out=rows[0])
+    np.multiply(-y, rows[11], out=rows[1])
+    np.multiply(y, gx2, out=rows[3])
+    np.multiply(x, gy2, out=rows[4])
     np.subtract(flat, np.float32(t_mean), out=design[6])
     design[7] = 1.0
     design[8], design[9] = gx, gy
@@ -92,13 +117,6 @@ def make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> Level:
     if roi is not None:
         small = cv2.resize(roi, (w, h), interpolation=cv2.INTER_NEAREST)
         usable[small == 0] = 0
-    # One large product over every pixel, less the unusable ones: here BLAS beats einsum
-    # tenfold (the small per-frame products stay einsum).
-    full = _gram(design)
-    off = np.flatnonzero(usable.ravel() == 0)
-    if off.size:
-        full -= _gram(design[:, off])
-    hessians = {model: full[sl, sl].copy() for model, sl in SLICES.items()}
     return Level(
         k=k,
         shape=(h, w),
@@ -108,7 +126,6 @@ def make_level(k: int, image_u8: np.ndarray, roi: np.ndarray | None) -> Level:
         t_mean=t_mean,
         usable=usable,
         center=(cx, cy),
-        hessians=hessians,
     )
 
 
@@ -229,6 +246,7 @@ def lucas_kanade(
     *,
     tolerance_px: float = 0.01,
     correlation: bool = True,
+    photometry: bool = True,
 ) -> Fit:
     """Refine ``ref_to_query`` (working pixels) at one pyramid level.
 
@@ -238,6 +256,10 @@ def lucas_kanade(
     the query does not cover are taken out, and each iteration costs one warp of the
     query and one matrix-vector product (``einsum``, not BLAS: a multi-threaded BLAS
     competing with OpenCV's threads for two cores costs milliseconds per call).
+
+    correlation: measure the correlation (else 0) and, with ``photometry``, refit the
+    gain/offset without outliers (else the least-squares ones are returned; a caller
+    that refits them at a finer level skips the refit here).
     """
     s = 2.0**-lvl.k
     a = ref_to_query.copy()
@@ -260,7 +282,7 @@ def lucas_kanade(
     scale = lvl.row_scale[sl]
     jac = lvl.design[sl]
     # Normal matrix: the precomputed one minus the usable pixels outside the query.
-    hess = lvl.hessians[model]
+    hess = lvl.hessian(model)
     pts = cv2.findNonZero(cv2.subtract(lvl.usable, inside))
     xy = np.zeros((0, 2), np.int64) if pts is None else pts.reshape(-1, 2).astype(np.int64)
     outside = xy[:, 1] * w + xy[:, 0]
@@ -293,7 +315,8 @@ def lucas_kanade(
     if correlation:
         # ``warped`` is from the last iteration, whose update moved less than tolerance_px.
         corr = _zncc(lvl.image.ravel(), warped.ravel(), mask, n)
-        gain, offset = _robust_photometry(lvl.image.ravel(), warped.ravel(), mask, gain, offset)
+        if photometry:
+            gain, offset = _robust_photometry(lvl.image.ravel(), warped.ravel(), mask, gain, offset)
     out = a.copy()
     out[:2, 2] /= s
     out[2, :2] *= s

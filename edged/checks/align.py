@@ -30,6 +30,7 @@ Coordinates: ``ref_to_query`` is a 3x3 matrix mapping reference pixel coordinate
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -55,19 +56,67 @@ _FEATURE_MAX_SIDE = 512  # ORB runs on the first pyramid level at most this long
 _CONFIDENT_CORRELATION = 0.8  # a coarse fit this good skips the feature matching
 
 
+@dataclass(slots=True, eq=False)
+class ReferenceFeatures:
+    """A reference's ORB features, detected on first use: most queries register by
+    phase correlation alone, so a reference prepared for one query (LTU
+    ``differences``) usually never needs them. Thread-safe."""
+
+    image: np.ndarray | None  # the feature level's (h, w) uint8 image, until detected
+    level: int
+    roi: np.ndarray | None
+    keypoints_xy: np.ndarray | None = None  # (K, 2) float32, working pixels
+    descriptors: np.ndarray | None = None  # (K, 32) uint8
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def known(
+        cls, keypoints_xy: np.ndarray, descriptors: np.ndarray, level: int
+    ) -> ReferenceFeatures:
+        return cls(None, level, None, _keypoints(keypoints_xy), _descriptors(descriptors))
+
+    def get(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(keypoints_xy, descriptors)``, detecting them the first time."""
+        with self.lock:
+            if self.keypoints_xy is None or self.descriptors is None:
+                assert self.image is not None
+                kp, des = orb(self.image, self.level, self.roi)
+                self.keypoints_xy, self.descriptors = _keypoints(kp), _descriptors(des)
+                self.image, self.roi = None, None
+            return self.keypoints_xy, self.descriptors
+
+
+def _keypoints(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32).reshape(-1, 2)
+
+
+def _descriptors(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.uint8).reshape(-1, 32)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class RegistrationTemplate:
     """What registration needs from one reference, computed once (:func:`prepare_registration`).
 
-    ``size_wh`` is the reference's working size; keypoints are in working pixels.
+    ``size_wh`` is the reference's working size; keypoints are in working pixels
+    (detected on first use, see :class:`ReferenceFeatures`).
     """
 
     size_wh: tuple[int, int]
-    keypoints_xy: np.ndarray  # (K, 2) float32, working pixels
-    descriptors: np.ndarray  # (K, 32) uint8 ORB descriptors
+    features: ReferenceFeatures
     feature_level: int
     levels: tuple[Level, ...]  # fine -> coarse
     window: np.ndarray  # Hanning window for phase correlation at the coarsest level
+
+    @property
+    def keypoints_xy(self) -> np.ndarray:
+        """``(K, 2)`` float32 ORB keypoints, working pixels."""
+        return self.features.get()[0]
+
+    @property
+    def descriptors(self) -> np.ndarray:
+        """``(K, 32)`` uint8 ORB descriptors."""
+        return self.features.get()[1]
 
     @property
     def fine_level(self) -> int:
@@ -194,20 +243,23 @@ def prepare_registration(
 
     work_grey: ``(H, W)`` uint8 grey reference at its working size.
     roi: optional ``(H, W)`` uint8 mask (non-zero = use) at the same size.
-    keypoints_xy / descriptors: previously stored features (skip ORB detection).
+    keypoints_xy / descriptors: previously stored features (skip ORB detection);
+        without them the features are detected when a query first needs them.
     """
     h, w = work_grey.shape
     feat, fine, coarse = _level_plan((w, h))
     pyr = pyramid(work_grey, coarse)
     if keypoints_xy is None or descriptors is None:
-        keypoints_xy, descriptors = orb(pyr[feat], feat, roi)
+        # a copy at level 0: the caller's image may change before the features are needed
+        feats = ReferenceFeatures(pyr[feat] if feat else work_grey.copy(), feat, roi)
+    else:
+        feats = ReferenceFeatures.known(keypoints_xy, descriptors, feat)
     levels = tuple(make_level(k, pyr[k], roi) for k in range(fine, coarse + 1))
     ch, cw = levels[-1].shape
     window = cv2.createHanningWindow((cw, ch), cv2.CV_32F)
     return RegistrationTemplate(
         size_wh=(w, h),
-        keypoints_xy=np.ascontiguousarray(keypoints_xy, dtype=np.float32).reshape(-1, 2),
-        descriptors=np.ascontiguousarray(descriptors, dtype=np.uint8).reshape(-1, 32),
+        features=feats,
         feature_level=feat,
         levels=levels,
         window=window,
@@ -268,6 +320,8 @@ def register(
     levels_f = {lvl.k: pyr_u8[lvl.k].astype(np.float32) for lvl in template.levels}
     coarsest = template.levels[-1]
     confident = max(min_correlation, _CONFIDENT_CORRELATION)
+    # The coarse fits' lighting is only kept when there is no finer level to refit it.
+    coarse_only = len(template.levels) == 1
 
     # Cheap first: phase correlation (translation) refined at the coarsest level. Only
     # when that does not correlate convincingly, the features (any rotation, scale).
@@ -279,6 +333,7 @@ def register(
             phase(coarsest.image, coarsest.k, template.window, levels_f[coarse_k]),
             coarse_model,
             20,
+            photometry=coarse_only,
         ),
     )
     coarse = FeatureMatch(None, 0, 0, NO_POINTS, NO_POINTS)
@@ -290,7 +345,9 @@ def register(
         if coarse.matrix is not None:
             tries.insert(0, ("features", coarse.matrix))
         for name, start in tries:
-            other = lucas_kanade(coarsest, levels_f[coarse_k], start, coarse_model, 20)
+            other = lucas_kanade(
+                coarsest, levels_f[coarse_k], start, coarse_model, 20, photometry=coarse_only
+            )
             if other.correlation > fit.correlation:
                 method, fit = name, other
             if fit.correlation >= confident:
