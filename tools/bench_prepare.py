@@ -68,10 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--resolution", type=int, default=400, help="LTU working resolution")
+    ap.add_argument(
+        "--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES), help="e.g. 2448x2048,1024x768"
+    )
     args = ap.parse_args(argv)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     print(f"edged from {os.path.dirname(edged.__file__)}; cores {os.cpu_count()}")
     print(f"load average before: {_load()}")
-    for size in SIZES:
+    for w, h in sizes:
+        size = (w, h)
         fr = make_frames(size)
         samples = interleaved(items(fr, args.resolution), rounds=args.rounds, warmup=2)
         print(f"{size[0]}x{size[1]} (resolution {args.resolution}, {args.rounds} rounds)")
