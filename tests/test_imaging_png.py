@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -29,7 +30,7 @@ def _chunk(name: bytes, body: bytes) -> bytes:
 
 
 def _handmade(
-    rgb: np.ndarray, filters: list[int], *, extra: list[tuple[bytes, bytes]] = ()
+    rgb: np.ndarray, filters: list[int], *, extra: Sequence[tuple[bytes, bytes]] = ()
 ) -> bytes:
     """A PNG of ``rgb`` ((H, W) grey or (H, W, 3) RGB uint8) whose row ``y`` uses
     filter ``filters[y]`` (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth), written here so
@@ -67,6 +68,12 @@ def _handmade(
         + _chunk(b"IDAT", zlib.compress(bytes(out)))
         + _chunk(b"IEND", b"")
     )
+
+
+def _fast(data: bytes) -> np.ndarray:
+    out = png.decode_png(data)
+    assert out is not None, "expected the fast path to take this file"
+    return out
 
 
 def _noise(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -118,7 +125,7 @@ def test_none_sub_up_in_any_mix_decode_identically(filters: list[int]) -> None:
     assert np.array_equal(fast, _opencv(data, grey=False))
     grey = rgb[..., 0]
     data = _handmade(grey, filters)
-    assert np.array_equal(png.decode_png(data), grey)
+    assert np.array_equal(_fast(data), grey)
 
 
 @pytest.mark.parametrize("kind", [3, 4])
@@ -134,7 +141,7 @@ def test_average_and_paeth_are_left_to_opencv(kind: int) -> None:
 def test_text_chunks_are_taken_but_colour_changing_ones_are_not() -> None:
     rgb = _noise((5, 6, 3))
     taken = _handmade(rgb, [1] * 5, extra=[(b"tEXt", b"Comment\x00request 7"), (b"pHYs", bytes(9))])
-    assert np.array_equal(png.decode_png(taken), rgb[..., ::-1])
+    assert np.array_equal(_fast(taken), rgb[..., ::-1])
     refused = [
         (b"gAMA", struct.pack(">I", 45455)),
         (b"sBIT", b"\x05\x05\x05"),
@@ -186,3 +193,24 @@ def test_the_http_decoder_uses_it_and_answers_the_same() -> None:
     decoded, fmt = decode_encoded(buf.tobytes(), max_pixels=10**6)
     assert fmt == "PNG"
     assert np.array_equal(decoded, image)
+
+
+def test_large_images_decode_identically_on_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``_PIPELINE_BYTES`` inflating and unfiltering overlap band by band; with
+    small bands the Up rows that open a band depend on the previous band's last row."""
+    monkeypatch.setattr(png, "_PIPELINE_BYTES", 1000)
+    monkeypatch.setattr(png, "_BAND_BYTES", 700)
+    rgb = _noise((40, 23, 3), seed=9)
+    filters = [2, 1, 0, 2] * 10  # every band boundary lands on a different filter
+    data = _handmade(rgb, filters)
+    assert np.array_equal(_fast(data), rgb[..., ::-1])
+    ok, buf = cv2.imencode(".png", rgb)
+    assert ok
+    assert np.array_equal(_fast(buf.tobytes()), rgb)
+    paeth_late = _handmade(rgb, [1] * 39 + [4])  # refused in the last band
+    assert png.decode_png(paeth_late) is None
+    short = _handmade(rgb[:39], [1] * 39)
+    patched = bytearray(short)
+    patched[20:24] = struct.pack(">I", 40)  # IHDR claims one row more than the data holds
+    patched[29:33] = struct.pack(">I", zlib.crc32(bytes(patched[12:29])))
+    assert png.decode_png(bytes(patched)) is None
