@@ -241,19 +241,28 @@ def cell_features(
     return _finish(pooled, kind, cell_px, scale, roi)
 
 
+def _box3(pooled: np.ndarray) -> np.ndarray:
+    """3x3 mean of each cell's neighbourhood, edge cells replicated, ``(gh, gw, D)``
+    float32 (NumPy: OpenCV's filters take at most 128 channels)."""
+    gh, gw = int(pooled.shape[0]), int(pooled.shape[1])
+    if gh == 0 or gw == 0:  # smaller than one cell
+        return pooled.copy()
+    padded = np.pad(pooled, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    rows = padded[:-2] + padded[1:-1] + padded[2:]
+    out: np.ndarray = ((rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / np.float32(9.0)).astype(
+        np.float32
+    )
+    return out
+
+
 def _finish(
     pooled: np.ndarray, kind: FeatureKind, cell_px: int, scale: float, roi: np.ndarray | None
 ) -> CellFeatures:
     """Add the 3x3 context to the cell features, classify the cells' positions and
     mark the inspected cells."""
     grid_hw = (int(pooled.shape[0]), int(pooled.shape[1]))
-    if pooled.shape[0] == 0 or pooled.shape[1] == 0:  # smaller than one cell
-        context = pooled.copy()
-    else:
-        context = cv2.blur(pooled, (3, 3), borderType=cv2.BORDER_REPLICATE)
-    if context.ndim == 2:  # pragma: no cover - cv2 drops a last axis of length 1
-        context = context[..., None]
-    features = np.concatenate([pooled, context.reshape(pooled.shape)], axis=-1)
+    context = _box3(pooled)
+    features = np.concatenate([pooled, context], axis=-1)
     valid = np.ones(grid_hw, dtype=bool)
     position = position_classes(grid_hw, border_cells(kind, cell_px))
     if roi is not None:
