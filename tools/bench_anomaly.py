@@ -3,6 +3,7 @@
     python tools/bench_anomaly.py                 # full run (~2-4 min on 2 idle cores)
     python tools/bench_anomaly.py --quick         # two textures, few images (seconds)
     python tools/bench_anomaly.py --json out.json
+    python tools/bench_anomaly.py --false-alarms  # threshold check: 200 good crops per texture
 
 Surfaces where no two good parts are pixel-alike:
 
@@ -41,6 +42,10 @@ training time (s) and the median and 10-90 % spread of the wall-clock ms per tes
 image, and the median CPU ms (process time, all threads). Timing on a shared
 machine is noisy: the load average is printed with the figures, and on a loaded
 machine the CPU time is the better estimate of an idle machine's wall time.
+
+``--false-alarms`` checks the trained threshold instead: for each procedural
+texture, models from 10 and from 30 good 128-px crops (the default options), and
+the share of 200 further good crops scored above the threshold (target 1 %).
 """
 
 from __future__ import annotations
@@ -361,6 +366,25 @@ def evaluate(surface: Surface, method: str, *, repeats: int) -> Row:
     )
 
 
+def false_alarm_study(*, n_good: int = 200, sizes: Sequence[int] = (10, 30)) -> list[str]:
+    """Share of ``n_good`` new good 128-px crops above the trained threshold, per
+    procedural texture and number of training crops."""
+    lines = []
+    for kind in TEXTURE_KINDS:
+        for n in sizes:
+            rng = np.random.default_rng(7)
+            train = [render_texture(kind, width=128, height=128, rng=rng) for _ in range(n)]
+            good = [render_texture(kind, width=128, height=128, rng=rng) for _ in range(n_good)]
+            model = train_anomaly(train)
+            flagged = sum(score_anomaly(model, img).anomalous for img in good)
+            lines.append(
+                f"{kind:10s} trained on {n:2d}: {flagged}/{n_good} good crops flagged "
+                f"({flagged / n_good:.1%}, target {model.params.false_alarm:.0%})"
+            )
+            print(lines[-1], flush=True)
+    return lines
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -416,7 +440,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="positions",
         help="how the photos are cut (positions: random crops, train top / test bottom half)",
     )
+    ap.add_argument(
+        "--false-alarms",
+        action="store_true",
+        help="only check the threshold: false alarms on 200 new good crops per texture",
+    )
     args = ap.parse_args(argv)
+    if args.false_alarms:
+        false_alarm_study()
+        return 0
     n_train, n_test = (8, 8) if args.quick else (args.train, args.test)
     load_before = os.getloadavg()
     surfaces: list[Surface] = []

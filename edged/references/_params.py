@@ -61,12 +61,10 @@ def prepared_as(meta: Mapping[str, Any], want: ModelParams) -> bool:
     ``want`` asks; when not, the store prepares it again from its stored images."""
     is_anomaly = meta.get("kind") == ANOMALY_KIND
     if isinstance(want, AnomalyParams):
-        # a model of an older format (e.g. before position classes) is trained again
-        return (
-            is_anomaly
-            and meta.get("format") == ANOMALY_FORMAT
-            and AnomalyParams.from_dict(meta["params"]) == want
-        )
+        fmt = meta.get("format")
+        if is_anomaly and isinstance(fmt, int) and fmt < ANOMALY_FORMAT:
+            return False  # an older format (1: no position classes) is trained again
+        return is_anomaly and AnomalyParams.from_dict(meta["params"]) == want
     if is_anomaly:
         return False
     stored = ReferenceParams.from_dict(meta["params"])
