@@ -38,7 +38,7 @@ import numpy as np
 FeatureKind = Literal["filterbank", "dog", "cnn"]
 FEATURE_KINDS: tuple[FeatureKind, ...] = ("filterbank", "dog", "cnn")
 _CNN_DIM = 40 + 80  # EfficientNet-Lite0 blocks 4 and 7 (see _cnn)
-_CNN_REACH_PX = 16  # border band dropped for the network's padding
+_CNN_REACH_PX = 16  # how far the network's padding reaches in (its position rings)
 
 # Filters run on two pyramid levels (the working image and its half): the same
 # small kernels see structures of 1-4 and 2-8 working pixels.
