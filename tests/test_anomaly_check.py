@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edged.checks import CheckContext, figure_paths, registry
-from edged.checks.anomaly import AnomalyModel
+from edged.checks.anomaly import FORMAT_VERSION, AnomalyModel
 from edged.cli.main import main
 from edged.config import HttpConfig, RecipeConfig, Settings
 from edged.core.errors import ConfigError, EdgedError, InputError
@@ -201,6 +201,22 @@ def test_a_damaged_model_is_reported(tmp_path: Path) -> None:
         ReferenceStore(tmp_path, recipes={"surface": _recipe({"anomaly": {}})}).load(
             "surface", "cam1"
         )
+
+
+def test_a_model_of_the_older_format_is_trained_again(tmp_path: Path) -> None:
+    """Format 1 (edged 0.2.0: border band not inspected, no position classes) is
+    trained again from the stored images instead of refused."""
+    store = ReferenceStore(tmp_path, recipes={"surface": _recipe({"anomaly": {}})})
+    info = store.add_version("surface", "cam1", _goods(3, seed=14))
+    manifest = json.loads((info.path / "manifest.json").read_text())
+    manifest["prepared"]["format"] = 1
+    (info.path / "manifest.json").write_text(json.dumps(manifest))
+    model = ReferenceStore(tmp_path, recipes={"surface": _recipe({"anomaly": {}})}).load(
+        "surface", "cam1"
+    )
+    assert isinstance(model, AnomalyModel)
+    assert model.meta()["format"] == FORMAT_VERSION == 2
+    assert set(np.unique(model.bank_class)) == {0, 1, 2}
 
 
 def test_config_file_with_an_anomaly_recipe(tmp_path: Path) -> None:

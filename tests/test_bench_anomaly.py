@@ -36,3 +36,16 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     assert best["image_auroc"] >= 0.9  # the same check as the engine tests, through the tool
     assert "load average" in capsys.readouterr().out
+
+
+def test_photo_positions_train_on_the_top_half_and_test_on_the_bottom() -> None:
+    from tools.bench_anomaly import _photo_positions
+
+    rows = (np.arange(512) // 2).astype(np.uint8)  # the pixel value says its row
+    image = np.repeat(rows[:, None], 512, axis=1)
+    s = _photo_positions("gravel", image, n_train=30, n_test=10)
+    assert len(s.train) == 30
+    assert len(s.good) == len(s.bad) == len(s.masks) == 10
+    assert all(c.shape == (128, 128) for c in s.train + s.good)
+    assert max(int(c.max()) for c in s.train) < 128  # rows 0..255
+    assert min(int(c.min()) for c in s.good) >= 128  # rows 256..511

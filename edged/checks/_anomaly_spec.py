@@ -14,7 +14,7 @@ Options (all optional)::
                                 # | cnn (EfficientNet-Lite0, pip install 'edged[cnn]')
       false_alarm: 0.01         # target share of good parts above the threshold
       bank_size: 4096           # most feature vectors kept (greedy coreset)
-      resolution: 256           # working size (longest side); 0 = full size
+      resolution: 256           # working size (longest side; cnn also enlarges to it); 0 = full
       cell_px: 8                # feature cell side, working pixels (even)
       smooth_cells: 0           # Gaussian smoothing of the cell map, cells
       threshold: null           # a fixed threshold instead of the trained one

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edged.checks.anomaly import FORMAT_VERSION as ANOMALY_FORMAT
 from edged.checks.anomaly import KIND as ANOMALY_KIND
 from edged.checks.anomaly import AnomalyModel, AnomalyParams, train_anomaly
 from edged.checks.models import ModelParams, PreparedModel
@@ -60,6 +61,9 @@ def prepared_as(meta: Mapping[str, Any], want: ModelParams) -> bool:
     ``want`` asks; when not, the store prepares it again from its stored images."""
     is_anomaly = meta.get("kind") == ANOMALY_KIND
     if isinstance(want, AnomalyParams):
+        fmt = meta.get("format")
+        if is_anomaly and isinstance(fmt, int) and fmt < ANOMALY_FORMAT:
+            return False  # an older format (1: no position classes) is trained again
         return is_anomaly and AnomalyParams.from_dict(meta["params"]) == want
     if is_anomaly:
         return False

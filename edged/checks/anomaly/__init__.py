@@ -14,6 +14,7 @@ Images are ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR.
 from edged.checks.anomaly._bank import greedy_coreset, nearest_distances
 from edged.checks.anomaly._features import FEATURE_KINDS, CellFeatures, FeatureKind, cell_features
 from edged.checks.anomaly._model import (
+    FORMAT_VERSION,
     KIND,
     MIN_IMAGES,
     AnomalyModel,
@@ -26,6 +27,7 @@ from edged.checks.anomaly._model import (
 
 __all__ = [
     "FEATURE_KINDS",
+    "FORMAT_VERSION",
     "KIND",
     "MIN_IMAGES",
     "AnomalyModel",

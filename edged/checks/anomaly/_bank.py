@@ -63,3 +63,59 @@ def nearest_distances(
         best = d.min(axis=1) + np.einsum("ij,ij->i", block, block)
         out[start : start + _CHUNK] = np.sqrt(np.maximum(best, 0.0))
     return out
+
+
+def class_coreset(
+    features: np.ndarray, classes: np.ndarray, *, size: int, seed: int = 0
+) -> np.ndarray:
+    """Indices of at most ``size`` rows of ``features``, a greedy coreset per class.
+
+    features: ``(N, D)`` float32; classes: ``(N,)`` int class of each row. Each
+    class gets a share of ``size`` proportional to its rows (largest remainders,
+    at least one row per class), so the bound holds whenever ``size`` is at least
+    the number of classes. Returns sorted int64 indices.
+    """
+    labels, counts = np.unique(classes, return_counts=True)
+    if size < labels.size:
+        msg = f"coreset size: expected >= {labels.size} (one per position class), got {size}"
+        raise ValueError(msg)
+    n = int(counts.sum())
+    if n <= size:
+        return np.arange(n, dtype=np.int64)
+    quota = counts * (size / n)
+    share = np.maximum(np.floor(quota).astype(np.int64), 1)
+    order = np.argsort(-(quota - np.floor(quota)), kind="stable")
+    for k in order[: max(0, size - int(share.sum()))]:
+        share[k] += 1
+    while share.sum() > size:  # the minimum of one row pushed the total over
+        share[int(np.argmax(share))] -= 1
+    picked = []
+    for label, k in zip(labels, share, strict=True):
+        rows = np.flatnonzero(classes == label)
+        picked.append(rows[greedy_coreset(features[rows], size=int(k), seed=seed)])
+    return np.sort(np.concatenate(picked))
+
+
+def class_nearest_distances(
+    queries: np.ndarray,
+    query_classes: np.ndarray,
+    bank: np.ndarray,
+    bank_classes: np.ndarray,
+    *,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Distance of each query row to its nearest bank row of the same class.
+
+    queries: ``(M, D)``, query_classes: ``(M,)``; bank: ``(K, D)``, bank_classes:
+    ``(K,)``; exclude: optional ``(K,)`` bool, bank rows not to use. A class with
+    no usable bank row is matched against the whole bank. Returns ``(M,)`` float32.
+    """
+    out = np.empty(queries.shape[0], dtype=np.float32)
+    usable = np.ones(bank.shape[0], bool) if exclude is None else ~exclude
+    for label in np.unique(query_classes):
+        rows = query_classes == label
+        mine = (bank_classes == label) & usable
+        if not mine.any():
+            mine = usable
+        out[rows] = nearest_distances(queries[rows], bank[mine])
+    return out

@@ -2,11 +2,12 @@
 
 :func:`train_anomaly` extracts cell features (:mod:`._features`) from every good
 image, standardises them (each filter group weighing as one), keeps a greedy
-coreset of at most ``bank_size`` of them as the memory bank (:mod:`._bank`) and
-sets the threshold;
+coreset of at most ``bank_size`` of them as the memory bank (:mod:`._bank`, a
+share per position class) and sets the threshold;
 :func:`score_anomaly` scores each cell of a new image by the distance of its
-features to the nearest bank vector (the anomaly map), the image by its highest
-cell, and lists the connected cells above the threshold as regions.
+features to the nearest bank vector of the same position class (the anomaly map:
+every cell of the image, border included), the image by its highest cell, and
+lists the connected cells above the threshold as regions.
 
 Threshold: each good image is scored leave-one-out (against the bank without
 the vectors it contributed), a normal distribution is fitted to those image
@@ -30,19 +31,18 @@ import cv2
 import numpy as np
 
 from edged.checks._image import contract_problem, to_grey
-from edged.checks._scale import working_scale
-from edged.checks.anomaly._bank import greedy_coreset, nearest_distances
+from edged.checks.anomaly._bank import class_coreset, class_nearest_distances
 from edged.checks.anomaly._features import (
     FEATURE_KINDS,
     CellFeatures,
     FeatureKind,
-    border_cells,
+    anomaly_scale,
     cell_features,
     feature_weights,
 )
 from edged.core.errors import InputError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: position classes (bank_class), the border inspected
 KIND = "anomaly"
 MIN_IMAGES = 3
 
@@ -54,8 +54,8 @@ class AnomalyParams:
     features: ``"filterbank"`` (DoG + Gabor energy + local mean/std), ``"dog"``
         (DoG + local mean/std, faster) or ``"cnn"`` (EfficientNet-Lite0 blocks 4 and
         7 through onnxruntime, see :mod:`._cnn`; needs ``cell_px`` 8).
-    resolution: longest side of the working size, pixels (images are shrunk to it;
-        0 = full size).
+    resolution: longest side of the working size, pixels (images are shrunk to it,
+        and with ``cnn`` smaller ones enlarged to it; 0 = full size).
     cell_px: side of a feature cell, working pixels (the map's resolution).
     bank_size: most feature vectors kept in the memory bank (greedy coreset).
     false_alarm: target share of good parts scored above the threshold (0..0.5).
@@ -126,7 +126,11 @@ class AnomalyModel:
     """A trained anomaly model (satisfies :class:`edged.checks.PreparedModel`).
 
     ``bank``: ``(K, D)`` float32 standardised feature vectors; ``bank_source``:
-    ``(K,)`` the training image each came from; ``feature_mean`` / ``feature_std``:
+    ``(K,)`` the training image each came from; ``bank_class``: ``(K,)`` the
+    position class of each (see :func:`._features.position_classes`);
+    ``class_scale``: ``(n_classes,)`` the factor each class's distances are
+    scaled by (:func:`_class_scales`);
+    ``feature_mean`` / ``feature_std``:
     ``(D,)`` the standardisation; ``loo_scores``: ``(N,)`` each good image's
     leave-one-out score; ``threshold``: the image score above which a part is
     anomalous. ``size_wh`` is the training images' size, ``scale`` working pixels
@@ -139,6 +143,8 @@ class AnomalyModel:
     colour: bool
     bank: np.ndarray
     bank_source: np.ndarray
+    bank_class: np.ndarray
+    class_scale: np.ndarray
     feature_mean: np.ndarray
     feature_std: np.ndarray
     loo_scores: np.ndarray
@@ -186,6 +192,8 @@ class AnomalyModel:
         out = {
             "bank": self.bank,
             "bank_source": self.bank_source,
+            "bank_class": self.bank_class,
+            "class_scale": self.class_scale,
             "feature_mean": self.feature_mean,
             "feature_std": self.feature_std,
             "loo_scores": self.loo_scores,
@@ -208,6 +216,8 @@ class AnomalyModel:
             mean = np.asarray(arrays["feature_mean"], np.float32)
             std = np.asarray(arrays["feature_std"], np.float32)
             source = np.asarray(arrays["bank_source"], np.int32)
+            bank_class = np.asarray(arrays["bank_class"], np.int32)
+            class_scale = np.asarray(arrays["class_scale"], np.float32)
             loo = np.asarray(arrays["loo_scores"], np.float32)
         except KeyError as exc:
             msg = f"anomaly model: expected field {exc.args[0]!r}, missing"
@@ -218,8 +228,11 @@ class AnomalyModel:
                 f"{bank.shape}, {mean.shape}, {std.shape}"
             )
             raise InputError(msg)
-        if source.shape != (bank.shape[0],):
-            msg = f"anomaly model: expected ({bank.shape[0]},) bank sources, got {source.shape}"
+        if source.shape != (bank.shape[0],) or bank_class.shape != source.shape:
+            msg = (
+                f"anomaly model: expected ({bank.shape[0]},) bank sources and classes, got "
+                f"{source.shape}, {bank_class.shape}"
+            )
             raise InputError(msg)
         roi = np.asarray(arrays["roi"], np.uint8) if "roi" in arrays else None
         return cls(
@@ -229,6 +242,8 @@ class AnomalyModel:
             colour=bool(meta["colour"]),
             bank=bank,
             bank_source=source,
+            bank_class=bank_class,
+            class_scale=class_scale,
             feature_mean=mean,
             feature_std=std,
             loo_scores=loo,
@@ -263,7 +278,7 @@ class AnomalyResult:
     ``score``: the highest cell score (higher = more anomalous); ``threshold``;
     ``anomalous``: score > threshold; ``regions``: connected cells above the
     threshold, largest first; ``cell_map``: ``(gh, gw)`` float32 cell scores
-    (0 on cells not inspected); ``cell_image_px``: a cell's side in image pixels.
+    (0 on cells not inspected: outside the ROI); ``cell_image_px``: a cell's side in image pixels.
     :meth:`anomaly_map` gives the map at the image's size.
     """
 
@@ -342,7 +357,7 @@ def train_anomaly(
 
     images: at least 3 ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR images of
         good parts, all grey or all BGR (10 or more recommended; sizes may differ,
-        they are shrunk by the first image's working scale).
+        they are resized by the first image's working scale, :func:`anomaly_scale`).
     roi: optional ``(H, W)`` uint8 mask at the first image's size, non-zero =
         inspected.
     Raises InputError when the images are unusable (the message names the image).
@@ -351,37 +366,46 @@ def train_anomaly(
     _check_images(images)
     first = images[0]
     size_wh = (int(first.shape[1]), int(first.shape[0]))
-    scale = working_scale(size_wh, params.resolution)
+    scale = anomaly_scale(size_wh, params.resolution, params.features)
     per_image: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
     valids: list[np.ndarray] = []
     for i, img in enumerate(images):
         use_roi = roi if roi is not None and img.shape[:2] == roi.shape[:2] else None
         cf = _features(img, params, scale, use_roi)
         vecs = cf.features[cf.valid]
         if vecs.shape[0] == 0:
-            b = border_cells(params.features, params.cell_px)
             msg = (
-                f"training image {i}: expected an image with cells inside the "
-                f"{b}-cell border band at working scale {scale:.3g}, got "
-                f"{img.shape[1]}x{img.shape[0]} pixels (grid {cf.grid_hw})"
+                f"training image {i}: expected at least one {params.cell_px}-px cell inside "
+                f"the ROI at working scale {scale:.3g}, got {img.shape[1]}x{img.shape[0]} "
+                f"pixels (grid {cf.grid_hw})"
             )
             raise InputError(msg)
         per_image.append(vecs)
+        positions.append(cf.position[cf.valid])
         valids.append(cf.valid)
     all_vecs = np.concatenate(per_image, axis=0)
     source = np.concatenate([np.full(len(v), i, np.int32) for i, v in enumerate(per_image)])
+    classes = np.concatenate(positions)
     mean = all_vecs.mean(axis=0).astype(np.float32)
     weights = feature_weights(params.features, colour=first.ndim == 3)
     std = (np.maximum(all_vecs.std(axis=0), 1e-4) / weights).astype(np.float32)
     normed = ((all_vecs - mean) / std).astype(np.float32)
-    keep = greedy_coreset(normed, size=params.bank_size, seed=params.seed)
+    keep = class_coreset(normed, classes, size=params.bank_size, seed=params.seed)
     bank = np.ascontiguousarray(normed[keep])
     bank_source = source[keep]
+    bank_class = classes[keep]
+    raw = [
+        class_nearest_distances(
+            normed[source == i], positions[i], bank, bank_class, exclude=bank_source == i
+        )
+        for i in range(len(per_image))
+    ]
+    class_scale = _class_scales(np.concatenate(raw), classes)
     loo = np.empty(len(per_image), np.float32)
     loo_cells: list[np.ndarray] = []
     for i in range(len(per_image)):
-        own = normed[source == i]
-        dist = nearest_distances(own, bank, exclude=bank_source == i)
+        dist = raw[i] * class_scale[positions[i]]
         cmap = _cell_map(dist, valids[i], params.smooth_cells)
         loo[i] = cmap.max()
         loo_cells.append(cmap[valids[i]])
@@ -393,6 +417,8 @@ def train_anomaly(
         colour=first.ndim == 3,
         bank=bank,
         bank_source=bank_source,
+        bank_class=bank_class,
+        class_scale=class_scale,
         feature_mean=mean,
         feature_std=std,
         loo_scores=loo,
@@ -400,6 +426,24 @@ def train_anomaly(
         n_cells=int(all_vecs.shape[0]),
         roi=None if roi is None else np.where(roi > 0, 255, 0).astype(np.uint8),
     )
+
+
+def _class_scales(dist: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Per position class, the factor that brings the class's high leave-one-out
+    cell distances (its ``1 - TAIL_SHARE`` quantile, where the threshold's tail fit
+    starts) to those of all cells, ``(n_classes,)`` float32 (1 for a class with no
+    cells). Border cells match their fewer, padding-marked good neighbours less
+    closely; scaled, a border cell and an inside cell that are as unusual among
+    their own kind score alike, and one threshold serves both."""
+    n = int(classes.max()) + 1
+    out = np.ones(n, np.float32)
+    q = 1.0 - TAIL_SHARE
+    overall = float(np.quantile(dist, q))
+    for c in range(n):
+        mine = dist[classes == c]
+        if mine.size and overall > 0 and float(np.quantile(mine, q)) > 0:
+            out[c] = overall / float(np.quantile(mine, q))
+    return out
 
 
 TAIL_SHARE = 0.02  # the share of leave-one-out cell scores whose tail is fitted
@@ -453,14 +497,15 @@ def score_anomaly(
     roi = model.roi if model.roi is not None and model.roi.shape == image.shape[:2] else None
     cf = _features(image, model.params, model.scale, roi)
     if not cf.valid.any():
-        b = border_cells(model.params.features, model.params.cell_px)
         msg = (
-            f"image: expected cells inside the {b}-cell border band at working scale "
-            f"{model.scale:.3g}, got {image.shape[1]}x{image.shape[0]} pixels"
+            f"image: expected at least one {model.params.cell_px}-px cell inside the ROI at "
+            f"working scale {model.scale:.3g}, got {image.shape[1]}x{image.shape[0]} pixels"
         )
         raise InputError(msg)
     vecs = (cf.features[cf.valid] - model.feature_mean) / model.feature_std
-    dist = nearest_distances(vecs.astype(np.float32), model.bank)
+    classes = cf.position[cf.valid]
+    dist = class_nearest_distances(vecs.astype(np.float32), classes, model.bank, model.bank_class)
+    dist = dist * model.class_scale[np.minimum(classes, model.class_scale.shape[0] - 1)]
     cell_map = _cell_map(dist, cf.valid, model.params.smooth_cells)
     thr = model.threshold if threshold is None else float(threshold)
     cell_image_px = model.params.cell_px / model.scale
