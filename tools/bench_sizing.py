@@ -10,9 +10,9 @@ synthetic label line, rendered once) feed the real daemon in a fresh process
 outbox; MQTT 5 QoS 1 to a private mosquitto; a subscriber in its own process), and
 a search finds the highest per-camera rate with zero drops and the cameras
 delivering at least 95 % of it (the same rule as ``python -m tools.bench --only
-e2e``): grow by 1.5x from 10 fps until it fails, then bisect to within 10 %. Each
-trial runs ``--trial-s`` seconds after a 3 s warm-up; the row gives the rate, the
-total frames/s and the frame -> subscriber p50/p99 at that rate.
+e2e``, and its search): grow by 1.5x from 10 fps until it fails, then bisect
+to within 1 fps. Each trial runs ``--trial-s`` seconds after a 3 s warm-up; the row
+gives the rate, the total frames/s and the frame -> subscriber p50/p99 at that rate.
 
 ``--cores N`` pins this process and every child (daemon, broker, subscriber) to the
 first N CPUs the process may use, so a 2-core machine measures what a 1-core PC
@@ -26,14 +26,13 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools.bench._broker import BrokerAddress, start_broker
-from tools.bench._e2e import kept_up
+from tools.bench._e2e import search_rate
 from tools.bench._frames import make_frames, size_label
 from tools.bench._liverun import LiveRun, prepare_references, run_in_child
 from tools.bench._measure import percentile
@@ -56,40 +55,6 @@ class Row:
     p50_ms: float | None
     p99_ms: float | None
     trials: tuple[str, ...]
-
-
-def _search(
-    live: Callable[[float], LiveRun], *, start: float, warmup_s: float
-) -> tuple[float | None, float | None, LiveRun | None, list[str]]:
-    """The highest rate :func:`kept_up` with, the lowest that failed, the run at the
-    former and every trial."""
-    ok: float | None = None
-    bad: float | None = None
-    best: LiveRun | None = None
-    trials: list[str] = []
-    fps = start
-    for _ in range(8):
-        run: LiveRun = live(fps)
-        held = kept_up(run, warmup_s)
-        trials.append(
-            f"{fps:g} fps: {run.drops} drops, {run.offered_fps(warmup_s):.1f} delivered"
-            + (" ✓" if held else " ✗")
-        )
-        if held:
-            ok, best = fps, run
-        else:
-            bad = fps
-        if bad is None:
-            fps = round(fps * 1.5, 1)
-        elif ok is None:
-            fps = round(fps / 1.5, 1)
-        elif bad / ok <= 1.1:
-            break
-        else:
-            fps = round((ok + bad) / 2, 1)
-        if fps > 200 or fps < 0.5:
-            break
-    return ok, bad, best, trials
 
 
 def measure(
@@ -119,7 +84,11 @@ def measure(
         ).live
 
     try:
-        ok, bad, best, trials = _search(live, start=START_FPS, warmup_s=warmup_s)
+        first = live(START_FPS)
+        trials = [
+            f"{START_FPS:g}: {first.drops} drops, {first.offered_fps(warmup_s):.1f} delivered"
+        ]
+        ok, bad, best = search_rate(live, first, warmup_s=warmup_s, max_trials=7, trials=trials)
     finally:
         broker.close()
     lat = best.latencies_ms if best is not None else []

@@ -78,7 +78,13 @@ def run(bench: Bench) -> SectionReport:
                 *spied.spy,
             ]
         trials: list[str] = []
-        best, worst = _search(bench, lambda f, d: live(f, d).live, main, trials)
+        best, worst, _run = search_rate(
+            lambda f: live(f, bench.seconds(10, 2)).live,
+            main,
+            warmup_s=bench.seconds(WARMUP_S, 0.5),
+            max_trials=bench.reps(4, 1),
+            trials=trials,
+        )
     finally:
         broker.close()
     text = f"{best:g} fps/camera" if best is not None else f"< {worst:g} fps/camera"
@@ -127,16 +133,22 @@ def kept_up(run: LiveRun, warmup_s: float) -> bool:
     return run.drops == 0 and run.received > 0 and run.offered_fps(warmup_s) >= 0.95 * run.fps
 
 
-def _search(
-    bench: Bench, live: Callable[[float, float], LiveRun], main: LiveRun, trials: list[str]
-) -> tuple[float | None, float | None]:
-    """Highest per-camera fps that :func:`kept_up`: grow by 1.5x from the main run's
-    rate until it fails (or shrink until it holds), then bisect. Each trial is noted
-    in ``trials`` as ``fps: drops, delivered fps``."""
-    warmup = bench.seconds(WARMUP_S, 0.5)
-    ok: float | None = main.fps if kept_up(main, warmup) else None
-    bad: float | None = None if ok is not None else main.fps
-    for _ in range(bench.reps(4, 1)):
+def search_rate(
+    live: Callable[[float], LiveRun],
+    first: LiveRun,
+    *,
+    warmup_s: float,
+    max_trials: int,
+    trials: list[str],
+) -> tuple[float | None, float | None, LiveRun | None]:
+    """Highest per-camera fps that :func:`kept_up`, starting from ``first`` (a run
+    already made): grow by 1.5x until it fails (or shrink until it holds), then
+    bisect to within 1 fps. Returns that rate, the lowest failing rate and the run
+    at the former; each trial is noted in ``trials`` as ``fps: drops, delivered fps``."""
+    ok: float | None = first.fps if kept_up(first, warmup_s) else None
+    bad: float | None = None if ok is not None else first.fps
+    best: LiveRun | None = first if ok is not None else None
+    for _ in range(max_trials):
         if bad is None:
             assert ok is not None
             fps = round(ok * 1.5, 1)
@@ -148,13 +160,14 @@ def _search(
             fps = round((ok + bad) / 2, 1)
         if fps > 100 or fps < 0.5:
             break
-        run = live(fps, bench.seconds(10, 2))
-        trials.append(f"{fps:g}: {run.drops} drops, {run.offered_fps(warmup):.1f} delivered")
-        if kept_up(run, warmup):
-            ok = fps if ok is None else max(ok, fps)
+        run = live(fps)
+        trials.append(f"{fps:g}: {run.drops} drops, {run.offered_fps(warmup_s):.1f} delivered")
+        if kept_up(run, warmup_s):
+            if ok is None or fps > ok:
+                ok, best = fps, run
         else:
             bad = fps if bad is None else min(bad, fps)
-    return ok, bad
+    return ok, bad, best
 
 
 def _judge(report: SectionReport, run: LiveRun, size: str, missing: list[str]) -> Target:
