@@ -354,12 +354,12 @@ def prepare_reference(
     names = trained_channels(params.behaviors, chroma=chroma(params, colour=colour))
 
     master_grey, master_ch = work_channels(first, work_wh, names)
-    training: list[dict[str, Any]] = [{"image": 0, "master": True}]
     if len(images) == 1:
         # One image is its own model (std 0) and its own registration template: the
         # trainer and the mean's rounding would only copy it (LTU prepares one per
         # request).
         channels = {n: single(master_ch[n]) for n in names}
+        training: list[dict[str, Any]] = [{"image": 0, "master": True}]
         tpl = prepare_registration(master_grey, roi=work_roi)
     else:
         channels, training = _train(
