@@ -17,7 +17,7 @@ from _daemon_helpers import wait_for
 
 from edged.config import load_settings
 from edged.daemon import Daemon
-from edged.imaging.render import encode_png
+from edged.imaging.png_write import encode_png
 from edged.sources.synthetic import SyntheticLine
 
 

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from edged.core.errors import NotFoundError
 from edged.core.result import FrameInfo, RegionModel, Result, new_result_id
 from edged.http import create_app
-from edged.imaging.render import encode_png
+from edged.imaging.png_write import encode_png
 from edged.references import ReferenceStore
 from edged.runtime.failures import FailureRing
 from edged.runtime.shared import Runtime

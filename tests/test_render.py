@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 
 from edged.checks import Region
+from edged.imaging.png_write import encode_png
 from edged.imaging.render import (
     BOX_BGR,
     annotate,
     colorize_heatmap,
     encode_jpeg,
-    encode_png,
     regions_heatmap,
     to_bgr,
 )

@@ -7,6 +7,8 @@ Measures requests/s and p50/p99 latency of
   (edged's default ``http`` settings: 4 slots and a queue of 32, so none of these
   should see a 429; the non-200 column counts any), and the throughput ratio of
   concurrency 4 over 1,
+- the same with ``response_type=annotated_image`` at concurrency 1: the answer is
+  the frame with its defects drawn, as a PNG (encoding it is part of the request),
 
 next to
 
@@ -198,7 +200,12 @@ async def _http_run(
                     payload = await resp.read()
                 latencies.append(time.perf_counter() - t0)
                 statuses[resp.status] = statuses.get(resp.status, 0) + 1
-                if resp.status == 200 and "completeTime" in (ctx := json.loads(payload)):
+                json_body = resp.content_type == "application/json"
+                if (
+                    json_body
+                    and resp.status == 200
+                    and "completeTime" in (ctx := json.loads(payload))
+                ):
                     t = ctx["timings_ms"]
                     server["receive"].append(t["receive"])
                     server["queue"].append(t["queue"])
@@ -292,12 +299,14 @@ INPROCESS = "in-process Inspector"
 NOOP = "POST /noop (edged's receive, no work)"
 RAW = "POST /analyze_raw_image"
 PNG = "POST /analyze_image (PNG)"
-PATHS = (INPROCESS, NOOP, RAW, PNG)
+ANNOTATED = "POST /analyze_image?response_type=annotated_image (PNG in, PNG out)"
+PATHS = (INPROCESS, NOOP, RAW, PNG, ANNOTATED)
 CONCURRENCY: dict[str, tuple[int, ...]] = {
     INPROCESS: (1, 4),
     NOOP: (1, 4),
     RAW: (1, 4),
     PNG: (1, 2, 4, 8),
+    ANNOTATED: (1,),
 }
 
 
@@ -332,6 +341,8 @@ def run(n: int, rounds: int) -> dict[str, Any]:
                     out = asyncio.run(_http_run(analyze, raw_body, c, per_round, pid))
                 else:
                     url = f"{base}/analyze_image"
+                    if path == ANNOTATED:
+                        url += "?response_type=annotated_image"
                     out = asyncio.run(_http_run(url, png_body, c, per_round, pid))
                 runs[(path, c)].append(out)
         rows: list[dict[str, Any]] = [

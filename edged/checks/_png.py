@@ -12,7 +12,7 @@ import base64
 import cv2
 import numpy as np
 
-from edged.imaging.render import encode_png
+from edged.imaging.png_write import encode_png
 
 # zlib level 1: masks and edge maps compress well at once; level 9 costs ~3x time.
 _FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]

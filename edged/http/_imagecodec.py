@@ -20,7 +20,8 @@ import numpy as np
 
 from edged.core.errors import InputError
 from edged.http._decode import check_pixels, decode_encoded
-from edged.http._imagehead import PNG_SIGNATURE, read_head
+from edged.http._imagehead import read_head
+from edged.imaging.png import SIGNATURE as PNG_SIGNATURE
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WebP")
 _EXPECTED = "expected a PNG, JPEG, GIF, BMP, TIFF or WebP image"

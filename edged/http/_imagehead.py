@@ -13,8 +13,8 @@ from typing import Literal
 
 from edged.core.errors import InputError
 from edged.http._errors import UnsupportedMediaError
+from edged.imaging.png import SIGNATURE as PNG_SIGNATURE
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOI = b"\xff\xd8"
 # Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}

@@ -79,6 +79,7 @@ from edged.http._input import (
 )
 from edged.http._keys import RUNTIME
 from edged.http._refcache import PreparedCache, digest
+from edged.imaging.png_write import encode_png
 
 PREFIX = "/v2/services/image"
 MAX_RESOLUTION = 900
@@ -304,11 +305,7 @@ def _prepare(
 
 
 def _png_b64(image: np.ndarray) -> str:
-    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:  # pragma: no cover
-        msg = "PNG encoding failed"
-        raise InputError(msg)
-    return base64.b64encode(buf.tobytes()).decode("ascii")
+    return base64.b64encode(encode_png(image)).decode("ascii")
 
 
 @ltu_endpoint("alignmentMatrix")

@@ -34,7 +34,8 @@ from edged.http._gate import GATE, AnalysisGate, declared_body_bytes
 from edged.http._keys import RUNTIME
 from edged.http._params import ClientGoneError, read_all
 from edged.http._query import AnalyzeQuery, parse_analyze_query, parse_bayer, parse_size
-from edged.imaging.render import annotate, colorize_heatmap, encode_png, regions_heatmap
+from edged.imaging.png_write import encode_png
+from edged.imaging.render import annotate, colorize_heatmap, regions_heatmap
 from edged.recipes.inspection import Inspection, Inspector, build_result
 from edged.runtime.shared import Runtime
 

@@ -23,15 +23,15 @@ import time
 import uuid
 from collections import OrderedDict
 
-import cv2
 from aiohttp import web
 
 from edged.checks.imgdiff import ImgDiff, imgdiff
-from edged.core.errors import InputError, NotFoundError
+from edged.core.errors import NotFoundError
 from edged.http._families import ApiFamily, HttpError, JsonBody, register_family
 from edged.http._form_values import field_value, images_of, parse_bool
 from edged.http._gate import gated
 from edged.http._input import RequestForm, read_form, run_pixels
+from edged.imaging.png_write import encode_png
 
 PATH = "/imgdiff"
 RESULT_PATH = "/imgdiff/results/{name}"
@@ -98,10 +98,7 @@ PIXLAB_FAMILY = ApiFamily(
 
 
 def _png(res: ImgDiff) -> bytes:
-    ok, buf = cv2.imencode(".png", res.diff, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:  # pragma: no cover
-        raise InputError("the difference image could not be encoded")
-    return buf.tobytes()
+    return encode_png(res.diff)
 
 
 async def imgdiff_service(request: web.Request) -> web.Response:

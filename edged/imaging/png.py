@@ -26,7 +26,8 @@ from typing import Protocol
 
 import numpy as np
 
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+"""The eight bytes every PNG file starts with."""
 _ANCILLARY_OK = frozenset({b"tEXt", b"zTXt", b"iTXt", b"pHYs", b"tIME"})
 """Chunks that cannot change the pixels OpenCV returns for 8-bit grey or RGB."""
 
@@ -84,7 +85,7 @@ def decode_png(data: bytes | bytearray) -> np.ndarray | None:
     the file uses a feature this decoder leaves to OpenCV, or is damaged in any way
     (OpenCV then reports the damage). Never raises for bad data.
     """
-    if _CODEC is None or bytes(data[:8]) != _SIGNATURE:
+    if _CODEC is None or bytes(data[:8]) != SIGNATURE:
         return None
     inflater, crc = _CODEC
     view = memoryview(data)

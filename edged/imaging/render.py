@@ -138,15 +138,6 @@ def _label(
     )
 
 
-def encode_png(image: np.ndarray, *, compression: int = 1) -> bytes:
-    """PNG bytes of ``image`` (grey or BGR uint8). Level 1 favours speed over size."""
-    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, compression])
-    if not ok:  # pragma: no cover - OpenCV encodes every uint8 1/3-channel image
-        msg = f"PNG encoding failed for an image of shape {image.shape}"
-        raise ValueError(msg)
-    return buf.tobytes()
-
-
 def encode_jpeg(image: np.ndarray, *, quality: int = 90) -> bytes:
     """JPEG bytes of ``image`` (grey or BGR uint8) at ``quality`` 1–100."""
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -28,20 +28,21 @@ from edged._version import __version__
 from edged.checks.models import PreparedModel
 from edged.core.atomic import fsync_dir, utc_now, write_synced
 from edged.core.errors import EdgedError
+from edged.imaging import png, png_write
 from edged.references._manifest import SCHEMA
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:  # pragma: no cover - only for invalid arrays, which check_image refuses
-        msg = f"PNG encoding failed for an array of shape {image.shape}"
-        raise EdgedError(msg)
-    return bytes(buf.tobytes())
+    """A reference image as stored: lossless, deflate level 3 (size over speed)."""
+    return png_write.encode_png(image, level=3)
 
 
 def read_png(path: Path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    # The store's own files (8-bit grey/RGB) take the fast decoder; others OpenCV.
+    image = png.decode_png(data.tobytes()) if data.size else None
+    if image is None and data.size:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         msg = f"reference image {path}: expected a readable PNG, got {data.size} bytes"
         raise EdgedError(msg)
