@@ -45,3 +45,30 @@ def test_size_mismatch_is_a_clear_input_error() -> None:
 def test_non_image_is_an_input_error() -> None:
     with pytest.raises(InputError, match="target: expected"):
         imgdiff(np.zeros((3, 3), np.uint8), np.zeros((3, 3), np.float64))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 24])
+def test_mse_is_the_exact_mean_whatever_the_histogram_chunks(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sum of squares is counted from histograms of chunks of the pixels; any chunk
+    # size gives the exact integer sum, so the MSE is that sum over the value count
+    # (what squaring every difference in float64 gave before, bit for bit).
+    import edged.checks.imgdiff as module
+
+    monkeypatch.setattr(module, "_HIST_CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    a = rng.integers(0, 256, (33, 47, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (33, 47, 3), dtype=np.uint8)
+    d = np.abs(a.astype(np.int64) - b.astype(np.int64))
+    exact = int((d * d).sum())
+    assert imgdiff(a, b).mse == exact / a.size
+    d64 = d.astype(np.float64)
+    assert imgdiff(a, b).mse == float(np.mean(d64 * d64))
+
+
+def test_mse_of_extreme_images_is_exact() -> None:
+    white = np.full((40, 50, 3), 255, np.uint8)
+    black = np.zeros((40, 50, 3), np.uint8)
+    assert imgdiff(white, black).mse == 65025.0
+    assert imgdiff(black, white).mse == 65025.0
