@@ -405,7 +405,9 @@ class HttpConfig(_Section):
         default=8,
         ge=0,
         le=4096,
-        description="prepared references the LTU differences service keeps (0: none)",
+        description=(
+            "prepared references the LTU differences and alignmentMatrix services keep (0: none)"
+        ),
     )
     reference_cache_bytes: int = Field(
         default=128 * 1024**2, ge=0, description="bytes those prepared references may hold"

@@ -11,7 +11,9 @@ from edged.checks.align import (
     Motion,
     UnregisteredError,
     align,
+    align_prepared,
     original_matrix,
+    prepare_alignment,
     prepare_registration,
     register,
 )
@@ -134,3 +136,49 @@ def test_stored_features_rebuild_the_same_template(wld: np.ndarray, ref: np.ndar
 def test_unknown_motion_model_is_an_input_error(ref: np.ndarray) -> None:
     with pytest.raises(InputError, match="motion model: expected one of"):
         register(prepare_registration(ref), ref, model="warp")  # type: ignore[arg-type]
+
+
+def test_a_prepared_image1_answers_every_query_as_the_one_shot_call(
+    wld: np.ndarray, ref: np.ndarray
+) -> None:
+    # One golden image, many queries: preparing image1 once gives, for each query,
+    # exactly the matrices and registration of align() on the pair.
+    prepared = prepare_alignment(ref, resolution=200)
+    queries = [
+        capture(wld, dx=2.0, dy=-1.0, angle_deg=0.5, noise=1.0, seed=21),
+        capture(wld, dx=-3.5, dy=2.5, angle_deg=-1.0, noise=1.0, seed=22),
+        capture(wld, dx=2.0, dy=-1.0, angle_deg=0.5, noise=1.0, seed=21),
+    ]
+    for query in queries:
+        want = align(ref, query, model="similarity", resolution=200)
+        got = align_prepared(prepared, query, model="similarity")
+        np.testing.assert_array_equal(got.matrix1, want.matrix1)
+        np.testing.assert_array_equal(got.matrix2, want.matrix2)
+        assert got.to_dict() == want.to_dict()
+
+
+def test_a_prepared_image1_works_each_image_at_its_own_working_size(
+    wld: np.ndarray, ref: np.ndarray
+) -> None:
+    # image1 smaller than the resolution is worked at its own size; image2 (twice as
+    # large) is shrunk to the resolution, not to image1's working size: the matrix
+    # maps image1 pixels to image2 pixels, a scale of 2.
+    big = np.ascontiguousarray(np.repeat(np.repeat(ref, 2, axis=0), 2, axis=1))
+    prepared = prepare_alignment(ref, resolution=400)
+    assert prepared.work_wh == SIZE
+    got = align_prepared(prepared, big, model="similarity")
+    want = align(ref, big, model="similarity", resolution=400)
+    np.testing.assert_array_equal(got.matrix1, want.matrix1)
+    assert got.motion.scale == pytest.approx(2.0, abs=0.01)
+
+
+def test_too_small_images_are_named_in_the_error(ref: np.ndarray) -> None:
+    tiny = np.zeros((5, 40), np.uint8)
+    with pytest.raises(
+        InputError, match=r"image1: expected at least 8×8 pixels to align, got 40×5"
+    ):
+        prepare_alignment(tiny)
+    with pytest.raises(
+        InputError, match=r"image2: expected at least 8×8 pixels to align, got 40×5"
+    ):
+        align_prepared(prepare_alignment(ref), tiny)

@@ -21,8 +21,9 @@ import pytest
 from _http_helpers import make_runtime
 from _refs_helpers import capture, paint_square, world
 
+from edged.checks.align import align
 from edged.checks.difference import DifferenceSettings, differences
-from edged.checks.ltu_differences import ltu_differences
+from edged.checks.ltu_differences import flat_matrix, ltu_differences
 from edged.http import create_app
 from edged.http._refcache import PreparedCache, nbytes_of
 from edged.http.ltu_reference import REFERENCE_CACHE
@@ -205,6 +206,55 @@ async def test_both_images_bad_names_image1_whichever_decoder_fails_first(
         assert resp.status == 400
         message = (await resp.json())["details"]["message"]
         assert message.startswith("PNG: expected a complete file"), message  # image1's
+
+
+ALIGN_URL = "/v2/services/image/alignmentMatrix"
+
+
+async def test_alignment_keeps_image1_prepared_with_the_one_shot_answer(
+    make_client: ClientFactory, pairs: list[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    client = await make_client()
+    uncached = await make_client(reference_cache_entries=0)
+    image1, image2 = pairs[0]
+    want = align(image1, image2, model="auto", resolution=400)  # the service's defaults
+    answers = []
+    for c, resolution in ((client, 400), (client, 400), (client, 200), (uncached, 400)):
+        resp = await c.post(
+            ALIGN_URL, data=_form(image1=image1, image2=image2, resolution=resolution)
+        )
+        assert resp.status == 200, await resp.text()
+        answers.append(await resp.json())
+    first, again, other, plain = answers
+    assert [a["details"]["info"]["reference"] for a in answers] == [
+        "prepared",
+        "cached",
+        "prepared",  # another working size is another entry
+        "prepared",
+    ]
+    assert first["result"]["matrix1"] == flat_matrix(want.matrix1)
+    for got in (again, plain):
+        assert got["result"] == first["result"]
+        assert got["details"]["info"]["registration"] == first["details"]["info"]["registration"]
+    assert other["result"]["matrix1"] != first["result"]["matrix1"]  # worked at 200 px
+    assert len(client.app[REFERENCE_CACHE]) == 2
+    # differences of the same image1 is another entry of the same cache
+    await _post(client, image1=image1, image2=image2)
+    assert len(client.app[REFERENCE_CACHE]) == 3
+
+
+async def test_alignment_with_a_bad_image1_is_400_and_nothing_is_kept(
+    make_client: ClientFactory, pairs: list[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    client = await make_client()
+    image1, image2 = pairs[0]
+    tiny = np.zeros((4, 40), np.uint8)
+    for bad, words in ((_png(image1)[:200].hex(), "image1"), (tiny, "image1: expected at least")):
+        for _ in range(2):
+            resp = await client.post(ALIGN_URL, data=_form(image1=bad, image2=image2))
+            assert resp.status == 400
+            assert words in (await resp.json())["details"]["message"]
+    assert len(client.app[REFERENCE_CACHE]) == 0
 
 
 # --------------------------------------------------------------------------- the cache itself

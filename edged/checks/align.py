@@ -489,6 +489,65 @@ def original_matrix(
 MIN_ALIGN_SIDE_PX = 8
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class AlignmentReference:
+    """Image1 of :func:`align`, prepared once (:func:`prepare_alignment`) for any
+    number of image2s: its size, the resolution asked for, its working size and its
+    registration template."""
+
+    size_wh: tuple[int, int]
+    resolution: int
+    work_wh: tuple[int, int]
+    template: RegistrationTemplate
+
+
+def _check_side(name: str, image: np.ndarray) -> None:
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_ALIGN_SIDE_PX:
+        msg = (
+            f"{name}: expected at least {MIN_ALIGN_SIDE_PX}×{MIN_ALIGN_SIDE_PX} pixels "
+            f"to align, got {w}×{h}"
+        )
+        raise InputError(msg)
+
+
+def prepare_alignment(image1: np.ndarray, *, resolution: int = 900) -> AlignmentReference:
+    """Prepare image1 (``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR) for
+    :func:`align_prepared` at a working size of ``resolution`` pixels (longest side).
+
+    Raises InputError (HTTP 400) when it is smaller than ``MIN_ALIGN_SIDE_PX`` on a side.
+    """
+    _check_side("image1", image1)
+    g1 = to_grey(image1)
+    wh1 = (g1.shape[1], g1.shape[0])
+    w1 = working_size(wh1, resolution)
+    return AlignmentReference(wh1, resolution, w1, prepare_registration(shrink(g1, w1)))
+
+
+def align_prepared(
+    reference: AlignmentReference,
+    image2: np.ndarray,
+    *,
+    model: MotionModel = "similarity",
+    min_correlation: float = 0.5,
+) -> Alignment:
+    """Register ``image2`` (``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR, any size)
+    onto a prepared image1, each at its working size for the reference's resolution.
+    Raises as :func:`align` does."""
+    _check_side("image2", image2)
+    g2 = to_grey(image2)
+    wh1, w1 = reference.size_wh, reference.work_wh
+    wh2 = (g2.shape[1], g2.shape[0])
+    w2 = working_size(wh2, reference.resolution)
+    reg = register(reference.template, shrink(g2, w2), model=model, min_correlation=min_correlation)
+    if not reg.ok:
+        msg = f"image2 could not be registered onto image1: {reg.reason}"
+        raise UnregisteredError(msg, reg)
+    m1 = original_matrix(reg.ref_to_query, wh1, w1, wh2, w2)
+    center = ((wh1[0] - 1) / 2.0, (wh1[1] - 1) / 2.0)
+    return Alignment(m1, np.linalg.inv(m1), Motion.of(m1, center), reg)
+
+
 def align(
     image1: np.ndarray,
     image2: np.ndarray,
@@ -497,7 +556,8 @@ def align(
     resolution: int = 900,
     min_correlation: float = 0.5,
 ) -> Alignment:
-    """Register ``image2`` onto ``image1`` (one-shot; nothing is precomputed).
+    """Register ``image2`` onto ``image1`` (one-shot: :func:`prepare_alignment` then
+    :func:`align_prepared`).
 
     image1, image2: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR; sizes may differ.
     resolution: longest side of the working size (pixels).
@@ -506,23 +566,7 @@ def align(
     images do not register, InputError (HTTP 400) when one is smaller than
     ``MIN_ALIGN_SIDE_PX`` on a side (nothing to register).
     """
-    for name, image in (("image1", image1), ("image2", image2)):
-        h, w = image.shape[:2]
-        if min(h, w) < MIN_ALIGN_SIDE_PX:
-            msg = (
-                f"{name}: expected at least {MIN_ALIGN_SIDE_PX}×{MIN_ALIGN_SIDE_PX} pixels "
-                f"to align, got {w}×{h}"
-            )
-            raise InputError(msg)
-    g1, g2 = to_grey(image1), to_grey(image2)
-    wh1 = (g1.shape[1], g1.shape[0])
-    wh2 = (g2.shape[1], g2.shape[0])
-    w1, w2 = working_size(wh1, resolution), working_size(wh2, resolution)
-    tpl = prepare_registration(shrink(g1, w1))
-    reg = register(tpl, shrink(g2, w2), model=model, min_correlation=min_correlation)
-    if not reg.ok:
-        msg = f"image2 could not be registered onto image1: {reg.reason}"
-        raise UnregisteredError(msg, reg)
-    m1 = original_matrix(reg.ref_to_query, wh1, w1, wh2, w2)
-    center = ((wh1[0] - 1) / 2.0, (wh1[1] - 1) / 2.0)
-    return Alignment(m1, np.linalg.inv(m1), Motion.of(m1, center), reg)
+    _check_side("image1", image1)
+    _check_side("image2", image2)
+    reference = prepare_alignment(image1, resolution=resolution)
+    return align_prepared(reference, image2, model=model, min_correlation=min_correlation)

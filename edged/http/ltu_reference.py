@@ -22,7 +22,8 @@ differing area in percent of the compared area.
 (default 400; any size from 64 to 4096), ``return_image``, ``motion_model`` (default
 auto): ``matrix1`` (apply to image 1 to align it on image 2) and ``matrix2``
 (image 2 on image 1), flat row-major lists of 9, and with ``return_image`` the
-aligned image (image2 resampled onto image1, an image object).
+aligned image (image2 resampled onto image1, an image object); ``details.info.reference``
+says whether image1 was prepared or came from the cache that ``differences`` uses.
 
 ``POST /v2/services/image/distance`` — ``refImage`` and ``queryImage`` (``image1`` /
 ``image2``, or two parts both named ``image`` as the document's cUrl sends them):
@@ -42,7 +43,7 @@ import asyncio
 import base64
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -51,7 +52,13 @@ import numpy as np
 from aiohttp import web
 
 from edged.checks import image_object
-from edged.checks.align import MOTION_MODELS, Alignment, align
+from edged.checks.align import (
+    MOTION_MODELS,
+    Alignment,
+    AlignmentReference,
+    align_prepared,
+    prepare_alignment,
+)
 from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, compare
 from edged.checks.distance import distance
 from edged.checks.ltu_differences import MASK_TYPES, flat_matrix, ltu_differences, parse_color
@@ -94,8 +101,36 @@ _FIC_KEYS = frozenset(
 A = TypeVar("A")
 B = TypeVar("B")
 
-REFERENCE_CACHE = web.AppKey("edged.http.reference_cache", PreparedCache[PreparedReference])
-"""The app's prepared-reference cache for ``differences`` (see :mod:`edged.http._refcache`)."""
+Prepared = PreparedReference | AlignmentReference
+"""What the cache keeps: image1 prepared for ``differences`` or for ``alignmentMatrix``."""
+REFERENCE_CACHE = web.AppKey("edged.http.reference_cache", PreparedCache[Prepared])
+"""The app's prepared-reference cache for ``differences`` and ``alignmentMatrix`` (see
+:mod:`edged.http._refcache`); each key starts with its service's name."""
+P = TypeVar("P", PreparedReference, AlignmentReference)
+
+
+def _kept(value: Prepared | None, kind: type[P]) -> P | None:
+    """``value`` as the kind its key promises (keys carry the service's name)."""
+    if value is None:
+        return None
+    if not isinstance(value, kind):  # pragma: no cover - keys differ per service
+        msg = f"reference cache: expected a {kind.__name__}, got {type(value).__name__}"
+        raise TypeError(msg)
+    return value
+
+
+async def _prepared(
+    request: web.Request, key: Hashable, prepare: Callable[[], Awaitable[P]], kind: type[P]
+) -> tuple[P, bool]:
+    """``(image1 prepared, from the cache)``: kept, shared with a request preparing the
+    same, or prepared now (and kept); without a cache, prepared now."""
+    cache = request.app.get(REFERENCE_CACHE)
+    if cache is None:
+        return await prepare(), False
+    value, hit = await cache.get(key, prepare)
+    kept = _kept(value, kind)
+    assert kept is not None
+    return kept, hit
 
 
 def _motion_model(form: RequestForm) -> Any:
@@ -224,13 +259,13 @@ async def differences_service(request: web.Request) -> LtuAnswer:
 
     cache = request.app.get(REFERENCE_CACHE)
     key = _cache_key(image1_data, roi_data, params)  # SHA-256: ~0.7 ms per MB
-    cached = cache.lookup(key) if cache is not None else None
+    cached = _kept(cache.lookup(key), PreparedReference) if cache is not None else None
     if cached is not None:  # the common case: one job, image2 decoded and compared
         image2_data = await read_image_bytes(request, "image2")
         done = await run_pixels(request, decode_and_work, cached, image2_data)
         from_cache = True
     else:  # image1 prepared while image2 is decoded, then compared; image1's error first
-        reference = cache.get(key, prepare) if cache is not None else _fresh(prepare)
+        reference = _prepared(request, key, prepare, PreparedReference)
         (prepared, from_cache), query = await _both(reference, image_of(request, "image2"))
         done = await run_pixels(request, work, prepared, query)
     res = done.result
@@ -262,12 +297,6 @@ class _Compared:
     image2_wh: tuple[int, int]
 
 
-async def _fresh(
-    prepare: Callable[[], Awaitable[PreparedReference]],
-) -> tuple[PreparedReference, bool]:
-    return await prepare(), False
-
-
 async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
     """Both awaited at once; when both fail, the first one's error is raised."""
     a, b = await asyncio.gather(first, second, return_exceptions=True)
@@ -280,9 +309,10 @@ async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
 
 def _cache_key(
     data: bytes, roi_data: bytes | None, params: ReferenceParams
-) -> tuple[str, str | None, ReferenceParams]:
+) -> tuple[str, str, str | None, ReferenceParams]:
     """What shapes a prepared reference: image1's bytes, the ROI's bytes, the params."""
-    return digest(data), (digest(roi_data) if roi_data is not None else None), params
+    roi = digest(roi_data) if roi_data is not None else None
+    return "differences", digest(data), roi, params
 
 
 def _prepare(
@@ -304,6 +334,11 @@ def _prepare(
     return prepare_reference([image1], params=params, roi=roi)
 
 
+def _prepare_alignment(data: bytes, resolution: int, max_pixels: int) -> AlignmentReference:
+    """Decode image1 and prepare it as ``alignmentMatrix`` registers onto it."""
+    return prepare_alignment(decode_field(data, max_pixels, "image1"), resolution=resolution)
+
+
 def _png_b64(image: np.ndarray) -> str:
     return base64.b64encode(encode_png(image)).decode("ascii")
 
@@ -319,14 +354,23 @@ async def alignment_service(request: web.Request) -> LtuAnswer:
     )
     return_image = parse_bool(field_value(form, "return_image", False), "return_image")
     model = _motion_model(form)
-    image1, image2 = await images_of(request, ("image1",), ("image2",))
+    image1_data = await read_image_bytes(request, "image1")
+    max_pixels = limits_of(request.app).max_pixels
+
+    async def prepare() -> AlignmentReference:
+        return await run_pixels(request, _prepare_alignment, image1_data, resolution, max_pixels)
+
+    # A repeated image1 (one golden image, many queries) is decoded and prepared once.
+    key = ("alignmentMatrix", digest(image1_data), resolution)
+    reference = _prepared(request, key, prepare, AlignmentReference)
+    (ref, from_cache), image2 = await _both(reference, image_of(request, "image2"))
 
     def work() -> tuple[Alignment, str | None]:
-        al = align(image1, image2, model=model, resolution=resolution)
+        al = align_prepared(ref, image2, model=model)
         aligned = None
         if return_image:
             warped = cv2.warpPerspective(
-                image2, al.matrix1, _wh(image1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+                image2, al.matrix1, ref.size_wh, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
             )
             aligned = _png_b64(warped)
         return al, aligned
@@ -343,6 +387,7 @@ async def alignment_service(request: web.Request) -> LtuAnswer:
         "registration": d["registration"],
         "resolution": resolution,
         "correlation": round(al.registration.correlation, 4),
+        "reference": "cached" if from_cache else "prepared",
     }
     return LtuAnswer(result, info=info, message="Alignment Matrices properly calculated")
 
@@ -373,8 +418,9 @@ def setup(app: web.Application) -> None:
     """Add differences (also as imagesDifferences), alignmentMatrix and distance, for
     POST and GET; their errors take the LTU envelope.
 
-    With a runtime, ``differences`` keeps prepared references in a cache bounded by
-    ``http.reference_cache_entries`` and ``http.reference_cache_bytes``.
+    With a runtime, ``differences`` and ``alignmentMatrix`` keep prepared references in
+    one cache bounded by ``http.reference_cache_entries`` and
+    ``http.reference_cache_bytes``.
     """
     register_family(app, LTU_FAMILY)
     runtime = app.get(RUNTIME)
