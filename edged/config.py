@@ -406,7 +406,8 @@ class HttpConfig(_Section):
         ge=0,
         le=4096,
         description=(
-            "prepared references the LTU differences and alignmentMatrix services keep (0: none)"
+            "prepared references the LTU differences, alignmentMatrix and distance services "
+            "keep (0: none)"
         ),
     )
     reference_cache_bytes: int = Field(

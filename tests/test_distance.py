@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
 from _refs_helpers import capture, paint_square, world
 
-from edged.checks.distance import decision_for, distance
+from edged.checks.distance import decision_for, distance, distance_prepared, prepare_distance
 from edged.core.errors import InputError
 
 SIZE = (320, 240)
@@ -107,3 +109,34 @@ def test_decision_boundaries(value: float, decision: str) -> None:
 def test_bad_input_is_an_input_error(ref: np.ndarray) -> None:
     with pytest.raises(InputError, match="image2: expected"):
         distance(ref, np.zeros((5, 5), np.float32))
+
+
+def test_a_prepared_reference_answers_every_query_as_the_one_shot_call(
+    wld: np.ndarray, ref: np.ndarray
+) -> None:
+    # One reference, many queries of every kind (clone, match, unrelated, similar,
+    # grey, larger), in both orders: the prepared reference (its ORB features found on
+    # first use, then kept) answers each exactly as distance() on the pair.
+    noise = np.random.default_rng(0).integers(0, 256, ref.shape, dtype=np.uint8)
+    queries = [
+        ref.copy(),
+        paint_square(
+            capture(wld, dx=6, dy=-4, angle_deg=1.5, noise=2.0, seed=2), 150, 100, 12, -70
+        ),
+        cv2.GaussianBlur(noise, (0, 0), 3),
+        capture(world(SIZE, seed=77, colour=True), noise=1.0),
+        cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY),
+        cv2.resize(ref, (640, 480)),
+    ]
+    for image1 in (ref, cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY)):
+        prepared = prepare_distance(image1)
+        for query in queries + queries[::-1]:
+            want = distance(image1, query)
+            got = distance_prepared(prepared, query)
+            assert dataclasses.astuple(got) == dataclasses.astuple(want)
+    assert {distance_prepared(prepare_distance(ref), q).decision for q in queries} == {
+        "clone",
+        "match",
+        "unrelated",
+        "similar",
+    }

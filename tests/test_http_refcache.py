@@ -23,6 +23,7 @@ from _refs_helpers import capture, paint_square, world
 
 from edged.checks.align import align
 from edged.checks.difference import DifferenceSettings, differences
+from edged.checks.distance import distance
 from edged.checks.ltu_differences import flat_matrix, ltu_differences
 from edged.http import create_app
 from edged.http._refcache import PreparedCache, nbytes_of
@@ -254,6 +255,56 @@ async def test_alignment_with_a_bad_image1_is_400_and_nothing_is_kept(
             resp = await client.post(ALIGN_URL, data=_form(image1=bad, image2=image2))
             assert resp.status == 400
             assert words in (await resp.json())["details"]["message"]
+    assert len(client.app[REFERENCE_CACHE]) == 0
+
+
+DISTANCE_URL = "/v2/services/image/distance"
+
+
+async def test_distance_keeps_the_reference_prepared_with_the_one_shot_answer(
+    make_client: ClientFactory, pairs: list[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    client = await make_client()
+    image1, image2 = pairs[0]
+    want = distance(image1, image2)
+    forms = [
+        _form(refImage=image1, queryImage=image2),
+        _form(refImage=image1, queryImage=image2),
+        _form(image1=image1, image2=image2),  # the same bytes under the other names
+    ]
+    two_parts = aiohttp.FormData()  # the document's cUrl: two parts named image
+    for img in (image1, image2):
+        two_parts.add_field("image", _png(img), filename="i.png", content_type="image/png")
+    answers = []
+    for data in (*forms, two_parts):
+        resp = await client.post(DISTANCE_URL, data=data)
+        assert resp.status == 200, await resp.text()
+        answers.append(await resp.json())
+    assert [a["details"]["info"]["reference"] for a in answers] == [
+        "prepared",
+        "cached",
+        "cached",
+        "cached",
+    ]
+    for got in answers:
+        assert got["result"]["distance"] == round(want.distance, 6)
+        assert got["result"] == answers[0]["result"]
+    assert len(client.app[REFERENCE_CACHE]) == 1
+
+
+async def test_distance_with_a_bad_reference_is_400_naming_it_and_nothing_is_kept(
+    make_client: ClientFactory, pairs: list[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    client = await make_client()
+    image1, image2 = pairs[0]
+    for _ in range(2):
+        data = _form(refImage=_png(image1)[:200].hex(), queryImage=image2)
+        resp = await client.post(DISTANCE_URL, data=data)
+        assert resp.status == 400
+        assert (await resp.json())["details"]["message"].startswith("refImage")
+    resp = await client.post(DISTANCE_URL, data=_form(queryImage=image2))
+    assert resp.status == 400
+    assert (await resp.json())["details"]["message"].startswith("refImage: missing")
     assert len(client.app[REFERENCE_CACHE]) == 0
 
 

@@ -31,7 +31,12 @@ import numpy as np
 
 from edged.checks._image import to_grey
 from edged.checks._scale import resize_matrix, shrink, working_size
-from edged.checks.align import match_features, prepare_registration, register
+from edged.checks.align import (
+    RegistrationTemplate,
+    match_features,
+    prepare_registration,
+    register,
+)
 from edged.checks.prepared import check_image
 
 DECISIONS = ("clone", "match", "similar", "unrelated")
@@ -109,24 +114,57 @@ def _to(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return out
 
 
-def distance(image1: np.ndarray, image2: np.ndarray) -> Distance:
-    """How far image2 is from image1 (LTU reading, see the module docstring).
+@dataclass(frozen=True, slots=True, eq=False)
+class DistanceReference:
+    """Image1 of :func:`distance`, prepared once (:func:`prepare_distance`) for any
+    number of image2s.
 
-    image1, image2: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR; sizes may differ.
+    ``image``: image1 as given (a query with the same pixels is a clone);
+    ``work_wh``: its working size; ``hist_grey`` / ``hist_colour``: the histograms
+    compared with a grey / colour query (``hist_colour`` None for a grey image1);
+    ``template``: its registration template.
     """
+
+    image: np.ndarray
+    work_wh: tuple[int, int]
+    hist_grey: np.ndarray
+    hist_colour: np.ndarray | None
+    template: RegistrationTemplate
+
+    @property
+    def size_wh(self) -> tuple[int, int]:
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+def prepare_distance(image1: np.ndarray) -> DistanceReference:
+    """Prepare image1 (``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR) for
+    :func:`distance_prepared`."""
     check_image(image1, "image1")
+    wh1 = (image1.shape[1], image1.shape[0])
+    w1 = working_size(wh1, _RESOLUTION)
+    g1 = shrink(to_grey(image1), w1)
+    colour = _histogram(shrink(image1, w1)) if image1.ndim == 3 else None
+    return DistanceReference(image1, w1, _histogram(g1), colour, prepare_registration(g1))
+
+
+def distance_prepared(reference: DistanceReference, image2: np.ndarray) -> Distance:
+    """How far image2 (``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR, any size) is
+    from a prepared image1: the same answer as :func:`distance` on the pair."""
     check_image(image2, "image2")
-    wh1, wh2 = (image1.shape[1], image1.shape[0]), (image2.shape[1], image2.shape[0])
+    image1 = reference.image
+    wh1, wh2 = reference.size_wh, (image2.shape[1], image2.shape[0])
     if image1.shape == image2.shape and np.array_equal(image1, image2):
         full1, full2 = (0, 0, *wh1), (0, 0, *wh2)
         return Distance(0.0, "clone", True, 1.0, 0, 0, 1.0, full1, full2)
-    w1, w2 = working_size(wh1, _RESOLUTION), working_size(wh2, _RESOLUTION)
-    g1, g2 = shrink(to_grey(image1), w1), shrink(to_grey(image2), w2)
-    c1 = g1 if image1.ndim == 2 or image2.ndim == 2 else shrink(image1, w1)
-    c2 = g2 if image1.ndim == 2 or image2.ndim == 2 else shrink(image2, w2)
-    hist = float(cv2.compareHist(_histogram(c1), _histogram(c2), cv2.HISTCMP_CORREL))
+    w1, w2 = reference.work_wh, working_size(wh2, _RESOLUTION)
+    g2 = shrink(to_grey(image2), w2)
+    if reference.hist_colour is None or image2.ndim == 2:
+        h1, h2 = reference.hist_grey, _histogram(g2)
+    else:
+        h1, h2 = reference.hist_colour, _histogram(shrink(image2, w2))
+    hist = float(cv2.compareHist(h1, h2, cv2.HISTCMP_CORREL))
     hist = max(0.0, min(1.0, hist))
-    tpl = prepare_registration(g1)
+    tpl = reference.template
     feats = match_features(tpl, g2, "similarity")
     reg = register(tpl, g2, model="similarity", min_correlation=0.5)
     to1 = np.linalg.inv(resize_matrix(wh1, w1))
@@ -158,3 +196,13 @@ def _clip_box(pts: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     x1 = min(size_wh[0] - 1.0, float(pts[:, 0].max()))
     y1 = min(size_wh[1] - 1.0, float(pts[:, 1].max()))
     return np.array([[x0, y0], [x1, y1]])
+
+
+def distance(image1: np.ndarray, image2: np.ndarray) -> Distance:
+    """How far image2 is from image1 (LTU reading, see the module docstring).
+
+    image1, image2: ``(H, W)`` uint8 grey or ``(H, W, 3)`` uint8 BGR; sizes may differ.
+    """
+    check_image(image1, "image1")
+    check_image(image2, "image2")
+    return distance_prepared(prepare_distance(image1), image2)

@@ -67,6 +67,17 @@ async def image_of(request: web.Request, name: str, *aliases: str) -> np.ndarray
     return await read_image_field(request, name)  # raises "<name>: missing; expected ..."
 
 
+async def image_bytes_of(request: web.Request, name: str, *aliases: str) -> tuple[str, bytes]:
+    """``(field, encoded bytes)`` of image field ``name`` or the first of ``aliases``
+    present, as :func:`image_of` picks it, not decoded; the error names ``name`` when
+    none is."""
+    form = await read_form(request)
+    for candidate in (name, *aliases):
+        if _present(form, candidate):
+            return candidate, await read_image_bytes(request, candidate)
+    return name, await read_image_bytes(request, name)  # raises "<name>: missing; ..."
+
+
 async def optional_image_bytes(request: web.Request, name: str) -> bytes | None:
     """Image field ``name``'s encoded bytes, or None when the request has no such field."""
     if not _present(await read_form(request), name):

@@ -28,7 +28,8 @@ says whether image1 was prepared or came from the cache that ``differences`` use
 ``POST /v2/services/image/distance`` — ``refImage`` and ``queryImage`` (``image1`` /
 ``image2``, or two parts both named ``image`` as the document's cUrl sends them):
 the document's ``distance``, ``scores``, ``query``/``reference`` and
-``details.info`` ``{distance, decision}`` (``Match`` below 1).
+``details.info`` ``{distance, decision}`` (``Match`` below 1); a repeated reference
+image is prepared once (``details.info.reference``: ``cached`` or ``prepared``).
 
 Every service also answers GET (fields from the query), as the document says.
 
@@ -60,7 +61,7 @@ from edged.checks.align import (
     prepare_alignment,
 )
 from edged.checks.difference import PRESETS, DifferenceResult, DifferenceSettings, compare
-from edged.checks.distance import distance
+from edged.checks.distance import DistanceReference, distance_prepared, prepare_distance
 from edged.checks.ltu_differences import MASK_TYPES, flat_matrix, ltu_differences, parse_color
 from edged.checks.ltu_distance import ltu_distance
 from edged.checks.prepared import PreparedReference, ReferenceParams, prepare_reference
@@ -69,8 +70,8 @@ from edged.http._envelope import LTU_FAMILY, LtuAnswer, ltu_endpoint
 from edged.http._families import register_family
 from edged.http._form_values import (
     field_value,
+    image_bytes_of,
     image_of,
-    images_of,
     optional_image_bytes,
     parse_bool,
     parse_int,
@@ -101,12 +102,13 @@ _FIC_KEYS = frozenset(
 A = TypeVar("A")
 B = TypeVar("B")
 
-Prepared = PreparedReference | AlignmentReference
-"""What the cache keeps: image1 prepared for ``differences`` or for ``alignmentMatrix``."""
+Prepared = PreparedReference | AlignmentReference | DistanceReference
+"""What the cache keeps: image1 prepared for ``differences``, ``alignmentMatrix`` or
+``distance``."""
 REFERENCE_CACHE = web.AppKey("edged.http.reference_cache", PreparedCache[Prepared])
-"""The app's prepared-reference cache for ``differences`` and ``alignmentMatrix`` (see
+"""The app's prepared-reference cache for ``differences``, ``alignmentMatrix`` and ``distance`` (see
 :mod:`edged.http._refcache`); each key starts with its service's name."""
-P = TypeVar("P", PreparedReference, AlignmentReference)
+P = TypeVar("P", PreparedReference, AlignmentReference, DistanceReference)
 
 
 def _kept(value: Prepared | None, kind: type[P]) -> P | None:
@@ -392,24 +394,38 @@ async def alignment_service(request: web.Request) -> LtuAnswer:
     return LtuAnswer(result, info=info, message="Alignment Matrices properly calculated")
 
 
-async def _distance_pair(request: web.Request) -> tuple[np.ndarray, np.ndarray]:
-    form = await read_form(request)
-    if len(form.parts("image")) == 2 and "refImage" not in form.files:
-        # the document's cUrl: -F image=@image1.jpg -F image=@image2.jpg
-        return await _both(
-            read_image_field(request, "image", 0), read_image_field(request, "image", 1)
-        )
-    ref, query = await images_of(request, ("refImage", "image1"), ("queryImage", "image2"))
-    return ref, query
+def _prepare_distance(data: bytes, field: str, max_pixels: int) -> DistanceReference:
+    """Decode the reference image and prepare it as ``distance`` compares with it."""
+    return prepare_distance(decode_field(data, max_pixels, field))
 
 
 @ltu_endpoint("distance")
 async def distance_service(request: web.Request) -> LtuAnswer:
-    ref, query = await _distance_pair(request)
-    d = await run_pixels(request, distance, ref, query)
-    result = ltu_distance(d, ref_wh=_wh(ref), query_wh=_wh(query))
+    form = await read_form(request)
+    if len(form.parts("image")) == 2 and "refImage" not in form.files:
+        # the document's cUrl: -F image=@image1.jpg -F image=@image2.jpg
+        field, ref_data = "image", await read_image_bytes(request, "image", 0)
+        query_image = read_image_field(request, "image", 1)
+    else:
+        field, ref_data = await image_bytes_of(request, "refImage", "image1")
+        query_image = image_of(request, "queryImage", "image2")
+    max_pixels = limits_of(request.app).max_pixels
+
+    async def prepare() -> DistanceReference:
+        return await run_pixels(request, _prepare_distance, ref_data, field, max_pixels)
+
+    # A repeated reference is decoded and prepared once (the cache differences uses).
+    reference = _prepared(request, ("distance", digest(ref_data)), prepare, DistanceReference)
+    (ref, from_cache), query = await _both(reference, query_image)
+    d = await run_pixels(request, distance_prepared, ref, query)
+    result = ltu_distance(d, ref_wh=ref.size_wh, query_wh=_wh(query))
     decision = "Match" if d.distance < 1.0 else "No match"
-    info = {"distance": result["distance"], "decision": decision, "edged_decision": d.decision}
+    info = {
+        "distance": result["distance"],
+        "decision": decision,
+        "edged_decision": d.decision,
+        "reference": "cached" if from_cache else "prepared",
+    }
     message = f"Decision from distance calculation: {decision}"
     return LtuAnswer(result, info=info, message=message, extra={"source": {}})
 
@@ -418,8 +434,8 @@ def setup(app: web.Application) -> None:
     """Add differences (also as imagesDifferences), alignmentMatrix and distance, for
     POST and GET; their errors take the LTU envelope.
 
-    With a runtime, ``differences`` and ``alignmentMatrix`` keep prepared references in
-    one cache bounded by ``http.reference_cache_entries`` and
+    With a runtime, ``differences``, ``alignmentMatrix`` and ``distance`` keep prepared
+    references in one cache bounded by ``http.reference_cache_entries`` and
     ``http.reference_cache_bytes``.
     """
     register_family(app, LTU_FAMILY)
