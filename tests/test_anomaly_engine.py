@@ -304,3 +304,36 @@ def test_filter_groups_weigh_as_one() -> None:
     assert list(w[:14]) == [1, 1, 1, 0.5, 0.5, 0.5, 0.5, 1, 0.5, 0.5, 0.5, 0.5, 1, 1]
     assert (w[:14] ** 2)[3:7].sum() == 1.0  # the Gabor group's variance is one feature's
     assert (feature_weights("dog", colour=False) == 1).all()
+
+
+def test_overlapping_images_are_left_out_together() -> None:
+    """Three good parts, each taught twice (exact copies): left out alone, an image
+    finds its copy (leave-one-out distance 0 up to rounding, a threshold near 0 that
+    flags every new part); told which images overlap, its score is that of a new part."""
+    parts = _goods("granulate", 3, seed=31)
+    images = [p.copy() for p in parts for _ in range(2)]  # 0=1, 2=3, 4=5
+    alone = train_anomaly(images)
+    assert float(alone.loo_scores.max()) < 0.01  # float rounding of the distance
+    assert alone.threshold < 0.05
+    pairs = [[1], [0], [3], [2], [5], [4]]
+    apart = train_anomaly(images, overlapping=pairs)
+    assert float(apart.loo_scores.min()) > 0.5  # standardised distances of new parts
+    assert apart.loo_scores[0::2] == pytest.approx(apart.loo_scores[1::2])
+    assert apart.threshold >= float(apart.loo_scores.max()) > 0.0
+    # one direction is enough: overlap is symmetric
+    one_way = train_anomaly(images, overlapping=[[1], [], [3], [], [5], []])
+    assert one_way.loo_scores == pytest.approx(apart.loo_scores)
+    assert one_way.threshold == pytest.approx(apart.threshold)
+    new_part = _goods("granulate", 1, seed=32)[0]
+    assert score_anomaly(alone, new_part).anomalous
+    assert not score_anomaly(apart, new_part).anomalous
+
+
+def test_overlapping_is_checked() -> None:
+    images = _goods("granulate", 3, seed=33)
+    with pytest.raises(InputError, match=r"one list per training image \(3\), got 2"):
+        train_anomaly(images, overlapping=[[1], [0]])
+    with pytest.raises(InputError, match=r"overlapping\[0\]: expected image indices 0..2, got 3"):
+        train_anomaly(images, overlapping=[[3], [], []])
+    with pytest.raises(InputError, match="at least one training image that does not overlap"):
+        train_anomaly(images, overlapping=[[1, 2], [], []])
