@@ -45,7 +45,9 @@ from edged.checks.anomaly._features import (
 )
 from edged.core.errors import InputError
 
-FORMAT_VERSION = 2  # 2: position classes (bank_class), the border inspected
+# 2: position classes (bank_class), the border inspected; 3: contrast features as
+# log(floor + value), the smoothest spot added (older formats are trained again)
+FORMAT_VERSION = 3
 KIND = "anomaly"
 MIN_IMAGES = 3
 
