@@ -16,7 +16,7 @@ Surfaces where no two good parts are pixel-alike:
   of a 512x256 half overlap (each shares pixels with 14-17 others on average), so
   training is told which overlap (``train_anomaly(overlapping=...)``) and leaves
   them out together in the leave-one-out scores (``--loo apart``, the default).
-  ``--loo own`` leaves out each crop alone, the design up to 0.3: a crop's
+  ``--loo own`` leaves out each crop alone, the earlier design: a crop's
   leave-one-out neighbours then include near copies of its own cells, measured
   (filterbank) median / 98 % leave-one-out cell distances 0.62 / 1.51 on brick
   against 0.68 / 1.96 for new good crops (gravel 1.64 / 2.62 vs 1.80 / 2.73, grass
