@@ -203,19 +203,21 @@ def test_a_damaged_model_is_reported(tmp_path: Path) -> None:
         )
 
 
-def test_a_model_of_the_older_format_is_trained_again(tmp_path: Path) -> None:
-    """Format 1 (edged 0.2.0: border band not inspected, no position classes) is
-    trained again from the stored images instead of refused."""
+@pytest.mark.parametrize("older", [1, 2])
+def test_a_model_of_the_older_format_is_trained_again(tmp_path: Path, older: int) -> None:
+    """Format 1 (edged 0.2.0: border band not inspected, no position classes) and 2
+    (contrast features linear, no smoothest spot) are trained again from the
+    stored images instead of refused."""
     store = ReferenceStore(tmp_path, recipes={"surface": _recipe({"anomaly": {}})})
     info = store.add_version("surface", "cam1", _goods(3, seed=14))
     manifest = json.loads((info.path / "manifest.json").read_text())
-    manifest["prepared"]["format"] = 1
+    manifest["prepared"]["format"] = older
     (info.path / "manifest.json").write_text(json.dumps(manifest))
     model = ReferenceStore(tmp_path, recipes={"surface": _recipe({"anomaly": {}})}).load(
         "surface", "cam1"
     )
     assert isinstance(model, AnomalyModel)
-    assert model.meta()["format"] == FORMAT_VERSION == 2
+    assert model.meta()["format"] == FORMAT_VERSION == 3
     assert set(np.unique(model.bank_class)) == {0, 1, 2}
 
 

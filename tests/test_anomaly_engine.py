@@ -64,11 +64,30 @@ def test_cell_features_mean_and_std_of_a_known_pattern() -> None:
     yy, xx = np.mgrid[0:64, 32:64]
     img[:, 32:] = np.where((yy + xx) % 2 == 0, 0, 200).astype(np.uint8)
     cf = cell_features(img, scale=1.0, kind="dog", cell_px=8)
-    mean, std = cf.features[..., 0], cf.features[..., 1]
+    # contrast features enter as log(one grey level + value)
+    mean, std, spot = cf.features[..., 0], cf.features[..., 1], cf.features[..., 2]
+    floor = 1 / 255
     assert mean[3, 1] == pytest.approx(100 / 255, abs=1e-4)
-    assert std[3, 1] == pytest.approx(0.0, abs=1e-3)
+    assert std[3, 1] == pytest.approx(np.log(floor), abs=1e-3)
+    assert spot[3, 1] == pytest.approx(np.log(floor), abs=1e-3)
     assert mean[3, 6] == pytest.approx(100 / 255, abs=1e-4)
-    assert std[3, 6] == pytest.approx(100 / 255, abs=1e-3)
+    assert std[3, 6] == pytest.approx(np.log(floor + 100 / 255), abs=1e-3)
+    # every 3x3 window of the checkerboard holds 5 of one value and 4 of the other
+    window_std = np.sqrt(5 / 9 * 4 / 9) * 200 / 255
+    assert spot[3, 6] == pytest.approx(np.log(floor + window_std), abs=1e-3)
+
+
+def test_smoothest_spot_finds_a_flat_patch_in_noise() -> None:
+    from edged.checks.anomaly._features import smoothest_spot
+
+    rng = np.random.default_rng(0)
+    grey = rng.uniform(0.2, 0.8, (32, 32)).astype(np.float32)
+    grey[10:13, 20:23] = 0.5  # a 3x3 flat patch inside cell (1, 2) of 8 px
+    spot = smoothest_spot(grey, (4, 4), 8)
+    assert spot.shape == (4, 4)
+    assert spot[1, 2] == pytest.approx(0.0, abs=1e-3)
+    others = np.delete(spot.ravel(), 1 * 4 + 2)
+    assert others.min() > 0.05  # uniform noise: no 3x3 window is near flat
 
 
 def test_roi_limits_the_inspected_cells() -> None:
@@ -221,8 +240,10 @@ def test_bad_input_is_refused_with_reasons(granulate_model: AnomalyModel) -> Non
 
 def test_scikit_image_texture_photo() -> None:
     """brick(): trained on the white squares of a 4x4 checkerboard of 128-px blocks
-    (and their mirror images), tested on the black ones (the photo's top and bottom
-    halves differ in lighting and perspective: a model of one flags the other)."""
+    (and their mirror images, each block's four copies told as overlapping, so the
+    threshold is not learned from a block matching its own mirror image), tested on
+    the black ones (the photo's top and bottom halves differ in lighting and
+    perspective: a model of one flags the other)."""
     data = pytest.importorskip("skimage.data")
     photo = data.brick()
     blocks = {
@@ -233,7 +254,8 @@ def test_scikit_image_texture_photo() -> None:
     white = [b for (r, c), b in blocks.items() if (r + c) % 2 == 0]
     black = [np.ascontiguousarray(b) for (r, c), b in blocks.items() if (r + c) % 2 == 1]
     mirrored = [m for b in white for m in (b, b[:, ::-1], b[::-1], b[::-1, ::-1])]
-    model = train_anomaly([np.ascontiguousarray(m) for m in mirrored])
+    copies = [[4 * (i // 4) + k for k in range(4) if k != i % 4] for i in range(len(mirrored))]
+    model = train_anomaly([np.ascontiguousarray(m) for m in mirrored], overlapping=copies)
     for good in black:
         assert not score_anomaly(model, good).anomalous
     bad = black[3].copy()
@@ -300,7 +322,41 @@ def test_filter_groups_weigh_as_one() -> None:
 
     w = feature_weights("filterbank", colour=True)
     assert w.shape == (feature_dim("filterbank", colour=True),)
-    # mean, std, then per level: DoG (1) and four Gabor orientations (1/2 each), chroma.
-    assert list(w[:14]) == [1, 1, 1, 0.5, 0.5, 0.5, 0.5, 1, 0.5, 0.5, 0.5, 0.5, 1, 1]
-    assert (w[:14] ** 2)[3:7].sum() == 1.0  # the Gabor group's variance is one feature's
+    # mean, std, smoothest spot, then per level: DoG (1) and four Gabor orientations
+    # (1/2 each), chroma.
+    assert list(w[:15]) == [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 1, 0.5, 0.5, 0.5, 0.5, 1, 1]
+    assert (w[:15] ** 2)[4:8].sum() == 1.0  # the Gabor group's variance is one feature's
     assert (feature_weights("dog", colour=False) == 1).all()
+
+
+def test_overlapping_images_are_left_out_together() -> None:
+    """Three good parts, each taught twice (exact copies): left out alone, an image
+    finds its copy (leave-one-out distance 0 up to rounding, a threshold near 0 that
+    flags every new part); told which images overlap, its score is that of a new part."""
+    parts = _goods("granulate", 3, seed=31)
+    images = [p.copy() for p in parts for _ in range(2)]  # 0=1, 2=3, 4=5
+    alone = train_anomaly(images)
+    assert float(alone.loo_scores.max()) < 0.01  # float rounding of the distance
+    assert alone.threshold < 0.05
+    pairs = [[1], [0], [3], [2], [5], [4]]
+    apart = train_anomaly(images, overlapping=pairs)
+    assert float(apart.loo_scores.min()) > 0.5  # standardised distances of new parts
+    assert apart.loo_scores[0::2] == pytest.approx(apart.loo_scores[1::2])
+    assert apart.threshold >= float(apart.loo_scores.max()) > 0.0
+    # one direction is enough: overlap is symmetric
+    one_way = train_anomaly(images, overlapping=[[1], [], [3], [], [5], []])
+    assert one_way.loo_scores == pytest.approx(apart.loo_scores)
+    assert one_way.threshold == pytest.approx(apart.threshold)
+    new_part = _goods("granulate", 1, seed=32)[0]
+    assert score_anomaly(alone, new_part).anomalous
+    assert not score_anomaly(apart, new_part).anomalous
+
+
+def test_overlapping_is_checked() -> None:
+    images = _goods("granulate", 3, seed=33)
+    with pytest.raises(InputError, match=r"one list per training image \(3\), got 2"):
+        train_anomaly(images, overlapping=[[1], [0]])
+    with pytest.raises(InputError, match=r"overlapping\[0\]: expected image indices 0..2, got 3"):
+        train_anomaly(images, overlapping=[[3], [], []])
+    with pytest.raises(InputError, match="at least one training image that does not overlap"):
+        train_anomaly(images, overlapping=[[1, 2], [], []])

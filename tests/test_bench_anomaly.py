@@ -49,3 +49,15 @@ def test_photo_positions_train_on_the_top_half_and_test_on_the_bottom() -> None:
     assert all(c.shape == (128, 128) for c in s.train + s.good)
     assert max(int(c.max()) for c in s.train) < 128  # rows 0..255
     assert min(int(c.min()) for c in s.good) >= 128  # rows 256..511
+    # which training crops overlap: told to training, left out together
+    assert s.overlapping is not None
+    assert len(s.overlapping) == 30
+    assert all(i not in others for i, others in enumerate(s.overlapping))
+    assert all(i in s.overlapping[j] for i, others in enumerate(s.overlapping) for j in others)
+
+
+def test_overlaps_known_answer() -> None:
+    from tools.bench_anomaly import overlaps
+
+    corners = [(0, 0), (0, 127), (0, 128), (127, 127), (200, 0)]
+    assert overlaps(corners, 128) == [[1, 3], [0, 2, 3], [1, 3], [0, 1, 2, 4], [3]]

@@ -4,6 +4,9 @@ An image is shrunk to the working scale and cut into square cells of
 ``cell_px`` working pixels. Each cell gets:
 
 - the local mean and standard deviation of its luma,
+- its smoothest spot: the lowest standard deviation of any 3x3 window in it
+  (:func:`smoothest_spot`; a drawn line, a drop of paint or glue, a glare is
+  flatter than any spot of the texture around it),
 - difference-of-Gaussians energy at scales 1-2 and 2-4 working pixels
   (mean absolute band-pass response),
 - with ``kind="filterbank"``, Gabor energy (the magnitude of a quadrature pair)
@@ -13,6 +16,16 @@ An image is shrunk to the working scale and cut into square cells of
 (the coarser scale by the same small filters on the half-size image), and then
 the same features averaged over its 3x3 neighbourhood of cells
 (context), so a vector describes a cell and its surroundings.
+
+The contrast features (standard deviation, smoothest spot, band-pass and Gabor
+energy) enter as ``log(ENERGY_FLOOR + value)``, grey levels as 0..1 and the floor
+one grey level: texture energy spreads over decades (a shadow and a lit stone
+differ by a factor, not by a fixed amount), and a stain that darkens a patch by
+30 % scales all its energies by 0.7, which the logarithm turns into one shift
+of every contrast feature (measured on the texture photos with 30 training
+crops: mean image AUROC of the six benchmark surfaces 0.852 -> 0.928 for
+both changes together, 0.900 with sensor noise of 2 grey levels added to every
+image; see docs/benchmarks.md).
 
 The whole image is inspected. Cells whose filter support or neighbourhood
 reaches past the image border see reflected padding, which makes their
@@ -46,6 +59,8 @@ _LEVELS = 2
 _DOG_SIGMA = 1.0  # paired with twice itself
 _GABOR_WAVELENGTH = 4.0
 _GABOR_ANGLES = (0.0, math.pi / 4, math.pi / 2, 3 * math.pi / 4)
+ENERGY_FLOOR = 1.0 / 255.0  # one grey level: log(floor + contrast) of the contrast features
+_SPOT_PX = 3  # the window of the smoothest spot, working pixels
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +89,7 @@ def feature_dim(kind: FeatureKind, *, colour: bool) -> int:
     if kind == "cnn":
         return 2 * _CNN_DIM
     per_level = 1 + (len(_GABOR_ANGLES) if kind == "filterbank" else 0)
-    n = 2 + _LEVELS * per_level + (2 if colour else 0)
+    n = 3 + _LEVELS * per_level + (2 if colour else 0)
     return 2 * n
 
 
@@ -82,12 +97,12 @@ def feature_weights(kind: FeatureKind, *, colour: bool) -> np.ndarray:
     """Weights of the standardised features, ``(feature_dim,)`` float32: each filter
     group counts as one, so the four Gabor orientations of a level weigh
     ``1 / sqrt(4)`` each (otherwise orientation energy would outvote the local
-    mean, contrast and band-pass energy eight to four)."""
+    mean, contrast, smoothest spot and band-pass energy eight to five)."""
     n = feature_dim(kind, colour=colour) // 2
     if kind != "filterbank":
         return np.ones(2 * n, np.float32)
     gabor = [1.0 / math.sqrt(len(_GABOR_ANGLES))] * len(_GABOR_ANGLES)
-    half = [1.0, 1.0] + ([1.0, *gabor] * _LEVELS) + ([1.0, 1.0] if colour else [])
+    half = [1.0, 1.0, 1.0] + ([1.0, *gabor] * _LEVELS) + ([1.0, 1.0] if colour else [])
     assert len(half) == n
     return np.asarray(half * 2, np.float32)
 
@@ -140,6 +155,20 @@ def _gabor_pair(wavelength: float, angle: float) -> tuple[np.ndarray, np.ndarray
     for k in (even, odd):
         k /= np.abs(k).sum()
     return even, odd
+
+
+def smoothest_spot(grey: np.ndarray, grid_hw: tuple[int, int], cell_px: int) -> np.ndarray:
+    """Per cell, the lowest standard deviation of a 3x3 window centred in it,
+    ``(gh, gw)`` float32 (``grey``: ``(h, w)`` float32; windows at the image edge
+    see reflected pixels)."""
+    k = (_SPOT_PX, _SPOT_PX)
+    border = cv2.BORDER_REFLECT_101
+    mean = cv2.blur(grey, k, borderType=border)
+    var = cv2.blur(grey * grey, k, borderType=border) - mean * mean
+    gh, gw = grid_hw
+    cells = var[: gh * cell_px, : gw * cell_px].reshape(gh, cell_px, gw, cell_px)
+    out: np.ndarray = np.sqrt(np.maximum(cells.min(axis=(1, 3)), 0.0)).astype(np.float32)
+    return out
 
 
 def _pool(planes: list[np.ndarray], grid_hw: tuple[int, int], cell_px: int) -> np.ndarray:
@@ -223,7 +252,8 @@ def cell_features(
             msg = f"cell_px: features cnn expect {CELL_PX} working pixels, got {cell_px}"
             raise ValueError(msg)
         return _finish(cnn_planes(small, grid_hw), kind, cell_px, scale, roi)
-    pooled_levels = [_pool([grey, grey * grey], grid_hw, cell_px)]
+    centred = grey - np.float32(0.5)  # smaller squares: less float32 cancellation in the std
+    pooled_levels = [_pool([grey, centred * centred], grid_hw, cell_px)]
     level = grey
     for k in range(_LEVELS):
         if k:
@@ -235,9 +265,13 @@ def cell_features(
     if lab is not None:
         chroma = [lab[..., c].astype(np.float32) / np.float32(255.0) for c in (1, 2)]
         pooled_levels.append(_pool(chroma, grid_hw, cell_px))
+    pooled_levels.insert(1, smoothest_spot(grey, grid_hw, cell_px)[..., None])
     pooled = np.concatenate(pooled_levels, axis=-1)
-    mean, mean_sq = pooled[..., 0], pooled[..., 1]
+    mean, mean_sq = pooled[..., 0] - np.float32(0.5), pooled[..., 1]
     pooled[..., 1] = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
+    # the contrast features: std, smoothest spot, band-pass and Gabor energy
+    contrast = pooled[..., 1 : pooled.shape[-1] - (2 if lab is not None else 0)]
+    np.log(contrast + np.float32(ENERGY_FLOOR), out=contrast)
     return _finish(pooled, kind, cell_px, scale, roi)
 
 
