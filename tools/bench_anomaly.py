@@ -4,6 +4,7 @@
     python tools/bench_anomaly.py --quick         # two textures, few images (seconds)
     python tools/bench_anomaly.py --json out.json
     python tools/bench_anomaly.py --false-alarms  # threshold check: 200 good crops per texture
+    python tools/bench_anomaly.py --line          # the threshold on a demo-like line, 3 teach sets
 
 Surfaces where no two good parts are pixel-alike:
 
@@ -449,6 +450,51 @@ def false_alarm_study(
     return lines
 
 
+def line_study(
+    *,
+    textures: Sequence[TextureKind] = ("grain", "granulate"),
+    sizes: Sequence[int] = (12, 30),
+    teach_sets: int = 3,
+    n_frames: int = 200,
+) -> list[str]:
+    """The threshold on a demo-like line: ``SyntheticLine`` texture frames, 512×512
+    BGR, with the line's nuisance (shift, rotation, gain, offset, sensor noise) and
+    a defect on one frame in five. Per texture and number of good boards taught,
+    ``teach_sets`` different sets of boards are taught (as ``auto_teach`` does, from
+    frame numbers far from the inspected ones), and each model judges the same
+    ``n_frames`` frames: the share of good frames flagged and of defective frames
+    missed, per teach set — how much the trained threshold depends on which good
+    parts happened to be taught."""
+    from edged.config import SyntheticConfig
+    from edged.sources.synthetic import SyntheticLine
+
+    lines = []
+    for texture in textures:
+        cfg = SyntheticConfig.model_validate(
+            {"scene": "texture", "texture": texture, "width": 512, "height": 512,
+             "pixel_format": "BGR8", "defect_rate": 0.2, "seed": 7}
+        )  # fmt: skip
+        line = SyntheticLine(cfg)
+        frames = [line.render(seq) for seq in range(n_frames)]
+        good = sum(not f.truth["defect"] for f in frames)
+        for n in sizes:
+            rates = []
+            for t in range(teach_sets):
+                base = (t + 1) * 1_000_000_000  # auto_teach starts at 1e9
+                model = train_anomaly([line.render(base + i, defect=False).image for i in range(n)])
+                flagged = missed = 0
+                for f in frames:
+                    anomalous = score_anomaly(model, f.image).anomalous
+                    flagged += anomalous and not f.truth["defect"]
+                    missed += (not anomalous) and bool(f.truth["defect"])
+                rates.append(
+                    f"{flagged / good:.1%} flagged / {missed / (n_frames - good):.0%} missed"
+                )
+            lines.append(f"{texture:10s} taught {n:2d} boards: " + " · ".join(rates))
+            print(lines[-1], flush=True)
+    return lines
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -515,7 +561,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only check the threshold: false alarms on 200 new good crops per texture",
     )
+    ap.add_argument(
+        "--line",
+        action="store_true",
+        help="only the threshold on a demo-like line, for 3 different sets of taught boards",
+    )
     args = ap.parse_args(argv)
+    if args.line:
+        line_study()
+        return 0
     if args.false_alarms:
         false_alarm_study(loo=args.loo)
         return 0
