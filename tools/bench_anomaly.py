@@ -483,12 +483,17 @@ def line_study(
                 base = (t + 1) * 1_000_000_000  # auto_teach starts at 1e9
                 model = train_anomaly([line.render(base + i, defect=False).image for i in range(n)])
                 flagged = missed = 0
+                good_scores = []
                 for f in frames:
-                    anomalous = score_anomaly(model, f.image).anomalous
-                    flagged += anomalous and not f.truth["defect"]
-                    missed += (not anomalous) and bool(f.truth["defect"])
+                    result = score_anomaly(model, f.image)
+                    flagged += result.anomalous and not f.truth["defect"]
+                    missed += (not result.anomalous) and bool(f.truth["defect"])
+                    if not f.truth["defect"]:
+                        good_scores.append(result.score)
                 rates.append(
-                    f"{flagged / good:.1%} flagged / {missed / (n_frames - good):.0%} missed"
+                    f"{flagged / good:.1%} flagged / {missed / (n_frames - good):.0%} missed "
+                    f"(leave-one-out median {float(np.median(model.loo_scores)):.1f}, "
+                    f"good boards' {float(np.median(good_scores)):.1f})"
                 )
             lines.append(f"{texture:10s} taught {n:2d} boards: " + " · ".join(rates))
             print(lines[-1], flush=True)
