@@ -14,7 +14,13 @@ import numpy as np
 from aiohttp import web
 
 from edged.core.errors import InputError
-from edged.http._input import RequestForm, read_form, read_image_bytes, read_image_field
+from edged.http._input import (
+    RequestForm,
+    decode_image_bytes,
+    read_form,
+    read_image_bytes,
+    read_image_field,
+)
 
 
 def field_value(form: RequestForm, name: str, default: Any = None) -> Any:
@@ -60,11 +66,8 @@ async def optional_image(request: web.Request, name: str) -> np.ndarray | None:
 async def image_of(request: web.Request, name: str, *aliases: str) -> np.ndarray:
     """Image field ``name``, or the first of ``aliases`` present (LTU's ``refImage`` is
     also accepted as ``image1``); the error names ``name`` when none is."""
-    form = await read_form(request)
-    for candidate in (name, *aliases):
-        if _present(form, candidate):
-            return await read_image_field(request, candidate)
-    return await read_image_field(request, name)  # raises "<name>: missing; expected ..."
+    field, data = await image_bytes_of(request, name, *aliases)
+    return await decode_image_bytes(request, data, field)
 
 
 async def image_bytes_of(request: web.Request, name: str, *aliases: str) -> tuple[str, bytes]:
