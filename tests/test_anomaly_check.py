@@ -217,7 +217,7 @@ def test_a_model_of_the_older_format_is_trained_again(tmp_path: Path, older: int
         "surface", "cam1"
     )
     assert isinstance(model, AnomalyModel)
-    assert model.meta()["format"] == FORMAT_VERSION == 3
+    assert model.meta()["format"] == FORMAT_VERSION == 4
     assert set(np.unique(model.bank_class)) == {0, 1, 2}
 
 

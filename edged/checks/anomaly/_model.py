@@ -46,8 +46,9 @@ from edged.checks.anomaly._features import (
 from edged.core.errors import InputError
 
 # 2: position classes (bank_class), the border inspected; 3: contrast features as
-# log(floor + value), the smoothest spot added (older formats are trained again)
-FORMAT_VERSION = 3
+# log(floor + value), the smoothest spot added; 4: local binary patterns in
+# filterbank (older formats are trained again)
+FORMAT_VERSION = 4
 KIND = "anomaly"
 MIN_IMAGES = 3
 
