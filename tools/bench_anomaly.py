@@ -5,6 +5,8 @@
     python tools/bench_anomaly.py --json out.json
     python tools/bench_anomaly.py --false-alarms  # threshold check: 200 good crops per texture
     python tools/bench_anomaly.py --line          # the threshold on a demo-like line, 3 teach sets
+    python tools/bench_anomaly.py --draw 1 --methods anomaly:filterbank   # another draw
+    python tools/bench_anomaly.py --noise 2 --methods anomaly:filterbank  # with sensor noise
 
 Surfaces where no two good parts are pixel-alike:
 
@@ -74,7 +76,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -190,8 +192,13 @@ def _defective(
     return bad, masks, kinds
 
 
-def procedural(kind: TextureKind, *, n_train: int, n_test: int, size: int) -> Surface:
-    rng = np.random.default_rng(TEXTURE_KINDS.index(kind))
+DRAW_STRIDE = 1000  # seeds of draw k: the documented draw's plus k * DRAW_STRIDE
+
+
+def procedural(
+    kind: TextureKind, *, n_train: int, n_test: int, size: int, draw: int = 0
+) -> Surface:
+    rng = np.random.default_rng(TEXTURE_KINDS.index(kind) + draw * DRAW_STRIDE)
 
     def make(n: int) -> list[np.ndarray]:
         return [render_texture(kind, width=size, height=size, rng=rng) for _ in range(n)]
@@ -206,7 +213,7 @@ PHOTO_DESIGNS: tuple[PhotoDesign, ...] = ("positions", "mirrored")
 
 
 def photo(
-    name: str, *, n_train: int, n_test: int, design: PhotoDesign = "positions"
+    name: str, *, n_train: int, n_test: int, design: PhotoDesign = "positions", draw: int = 0
 ) -> Surface | None:
     try:
         from skimage import data
@@ -216,7 +223,7 @@ def photo(
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     if design == "positions":
-        return _photo_positions(name, image, n_train=n_train, n_test=n_test)
+        return _photo_positions(name, image, n_train=n_train, n_test=n_test, draw=draw)
     blocks = {
         (r, c): image[r * 128 : (r + 1) * 128, c * 128 : (c + 1) * 128]
         for r in range(4)
@@ -229,18 +236,20 @@ def photo(
 
     white = mirrored([b for (r, c), b in blocks.items() if (r + c) % 2 == 0])
     black = mirrored([b for (r, c), b in blocks.items() if (r + c) % 2 == 1])
-    rng = np.random.default_rng(PHOTOS.index(name) + 100)
+    rng = np.random.default_rng(PHOTOS.index(name) + 100 + draw * DRAW_STRIDE)
     good = black[:n_test]
     bad, masks, kinds = _defective(black[:n_test], rng, None)
     return Surface(name, white[:n_train], good, bad, masks, kinds)
 
 
-def _photo_positions(name: str, image: np.ndarray, *, n_train: int, n_test: int) -> Surface:
+def _photo_positions(
+    name: str, image: np.ndarray, *, n_train: int, n_test: int, draw: int = 0
+) -> Surface:
     """128-px crops at random positions: training from the top half, tests from the
     bottom half."""
     side = 128
     h, w = image.shape[:2]
-    rng = np.random.default_rng(PHOTOS.index(name) + 100)
+    rng = np.random.default_rng(PHOTOS.index(name) + 100 + draw * DRAW_STRIDE)
     positions: list[tuple[int, int]] = []
 
     def crops(y0: int, y1: int, n: int) -> list[np.ndarray]:
@@ -257,6 +266,22 @@ def _photo_positions(name: str, image: np.ndarray, *, n_train: int, n_test: int)
     good = crops(h // 2, h, n_test)
     bad, masks, kinds = _defective(good, rng, None)
     return Surface(name, train, good, bad, masks, kinds, overlaps(corners, side))
+
+
+def with_noise(surface: Surface, sigma: float) -> Surface:
+    """``surface`` with Gaussian noise of ``sigma`` grey levels added to every image
+    (the defect masks stay those of the drawing)."""
+    rng = np.random.default_rng(12345)
+
+    def noisy(images: list[np.ndarray]) -> list[np.ndarray]:
+        return [
+            np.clip(i.astype(np.float32) + rng.normal(0.0, sigma, i.shape), 0, 255).astype(np.uint8)
+            for i in images
+        ]
+
+    return replace(
+        surface, train=noisy(surface.train), good=noisy(surface.good), bad=noisy(surface.bad)
+    )
 
 
 def overlaps(corners: Sequence[tuple[int, int]], side: int) -> list[list[int]]:
@@ -562,6 +587,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="photos' leave-one-out (apart: overlapping crops left out together; own: each alone)",
     )
     ap.add_argument(
+        "--draw",
+        type=int,
+        default=0,
+        help="another draw of the surfaces: every crop, position and defect from seeds "
+        f"offset by DRAW * {DRAW_STRIDE} (0 = the documented figures)",
+    )
+    ap.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="Gaussian sensor noise (sigma, grey levels) added to every image: training, "
+        "good and defective (drawn defects are perfectly flat, real ones under a camera not)",
+    )
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=list(METHODS),
+        help="the methods to run (default: all)",
+    )
+    ap.add_argument(
         "--false-alarms",
         action="store_true",
         help="only check the threshold: false alarms on 200 new good crops per texture",
@@ -583,14 +629,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     surfaces: list[Surface] = []
     kinds: tuple[TextureKind, ...] = TEXTURE_KINDS[:1] if args.quick else TEXTURE_KINDS
     for kind in kinds:
-        surfaces.append(procedural(kind, n_train=n_train, n_test=n_test, size=args.size))
+        surfaces.append(
+            procedural(kind, n_train=n_train, n_test=n_test, size=args.size, draw=args.draw)
+        )
     for name in PHOTOS[:1] if args.quick else PHOTOS:
-        found = photo(name, n_train=n_train, n_test=n_test, design=args.photo_design)
+        found = photo(
+            name, n_train=n_train, n_test=n_test, design=args.photo_design, draw=args.draw
+        )
         if found is not None:
             surfaces.append(found)
+    if args.noise > 0:
+        surfaces = [with_noise(s, args.noise) for s in surfaces]
     rows = []
     for surface in surfaces:
-        for method in METHODS:
+        for method in args.methods:
             rows.append(evaluate(surface, method, repeats=args.repeats, loo=args.loo))
             print(_table(rows[-1:]).splitlines()[-1], flush=True)
     load_after = os.getloadavg()
@@ -612,6 +664,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "train": n_train,
             "photo_design": args.photo_design,
             "loo": args.loo,
+            "draw": args.draw,
+            "noise": args.noise,
             "test": n_test,
             "cores": cores,
             "load_before": list(load_before),
