@@ -24,6 +24,7 @@ four Bayer 8-bit patterns (mosaicked from the rendered BGR image, PFNC order).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,14 @@ class SyntheticLine:
         h, w = self.nominal.shape[:2]
         # Where defects may go: the part, away from its border (see _scenes).
         self._part_xyxy = (int(w * 0.16), int(h * 0.16), int(w * 0.84), int(h * 0.84))
+        # A textured board is larger than the camera's view: rendered with a margin
+        # wider than the largest shift plus the corners' travel under the largest
+        # rotation, it fills the whole view after the nuisance, as on a real line
+        # (warped with reflected borders, the view's edges showed a mirror image of
+        # the board, which no camera sees).
+        nz = cfg.nuisance
+        travel = 0.5 * math.hypot(w, h) * 2.0 * math.sin(math.radians(nz.rotation_deg) / 2.0)
+        self._board_margin_px = math.ceil(nz.shift_px + travel) + 2
         sigma = cfg.nuisance.noise_sigma
         self._noise = NoiseBank(self.nominal.size, sigma, seed=cfg.seed) if sigma > 0 else None
 
@@ -101,14 +110,19 @@ class SyntheticLine:
         truth: dict[str, Any] = {"defect": has_defect, "seq": seq}
         box_xyxy: tuple[int, int, int, int] | None = None
         lot_code = self.label.lot_code if self.label is not None else None
+        margin = 0  # the texture scene: the camera's view inside a larger board
         if cfg.scene == "texture":
-            part = render_texture(cfg.texture, width=cfg.width, height=cfg.height, rng=rng)
+            margin = self._board_margin_px
+            part = render_texture(
+                cfg.texture, width=cfg.width + 2 * margin, height=cfg.height + 2 * margin, rng=rng
+            )
             if has_defect:
                 texture_defect = TEXTURE_DEFECT_KINDS[int(rng.integers(len(TEXTURE_DEFECT_KINDS)))]
                 size_px = max(12, int(min(cfg.width, cfg.height) * float(rng.uniform(0.05, 0.1))))
+                x0, y0, x1, y1 = self._part_xyxy
                 box_xyxy = draw_defect(
-                    part, texture_defect, rng=rng, box_xyxy=self._part_xyxy, size_px=size_px,
-                    base=cfg.texture,
+                    part, texture_defect, rng=rng, size_px=size_px, base=cfg.texture,
+                    box_xyxy=(x0 + margin, y0 + margin, x1 + margin, y1 + margin),
                 )  # fmt: skip
                 truth["kind"] = texture_defect
         elif has_defect:
@@ -126,9 +140,9 @@ class SyntheticLine:
                 box_xyxy = _draw_defect(part, kind, self._part_xyxy, rng)
             truth["kind"] = kind
         dx, dy, angle, gain, offset = _nuisance(nz, rng)
-        h, w = part.shape[:2]
-        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
-        m[:, 2] += np.array([dx, dy])
+        h, w = part.shape[0] - 2 * margin, part.shape[1] - 2 * margin
+        m = cv2.getRotationMatrix2D((w / 2.0 + margin, h / 2.0 + margin), angle, 1.0)
+        m[:, 2] += np.array([dx - margin, dy - margin])
         moved = cv2.warpAffine(
             part, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
