@@ -256,6 +256,59 @@ def test_false_alarm_target_moves_the_threshold() -> None:
     assert loose.threshold >= float(loose.loo_scores.max())
 
 
+def _gpd_sample(shape: float, scale: float, n: int, seed: int) -> np.ndarray:
+    """Generalised Pareto draws by the inverse of its distribution function."""
+    u = np.random.default_rng(seed).random(n)
+    if shape == 0.0:
+        return -scale * np.log1p(-u)
+    out: np.ndarray = scale / shape * ((1.0 - u) ** (-shape) - 1.0)
+    return out
+
+
+@pytest.mark.parametrize(("shape", "scale"), [(0.2, 1.0), (0.1, 0.3), (0.4, 2.0)])
+def test_tail_fit_recovers_a_generalised_pareto(shape: float, scale: float) -> None:
+    from edged.checks.anomaly._model import tail_fit
+
+    fitted_shape, fitted_scale = tail_fit(_gpd_sample(shape, scale, 200_000, seed=1))
+    assert fitted_shape == pytest.approx(shape, abs=0.01)
+    assert fitted_scale == pytest.approx(scale, rel=0.02)
+
+
+def test_tail_fit_is_never_lighter_than_exponential() -> None:
+    from edged.checks.anomaly._model import tail_fit
+
+    exponential = _gpd_sample(0.0, 0.5, 200_000, seed=2)
+    shape, scale = tail_fit(exponential)
+    assert shape == pytest.approx(0.0, abs=0.01)
+    assert scale == pytest.approx(0.5, rel=0.02)
+    uniform = np.random.default_rng(3).random(10_000)  # shape -1: a bounded tail
+    assert tail_fit(uniform) == (0.0, pytest.approx(float(uniform.mean())))
+    assert tail_fit(np.array([0.2, 0.4])) == (0.0, pytest.approx(0.3))  # too few: the mean
+    assert tail_fit(np.array([])) == (0.0, 0.0)
+    assert tail_fit(_gpd_sample(0.9, 1.0, 100_000, seed=4))[0] == 0.5  # clamped
+
+
+def test_threshold_is_the_quantile_of_a_known_tail() -> None:
+    """Cells whose top 2 % are a generalised Pareto (shape 0.2, scale 1) above 10: the
+    threshold for 1 % of images of 1000 cells is 10 + (r ** 0.2 - 1) / 0.2 with
+    r = 1000 * 0.02 / 0.01 (union bound), within the fit's error."""
+    from edged.checks.anomaly._model import _threshold
+
+    rng = np.random.default_rng(5)
+    n_images, m = 500, 1000
+    body = rng.uniform(0.0, 10.0, n_images * m)
+    tail = rng.random(n_images * m) < 0.02
+    body[tail] = 10.0 + _gpd_sample(0.2, 1.0, int(tail.sum()), seed=6)
+    cells = list(body.reshape(n_images, m))
+    loo = np.array([c.max() for c in cells])
+    r = m * 0.02 / 0.01
+    # 27.9; an exponential fit (the excesses' mean, 1.25) would say 10 + 1.25 ln r = 19.5
+    expected = 10.0 + (r**0.2 - 1.0) / 0.2
+    t = _threshold(np.minimum(loo, 12.0), cells, 0.01)
+    assert t == pytest.approx(expected, rel=0.05)
+    assert _threshold(np.full(n_images, 99.0), cells, 0.01) == 99.0  # never below the loo max
+
+
 def test_persistence_round_trip_scores_the_same(granulate_model: AnomalyModel) -> None:
     again = AnomalyModel.from_arrays(granulate_model.meta(), granulate_model.arrays())
     img = _goods("granulate", 1, seed=5)[0]
