@@ -10,7 +10,7 @@ Options (all optional)::
 
     surface:                    # any name; the type says which check it is
       type: anomaly
-      features: filterbank      # filterbank (DoG + Gabor + local mean/std) | dog (faster)
+      features: filterbank      # filterbank (DoG + Gabor + local mean/std + LBP) | dog (faster)
                                 # | cnn (EfficientNet-Lite0, pip install 'edged[cnn]')
       false_alarm: 0.01         # target share of good parts above the threshold
       bank_size: 4096           # most feature vectors kept (greedy coreset)

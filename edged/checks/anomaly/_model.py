@@ -58,9 +58,10 @@ MIN_IMAGES = 3
 class AnomalyParams:
     """How an anomaly model is trained (changing any of these means training again).
 
-    features: ``"filterbank"`` (DoG + Gabor energy + local mean/std), ``"dog"``
-        (DoG + local mean/std, faster) or ``"cnn"`` (EfficientNet-Lite0 blocks 4 and
-        7 through onnxruntime, see :mod:`._cnn`; needs ``cell_px`` 8).
+    features: ``"filterbank"`` (DoG + Gabor energy + local mean/std + local binary
+        patterns), ``"dog"`` (DoG + local mean/std, faster) or ``"cnn"``
+        (EfficientNet-Lite0 blocks 4 and 7 through onnxruntime, see :mod:`._cnn`;
+        needs ``cell_px`` 8).
     resolution: longest side of the working size, pixels (images are shrunk to it,
         and with ``cnn`` smaller ones enlarged to it; 0 = full size).
     cell_px: side of a feature cell, working pixels (the map's resolution).
