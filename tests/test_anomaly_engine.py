@@ -457,7 +457,11 @@ def test_filter_groups_weigh_as_one() -> None:
     assert (w[15:25] ** 2).sum() == pytest.approx(1.5**2)
     assert w.shape == (50,)
     assert (w[25:] == w[:25]).all()
-    assert (feature_weights("dog", colour=False) == 1).all()
+    dog = feature_weights("dog", colour=False)  # mean, std, spot, DoG x2, then the patterns
+    assert dog.shape == (feature_dim("dog", colour=False),) == (30,)
+    assert (dog[:5] == 1).all()
+    assert (dog[5:15] ** 2).sum() == pytest.approx(1.5**2)
+    assert (dog[15:] == dog[:15]).all()
 
 
 def test_overlapping_images_are_left_out_together() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from edged.checks import CheckContext, registry
+from edged.config import RecipeConfig
 from edged.core.frames import Frame
 from edged.core.result import FrameInfo, iso_utc
 from edged.imaging import pixfmt
@@ -77,7 +78,10 @@ def _run_size(bench: Bench, fr: BenchFrames, report: SectionReport) -> None:
         except ValidationError as exc:  # a check that cannot run without options
             report.skip(f"check {name}", f"needs options: {exc.errors()[0]['loc']}")
             continue
-        call = _check_call(spec.run, fr.defective, options, ctx)
+        check_ctx = ctx
+        if spec.reference_params is not None:  # it trains its own model (anomaly)
+            check_ctx = _own_model_context(bench, fr, name, report)
+        call = _check_call(spec.run, fr.defective, options, check_ctx)
         try:
             call()
         except Exception as exc:
@@ -95,6 +99,31 @@ def _run_size(bench: Bench, fr: BenchFrames, report: SectionReport) -> None:
     read, cvt = samples[READ].median_ms, samples[CVT].median_ms
     for name, s in samples.items():
         _add(report, name, s, fr.label, read, cvt)
+
+
+OWN_MODEL_IMAGES = 10  # good frames a check that trains its own model is taught
+
+
+def _own_model_context(
+    bench: Bench, fr: BenchFrames, check: str, report: SectionReport
+) -> CheckContext:
+    """The context of a check that trains its own model from good parts (``anomaly``):
+    a recipe of that check alone, taught ``OWN_MODEL_IMAGES`` good frames of the line
+    (as ``auto_teach`` takes them, from frame 1e9), the training timed once."""
+    recipe = RecipeConfig(checks={check: {}})
+    store = reference_store(bench.scratch(f"stages-{check}-{fr.label}"), recipe)
+    if store is None:  # a checkout without edged.references
+        return CheckContext(recipe=RECIPE, camera="bench")
+    goods = [fr.line.render(10**9 + i, defect=False).image for i in range(OWN_MODEL_IMAGES)]
+    t0 = time.perf_counter()
+    teach(store, ["bench"], goods)
+    prepared = store.prepared(RECIPE, "bench")
+    teach_ms = (time.perf_counter() - t0) * 1000.0
+    report.add(
+        f"{check} teach + train ({OWN_MODEL_IMAGES} good frames, once per model)",
+        teach_ms, "ms", fr.label, n=1,
+    )  # fmt: skip
+    return CheckContext(recipe=RECIPE, camera="bench", reference=prepared)
 
 
 def _packed_frame(fr: BenchFrames, fmt: str) -> Frame | None:
