@@ -83,6 +83,28 @@ def test_region_crops_the_label_before_reading() -> None:
     assert abs(box.y - y) <= 10
 
 
+def test_a_line_entering_the_region_from_its_side_is_not_read() -> None:
+    """A label's edge turned into the region: a thin slanted line from the region's
+    left side over 3/4 of its height, anti-aliased (its fringe, left in, was read as
+    ``|`` and took the word's confidence to 0)."""
+    image = label(["LOT 123456", "JUNK 999"])
+    x0, y0 = LOT_REGION["x"], LOT_REGION["y"]
+    cv2.line(image, (x0 + 1, y0 - 10), (x0 + 6, y0 + 52), (60, 40, 180), 3, cv2.LINE_AA)
+    reading = read_text(image, region=Box(**LOT_REGION))
+    assert reading.text == "LOT 123456"
+    assert reading.confidence >= 0.8
+
+
+def test_a_glyph_cut_by_the_region_side_stays() -> None:
+    """Only lines longer than the glyphs go: a 1 at the region's left side is read."""
+    image = label(["123456"])
+    x, y, w, h = text_box("123456", LOT_XY)
+    ink = np.nonzero((image[y : y + h, x : x + w].min(axis=2) < 100).any(axis=0))[0]
+    left = x + int(ink[0])  # the first ink column of the 1
+    reading = read_text(image, region=Box(left, y - 12, w + 20, h + 24))
+    assert reading.text == "123456"
+
+
 def test_light_print_on_dark_ground() -> None:
     image = 255 - label(["LOT 123456"], belt=False)
     assert read_text(image).text == "LOT 123456"

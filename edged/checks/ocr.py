@@ -6,7 +6,8 @@ which bundles libtesseract) on it:
 
 1. grey; polarity: light print on a dark ground is inverted (``auto`` decides by
    Otsu: the ink is the minority class); ink spanning 90 % of the crop's height or
-   width (a label's frame, the belt edge) is removed: it is not text;
+   width (a label's frame, the belt edge), and thin lines entering from a side
+   (a label's edge turned into the region) are removed: they are not text;
 2. ``dot_matrix_px`` > 0: morphological closing of the ink with a disk of that
    diameter, so inkjet / dot-matrix dots merge into strokes;
 3. rescale so the median glyph is about ``glyph_px`` tall (Tesseract's LSTM reads
@@ -269,18 +270,34 @@ def _glyphs(ink: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _without_rules(ink: np.ndarray) -> np.ndarray:
-    """``ink`` with frame lines and rules removed: components spanning at least 90 %
-    of the crop's height or width (a label's border, the belt edge) are not text."""
+    """``ink`` with frame lines and rules removed, they are not text: components
+    spanning at least 90 % of the crop's height or width (a label's border, the belt
+    edge), and thin lines entering from a side of the crop (the edge of a label
+    turned or shifted into the region: at most a quarter as wide as long, touching
+    the crop's side, and longer than 1.5 median glyph heights; a glyph cut by the
+    side is as long as a glyph). They go with a pixel around them, where their
+    anti-aliased fringe lies below the ink threshold (left there, it was read as
+    ``|`` and took the confidence of the word next to it down to 0)."""
     _, binary = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     h, w = ink.shape
-    rules = (stats[1:, cv2.CC_STAT_HEIGHT] >= 0.9 * h) | (stats[1:, cv2.CC_STAT_WIDTH] >= 0.9 * w)
+    x, y = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
+    cw, ch = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    rules = (ch >= 0.9 * h) | (cw >= 0.9 * w)
+    tall_enough = ch >= 3
+    glyph = float(np.median(ch[tall_enough])) if np.any(tall_enough) else 0.0
+    at_side = (x == 0) | (x + cw == w)
+    at_top_or_bottom = (y == 0) | (y + ch == h)
+    upright = at_side & (ch >= 1.5 * glyph) & (4 * cw <= ch)
+    lying = at_top_or_bottom & (cw >= 1.5 * glyph) & (4 * ch <= cw)
+    rules |= upright | lying
     if not np.any(rules):
         return ink
-    lut = np.zeros(n, bool)
-    lut[1:][rules] = True
+    lut = np.zeros(n, np.uint8)
+    lut[1:][rules] = 255
+    mask = cv2.dilate(lut[labels], np.ones((3, 3), np.uint8))
     out = ink.copy()
-    out[lut[labels]] = 0
+    out[mask > 0] = 0
     return out
 
 
