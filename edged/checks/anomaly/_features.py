@@ -99,8 +99,7 @@ def feature_dim(kind: FeatureKind, *, colour: bool) -> int:
     if kind == "cnn":
         return 2 * _CNN_DIM
     per_level = 1 + (len(_GABOR_ANGLES) if kind == "filterbank" else 0)
-    lbp = LBP_CODES  # the classical kinds
-    n = 3 + _LEVELS * per_level + (2 if colour else 0) + lbp
+    n = 3 + _LEVELS * per_level + (2 if colour else 0) + LBP_CODES
     return 2 * n
 
 

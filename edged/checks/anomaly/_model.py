@@ -47,8 +47,8 @@ from edged.checks.anomaly._features import (
 from edged.core.errors import InputError
 
 # 2: position classes (bank_class), the border inspected; 3: contrast features as
-# log(floor + value), the smoothest spot added; 4: local binary patterns in
-# filterbank (older formats are trained again)
+# log(floor + value), the smoothest spot added; 4: local binary patterns in the
+# classical features (older formats are trained again)
 FORMAT_VERSION = 4
 KIND = "anomaly"
 MIN_IMAGES = 3
@@ -59,7 +59,7 @@ class AnomalyParams:
     """How an anomaly model is trained (changing any of these means training again).
 
     features: ``"filterbank"`` (DoG + Gabor energy + local mean/std + local binary
-        patterns), ``"dog"`` (DoG + local mean/std, faster) or ``"cnn"``
+        patterns), ``"dog"`` (the same without Gabor, faster) or ``"cnn"``
         (EfficientNet-Lite0 blocks 4 and 7 through onnxruntime, see :mod:`._cnn`;
         needs ``cell_px`` 8).
     resolution: longest side of the working size, pixels (images are shrunk to it,
